@@ -1,0 +1,1 @@
+//! The LCOW GCS bridge wire protocol: header, message types, payloads and codec.

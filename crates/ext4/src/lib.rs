@@ -1,0 +1,1 @@
+//! Compact ext4 writer, tar2ext4, dm-verity and fixed VHD footer.
