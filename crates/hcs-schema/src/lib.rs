@@ -1,1 +1,45 @@
 //! HCS JSON documents (schema v1 and v2) with serde; no OS code.
+//!
+//! This crate is the wire vocabulary shared by the HCS bindings, the bridge to the guest and
+//! the shim. It compiles and tests on every platform (spec: `hcs-hcn-api.md` §3).
+//!
+//! # Layout
+//!
+//! * [`v1`]: schema 1.0 documents (`internal/hcs/schema1`): `ContainerConfig`, `ProcessConfig`,
+//!   `ContainerProperties`, v1 statistics, `ResourceModificationRequestResponse`.
+//! * [`v2`]: schema 2.x documents (`internal/hcs/schema2`), one module per concept: compute
+//!   system, container, virtual machine, devices, storage, network, properties and statistics,
+//!   processes, modify requests, and the smaller host-side types.
+//! * [`version`]: `SchemaVersion` with the 1.0 / 2.1 / 2.5 constants, the Windows build numbers
+//!   and the build gating (`determine_schema_version`, `is_supported`).
+//! * [`json`]: decoding with Go's rules (case-insensitive keys, `null` as absent) and encoding
+//!   with `json.Marshal`'s HTML escaping when byte equality matters.
+//! * [`go`]: the Go value rules: `omitempty`, `time.Time` ([`go::GoTime`]), `guid.GUID`
+//!   ([`go::Guid`]).
+//!
+//! # Go JSON rules reproduced
+//!
+//! * **Keys** are the Go field names unless a tag renames them; every field here names its key
+//!   explicitly, including the odd ones (`ID` in v1 `Layer`, `SiloGuid`, `RuntimeOsType`,
+//!   `LCOWMetrics`, `Ids`, `CreateInUtilityVM`).
+//! * **Field order** is declaration order, as Go emits it; maps are `BTreeMap`s, so their keys
+//!   come out sorted as Go sorts them.
+//! * **`omitempty`** drops `0`, `false`, `""`, empty slices and maps and nil pointers
+//!   (`Option::None`), but not a struct held by value: such structs are emitted even when
+//!   empty (`{}`), e.g. v1 `Statistics.Memory` or a `time.Time`. Fields without `omitempty` are
+//!   always emitted; a nil slice among them is `null`.
+//! * **Go string types** (`type PathType string`) decode any string: known values are enum
+//!   variants, anything else is kept in `Other`.
+//! * **Decoding** accepts unknown keys everywhere. Through [`json::from_str`] it also matches
+//!   keys case-insensitively and reads `null` as absent, as Go does; plain `serde_json` gives
+//!   exact-key matching only.
+//! * **`time.Time`** is an RFC 3339 string, zero value `0001-01-01T00:00:00Z`.
+
+pub mod go;
+pub mod json;
+mod macros;
+pub mod v1;
+pub mod v2;
+pub mod version;
+
+pub use version::SchemaVersion;

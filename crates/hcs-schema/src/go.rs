@@ -1,0 +1,351 @@
+//! Go `encoding/json` value rules the HCS documents depend on.
+//!
+//! The reference marshals every document with Go's `encoding/json`, so the bytes HCS and the
+//! guest see follow Go's rules, not serde's defaults:
+//!
+//! * `omitempty` drops `false`, `0`, `""`, empty slices and maps and nil pointers, but **never a
+//!   struct held by value** (nor a `time.Time`, nor a fixed-size array of non-zero length).
+//!   [`GoEmpty`] encodes exactly that: scalars and collections answer by their value, `Option`
+//!   (a Go pointer) by `is_none`, and every schema struct answers `false`.
+//! * `time.Time` is a struct: it is always emitted, as RFC 3339 ([`GoTime`]), and its zero value
+//!   is `0001-01-01T00:00:00Z`.
+//! * `guid.GUID` is an array marshalled as text: always emitted, zero value is the nil GUID
+//!   ([`Guid`]).
+//! * A nil slice without `omitempty` is emitted as `null` ([`nil_if_empty`]).
+//! * On decode a JSON `null` leaves a non-pointer field at its zero value ([`null_default`]).
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Whether a value is "empty" in the sense of Go's `omitempty`.
+pub trait GoEmpty {
+    /// True when Go would omit a field holding this value under `omitempty`.
+    fn is_go_empty(&self) -> bool;
+}
+
+/// `skip_serializing_if` helper: Go's `omitempty` test.
+pub fn is_empty<T: GoEmpty + ?Sized>(value: &T) -> bool {
+    value.is_go_empty()
+}
+
+macro_rules! go_empty_zero {
+    ($($t:ty),*) => {
+        $(impl GoEmpty for $t {
+            fn is_go_empty(&self) -> bool {
+                *self == <$t>::default()
+            }
+        })*
+    };
+}
+go_empty_zero!(bool, u8, u16, u32, u64, i8, i16, i32, i64, f32, f64);
+
+impl GoEmpty for String {
+    fn is_go_empty(&self) -> bool {
+        self.is_empty()
+    }
+}
+
+impl<T> GoEmpty for Vec<T> {
+    fn is_go_empty(&self) -> bool {
+        self.is_empty()
+    }
+}
+
+impl<K, V> GoEmpty for BTreeMap<K, V> {
+    fn is_go_empty(&self) -> bool {
+        self.is_empty()
+    }
+}
+
+impl<K, V, S> GoEmpty for HashMap<K, V, S> {
+    fn is_go_empty(&self) -> bool {
+        self.is_empty()
+    }
+}
+
+/// A Go pointer (or interface): omitted only when nil.
+impl<T> GoEmpty for Option<T> {
+    fn is_go_empty(&self) -> bool {
+        self.is_none()
+    }
+}
+
+/// A Go array `[N]T` is empty only when `N == 0`, whatever its elements hold.
+impl<T, const N: usize> GoEmpty for [T; N] {
+    fn is_go_empty(&self) -> bool {
+        N == 0
+    }
+}
+
+/// `deserialize_with` helper: a JSON `null` decodes to the zero value, as Go leaves a
+/// non-pointer field untouched when it reads `null`.
+pub fn null_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+/// `serialize_with` helper for a slice field without `omitempty`: Go writes a nil slice as
+/// `null`. An empty `Vec` stands for the nil slice the reference leaves unset.
+pub fn nil_if_empty<S, T>(value: &[T], serializer: S) -> Result<S::Ok, S::Error>
+where
+    S: Serializer,
+    T: Serialize,
+{
+    if value.is_empty() {
+        serializer.serialize_none()
+    } else {
+        value.serialize(serializer)
+    }
+}
+
+/// A Go `time.Time` on the wire: an RFC 3339 string, always present.
+///
+/// Kept as the text HCS sent (validated on decode) so that round trips are byte-exact and no
+/// date library is needed; callers that need arithmetic parse it themselves.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GoTime(String);
+
+impl GoTime {
+    /// The text Go writes for the zero `time.Time`.
+    pub const ZERO: &'static str = "0001-01-01T00:00:00Z";
+
+    /// Wraps an RFC 3339 timestamp, or `None` when the text is not RFC 3339.
+    pub fn new(text: impl Into<String>) -> Option<Self> {
+        let text = text.into();
+        is_rfc3339(&text).then_some(Self(text))
+    }
+
+    /// The timestamp text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether this is Go's zero time.
+    pub fn is_zero(&self) -> bool {
+        self.0 == Self::ZERO
+    }
+}
+
+impl Default for GoTime {
+    fn default() -> Self {
+        Self(Self::ZERO.to_owned())
+    }
+}
+
+impl fmt::Display for GoTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// `time.Time` is a struct: `omitempty` never drops it.
+impl GoEmpty for GoTime {
+    fn is_go_empty(&self) -> bool {
+        false
+    }
+}
+
+impl Serialize for GoTime {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for GoTime {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // Go's time.Time.UnmarshalJSON treats null as "leave unchanged".
+        match Option::<String>::deserialize(deserializer)? {
+            None => Ok(Self::default()),
+            Some(text) => Self::new(text.clone())
+                .ok_or_else(|| serde::de::Error::custom(format!("time {text:?} is not RFC 3339"))),
+        }
+    }
+}
+
+/// Checks the RFC 3339 shape Go's `time.Parse(time.RFC3339, …)` accepts:
+/// `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`.
+fn is_rfc3339(s: &str) -> bool {
+    let b = s.as_bytes();
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    let num = |r: std::ops::Range<usize>| -> u32 {
+        b[r].iter().fold(0, |acc, d| acc * 10 + u32::from(d - b'0'))
+    };
+    if b.len() < 20
+        || !digits(0..4)
+        || b[4] != b'-'
+        || !digits(5..7)
+        || b[7] != b'-'
+        || !digits(8..10)
+        || !(b[10] == b'T' || b[10] == b't')
+        || !digits(11..13)
+        || b[13] != b':'
+        || !digits(14..16)
+        || b[16] != b':'
+        || !digits(17..19)
+    {
+        return false;
+    }
+    let (month, day, hour, min, sec) =
+        (num(5..7), num(8..10), num(11..13), num(14..16), num(17..19));
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || min > 59 || sec > 59 {
+        return false;
+    }
+    let mut i = 19;
+    if b[i] == b'.' {
+        let start = i + 1;
+        i = start;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i == start {
+            return false;
+        }
+    }
+    match &b[i..] {
+        [b'Z' | b'z'] => true,
+        [b'+' | b'-', h1, h2, b':', m1, m2] => {
+            [h1, h2, m1, m2].iter().all(|d| d.is_ascii_digit())
+                && (h1 - b'0') * 10 + (h2 - b'0') <= 23
+                && (m1 - b'0') * 10 + (m2 - b'0') <= 59
+        }
+        _ => false,
+    }
+}
+
+/// A `go-winio` `guid.GUID` on the wire: always present, lowercase canonical text, the nil
+/// GUID when unset.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Guid(String);
+
+impl Guid {
+    /// The all-zero GUID, Go's zero value.
+    pub const NIL: &'static str = "00000000-0000-0000-0000-000000000000";
+
+    /// Parses the canonical `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` form (any hex case); the
+    /// stored text is lowercase, as `guid.GUID.String()` writes it.
+    pub fn parse(text: &str) -> Option<Self> {
+        let b = text.as_bytes();
+        let ok = b.len() == 36
+            && b.iter().enumerate().all(|(i, c)| match i {
+                8 | 13 | 18 | 23 => *c == b'-',
+                _ => c.is_ascii_hexdigit(),
+            });
+        ok.then(|| Self(text.to_ascii_lowercase()))
+    }
+
+    /// The GUID text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for Guid {
+    fn default() -> Self {
+        Self(Self::NIL.to_owned())
+    }
+}
+
+impl fmt::Display for Guid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// `guid.GUID` is an array of 16 bytes: `omitempty` never drops it.
+impl GoEmpty for Guid {
+    fn is_go_empty(&self) -> bool {
+        false
+    }
+}
+
+impl Serialize for Guid {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Guid {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match Option::<String>::deserialize(deserializer)? {
+            None => Ok(Self::default()),
+            Some(text) => Self::parse(&text)
+                .ok_or_else(|| serde::de::Error::custom(format!("invalid GUID {text:?}"))),
+        }
+    }
+}
+
+impl GoEmpty for serde_json::Value {
+    /// A Go `interface{}` is omitted only when nil, which decodes from / encodes to `null`.
+    fn is_go_empty(&self) -> bool {
+        self.is_null()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn omitempty_rules() {
+        assert!(is_empty(&0u32));
+        assert!(is_empty(&false));
+        assert!(is_empty(&String::new()));
+        assert!(is_empty(&Vec::<u8>::new()));
+        assert!(is_empty(&BTreeMap::<String, u8>::new()));
+        assert!(is_empty(&None::<u8>));
+        assert!(
+            !is_empty(&Some(0u8)),
+            "a non-nil pointer to zero is not empty"
+        );
+        assert!(!is_empty(&[0u64; 2]), "a [2]uint is never empty");
+        assert!(!is_empty(&GoTime::default()));
+        assert!(!is_empty(&Guid::default()));
+    }
+
+    #[test]
+    fn go_time_accepts_rfc3339_only() {
+        for ok in [
+            "0001-01-01T00:00:00Z",
+            "2024-05-06T07:08:09.123456789Z",
+            "2024-05-06T07:08:09+01:00",
+            "2024-05-06T07:08:09.5-08:30",
+        ] {
+            assert_eq!(
+                GoTime::new(ok).map(|t| t.to_string()),
+                Some(ok.to_owned()),
+                "{ok}"
+            );
+        }
+        for bad in [
+            "",
+            "2024-05-06",
+            "2024-05-06 07:08:09Z",
+            "2024-13-06T07:08:09Z",
+            "2024-05-06T07:08:09",
+            "2024-05-06T07:08:09.Z",
+            "2024-05-06T07:08:09+0100",
+        ] {
+            assert!(GoTime::new(bad).is_none(), "{bad}");
+        }
+        let t: GoTime = serde_json::from_str("null").unwrap();
+        assert!(t.is_zero());
+        assert!(serde_json::from_str::<GoTime>("\"yesterday\"").is_err());
+    }
+
+    #[test]
+    fn guid_is_lowercased_and_validated() {
+        let g: Guid = serde_json::from_str("\"ABCDEF01-2345-6789-ABCD-EF0123456789\"").unwrap();
+        assert_eq!(
+            serde_json::to_string(&g).unwrap(),
+            "\"abcdef01-2345-6789-abcd-ef0123456789\""
+        );
+        assert!(serde_json::from_str::<Guid>("\"not-a-guid\"").is_err());
+        assert_eq!(Guid::default().as_str(), Guid::NIL);
+    }
+}

@@ -1,0 +1,492 @@
+//! Decoding and encoding with Go `encoding/json` semantics.
+//!
+//! serde matches keys exactly and rejects `null` for non-optional fields; Go does neither. The
+//! peers of this crate (HCS, the Go shim, the Go GCS) rely on Go's behaviour, so decoding untrusted
+//! documents should go through [`from_str`] / [`from_slice`] / [`from_value`], which:
+//!
+//! * match struct keys **case-insensitively**, preferring an exact match (Go's rule: for each
+//!   JSON key, the field whose name is equal, else the first whose name is equal under case
+//!   folding). Map keys (`map[string]T`) are data and keep their case;
+//! * let a later duplicate key win over an earlier one instead of failing;
+//! * treat `null` for a struct field as "absent" (Go leaves the field at its zero value);
+//! * ignore unknown keys (no schema type denies them).
+//!
+//! This works for any `Deserialize` type whose struct impls come from serde's derive, because
+//! the derive hands the list of field names to `deserialize_struct`; the adapter renames
+//! incoming keys to those names before the derived visitor sees them.
+//!
+//! Encoding is plain serde_json (the types already carry Go's key names and `omitempty`).
+//! [`to_string_html_escaped`] additionally reproduces `json.Marshal`'s escaping of `<`, `>`,
+//! `&`, U+2028 and U+2029, for callers that must be byte-identical with the reference.
+
+use std::collections::HashMap;
+
+use serde::de::{
+    self, DeserializeOwned, DeserializeSeed, IntoDeserializer, MapAccess, SeqAccess, Visitor,
+};
+use serde::{forward_to_deserialize_any, Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+
+/// Error of every function of this module (serde_json's, which names line and column on parse
+/// errors and the field on type errors).
+pub type Error = serde_json::Error;
+
+/// Decodes `T` from JSON text with Go's rules (see the module docs).
+///
+/// # Errors
+/// Malformed JSON, or a value of the wrong type for a known field.
+pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, Error> {
+    T::deserialize(GoValue(serde_json::from_str::<Node>(text)?))
+}
+
+/// Decodes `T` from JSON bytes with Go's rules (see the module docs).
+///
+/// # Errors
+/// Malformed JSON (including invalid UTF-8), or a value of the wrong type for a known field.
+pub fn from_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    T::deserialize(GoValue(serde_json::from_slice::<Node>(bytes)?))
+}
+
+/// Decodes `T` from an already parsed JSON value with Go's rules (see the module docs).
+///
+/// A `Value` has already merged duplicate keys and (without serde_json's `preserve_order`)
+/// sorted them, so "the later spelling wins" follows that order here; prefer [`from_str`].
+///
+/// # Errors
+/// A value of the wrong type for a known field.
+pub fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, Error> {
+    T::deserialize(GoValue(Node::from(value)))
+}
+
+/// Encodes `value` as compact JSON (keys in declaration order, maps sorted as Go sorts them
+/// when they are `BTreeMap`s).
+///
+/// # Errors
+/// Only for values serde_json cannot encode (non-string map keys of a custom type).
+pub fn to_string<T: Serialize + ?Sized>(value: &T) -> Result<String, Error> {
+    serde_json::to_string(value)
+}
+
+/// Encodes `value` exactly as Go's `json.Marshal` would: compact, with `<`, `>`, `&`, U+2028
+/// and U+2029 escaped as `\u003c`, `\u003e`, `\u0026`, `\u2028`, `\u2029`.
+///
+/// # Errors
+/// As [`to_string`].
+pub fn to_string_html_escaped<T: Serialize + ?Sized>(value: &T) -> Result<String, Error> {
+    let plain = serde_json::to_string(value)?;
+    // These characters can only occur inside JSON strings (never in structural tokens), so
+    // replacing them anywhere in the output is the same as escaping them in every string.
+    let mut out = String::with_capacity(plain.len());
+    for c in plain.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
+    Ok(out)
+}
+
+/// Case folding as Go's `encoding/json` applies it to keys (ASCII fast path, then Unicode
+/// simple lowercase, which covers the keys this project meets).
+fn equal_fold(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b) || (!a.is_ascii() && a.to_lowercase() == b.to_lowercase())
+}
+
+/// A parsed JSON document that keeps object members in document order, duplicates included,
+/// so that Go's "the later key wins" can be applied after case folding.
+enum Node {
+    Null,
+    Bool(bool),
+    Number(serde_json::Number),
+    String(String),
+    Array(Vec<Node>),
+    Object(Vec<(String, Node)>),
+}
+
+impl Node {
+    fn is_null(&self) -> bool {
+        matches!(self, Node::Null)
+    }
+}
+
+impl From<Value> for Node {
+    fn from(value: Value) -> Self {
+        match value {
+            Value::Null => Node::Null,
+            Value::Bool(b) => Node::Bool(b),
+            Value::Number(n) => Node::Number(n),
+            Value::String(s) => Node::String(s),
+            Value::Array(items) => Node::Array(items.into_iter().map(Node::from).collect()),
+            Value::Object(map) => {
+                Node::Object(map.into_iter().map(|(k, v)| (k, Node::from(v))).collect())
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Node {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(NodeVisitor)
+    }
+}
+
+struct NodeVisitor;
+
+impl<'de> Visitor<'de> for NodeVisitor {
+    type Value = Node;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_unit<E>(self) -> Result<Node, E> {
+        Ok(Node::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Node, E> {
+        Ok(Node::Null)
+    }
+
+    fn visit_bool<E>(self, b: bool) -> Result<Node, E> {
+        Ok(Node::Bool(b))
+    }
+
+    fn visit_u64<E>(self, n: u64) -> Result<Node, E> {
+        Ok(Node::Number(n.into()))
+    }
+
+    fn visit_i64<E>(self, n: i64) -> Result<Node, E> {
+        Ok(Node::Number(n.into()))
+    }
+
+    fn visit_f64<E: de::Error>(self, n: f64) -> Result<Node, E> {
+        serde_json::Number::from_f64(n)
+            .map(Node::Number)
+            .ok_or_else(|| E::custom("non-finite number"))
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Node, E> {
+        Ok(Node::String(s.to_owned()))
+    }
+
+    fn visit_string<E>(self, s: String) -> Result<Node, E> {
+        Ok(Node::String(s))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Node::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
+        let mut members = Vec::with_capacity(map.size_hint().unwrap_or(0).min(4096));
+        while let Some(member) = map.next_entry::<String, Node>()? {
+            members.push(member);
+        }
+        Ok(Node::Object(members))
+    }
+}
+
+/// A JSON value being decoded with Go's rules.
+struct GoValue(Node);
+
+impl<'de> Deserializer<'de> for GoValue {
+    type Error = Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        match self.0 {
+            Node::Null => visitor.visit_unit(),
+            Node::Bool(b) => visitor.visit_bool(b),
+            Node::Number(n) => n.deserialize_any(visitor),
+            Node::String(s) => visitor.visit_string(s),
+            Node::Array(items) => visitor.visit_seq(GoSeq(items.into_iter())),
+            Node::Object(members) => visitor.visit_map(GoMap::new(members, None)),
+        }
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        match self.0 {
+            Node::Null => visitor.visit_none(),
+            other => visitor.visit_some(GoValue(other)),
+        }
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        match self.0 {
+            Node::Object(members) => visitor.visit_map(GoMap::new(members, Some(fields))),
+            other => GoValue(other).deserialize_any(visitor),
+        }
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        // Schema enums are string types with their own impls; a derived unit-variant enum is
+        // read from its string form.
+        match self.0 {
+            Node::String(s) => s
+                .into_deserializer()
+                .deserialize_enum(name, variants, visitor),
+            _ => Err(de::Error::custom(format!(
+                "expected a string for enum {name}"
+            ))),
+        }
+    }
+
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        visitor.visit_unit()
+    }
+
+    forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf unit unit_struct seq tuple tuple_struct map identifier
+    }
+}
+
+struct GoSeq(std::vec::IntoIter<Node>);
+
+impl<'de> SeqAccess<'de> for GoSeq {
+    type Error = Error;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, Error> {
+        self.0
+            .next()
+            .map(|v| seed.deserialize(GoValue(v)))
+            .transpose()
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.0.len())
+    }
+}
+
+/// The members of a JSON object, keys already resolved to field names for a struct.
+struct GoMap {
+    entries: std::vec::IntoIter<(String, Node)>,
+    pending: Option<Node>,
+}
+
+impl GoMap {
+    fn new(members: Vec<(String, Node)>, fields: Option<&'static [&'static str]>) -> Self {
+        let Some(fields) = fields else {
+            return Self {
+                entries: members.into_iter(),
+                pending: None,
+            };
+        };
+        let mut entries: Vec<(String, Node)> = Vec::with_capacity(members.len());
+        let mut index: HashMap<String, usize> = HashMap::with_capacity(members.len());
+        for (key, value) in members {
+            // Go leaves a field untouched when it reads null: same as absent.
+            if value.is_null() {
+                continue;
+            }
+            let name = if fields.contains(&key.as_str()) {
+                key
+            } else {
+                match fields.iter().find(|f| equal_fold(f, &key)) {
+                    Some(f) => (*f).to_owned(),
+                    None => key,
+                }
+            };
+            // Two spellings of one field: the later one wins, as in Go.
+            match index.get(&name) {
+                Some(&at) => entries[at].1 = value,
+                None => {
+                    index.insert(name.clone(), entries.len());
+                    entries.push((name, value));
+                }
+            }
+        }
+        Self {
+            entries: entries.into_iter(),
+            pending: None,
+        }
+    }
+}
+
+impl<'de> MapAccess<'de> for GoMap {
+    type Error = Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Error> {
+        match self.entries.next() {
+            None => Ok(None),
+            Some((key, value)) => {
+                self.pending = Some(value);
+                seed.deserialize(MapKey(key)).map(Some)
+            }
+        }
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Error> {
+        let value = self
+            .pending
+            .take()
+            .ok_or_else(|| <Error as de::Error>::custom("map value requested before its key"))?;
+        seed.deserialize(GoValue(value))
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.entries.len())
+    }
+}
+
+/// An object key. Besides strings it decodes integers, as Go does for `map[int]T`.
+struct MapKey(String);
+
+macro_rules! parse_key {
+    ($($method:ident => $visit:ident : $t:ty),*) => {
+        $(fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+            match self.0.parse::<$t>() {
+                Ok(n) => visitor.$visit(n),
+                Err(_) => Err(de::Error::invalid_value(de::Unexpected::Str(&self.0), &visitor)),
+            }
+        })*
+    };
+}
+
+impl<'de> Deserializer<'de> for MapKey {
+    type Error = Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        self.0.into_deserializer().deserialize_any(visitor)
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    parse_key! {
+        deserialize_i8 => visit_i8: i8, deserialize_i16 => visit_i16: i16,
+        deserialize_i32 => visit_i32: i32, deserialize_i64 => visit_i64: i64,
+        deserialize_u8 => visit_u8: u8, deserialize_u16 => visit_u16: u16,
+        deserialize_u32 => visit_u32: u32, deserialize_u64 => visit_u64: u64
+    }
+
+    forward_to_deserialize_any! {
+        bool i128 u128 f32 f64 char str string bytes byte_buf option unit unit_struct seq
+        tuple tuple_struct map struct enum identifier ignored_any
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    #[derive(Debug, Default, Deserialize, PartialEq)]
+    #[serde(default)]
+    struct Inner {
+        #[serde(rename = "ProcessId")]
+        process_id: u32,
+    }
+
+    #[derive(Debug, Default, Deserialize, PartialEq)]
+    #[serde(default)]
+    struct Outer {
+        #[serde(rename = "Id")]
+        id: String,
+        #[serde(rename = "ReadOnly")]
+        read_only: bool,
+        #[serde(rename = "Inner")]
+        inner: Option<Inner>,
+        #[serde(rename = "List")]
+        list: Vec<Inner>,
+        #[serde(rename = "Env")]
+        env: BTreeMap<String, String>,
+        #[serde(rename = "ByIndex")]
+        by_index: BTreeMap<u32, Inner>,
+    }
+
+    #[test]
+    fn keys_match_case_insensitively_at_every_depth() {
+        let doc = r#"{"id":"a","READONLY":true,"inner":{"processid":7},
+            "list":[{"PROCESSID":1}],"byindex":{"3":{"processId":9}}}"#;
+        let got: Outer = from_str(doc).unwrap();
+        assert_eq!(got.id, "a");
+        assert!(got.read_only);
+        assert_eq!(got.inner, Some(Inner { process_id: 7 }));
+        assert_eq!(got.list, vec![Inner { process_id: 1 }]);
+        assert_eq!(got.by_index[&3], Inner { process_id: 9 });
+        // serde alone would ignore all of these keys.
+        let strict: Outer = serde_json::from_str(doc).unwrap();
+        assert_eq!(strict, Outer::default());
+    }
+
+    #[test]
+    fn map_keys_keep_their_case() {
+        let got: Outer = from_str(r#"{"Env":{"path":"x","PATH":"y"}}"#).unwrap();
+        assert_eq!(got.env.len(), 2);
+        assert_eq!(got.env["path"], "x");
+        assert_eq!(got.env["PATH"], "y");
+    }
+
+    #[test]
+    fn exact_match_is_preferred_and_last_duplicate_wins() {
+        let got: Outer = from_str(r#"{"id":"first","Id":"second"}"#).unwrap();
+        assert_eq!(got.id, "second");
+        let got: Outer = from_str(r#"{"Id":"first","ID":"second"}"#).unwrap();
+        assert_eq!(got.id, "second", "Go: the later key overwrites the field");
+    }
+
+    #[test]
+    fn null_means_absent_and_unknown_keys_are_ignored() {
+        let got: Outer =
+            from_str(r#"{"Id":null,"ReadOnly":null,"List":null,"Inner":null,"Nope":[1,2]}"#)
+                .unwrap();
+        assert_eq!(got, Outer::default());
+    }
+
+    #[test]
+    fn type_errors_are_reported_not_panicked() {
+        assert!(from_str::<Outer>(r#"{"ReadOnly":"yes"}"#).is_err());
+        assert!(from_str::<Outer>(r#"{"ByIndex":{"x":{}}}"#).is_err());
+        assert!(from_str::<Outer>(r#"{"Inner":{"ProcessId":-1}}"#).is_err());
+        assert!(from_str::<Outer>("{").is_err());
+        assert!(from_slice::<Outer>(b"\xff").is_err());
+    }
+
+    #[test]
+    fn html_escaping_matches_json_marshal() {
+        let v = serde_json::json!({"a": "<x> & \u{2028}"});
+        assert_eq!(
+            to_string_html_escaped(&v).unwrap(),
+            r#"{"a":"\u003cx\u003e \u0026 \u2028"}"#
+        );
+        assert_eq!(to_string(&v).unwrap(), "{\"a\":\"<x> & \u{2028}\"}");
+    }
+}
