@@ -1,0 +1,521 @@
+//! ModifySettings (`0x10100a01`) and the resource settings the LCOW GCS accepts (spec §5).
+//!
+//! `Request` is a plain JSON object (not a string) whose `Settings` shape depends on
+//! `ResourceType`. Decoding picks the typed settings from the resource type; an unknown
+//! resource type still decodes (as [`ResourceSettings::Other`]) so that the GCS can answer
+//! it with `HrFail` ("invalid ResourceType"), while bad settings for a known type are a
+//! decode error (the GCS answers `HrVmcomputeInvalidJSON`).
+
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::base::RequestBase;
+use crate::json::is_default;
+
+super::string_enum! {
+    /// `RequestType` of a modification.
+    #[derive(Default)]
+    ModifyRequestType {
+        /// Add a resource (also the guest's default for an empty value).
+        #[default]
+        Add = "Add",
+        /// Remove a resource.
+        Remove = "Remove",
+        /// Update a resource.
+        Update = "Update",
+        /// Pre-add (host side only).
+        PreAdd = "PreAdd",
+    }
+}
+
+super::string_enum! {
+    /// `ResourceType` of a modification.
+    ResourceType {
+        /// A SCSI disk mounted in the UVM.
+        MappedVirtualDisk = "MappedVirtualDisk",
+        /// A SCSI device (Remove only).
+        ScsiDevice = "SCSIDevice",
+        /// A plan9 share.
+        MappedDirectory = "MappedDirectory",
+        /// A VPMem device.
+        VPMemDevice = "VPMemDevice",
+        /// An overlay root filesystem.
+        CombinedLayers = "CombinedLayers",
+        /// A network adapter.
+        Network = "Network",
+        /// A VPCI device.
+        VPCIDevice = "VPCIDevice",
+        /// Container resource limits.
+        ContainerConstraints = "ContainerConstraints",
+        /// The confidential security policy.
+        SecurityPolicy = "SecurityPolicy",
+        /// A security policy fragment.
+        SecurityPolicyFragment = "SecurityPolicyFragment",
+        /// Recompute the `/pods` memory limit (Update only).
+        PodCgroupMemoryLimit = "PodCgroupMemoryLimit",
+    }
+}
+
+/// MappedVirtualDisk settings (`LCOWMappedVirtualDisk`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MappedVirtualDisk {
+    /// Where to mount; empty = attach only.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub mount_path: String,
+    /// SCSI LUN.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub lun: u8,
+    /// SCSI controller index (0..3).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub controller: u8,
+    /// Partition number, 0 = whole disk.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub partition: u64,
+    /// Mount read-only.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub read_only: bool,
+    /// dm-crypt the device.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub encrypted: bool,
+    /// Only propagation flags are honoured.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<String>,
+    /// Symlink the block device at `MountPath` instead of mounting.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub block_dev: bool,
+    /// Format when the detected filesystem differs.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub ensure_filesystem: bool,
+    /// `ext4` or `xfs`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub filesystem: String,
+    /// Deprecated, ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verity_info: Option<serde_json::Value>,
+}
+
+/// SCSIDevice settings (Remove only).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ScsiDevice {
+    /// Controller index.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub controller: u8,
+    /// LUN.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub lun: u8,
+}
+
+/// MappedDirectory settings (plan9 share).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MappedDirectory {
+    /// Where to mount.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub mount_path: String,
+    /// vsock port to dial (564).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub port: i32,
+    /// Share name (a numeric index).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub share_name: String,
+    /// Mount read-only.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub read_only: bool,
+}
+
+/// A packed VPMem mapping.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VPMemMappingInfo {
+    /// Offset of the mapping in the device.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub device_offset_in_bytes: u64,
+    /// Size of the mapping.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub device_size_in_bytes: u64,
+}
+
+/// VPMemDevice settings.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VPMemDevice {
+    /// `/dev/pmem<N>`.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub device_number: u32,
+    /// Where to mount.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub mount_path: String,
+    /// Multi-mapping info.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mapping_info: Option<VPMemMappingInfo>,
+}
+
+/// One layer of [`CombinedLayers`] (hcsschema `Layer`); only `Path` is used.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Layer {
+    /// Layer id.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub id: String,
+    /// Mounted path of the layer in the guest.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub path: String,
+    /// Path type.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub path_type: String,
+    /// Cache mode.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub cache: String,
+}
+
+/// CombinedLayers settings: an overlay at `ContainerRootPath`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CombinedLayers {
+    /// Container id (confidential mode checks the root path against it).
+    #[serde(
+        rename = "ContainerID",
+        alias = "ContainerId",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub container_id: String,
+    /// The overlay mount point (`root.path`).
+    #[serde(rename = "ContainerRootPath", default)]
+    pub container_root_path: String,
+    /// Lower layers, base → top (joined with `:` for `lowerdir`).
+    #[serde(rename = "Layers", default, skip_serializing_if = "Vec::is_empty")]
+    pub layers: Vec<Layer>,
+    /// Upper/work parent; empty = read-only overlay.
+    #[serde(
+        rename = "ScratchPath",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub scratch_path: String,
+}
+
+/// An IP address of a [`NetworkAdapter`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IpConfig {
+    /// The address.
+    #[serde(
+        rename = "IPAddress",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub ip_address: String,
+    /// Prefix length.
+    #[serde(rename = "PrefixLength", default, skip_serializing_if = "is_default")]
+    pub prefix_length: u8,
+}
+
+/// A route of a [`NetworkAdapter`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Route {
+    /// Gateway.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub next_hop: String,
+    /// Destination CIDR.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub destination_prefix: String,
+    /// Route priority.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub metric: u16,
+}
+
+/// Network settings (`LCOWNetworkAdapter`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkAdapter {
+    /// HCN namespace id (matched lowercased).
+    #[serde(
+        rename = "NamespaceID",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub namespace_id: String,
+    /// Adapter GUID.
+    #[serde(rename = "ID", default, skip_serializing_if = "String::is_empty")]
+    pub id: String,
+    /// MAC address.
+    #[serde(
+        rename = "MacAddress",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub mac_address: String,
+    /// Comma list used as `search`.
+    #[serde(
+        rename = "DNSSuffix",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub dns_suffix: String,
+    /// Comma list of name servers.
+    #[serde(
+        rename = "DNSServerList",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub dns_server_list: String,
+    /// MTU reduction.
+    #[serde(rename = "EncapOverhead", default, skip_serializing_if = "is_default")]
+    pub encap_overhead: u16,
+    /// Assigned through VPCI.
+    #[serde(rename = "VPCIAssigned", default, skip_serializing_if = "is_default")]
+    pub vpci_assigned: bool,
+    /// Addresses; empty = DHCP.
+    #[serde(rename = "IPConfigs", default, skip_serializing_if = "Vec::is_empty")]
+    pub ip_configs: Vec<IpConfig>,
+    /// Routes.
+    #[serde(rename = "Routes", default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<Route>,
+    /// Low metric on every NIC but the first.
+    #[serde(
+        rename = "PolicyBasedRouting",
+        default,
+        skip_serializing_if = "is_default"
+    )]
+    pub policy_based_routing: bool,
+    /// Use table 101 and a low metric.
+    #[serde(
+        rename = "EnableLowMetric",
+        default,
+        skip_serializing_if = "is_default"
+    )]
+    pub enable_low_metric: bool,
+}
+
+/// VPCIDevice settings.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VPCIDevice {
+    /// The device's VMBus GUID.
+    #[serde(
+        rename = "VMBusGUID",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub vmbus_guid: String,
+}
+
+/// ContainerConstraints settings; `Linux` is an OCI `LinuxResources` object.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ContainerConstraints {
+    /// Always `{}`.
+    #[serde(default = "empty_object")]
+    pub windows: serde_json::Value,
+    /// OCI `LinuxResources`.
+    #[serde(default = "empty_object")]
+    pub linux: serde_json::Value,
+}
+
+impl Default for ContainerConstraints {
+    fn default() -> Self {
+        Self {
+            windows: empty_object(),
+            linux: empty_object(),
+        }
+    }
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::Value::Object(serde_json::Map::new())
+}
+
+/// SecurityPolicy settings.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SecurityPolicy {
+    /// Enforcer type (`rego`, …).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub enforcer_type: String,
+    /// Base64 policy.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub encoded_security_policy: String,
+    /// Base64 UVM reference info.
+    #[serde(
+        rename = "EncodedUVMReference",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub encoded_uvm_reference: String,
+    /// Base64 UVM hash envelope reference.
+    #[serde(
+        rename = "EncodedUVMHashEnvelopeReference",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub encoded_uvm_hash_envelope_reference: String,
+}
+
+/// SecurityPolicyFragment settings.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SecurityPolicyFragment {
+    /// Base64 COSE_Sign1.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub fragment: String,
+    /// Media type.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub media_type: String,
+}
+
+/// The typed `Settings` of a modification.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ResourceSettings {
+    /// MappedVirtualDisk.
+    MappedVirtualDisk(MappedVirtualDisk),
+    /// SCSIDevice.
+    ScsiDevice(ScsiDevice),
+    /// MappedDirectory.
+    MappedDirectory(MappedDirectory),
+    /// VPMemDevice.
+    VPMemDevice(VPMemDevice),
+    /// CombinedLayers.
+    CombinedLayers(CombinedLayers),
+    /// Network.
+    Network(NetworkAdapter),
+    /// VPCIDevice.
+    VPCIDevice(VPCIDevice),
+    /// ContainerConstraints.
+    ContainerConstraints(ContainerConstraints),
+    /// SecurityPolicy.
+    SecurityPolicy(SecurityPolicy),
+    /// SecurityPolicyFragment.
+    SecurityPolicyFragment(SecurityPolicyFragment),
+    /// Settings of a resource type without a typed shape (PodCgroupMemoryLimit, host-only or
+    /// unknown types), kept as free JSON.
+    Other(serde_json::Value),
+}
+
+impl ResourceSettings {
+    /// The resource type these settings belong to, when typed.
+    pub fn resource_type(&self) -> Option<ResourceType> {
+        Some(match self {
+            Self::MappedVirtualDisk(_) => ResourceType::MappedVirtualDisk,
+            Self::ScsiDevice(_) => ResourceType::ScsiDevice,
+            Self::MappedDirectory(_) => ResourceType::MappedDirectory,
+            Self::VPMemDevice(_) => ResourceType::VPMemDevice,
+            Self::CombinedLayers(_) => ResourceType::CombinedLayers,
+            Self::Network(_) => ResourceType::Network,
+            Self::VPCIDevice(_) => ResourceType::VPCIDevice,
+            Self::ContainerConstraints(_) => ResourceType::ContainerConstraints,
+            Self::SecurityPolicy(_) => ResourceType::SecurityPolicy,
+            Self::SecurityPolicyFragment(_) => ResourceType::SecurityPolicyFragment,
+            Self::Other(_) => return None,
+        })
+    }
+
+    fn from_value(
+        resource_type: &ResourceType,
+        value: serde_json::Value,
+    ) -> Result<Self, serde_json::Error> {
+        use serde_json::from_value as v;
+        Ok(match resource_type {
+            ResourceType::MappedVirtualDisk => Self::MappedVirtualDisk(v(value)?),
+            ResourceType::ScsiDevice => Self::ScsiDevice(v(value)?),
+            ResourceType::MappedDirectory => Self::MappedDirectory(v(value)?),
+            ResourceType::VPMemDevice => Self::VPMemDevice(v(value)?),
+            ResourceType::CombinedLayers => Self::CombinedLayers(v(value)?),
+            ResourceType::Network => Self::Network(v(value)?),
+            ResourceType::VPCIDevice => Self::VPCIDevice(v(value)?),
+            ResourceType::ContainerConstraints => Self::ContainerConstraints(v(value)?),
+            ResourceType::SecurityPolicy => Self::SecurityPolicy(v(value)?),
+            ResourceType::SecurityPolicyFragment => Self::SecurityPolicyFragment(v(value)?),
+            ResourceType::PodCgroupMemoryLimit | ResourceType::Other(_) => Self::Other(value),
+        })
+    }
+}
+
+impl Serialize for ResourceSettings {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::MappedVirtualDisk(x) => x.serialize(s),
+            Self::ScsiDevice(x) => x.serialize(s),
+            Self::MappedDirectory(x) => x.serialize(s),
+            Self::VPMemDevice(x) => x.serialize(s),
+            Self::CombinedLayers(x) => x.serialize(s),
+            Self::Network(x) => x.serialize(s),
+            Self::VPCIDevice(x) => x.serialize(s),
+            Self::ContainerConstraints(x) => x.serialize(s),
+            Self::SecurityPolicy(x) => x.serialize(s),
+            Self::SecurityPolicyFragment(x) => x.serialize(s),
+            Self::Other(x) => x.serialize(s),
+        }
+    }
+}
+
+/// The `Request` object of ModifySettings (`ModifySettingRequest`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ModifySettingRequest {
+    /// Operation; an absent or empty value means Add.
+    #[serde(rename = "RequestType")]
+    pub request_type: ModifyRequestType,
+    /// Resource kind.
+    #[serde(rename = "ResourceType")]
+    pub resource_type: ResourceType,
+    /// Resource settings, typed by `resource_type`.
+    #[serde(rename = "Settings", skip_serializing_if = "Option::is_none")]
+    pub settings: Option<ResourceSettings>,
+}
+
+impl ModifySettingRequest {
+    /// A request whose resource type is taken from typed settings.
+    ///
+    /// Settings of the `Other` kind have no resource type: use the struct literal instead.
+    pub fn new(request_type: ModifyRequestType, settings: ResourceSettings) -> Self {
+        Self {
+            request_type,
+            resource_type: settings
+                .resource_type()
+                .unwrap_or(ResourceType::Other(String::new())),
+            settings: Some(settings),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ModifySettingRequest {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Wire {
+            #[serde(rename = "RequestType", default)]
+            request_type: String,
+            #[serde(rename = "ResourceType", default)]
+            resource_type: String,
+            #[serde(rename = "Settings", default)]
+            settings: Option<serde_json::Value>,
+        }
+        let wire = Wire::deserialize(d)?;
+        let request_type = if wire.request_type.is_empty() {
+            ModifyRequestType::Add
+        } else {
+            ModifyRequestType::from(wire.request_type.as_str())
+        };
+        let resource_type = ResourceType::from(wire.resource_type.as_str());
+        let settings = match wire.settings {
+            None | Some(serde_json::Value::Null) => None,
+            Some(value) => Some(ResourceSettings::from_value(&resource_type, value).map_err(
+                |e| D::Error::custom(format_args!("invalid {resource_type} settings: {e}")),
+            )?),
+        };
+        Ok(Self {
+            request_type,
+            resource_type,
+            settings,
+        })
+    }
+}
+
+/// ModifySettings request (`0x10100a01`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModifySettingsRequest {
+    /// Request base: the null id for UVM resources, a container id for constraints.
+    #[serde(flatten)]
+    pub base: RequestBase,
+    /// The modification.
+    #[serde(rename = "Request")]
+    pub request: ModifySettingRequest,
+}

@@ -1,0 +1,140 @@
+//! Decoding leniency and error paths of the payload types.
+
+use super::*;
+use crate::codec::{encode_body, Encoding};
+use crate::hresult::Hresult;
+use crate::json::AnyInString;
+
+#[test]
+fn accepts_go_case_variants() {
+    let base: RequestBase =
+        serde_json::from_str(r#"{"ContainerID":"c1","ActivityID":"a"}"#).unwrap();
+    assert_eq!(base.container_id, "c1");
+    assert_eq!(base.activity_id, "a");
+    let p: ProcessParameters = serde_json::from_str(r#"{"CreateInUtilityVm":true}"#).unwrap();
+    assert!(p.create_in_utility_vm);
+    let w: WaitForProcessRequest =
+        serde_json::from_str(r#"{"ContainerId":"c","ProcessID":5,"TimeoutInMs":1}"#).unwrap();
+    assert_eq!(w.process_id, 5);
+    let c: GcsCapabilities = serde_json::from_str(r#"{"HVSocketConfigOnStartup":true}"#).unwrap();
+    assert!(c.hv_socket_config_on_startup);
+}
+
+#[test]
+fn missing_fields_take_go_zero_values() {
+    let r: ExecuteProcessRequest =
+        serde_json::from_str(r#"{"ContainerId":"c","Settings":{"ProcessParameters":"{}"}}"#)
+            .unwrap();
+    assert_eq!(r.settings.stdio_ports(), VsockStdioRelaySettings::default());
+    assert_eq!(r.base.activity_id, "");
+    let n: NegotiateProtocolResponse = serde_json::from_str(r#"{"Result":0}"#).unwrap();
+    assert_eq!(n.capabilities.guest_defined_capabilities, None);
+}
+
+#[test]
+fn modify_settings_empty_request_type_means_add() {
+    let m: ModifySettingsRequest = serde_json::from_str(
+        r#"{"ContainerId":"c","Request":{"ResourceType":"SCSIDevice","Settings":{"Lun":2}}}"#,
+    )
+    .unwrap();
+    assert_eq!(m.request.request_type, ModifyRequestType::Add);
+    assert_eq!(
+        m.request.settings,
+        Some(ResourceSettings::ScsiDevice(ScsiDevice {
+            controller: 0,
+            lun: 2
+        }))
+    );
+}
+
+#[test]
+fn modify_settings_unknown_resource_type_decodes_as_other() {
+    let m: ModifySettingsRequest = serde_json::from_str(
+        r#"{"ContainerId":"c","Request":{"RequestType":"Add","ResourceType":"HvSocket","Settings":{"x":1}}}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        m.request.resource_type,
+        ResourceType::Other("HvSocket".into())
+    );
+    assert!(matches!(
+        m.request.settings,
+        Some(ResourceSettings::Other(_))
+    ));
+}
+
+#[test]
+fn modify_settings_bad_settings_is_an_error() {
+    let err = serde_json::from_str::<ModifySettingsRequest>(
+        r#"{"ContainerId":"c","Request":{"ResourceType":"MappedVirtualDisk","Settings":{"Lun":"x"}}}"#,
+    )
+    .unwrap_err();
+    assert!(err
+        .to_string()
+        .contains("invalid MappedVirtualDisk settings"));
+    // Lun is a u8: an out-of-range number is rejected, as Go's decoder does.
+    assert!(serde_json::from_str::<ModifySettingsRequest>(
+        r#"{"ContainerId":"c","Request":{"ResourceType":"MappedVirtualDisk","Settings":{"Lun":300}}}"#,
+    )
+    .is_err());
+}
+
+#[test]
+fn bad_nested_json_is_an_error() {
+    assert!(serde_json::from_str::<CreateRequest>(
+        r#"{"ContainerId":"c","ContainerConfig":"{\"SchemaVersion\":"}"#
+    )
+    .is_err());
+    assert!(
+        serde_json::from_str::<CreateRequest>(r#"{"ContainerId":"c","ContainerConfig":5}"#)
+            .is_err()
+    );
+}
+
+#[test]
+fn html_escaping_differs_by_side() {
+    let mut p = ProcessParameters {
+        command_line: "a<b && c>d \u{2028}".into(),
+        ..Default::default()
+    };
+    p.environment.insert("Z".into(), "1".into());
+    p.environment.insert("A".into(), "2".into());
+    let msg = ExecuteProcessRequest {
+        base: RequestBase::null(),
+        settings: ExecuteProcessSettings {
+            process_parameters: AnyInString(p),
+            vsock_stdio_relay_settings: None,
+        },
+    };
+    let host = String::from_utf8(encode_body(&msg, Encoding::Host).unwrap()).unwrap();
+    // The nested string is always json.Marshal'ed (escaped); the map keys are sorted.
+    assert!(host.contains(r#"\"CommandLine\":\"a\\u003cb \\u0026\\u0026 c\\u003ed \\u2028\""#));
+    assert!(host.contains(r#"\"Environment\":{\"A\":\"2\",\"Z\":\"1\"}"#));
+    assert!(host.ends_with("}\n"));
+
+    let resp = ResponseBase::failure("", Hresult::FAIL, "x<y>&z\u{2029}");
+    let guest = String::from_utf8(encode_body(&resp, Encoding::Guest).unwrap()).unwrap();
+    assert!(guest.contains(r#""ErrorMessage":"x\u003cy\u003e\u0026z\u2029""#));
+    assert!(!guest.ends_with('\n'));
+    let host = String::from_utf8(encode_body(&resp, Encoding::Host).unwrap()).unwrap();
+    assert!(host.contains("\"ErrorMessage\":\"x<y>&z\\u2029\""));
+}
+
+#[test]
+fn notification_types_keep_unknown_values() {
+    let n: ContainerNotification = serde_json::from_str(
+        r#"{"ContainerId":"c","ActivityId":"a","Type":"Weird","Operation":"None","Result":0}"#,
+    )
+    .unwrap();
+    assert_eq!(n.notification_type, NotificationType::Other("Weird".into()));
+    assert_eq!(n.notification_type.as_str(), "Weird");
+}
+
+#[test]
+fn failure_response_has_one_gcs_record() {
+    let r = ResponseBase::failure("a", Hresult::ERR_NOT_FOUND, "gone");
+    assert_eq!(r.error_records.len(), 1);
+    assert_eq!(r.error_records[0].module_name, GCS_MODULE_NAME);
+    assert_eq!(r.error_records[0].line, UNKNOWN_LINE);
+    assert!(!r.is_success());
+}
