@@ -1,0 +1,265 @@
+//! The GCS startup sequence and its dial / serve / re-dial loop (spec §1, §8).
+//!
+//! Only with the vsock transport (a real utility VM) does the agent act on the machine as a
+//! whole: core pattern, kmsg forwarding, `/pods` and `/gcs` cgroups, chronyd, and powering off
+//! when the host shuts the null container down. With `-use-inouterr` or the Unix transport a
+//! shutdown ends the agent and its containers instead.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::cli::{Options, PolicyStance, TransportKind};
+use crate::error::{Error, Result};
+use crate::host::{Config, Host};
+use crate::reaper::Reaper;
+use crate::server::{Bridge, ServeEnd, ServerOptions};
+use crate::transport::{Transport, BRIDGE_PORT};
+
+/// Pause between bridge dials (reference: 100 ms).
+const REDIAL: Duration = Duration::from_millis(100);
+
+/// How the agent ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exit {
+    /// The host shut the utility VM down.
+    Shutdown,
+    /// The stdio bridge ended (`-use-inouterr`): there is nothing to re-dial.
+    StdioClosed(String),
+}
+
+fn setup_logging(opts: &Options) -> Result<()> {
+    let level = crate::logging::parse_level(&opts.loglevel).map_err(Error::Invalid)?;
+    let out: Option<Box<dyn Write + Send>> = match opts.initial_policy_stance {
+        // Closed door: logs are discarded until a policy allows them.
+        PolicyStance::Deny => None,
+        PolicyStance::Allow if !opts.logfile.is_empty() => Some(Box::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&opts.logfile)
+                .map_err(|e| Error::path("open log file", &opts.logfile, e))?,
+        )),
+        PolicyStance::Allow => Some(Box::new(std::io::stderr())),
+    };
+    crate::logging::init(opts.log_format, level, out);
+    Ok(())
+}
+
+fn transport(opts: &Options) -> Result<Transport> {
+    match opts.transport {
+        TransportKind::Vsock => Ok(Transport::Vsock),
+        TransportKind::Unix => match &opts.socket_dir {
+            Some(dir) => Ok(Transport::Unix { dir: dir.clone() }),
+            None => Err(Error::Invalid("-transport unix needs -socket-dir".into())),
+        },
+    }
+}
+
+/// Runs the agent until the host shuts it down (or the stdio bridge ends).
+pub fn run(opts: Options) -> Result<Exit> {
+    setup_logging(&opts)?;
+    let transport = transport(&opts)?;
+    let vm = transport.is_vm() && !opts.use_inouterr;
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        cgroup = if crate::cgroup::is_v2() { "v2" } else { "v1" },
+        transport = ?transport,
+        "GCS started"
+    );
+    if vm {
+        vm_setup(&opts);
+    }
+
+    let reaper = Reaper::start()?;
+    let bridge = Bridge::new(ServerOptions {
+        v4: opts.v4,
+        policy: opts.initial_policy_stance,
+    });
+    let host = Arc::new(Host::new(
+        Config {
+            state_root: opts.state_root.clone(),
+            runc: opts.runtime.clone(),
+            runc_root: opts.runtime_root.clone(),
+            transport: transport.clone(),
+            pods_memory_reserve: vm.then_some(opts.root_mem_reserve_bytes),
+        },
+        reaper,
+        bridge.clone(),
+    )?);
+
+    if opts.use_inouterr {
+        let mut stdin = std::io::stdin().lock();
+        let end = bridge.serve(&host, &mut stdin, Box::new(std::io::stdout()));
+        return Ok(finish(&host, end, vm).unwrap_or_else(|reason| {
+            host.teardown();
+            Exit::StdioClosed(reason)
+        }));
+    }
+    loop {
+        let conn = match transport.dial(BRIDGE_PORT) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::debug!(error = %e, "bridge dial failed; retrying");
+                std::thread::sleep(REDIAL);
+                continue;
+            }
+        };
+        tracing::info!("bridge connected");
+        let writer = conn
+            .try_clone()
+            .map_err(|e| Error::io("clone bridge connection", e))?;
+        let mut reader = conn;
+        let end = bridge.serve(&host, &mut reader, Box::new(writer));
+        let _ = reader.shutdown(std::net::Shutdown::Both);
+        match finish(&host, end, vm) {
+            Ok(exit) => return Ok(exit),
+            Err(reason) => {
+                tracing::warn!(reason, "bridge disconnected; re-dialing");
+                std::thread::sleep(REDIAL);
+            }
+        }
+    }
+}
+
+/// Acts on the end of a connection: `Err(reason)` means re-dial.
+fn finish(host: &Host, end: ServeEnd, vm: bool) -> std::result::Result<Exit, String> {
+    match end {
+        ServeEnd::Disconnected(reason) => Err(reason),
+        ServeEnd::Shutdown => {
+            tracing::info!("shutdown of the utility VM requested");
+            if vm {
+                power_off();
+            }
+            host.teardown();
+            Ok(Exit::Shutdown)
+        }
+    }
+}
+
+/// Powers the utility VM off. Reached only with the vsock transport.
+fn power_off() {
+    nix::unistd::sync();
+    let Err(e) = nix::sys::reboot::reboot(nix::sys::reboot::RebootMode::RB_POWER_OFF);
+    tracing::error!(error = %e, "power off failed");
+}
+
+/// Machine-wide setup done only inside a utility VM (spec §8 steps 4-11).
+fn vm_setup(opts: &Options) {
+    if !opts.core_dump_location.is_empty() {
+        if let Err(e) = std::fs::write("/proc/sys/kernel/core_pattern", &opts.core_dump_location) {
+            tracing::error!(error = %e, "failed to set core_pattern");
+        }
+    }
+    start_kmsg(opts.kmsg_log_level);
+    if !crate::cgroup::is_v2() {
+        if let Err(e) = std::fs::write("/sys/fs/cgroup/memory/memory.use_hierarchy", "1") {
+            tracing::error!(error = %e, "failed to enable memory.use_hierarchy");
+        }
+    }
+    if let Err(e) = crate::cgroup::set_pods_limit(opts.root_mem_reserve_bytes) {
+        tracing::error!(error = %e, "failed to set up the /pods cgroup");
+    }
+    if let Err(e) = crate::cgroup::enter_gcs_cgroup() {
+        tracing::error!(error = %e, "failed to set up the /gcs cgroup");
+    }
+    let reserve = opts.root_mem_reserve_bytes;
+    let _ = std::thread::Builder::new()
+        .name("pods-limit".into())
+        .stack_size(64 * 1024)
+        .spawn(move || loop {
+            std::thread::sleep(Duration::from_secs(60));
+            if let Err(e) = crate::cgroup::set_pods_limit(reserve) {
+                tracing::warn!(error = %e, "failed to refresh the /pods memory limit");
+            }
+        });
+    if !opts.disable_time_sync {
+        start_chronyd();
+    }
+}
+
+/// Forwards `/dev/kmsg` records with priority <= `max_level` to the log.
+fn start_kmsg(max_level: u32) {
+    let _ = std::thread::Builder::new()
+        .name("kmsg".into())
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            use std::io::Read;
+            let Ok(mut f) = std::fs::File::open("/dev/kmsg") else {
+                return;
+            };
+            let mut buf = vec![0u8; 8192];
+            // Each read returns one record: "pri,seq,ts,flags;message\n".
+            while let Ok(n) = f.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let rec = String::from_utf8_lossy(&buf[..n]);
+                let Some((head, msg)) = rec.split_once(';') else {
+                    continue;
+                };
+                let pri: u32 = head
+                    .split(',')
+                    .next()
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or(7);
+                let level = pri & 7;
+                if level > max_level {
+                    continue;
+                }
+                let msg = msg.trim_end();
+                match level {
+                    0..=3 => tracing::error!(kmsg = msg, "kernel"),
+                    4 => tracing::warn!(kmsg = msg, "kernel"),
+                    5 | 6 => tracing::info!(kmsg = msg, "kernel"),
+                    _ => tracing::debug!(kmsg = msg, "kernel"),
+                }
+            }
+        });
+}
+
+/// Starts chronyd on the Hyper-V PTP clock, restarting it with exponential backoff.
+fn start_chronyd() {
+    let ptp = std::fs::read_dir("/sys/class/ptp").ok().and_then(|rd| {
+        rd.flatten().find_map(|e| {
+            let name = std::fs::read_to_string(e.path().join("clock_name")).ok()?;
+            (name.trim() == "hyperv").then(|| PathBuf::from("/dev").join(e.file_name()))
+        })
+    });
+    let Some(ptp) = ptp else {
+        tracing::warn!("no Hyper-V PTP clock; time sync not started");
+        return;
+    };
+    let conf = format!(
+        "refclock PHC {} poll 3 dpoll -2 offset 0 stratum 2\nmakestep 0.1 -1\n",
+        ptp.display()
+    );
+    if let Err(e) = std::fs::write("/tmp/chronyd.conf", conf) {
+        tracing::error!(error = %e, "failed to write chronyd.conf");
+        return;
+    }
+    let _ = std::thread::Builder::new()
+        .name("chronyd".into())
+        .stack_size(64 * 1024)
+        .spawn(|| {
+            let mut backoff = Duration::from_secs(1);
+            loop {
+                let r = std::process::Command::new("chronyd")
+                    .args(["-n", "-f", "/tmp/chronyd.conf"])
+                    .spawn();
+                match r {
+                    // The agent-wide reaper collects it; we only learn that it ended.
+                    Ok(child) => {
+                        let pid = child.id();
+                        while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                            std::thread::sleep(Duration::from_secs(1));
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "failed to start chronyd"),
+                }
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(600));
+            }
+        });
+}

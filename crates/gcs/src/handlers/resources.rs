@@ -1,0 +1,204 @@
+//! ModifySettings: storage (layers, disks, shares) and network resources (spec §5).
+
+use std::path::PathBuf;
+
+use bridge::messages::{
+    ModifyRequestType, ModifySettingsRequest, ResourceSettings, ResourceType, ResponseBase,
+};
+use bridge::Frame;
+
+use super::{decode, enforce, ok};
+use crate::error::{hr, Error, Result};
+use crate::host::Host;
+use crate::network::{Adapter, IpConfig, Route};
+use crate::server::{Bridge, RequestContext};
+use crate::storage::{self, ScsiMount};
+
+pub(super) fn modify(
+    bridge: &Bridge,
+    host: &Host,
+    ctx: &RequestContext,
+    frame: &Frame,
+) -> Result<ResponseBase> {
+    let req: ModifySettingsRequest = decode(frame)?;
+    enforce(bridge, "modify settings")?;
+    let rt = req.request.request_type.clone();
+    let Some(settings) = req.request.settings else {
+        if req.request.resource_type == ResourceType::PodCgroupMemoryLimit {
+            host.update_pods_limit()?;
+            return Ok(ok(ctx));
+        }
+        return Err(Error::wrap(
+            hr::INVALID_JSON,
+            format!(
+                "ModifySettings {} has no Settings",
+                req.request.resource_type
+            ),
+        ));
+    };
+    if ctx.container_id != crate::NULL_CONTAINER_ID {
+        return match settings {
+            ResourceSettings::ContainerConstraints(c) => {
+                host.update_constraints(&ctx.container_id, &c.linux)?;
+                Ok(ok(ctx))
+            }
+            other => Err(Error::wrap(
+                hr::FAIL,
+                format!(
+                    "the ResourceType {:?} is not supported for containers",
+                    other
+                        .resource_type()
+                        .map(|t| t.to_string())
+                        .unwrap_or_default()
+                ),
+            )),
+        };
+    }
+    let add = matches!(rt, ModifyRequestType::Add);
+    let remove = matches!(rt, ModifyRequestType::Remove);
+    let bad_request = |what: &str| {
+        Err(Error::wrap(
+            hr::INVALID_ARG,
+            format!("request type {rt} is not supported for {what}"),
+        ))
+    };
+    match settings {
+        ResourceSettings::CombinedLayers(c) => {
+            let root = PathBuf::from(&c.container_root_path);
+            if c.container_root_path.is_empty() {
+                return Err(Error::wrap(hr::INVALID_ARG, "ContainerRootPath is empty"));
+            }
+            if add {
+                let layers: Vec<PathBuf> =
+                    c.layers.iter().map(|l| PathBuf::from(&l.path)).collect();
+                let scratch = (!c.scratch_path.is_empty()).then(|| PathBuf::from(&c.scratch_path));
+                storage::mount_overlay(&root, &layers, scratch.as_deref())?;
+            } else if remove {
+                storage::unmount_overlay(&root)?;
+            } else {
+                return bad_request("CombinedLayers");
+            }
+        }
+        ResourceSettings::MappedVirtualDisk(d) => {
+            if add {
+                storage::mount_scsi(&ScsiMount {
+                    mount_path: d.mount_path,
+                    controller: d.controller,
+                    lun: d.lun,
+                    partition: d.partition,
+                    read_only: d.read_only,
+                    block_dev: d.block_dev,
+                    filesystem: d.filesystem,
+                    options: d.options,
+                    encrypted: d.encrypted,
+                    ensure_filesystem: d.ensure_filesystem,
+                })?;
+            } else if remove {
+                storage::unmount_path(&d.mount_path)?;
+            } else {
+                return bad_request("MappedVirtualDisk");
+            }
+        }
+        ResourceSettings::ScsiDevice(d) => {
+            if !remove {
+                return bad_request("SCSIDevice");
+            }
+            storage::remove_scsi_device(d.controller, d.lun)?;
+        }
+        ResourceSettings::MappedDirectory(d) => {
+            if add {
+                let port = u32::try_from(d.port).map_err(|_| {
+                    Error::wrap(hr::INVALID_ARG, format!("invalid port {}", d.port))
+                })?;
+                storage::mount_plan9(
+                    host.transport(),
+                    &d.mount_path,
+                    port,
+                    &d.share_name,
+                    d.read_only,
+                )?;
+            } else if remove {
+                storage::unmount_path(&d.mount_path)?;
+            } else {
+                return bad_request("MappedDirectory");
+            }
+        }
+        ResourceSettings::VPMemDevice(d) => {
+            if add {
+                storage::mount_vpmem(d.device_number, &d.mount_path, d.mapping_info.is_some())?;
+            } else if remove {
+                storage::unmount_path(&d.mount_path)?;
+            } else {
+                return bad_request("VPMemDevice");
+            }
+        }
+        ResourceSettings::Network(n) => {
+            if add {
+                host.networks().add_adapter(
+                    host.reaper(),
+                    Adapter {
+                        namespace_id: n.namespace_id,
+                        id: n.id,
+                        mac_address: n.mac_address,
+                        dns_suffix: n.dns_suffix,
+                        dns_server_list: n.dns_server_list,
+                        encap_overhead: n.encap_overhead,
+                        vpci_assigned: n.vpci_assigned,
+                        ip_configs: n
+                            .ip_configs
+                            .into_iter()
+                            .map(|i| IpConfig {
+                                ip_address: i.ip_address,
+                                prefix_length: i.prefix_length,
+                            })
+                            .collect(),
+                        routes: n
+                            .routes
+                            .into_iter()
+                            .map(|r| Route {
+                                next_hop: r.next_hop,
+                                destination_prefix: r.destination_prefix,
+                                metric: r.metric,
+                            })
+                            .collect(),
+                    },
+                )?;
+            } else if remove {
+                host.networks().remove_adapter(&n.namespace_id, &n.id);
+            } else {
+                return bad_request("Network");
+            }
+        }
+        ResourceSettings::ContainerConstraints(_) => {
+            return Err(Error::wrap(
+                hr::FAIL,
+                "ContainerConstraints needs a container id",
+            ))
+        }
+        ResourceSettings::VPCIDevice(_)
+        | ResourceSettings::SecurityPolicy(_)
+        | ResourceSettings::SecurityPolicyFragment(_) => {
+            return Err(Error::wrap(
+                hr::NOT_IMPL,
+                format!(
+                    "ModifySettings {} is not implemented by this GCS",
+                    req.request.resource_type
+                ),
+            ))
+        }
+        ResourceSettings::Other(_) => {
+            if req.request.resource_type == ResourceType::PodCgroupMemoryLimit {
+                host.update_pods_limit()?;
+            } else {
+                return Err(Error::wrap(
+                    hr::FAIL,
+                    format!(
+                        "invalid ResourceType {:?}",
+                        req.request.resource_type.as_str()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(ok(ctx))
+}

@@ -1,0 +1,375 @@
+//! Container operations: Create, Shutdown, GetProperties, DeleteContainerState, constraints.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::{Host, Slot};
+use crate::container::{Container, ContainerInfo, ExitType, Status};
+use crate::error::{hr, Error, PathContext, Result};
+use crate::process::{Process, ProcessKind};
+use crate::runc::RuncStdio;
+use crate::stdio::{self, ConsoleSocket, PipeEnds, ProcessIo};
+
+/// A Create request in internal form.
+#[derive(Debug, Clone)]
+pub struct CreateRequest {
+    /// Container id.
+    pub id: String,
+    /// ActivityId of the request.
+    pub activity_id: String,
+    /// `OciBundlePath`.
+    pub bundle: PathBuf,
+    /// `OciSpecification`.
+    pub spec: Value,
+    /// `ScratchDirPath`.
+    pub scratch: Option<PathBuf>,
+}
+
+/// Removes a placeholder slot if creation fails.
+struct CreatingGuard<'a> {
+    host: &'a Host,
+    id: String,
+    armed: bool,
+}
+
+impl Drop for CreatingGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.host
+                .containers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&self.id);
+        }
+    }
+}
+
+impl Host {
+    /// Create: registers the container, prepares the bundle and runs `runc create`.
+    pub fn create_container(self: &Arc<Self>, req: CreateRequest) -> Result<u32> {
+        {
+            let mut t = self.containers.lock().unwrap_or_else(|p| p.into_inner());
+            if t.contains_key(&req.id) {
+                return Err(Error::Hresult(hr::SYSTEM_ALREADY_EXISTS));
+            }
+            t.insert(req.id.clone(), Slot::Creating);
+        }
+        let mut guard = CreatingGuard {
+            host: self,
+            id: req.id.clone(),
+            armed: true,
+        };
+        validate_id(&req.id)?;
+        let container = self.do_create(req)?;
+        let pid = container.init().pid();
+        self.containers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                container.id().to_string(),
+                Slot::Ready(Arc::clone(&container)),
+            );
+        guard.armed = false;
+        self.watch_init(container)?;
+        Ok(pid)
+    }
+
+    fn do_create(&self, req: CreateRequest) -> Result<Arc<Container>> {
+        let CreateRequest {
+            id,
+            activity_id,
+            bundle,
+            mut spec,
+            scratch,
+        } = req;
+        let resolv = spec
+            .pointer("/windows/network/networkNamespace")
+            .and_then(Value::as_str)
+            .map(|ns| self.networks.resolv_conf(ns))
+            .unwrap_or_default();
+        let prepared = crate::spec::prepare(&id, &bundle, &mut spec, &resolv)?;
+
+        std::fs::create_dir_all(&bundle).with_path("mkdir", &bundle)?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&bundle, std::fs::Permissions::from_mode(0o700))
+            .with_path("chmod", &bundle)?;
+        let config = bundle.join("config.json");
+        let mut doc = serde_json::to_vec(&spec)
+            .map_err(|e| Error::Invalid(format!("encode config.json: {e}")))?;
+        doc.push(b'\n');
+        std::fs::write(&config, doc).with_path("write", &config)?;
+        if prepared.cwd != "/" {
+            let root = spec.pointer("/root/path").and_then(Value::as_str).map(|r| {
+                if Path::new(r).is_absolute() {
+                    PathBuf::from(r)
+                } else {
+                    bundle.join(r)
+                }
+            });
+            if let Some(root) = root {
+                let cwd = root.join(prepared.cwd.trim_start_matches('/'));
+                let _ = std::fs::create_dir_all(cwd);
+            }
+        }
+
+        let state_dir = self.runc_state.join(&id);
+        std::fs::create_dir_all(&state_dir).with_path("mkdir", &state_dir)?;
+        let result = self.runc_create(&id, &bundle, &state_dir, prepared.terminal);
+        let (pid, io) = match result {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&state_dir);
+                return Err(e);
+            }
+        };
+        let init = Process::new(pid, ProcessKind::Init);
+        init.set_pending_io(io);
+        let initpid = state_dir.join("initpid");
+        std::fs::write(&initpid, pid.to_string()).with_path("write", &initpid)?;
+
+        if let Some(ns) = &prepared.network_namespace {
+            if let Err(e) = self.networks.attach(&self.reaper, ns, pid) {
+                let _ = self.runc.delete(&id, true);
+                let _ = std::fs::remove_dir_all(&state_dir);
+                return Err(e);
+            }
+        }
+        Ok(Container::new(
+            ContainerInfo {
+                id,
+                activity_id,
+                bundle,
+                scratch,
+                state_dir,
+                role: prepared.role,
+                cgroups_path: prepared.cgroups_path,
+                owns_pid_ns: prepared.owns_pid_ns,
+            },
+            init,
+        ))
+    }
+
+    /// Runs `runc create` with pipes or a console socket; returns the init pid and its
+    /// process-side stdio.
+    fn runc_create(
+        &self,
+        id: &str,
+        bundle: &Path,
+        state_dir: &Path,
+        terminal: bool,
+    ) -> Result<(u32, ProcessIo)> {
+        let tmp = state_dir.join(format!("tmp-{}", self.unique()));
+        std::fs::create_dir_all(&tmp).with_path("mkdir", &tmp)?;
+        let pid_file = tmp.join("pid");
+        let outcome = if terminal {
+            let sock_path = self.console_socket_path();
+            let console = ConsoleSocket::bind(&sock_path)?;
+            let r = self.runc.create(
+                id,
+                bundle,
+                &pid_file,
+                Some(console.path()),
+                RuncStdio::null(),
+            );
+            let r = r.map_err(Error::from).and_then(|()| {
+                let master = console.receive()?;
+                Ok(ProcessIo::Tty(Arc::new(master)))
+            });
+            let _ = std::fs::remove_file(&sock_path);
+            r
+        } else {
+            let (in_r, in_w) = stdio::pipe()?;
+            let (out_r, out_w) = stdio::pipe()?;
+            let (err_r, err_w) = stdio::pipe()?;
+            let rs = RuncStdio {
+                stdin: Stdio::from(in_r),
+                stdout: Stdio::from(out_w),
+                stderr: Stdio::from(err_w),
+            };
+            self.runc
+                .create(id, bundle, &pid_file, None, rs)
+                .map(|()| {
+                    ProcessIo::Pipes(PipeEnds {
+                        stdin: Some(in_w),
+                        stdout: Some(out_r),
+                        stderr: Some(err_r),
+                    })
+                })
+                .map_err(Error::from)
+        };
+        let io = match outcome {
+            Ok(io) => io,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&tmp);
+                return Err(e);
+            }
+        };
+        let pid = read_pid(&pid_file)?;
+        let dir = state_dir.join(pid.to_string());
+        std::fs::rename(&tmp, &dir).with_path("rename", &tmp)?;
+        Ok((pid, io))
+    }
+
+    /// A short path for a console socket (sun_path is limited to 108 bytes).
+    pub(super) fn console_socket_path(&self) -> PathBuf {
+        self.runc_state.join(format!("c{}.sock", self.unique()))
+    }
+
+    /// Starts the thread that handles the init process's exit and sends the notification.
+    fn watch_init(self: &Arc<Self>, container: Arc<Container>) -> Result<()> {
+        let host = Arc::clone(self);
+        std::thread::Builder::new()
+            .name("init-exit".into())
+            .stack_size(128 * 1024)
+            .spawn(move || {
+                let init = Arc::clone(container.init());
+                let status = host.reaper.wait(init.pid());
+                tracing::debug!(id = container.id(), ?status, "container init exited");
+                if !container.owns_pid_ns() {
+                    let _ = host.runc.kill(container.id(), libc::SIGKILL, true);
+                }
+                init.finish(status.container_code());
+                container.mark_terminated();
+                init.wait_waited();
+                host.notifier.container_exited(
+                    container.id(),
+                    container.activity_id(),
+                    container.exit_type(),
+                );
+            })
+            .map_err(|e| Error::io("spawn init watcher", e))?;
+        Ok(())
+    }
+
+    /// ShutdownGraceful / ShutdownForced of a container: `runc kill <id> 15|9`.
+    pub fn shutdown_container(&self, id: &str, forced: bool) -> Result<()> {
+        let c = self.container(id)?;
+        let (signal, exit_type) = if forced {
+            (libc::SIGKILL, ExitType::Forced)
+        } else {
+            (libc::SIGTERM, ExitType::Graceful)
+        };
+        c.set_exit_type(exit_type);
+        if c.status() == Status::Terminated {
+            return Ok(());
+        }
+        match self.runc.kill(id, signal, false) {
+            Ok(()) => Ok(()),
+            // The init exited between the check and the kill: nothing left to stop.
+            Err(_) if c.init().exit_code().is_some() => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// DeleteContainerState: `runc delete`, removes the wrapper state, the scratch and the
+    /// bundle (without crossing into mounts such as the rootfs overlay), and drops the
+    /// container from the table in every case.
+    pub fn delete_container_state(&self, id: &str) -> Result<()> {
+        let c = self.container(id)?;
+        let mut first_err: Option<Error> = None;
+        if let Err(e) = self.runc.delete(id, false) {
+            first_err.get_or_insert(e.into());
+        }
+        let _ = std::fs::remove_dir_all(c.state_dir());
+        if let Some(s) = c.scratch() {
+            if let Err(e) = crate::storage::remove_tree_same_fs(s) {
+                first_err.get_or_insert(e);
+            }
+        }
+        if let Err(e) = crate::storage::remove_tree_same_fs(c.bundle()) {
+            first_err.get_or_insert(e);
+        }
+        self.containers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+        if let Some(ns) = self.networks.namespace_of_pid(c.init().pid()) {
+            self.networks.detach(&ns);
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// GetProperties of a container: the requested property types, as the JSON object put
+    /// in `Properties`.
+    pub fn container_properties(&self, id: &str, types: &[String]) -> Result<Value> {
+        if id == crate::NULL_CONTAINER_ID {
+            return Err(Error::wrap(
+                hr::FAIL,
+                "GetProperties is not supported for the utility VM",
+            ));
+        }
+        let c = self.container(id)?;
+        let mut props = serde_json::Map::new();
+        for t in types {
+            match t.as_str() {
+                "ProcessList" => {
+                    let mut pids = if c.status() == Status::Terminated {
+                        Vec::new()
+                    } else {
+                        self.runc.ps(id)?
+                    };
+                    for p in c.exec_pids() {
+                        if !pids.contains(&p) {
+                            pids.push(p);
+                        }
+                    }
+                    let list: Vec<Value> = pids
+                        .into_iter()
+                        .map(|p| serde_json::json!({ "ProcessId": p }))
+                        .collect();
+                    props.insert("ProcessList".into(), Value::Array(list));
+                }
+                "Statistics" => {
+                    props.insert(
+                        "LCOWMetrics".into(),
+                        crate::cgroup::metrics(c.cgroups_path()),
+                    );
+                }
+                other => tracing::warn!(property = other, "unknown property type ignored"),
+            }
+        }
+        Ok(Value::Object(props))
+    }
+
+    /// ModifySettings ContainerConstraints: `runc update --resources - <id>`.
+    pub fn update_constraints(&self, id: &str, linux: &Value) -> Result<()> {
+        self.container(id)?;
+        let body = serde_json::to_vec(linux)
+            .map_err(|e| Error::Invalid(format!("encode resources: {e}")))?;
+        self.runc.update(id, &body)?;
+        Ok(())
+    }
+}
+
+/// Container ids become file names and runc arguments: refuse anything that is not a plain
+/// name.
+fn validate_id(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id.len() <= 1024
+        && id != "."
+        && id != ".."
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::wrap(
+            hr::INVALID_ARG,
+            format!("invalid container id {id:?}"),
+        ))
+    }
+}
+
+pub(super) fn read_pid(path: &Path) -> Result<u32> {
+    let text = std::fs::read_to_string(path).with_path("read pid file", path)?;
+    text.trim()
+        .parse()
+        .map_err(|_| Error::Invalid(format!("bad pid in {}: {text:?}", path.display())))
+}

@@ -1,0 +1,326 @@
+//! The OCI runtime (runc) invoked the way the reference does (spec §4, "runc invocations").
+//!
+//! Every state-changing call passes `--log <bundle>/runc.log --log-format json`; on failure
+//! the error is the last error-level entry runc appended to that log during this call.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use crate::error::hr;
+use crate::reaper::Reaper;
+
+/// A runc invocation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RuncError {
+    /// runc could not be started.
+    #[error("failed to run {path}: {source}", path = .path.display())]
+    Spawn {
+        /// The runc binary.
+        path: PathBuf,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+    /// runc ran and failed.
+    #[error("runc {op} failed: {message}")]
+    Failed {
+        /// The subcommand.
+        op: &'static str,
+        /// runc's own error text (from its log or stderr).
+        message: String,
+    },
+    /// runc's output could not be understood.
+    #[error("runc {op}: unexpected output: {message}")]
+    Output {
+        /// The subcommand.
+        op: &'static str,
+        /// What was wrong.
+        message: String,
+    },
+}
+
+impl RuncError {
+    /// Known runc failures map to the reference's HRESULTs; everything else is E_FAIL.
+    pub fn hresult(&self) -> u32 {
+        match self {
+            RuncError::Failed { message, .. } => {
+                if message.contains("does not exist") || message.contains("not found") {
+                    hr::SYSTEM_NOT_FOUND
+                } else if message.contains("already exists") {
+                    hr::SYSTEM_ALREADY_EXISTS
+                } else if message.contains("not running")
+                    || message.contains("container is stopped")
+                {
+                    hr::SYSTEM_ALREADY_STOPPED
+                } else {
+                    hr::FAIL
+                }
+            }
+            _ => hr::FAIL,
+        }
+    }
+}
+
+/// The three stdio endpoints handed to a runc create or exec.
+pub struct RuncStdio {
+    /// Child stdin.
+    pub stdin: Stdio,
+    /// Child stdout.
+    pub stdout: Stdio,
+    /// Child stderr.
+    pub stderr: Stdio,
+}
+
+impl RuncStdio {
+    /// All three on `/dev/null`.
+    pub fn null() -> Self {
+        RuncStdio {
+            stdin: Stdio::null(),
+            stdout: Stdio::null(),
+            stderr: Stdio::null(),
+        }
+    }
+}
+
+/// The runc binary and its global options.
+pub struct Runc {
+    path: PathBuf,
+    root: Option<PathBuf>,
+    reaper: Arc<Reaper>,
+}
+
+impl Runc {
+    /// runc at `path`; `root` is passed as `--root` when set (the reference passes none).
+    pub fn new(path: PathBuf, root: Option<PathBuf>, reaper: Arc<Reaper>) -> Self {
+        Runc { path, root, reaper }
+    }
+
+    fn command(&self, log: Option<&Path>) -> Command {
+        let mut cmd = Command::new(&self.path);
+        if let Some(root) = &self.root {
+            cmd.arg("--root").arg(root);
+        }
+        if let Some(log) = log {
+            cmd.arg("--log").arg(log).arg("--log-format").arg("json");
+        }
+        cmd
+    }
+
+    /// Runs a logged command whose stdio the caller chose, mapping failure to runc's error.
+    fn run_logged(
+        &self,
+        op: &'static str,
+        mut cmd: Command,
+        log: &Path,
+        stdio: RuncStdio,
+    ) -> Result<(), RuncError> {
+        let log_start = std::fs::metadata(log).map(|m| m.len()).unwrap_or(0);
+        cmd.stdin(stdio.stdin)
+            .stdout(stdio.stdout)
+            .stderr(stdio.stderr);
+        let child = self
+            .reaper
+            .spawn(&mut cmd)
+            .map_err(|source| RuncError::Spawn {
+                path: self.path.clone(),
+                source,
+            })?;
+        // The child keeps its copies of the stdio fds; ours close with `cmd`.
+        drop(cmd);
+        let status = self.reaper.wait(child.id());
+        if status.success() {
+            return Ok(());
+        }
+        let message =
+            last_log_error(log, log_start).unwrap_or_else(|| format!("exit status {status:?}"));
+        Err(RuncError::Failed { op, message })
+    }
+
+    /// Runs a command capturing its output; a failure reports stderr.
+    fn run_output(
+        &self,
+        op: &'static str,
+        mut cmd: Command,
+        input: Option<&[u8]>,
+    ) -> Result<Vec<u8>, RuncError> {
+        let out = self
+            .reaper
+            .output(&mut cmd, input)
+            .map_err(|source| RuncError::Spawn {
+                path: self.path.clone(),
+                source,
+            })?;
+        if out.status.success() {
+            return Ok(out.stdout);
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let message =
+            last_stderr_error(&stderr).unwrap_or_else(|| format!("exit status {:?}", out.status));
+        Err(RuncError::Failed { op, message })
+    }
+
+    /// `runc create -b <bundle> --no-pivot --pid-file <pid_file> [--console-socket] <id>`.
+    pub fn create(
+        &self,
+        id: &str,
+        bundle: &Path,
+        pid_file: &Path,
+        console_socket: Option<&Path>,
+        stdio: RuncStdio,
+    ) -> Result<(), RuncError> {
+        let log = bundle.join("runc.log");
+        let mut cmd = self.command(Some(&log));
+        cmd.arg("create")
+            .arg("-b")
+            .arg(bundle)
+            .arg("--no-pivot")
+            .arg("--pid-file")
+            .arg(pid_file);
+        if let Some(sock) = console_socket {
+            cmd.arg("--console-socket").arg(sock);
+        }
+        cmd.arg(id);
+        self.run_logged("create", cmd, &log, stdio)
+    }
+
+    /// `runc start <id>`.
+    pub fn start(&self, id: &str, bundle: &Path) -> Result<(), RuncError> {
+        let log = bundle.join("runc.log");
+        let mut cmd = self.command(Some(&log));
+        cmd.arg("start").arg(id);
+        self.run_logged("start", cmd, &log, RuncStdio::null())
+    }
+
+    /// `runc exec -d --process <process_json> --pid-file <pid_file> [--console-socket] <id>`.
+    pub fn exec(
+        &self,
+        id: &str,
+        bundle: &Path,
+        process_json: &Path,
+        pid_file: &Path,
+        console_socket: Option<&Path>,
+        stdio: RuncStdio,
+    ) -> Result<(), RuncError> {
+        let log = bundle.join("runc.log");
+        let mut cmd = self.command(Some(&log));
+        cmd.arg("exec")
+            .arg("-d")
+            .arg("--process")
+            .arg(process_json)
+            .arg("--pid-file")
+            .arg(pid_file);
+        if let Some(sock) = console_socket {
+            cmd.arg("--console-socket").arg(sock);
+        }
+        cmd.arg(id);
+        self.run_logged("exec", cmd, &log, stdio)
+    }
+
+    /// `runc kill [--all] <id> <signum>`.
+    pub fn kill(&self, id: &str, signal: i32, all: bool) -> Result<(), RuncError> {
+        let mut cmd = self.command(None);
+        cmd.arg("kill");
+        if all {
+            cmd.arg("--all");
+        }
+        cmd.arg(id).arg(signal.to_string());
+        self.run_output("kill", cmd, None).map(drop)
+    }
+
+    /// `runc delete [--force] <id>`.
+    pub fn delete(&self, id: &str, force: bool) -> Result<(), RuncError> {
+        let mut cmd = self.command(None);
+        cmd.arg("delete");
+        if force {
+            cmd.arg("--force");
+        }
+        cmd.arg(id);
+        self.run_output("delete", cmd, None).map(drop)
+    }
+
+    /// `runc ps -f json <id>`: the pids in the container, in the root pid namespace.
+    pub fn ps(&self, id: &str) -> Result<Vec<u32>, RuncError> {
+        let mut cmd = self.command(None);
+        cmd.arg("ps").arg("-f").arg("json").arg(id);
+        let out = self.run_output("ps", cmd, None)?;
+        let text = String::from_utf8_lossy(&out);
+        let trimmed = text.trim();
+        if trimmed.is_empty() || trimmed == "null" {
+            return Ok(Vec::new());
+        }
+        serde_json::from_str(trimmed).map_err(|e| RuncError::Output {
+            op: "ps",
+            message: e.to_string(),
+        })
+    }
+
+    /// `runc update --resources - <id>` with the LinuxResources JSON on stdin.
+    pub fn update(&self, id: &str, resources: &[u8]) -> Result<(), RuncError> {
+        let mut cmd = self.command(None);
+        cmd.arg("update").arg("--resources").arg("-").arg(id);
+        self.run_output("update", cmd, Some(resources)).map(drop)
+    }
+}
+
+/// The message of the last error-level JSON entry appended to `log` after byte `start`.
+fn last_log_error(log: &Path, start: u64) -> Option<String> {
+    let mut f = File::open(log).ok()?;
+    f.seek(SeekFrom::Start(start)).ok()?;
+    let mut text = String::new();
+    // Bounded: a runc log entry is small; read at most the last MiB of this call.
+    f.take(1 << 20).read_to_string(&mut text).ok()?;
+    last_error_entry(&text)
+}
+
+fn last_error_entry(text: &str) -> Option<String> {
+    text.lines().rev().find_map(|line| {
+        let v: serde_json::Value = serde_json::from_str(line).ok()?;
+        if v.get("level")?.as_str()? == "error" {
+            Some(v.get("msg")?.as_str()?.to_string())
+        } else {
+            None
+        }
+    })
+}
+
+/// runc without `--log-format json` prints `time=… level=error msg="…"` or plain text.
+fn last_stderr_error(stderr: &str) -> Option<String> {
+    if let Some(m) = last_error_entry(stderr) {
+        return Some(m);
+    }
+    let line = stderr.lines().rev().find(|l| !l.trim().is_empty())?;
+    if let Some(pos) = line.find("msg=\"") {
+        let rest = &line[pos + 5..];
+        return Some(rest.trim_end_matches('"').replace("\\\"", "\""));
+    }
+    Some(line.trim().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn last_error_of_a_json_log() {
+        let log = concat!(
+            "{\"level\":\"error\",\"msg\":\"first\",\"time\":\"t\"}\n",
+            "{\"level\":\"info\",\"msg\":\"x\",\"time\":\"t\"}\n",
+            "{\"level\":\"error\",\"msg\":\"container \\\"a\\\" does not exist\",\"time\":\"t\"}\n",
+        );
+        let m = last_error_entry(log).unwrap();
+        assert_eq!(m, "container \"a\" does not exist");
+        let e = RuncError::Failed {
+            op: "start",
+            message: m,
+        };
+        assert_eq!(e.hresult(), hr::SYSTEM_NOT_FOUND);
+    }
+
+    #[test]
+    fn stderr_text_form() {
+        let s = "time=\"2024\" level=error msg=\"container not running\"\n";
+        assert_eq!(last_stderr_error(s).unwrap(), "container not running");
+    }
+}

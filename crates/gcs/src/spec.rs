@@ -1,0 +1,324 @@
+//! Guest-side rewriting of the OCI spec received in a Create (spec §4, `Host.CreateContainer`).
+//!
+//! The spec is kept as a JSON value so fields this agent does not know pass through to runc
+//! untouched.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+
+use crate::error::{Error, Result};
+
+/// Annotation naming the CRI container type (`sandbox` or `container`).
+pub const ANNOTATION_CONTAINER_TYPE: &str = "io.kubernetes.cri.container-type";
+/// Annotation naming the sandbox of a workload container.
+pub const ANNOTATION_SANDBOX_ID: &str = "io.kubernetes.cri.sandbox-id";
+/// Annotation asking for host networking.
+pub const ANNOTATION_HOST_NETWORK: &str = "io.microsoft.virtualmachine.lcow.hostnetwork";
+
+/// How the container relates to a pod.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Role {
+    /// A pod sandbox (its own id is the sandbox id).
+    Sandbox,
+    /// A workload container in the sandbox with this id.
+    Workload(String),
+    /// A container outside any pod.
+    Standalone,
+}
+
+/// What the GCS learned from the spec while preparing it.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// Sandbox, workload or standalone.
+    pub role: Role,
+    /// `process.terminal`.
+    pub terminal: bool,
+    /// The HCN namespace id (`windows.network.networkNamespace`), lowercased.
+    pub network_namespace: Option<String>,
+    /// The container has its own pid namespace (a `pid` entry without a path).
+    pub owns_pid_ns: bool,
+    /// `linux.cgroupsPath` as set.
+    pub cgroups_path: String,
+    /// `process.cwd`.
+    pub cwd: String,
+}
+
+fn annotation<'a>(spec: &'a Value, key: &str) -> Option<&'a str> {
+    spec.get("annotations")?.get(key)?.as_str()
+}
+
+/// Classifies the container from its annotations.
+pub fn role(spec: &Value) -> Role {
+    match annotation(spec, ANNOTATION_CONTAINER_TYPE) {
+        Some("sandbox") => Role::Sandbox,
+        Some("container") => match annotation(spec, ANNOTATION_SANDBOX_ID) {
+            Some(sb) if !sb.is_empty() => Role::Workload(sb.to_string()),
+            _ => Role::Standalone,
+        },
+        _ => Role::Standalone,
+    }
+}
+
+/// Rewrites `spec` for container `id` with bundle `bundle`, writing the bundle's
+/// `hostname`/`hosts`/`resolv.conf` for sandbox and standalone containers.
+pub fn prepare(id: &str, bundle: &Path, spec: &mut Value, resolv_conf: &str) -> Result<Prepared> {
+    if !spec.is_object() {
+        return Err(Error::Invalid("OciSpecification must be an object".into()));
+    }
+    let role = role(spec);
+    let network_namespace = spec
+        .pointer("/windows/network/networkNamespace")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_lowercase);
+    let terminal = spec
+        .pointer("/process/terminal")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let cwd = spec
+        .pointer("/process/cwd")
+        .and_then(Value::as_str)
+        .unwrap_or("/")
+        .to_string();
+
+    let cgroups_path = match &role {
+        Role::Workload(sb) => {
+            if spec
+                .get("hostname")
+                .and_then(Value::as_str)
+                .is_some_and(|h| !h.is_empty())
+            {
+                return Err(Error::Invalid(
+                    "workload container must not set hostname (it shares the sandbox's)".into(),
+                ));
+            }
+            rewrite_mount_sources(spec, &sandbox_root(bundle, sb))?;
+            add_sandbox_file_mounts(spec, &sandbox_root(bundle, sb));
+            format!("/pods/{sb}/{id}")
+        }
+        Role::Sandbox | Role::Standalone => {
+            write_network_files(bundle, spec, resolv_conf)?;
+            add_sandbox_file_mounts(spec, bundle);
+            format!("/pods/{id}")
+        }
+    };
+
+    let obj = spec.as_object_mut().expect("checked above");
+    obj.insert("windows".into(), Value::Null);
+    let linux = obj
+        .entry("linux")
+        .or_insert_with(|| json!({}))
+        .as_object_mut()
+        .ok_or_else(|| Error::Invalid("linux must be an object".into()))?;
+    linux.insert("cgroupsPath".into(), Value::String(cgroups_path.clone()));
+    if annotation(spec, ANNOTATION_HOST_NETWORK) == Some("true") {
+        if let Some(ns) = spec
+            .pointer_mut("/linux/namespaces")
+            .and_then(Value::as_array_mut)
+        {
+            ns.retain(|n| n.get("type").and_then(Value::as_str) != Some("network"));
+        }
+    }
+    let owns_pid_ns = spec
+        .pointer("/linux/namespaces")
+        .and_then(Value::as_array)
+        .is_some_and(|ns| {
+            ns.iter().any(|n| {
+                n.get("type").and_then(Value::as_str) == Some("pid")
+                    && n.get("path")
+                        .and_then(Value::as_str)
+                        .is_none_or(str::is_empty)
+            })
+        });
+    Ok(Prepared {
+        role,
+        terminal,
+        network_namespace,
+        owns_pid_ns,
+        cgroups_path,
+        cwd,
+    })
+}
+
+/// The sandbox root of a workload: a sibling of its bundle named by the sandbox id.
+pub fn sandbox_root(bundle: &Path, sandbox_id: &str) -> PathBuf {
+    bundle
+        .parent()
+        .map(|p| p.join(sandbox_id))
+        .unwrap_or_else(|| PathBuf::from(sandbox_id))
+}
+
+fn has_mount(spec: &Value, destination: &str) -> bool {
+    spec.get("mounts")
+        .and_then(Value::as_array)
+        .is_some_and(|m| {
+            m.iter()
+                .any(|m| m.get("destination").and_then(Value::as_str) == Some(destination))
+        })
+}
+
+fn write_network_files(bundle: &Path, spec: &Value, resolv_conf: &str) -> Result<()> {
+    use crate::error::PathContext;
+    std::fs::create_dir_all(bundle).with_path("mkdir", bundle)?;
+    let hostname = match spec.get("hostname").and_then(Value::as_str) {
+        Some(h) if !h.is_empty() => h.to_string(),
+        _ => nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_default(),
+    };
+    let hosts = format!(
+        "127.0.0.1 localhost\n127.0.0.1 {hostname}\n::1 localhost ip6-localhost ip6-loopback\n"
+    );
+    for (name, content) in [
+        ("hostname", format!("{hostname}\n")),
+        ("hosts", hosts),
+        ("resolv.conf", resolv_conf.to_string()),
+    ] {
+        let p = bundle.join(name);
+        std::fs::write(&p, content).with_path("write", &p)?;
+    }
+    Ok(())
+}
+
+/// Bind-mounts `<root>/{hostname,hosts,resolv.conf}` unless the spec already mounts them.
+fn add_sandbox_file_mounts(spec: &mut Value, root: &Path) {
+    let readonly = spec
+        .pointer("/root/readonly")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let mut add = Vec::new();
+    for (name, dest) in [
+        ("hostname", "/etc/hostname"),
+        ("hosts", "/etc/hosts"),
+        ("resolv.conf", "/etc/resolv.conf"),
+    ] {
+        let src = root.join(name);
+        if has_mount(spec, dest) || !src.exists() {
+            continue;
+        }
+        let mut options = vec!["bind"];
+        if readonly {
+            options.push("ro");
+        }
+        add.push(json!({
+            "destination": dest,
+            "type": "bind",
+            "source": src.to_string_lossy(),
+            "options": options,
+        }));
+    }
+    if add.is_empty() {
+        return;
+    }
+    let obj = spec.as_object_mut().expect("spec is an object");
+    let mounts = obj.entry("mounts").or_insert_with(|| json!([]));
+    if let Some(m) = mounts.as_array_mut() {
+        m.extend(add);
+    }
+}
+
+/// Rewrites `sandbox://`, `sandbox-tmp://` and `uvm://` mount sources of a workload.
+fn rewrite_mount_sources(spec: &mut Value, sandbox_root: &Path) -> Result<()> {
+    let Some(mounts) = spec.get_mut("mounts").and_then(Value::as_array_mut) else {
+        return Ok(());
+    };
+    for m in mounts {
+        let Some(src) = m.get("source").and_then(Value::as_str).map(str::to_string) else {
+            continue;
+        };
+        let new = if let Some(rest) = src.strip_prefix("sandbox://") {
+            Some(checked_join(&sandbox_root.join("sandboxMounts"), rest)?)
+        } else if let Some(rest) = src.strip_prefix("sandbox-tmp://") {
+            Some(checked_join(
+                &sandbox_root.join("sandboxTmpfsMounts"),
+                rest,
+            )?)
+        } else if let Some(rest) = src.strip_prefix("uvm://") {
+            Some(PathBuf::from(rest))
+        } else if src.starts_with("hugepages://") {
+            return Err(Error::Invalid(format!(
+                "hugepages mount {src} is not implemented"
+            )));
+        } else {
+            None
+        };
+        if let Some(p) = new {
+            if src.starts_with("sandbox") {
+                let _ = std::fs::create_dir_all(&p);
+            }
+            m["source"] = Value::String(p.to_string_lossy().into_owned());
+        }
+    }
+    Ok(())
+}
+
+/// Joins a relative path from a request under `base`, refusing to leave it.
+fn checked_join(base: &Path, rel: &str) -> Result<PathBuf> {
+    let mut out = base.to_path_buf();
+    for c in Path::new(rel).components() {
+        match c {
+            std::path::Component::Normal(n) => out.push(n),
+            std::path::Component::CurDir | std::path::Component::RootDir => {}
+            _ => {
+                return Err(Error::Invalid(format!(
+                    "mount source {rel} escapes {}",
+                    base.display()
+                )))
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn standalone_gets_pods_cgroup_and_network_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = dir.path().join("c1");
+        let mut spec = json!({
+            "process": {"cwd": "/w", "terminal": true},
+            "hostname": "demo",
+            "linux": {"namespaces": [{"type": "pid"}, {"type": "mount"}]},
+            "windows": {"network": {"networkNamespace": "ABC"}}
+        });
+        let p = prepare("c1", &bundle, &mut spec, "nameserver 1.1.1.1\n").unwrap();
+        assert_eq!(p.role, Role::Standalone);
+        assert_eq!(p.cgroups_path, "/pods/c1");
+        assert!(p.owns_pid_ns && p.terminal);
+        assert_eq!(p.network_namespace.as_deref(), Some("abc"));
+        assert_eq!(spec["windows"], Value::Null);
+        assert_eq!(spec["linux"]["cgroupsPath"], "/pods/c1");
+        assert_eq!(spec["mounts"].as_array().unwrap().len(), 3);
+        assert_eq!(
+            std::fs::read_to_string(bundle.join("hostname")).unwrap(),
+            "demo\n"
+        );
+    }
+
+    #[test]
+    fn workload_rewrites_sources_and_refuses_escape() {
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = dir.path().join("w1");
+        let mut spec = json!({
+            "annotations": {ANNOTATION_CONTAINER_TYPE: "container", ANNOTATION_SANDBOX_ID: "sb"},
+            "mounts": [{"destination": "/d", "source": "sandbox://x/y"}, {"destination": "/u", "source": "uvm:///run/z"}]
+        });
+        let p = prepare("w1", &bundle, &mut spec, "").unwrap();
+        assert_eq!(p.role, Role::Workload("sb".into()));
+        assert_eq!(p.cgroups_path, "/pods/sb/w1");
+        assert!(!p.owns_pid_ns);
+        let src = spec["mounts"][0]["source"].as_str().unwrap();
+        assert!(src.ends_with("sb/sandboxMounts/x/y"), "{src}");
+        assert_eq!(spec["mounts"][1]["source"], "/run/z");
+        let mut bad = json!({
+            "annotations": {ANNOTATION_CONTAINER_TYPE: "container", ANNOTATION_SANDBOX_ID: "sb"},
+            "mounts": [{"destination": "/d", "source": "sandbox://../../etc"}]
+        });
+        assert!(prepare("w2", &bundle, &mut bad, "").is_err());
+    }
+}

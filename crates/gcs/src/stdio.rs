@@ -1,0 +1,407 @@
+//! Process stdio: pipes and ptys on the process side, dialed connections on the host side, and
+//! the relays between them (spec §6).
+//!
+//! Half-close protocol: when the host half-closes stdin the relay closes the process's stdin;
+//! when the process closes an output stream the relay shuts down the write side of the
+//! connection, waits for the host's close (one read that must see EOF) and closes. When the
+//! process exits, stdin's connection is shut down for reading so a blocked copy unblocks.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+
+use crate::error::{Error, PathContext, Result};
+
+/// Size of one copy when splice is not available.
+const COPY_BUF: usize = 128 * 1024;
+/// Bytes moved per splice call.
+const SPLICE_LEN: usize = 1 << 20;
+/// Pipe capacity asked for (the kernel caps it at `/proc/sys/fs/pipe-max-size`).
+const PIPE_SIZE: i32 = 1 << 20;
+
+/// The host-side connections of one process, each present only if its `CreateStd*Pipe` was
+/// set. Dialed in the order stdin, stdout, stderr.
+#[derive(Default)]
+pub struct ConnectionSet {
+    /// Host → process.
+    pub stdin: Option<UnixStream>,
+    /// Process → host.
+    pub stdout: Option<UnixStream>,
+    /// Process → host (unused with a tty).
+    pub stderr: Option<UnixStream>,
+}
+
+/// Creates a pipe (read end, write end), both close-on-exec, with a large capacity.
+pub fn pipe() -> Result<(OwnedFd, OwnedFd)> {
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| Error::io("pipe2", io::Error::from(e)))?;
+    // SAFETY: fcntl on a pipe fd we own; F_SETPIPE_SZ takes an int. Failure only keeps the
+    // default capacity.
+    unsafe { libc::fcntl(w.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_SIZE) };
+    Ok((r, w))
+}
+
+/// The process-side ends kept by the GCS for a process started with pipes.
+#[derive(Default)]
+pub struct PipeEnds {
+    /// Write end of the process's stdin.
+    pub stdin: Option<OwnedFd>,
+    /// Read end of the process's stdout.
+    pub stdout: Option<OwnedFd>,
+    /// Read end of the process's stderr.
+    pub stderr: Option<OwnedFd>,
+}
+
+/// The process-side stdio of a process: pipes, or the master of its pty.
+pub enum ProcessIo {
+    /// Three pipes.
+    Pipes(PipeEnds),
+    /// The pty master (shared with ResizeConsole).
+    Tty(Arc<OwnedFd>),
+    /// Nothing to relay (external process that got the sockets directly).
+    None,
+}
+
+/// Tracks the output relays of a process so exit can wait until they are drained.
+#[derive(Default)]
+pub struct Drain {
+    pending: Mutex<usize>,
+    done: Condvar,
+}
+
+impl Drain {
+    fn add(&self) {
+        *self.pending.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+    }
+
+    fn finish(&self) {
+        let mut p = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        *p = p.saturating_sub(1);
+        self.done.notify_all();
+    }
+
+    /// Blocks until every output relay has copied all data and shut its connection.
+    pub fn wait(&self) {
+        let mut p = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        while *p > 0 {
+            p = self.done.wait(p).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+}
+
+/// The running relays of one process.
+pub struct Relays {
+    /// Output relays still copying.
+    pub drain: Arc<Drain>,
+    /// Clone of the stdin connection, shut for reading when the process exits.
+    stdin_conn: Option<UnixStream>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Relays {
+    /// No relays.
+    pub fn none() -> Self {
+        Relays {
+            drain: Arc::new(Drain::default()),
+            stdin_conn: None,
+            threads: Vec::new(),
+        }
+    }
+
+    /// Called when the process has exited: unblocks the stdin copy.
+    pub fn close_stdin(&mut self) {
+        if let Some(c) = self.stdin_conn.take() {
+            let _ = c.shutdown(std::net::Shutdown::Read);
+        }
+    }
+
+    /// Forgets the relay threads (they end on their own once their streams close).
+    pub fn detach(&mut self) {
+        self.threads.clear();
+    }
+}
+
+fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .stack_size(128 * 1024)
+        .spawn(f)
+        .map_err(|e| Error::io("spawn relay thread", e))
+}
+
+/// Starts relaying between a process's pipes and the host connections. Pipe ends without a
+/// connection are closed, so the process sees EOF on stdin or EPIPE on output.
+pub fn relay_pipes(ends: PipeEnds, conns: ConnectionSet) -> Result<Relays> {
+    let mut relays = Relays::none();
+    if let (Some(w), Some(conn)) = (ends.stdin, conns.stdin) {
+        relays.stdin_conn = conn.try_clone().ok();
+        relays.threads.push(spawn("stdin-relay", move || {
+            let mut w = File::from(w);
+            let _ = copy(&conn, &mut w);
+            // Dropping `w` closes the process's stdin: it reads EOF.
+        })?);
+    }
+    for (end, conn, name) in [
+        (ends.stdout, conns.stdout, "stdout-relay"),
+        (ends.stderr, conns.stderr, "stderr-relay"),
+    ] {
+        if let (Some(r), Some(conn)) = (end, conn) {
+            let drain = Arc::clone(&relays.drain);
+            drain.add();
+            relays.threads.push(spawn(name, move || {
+                let r = File::from(r);
+                output_relay(&r, conn, &drain);
+            })?);
+        }
+    }
+    Ok(relays)
+}
+
+/// Starts relaying between a pty master and the host connections (stderr is not relayed: the
+/// pty merges it into stdout).
+pub fn relay_tty(master: Arc<OwnedFd>, conns: ConnectionSet) -> Result<Relays> {
+    let mut relays = Relays::none();
+    if let Some(conn) = conns.stdin {
+        relays.stdin_conn = conn.try_clone().ok();
+        let m = dup(&master)?;
+        relays.threads.push(spawn("tty-stdin-relay", move || {
+            let mut m = File::from(m);
+            let _ = copy(&conn, &mut m);
+        })?);
+    }
+    if let Some(conn) = conns.stdout {
+        let m = dup(&master)?;
+        let drain = Arc::clone(&relays.drain);
+        drain.add();
+        relays.threads.push(spawn("tty-stdout-relay", move || {
+            let m = File::from(m);
+            output_relay(&m, conn, &drain);
+        })?);
+    }
+    Ok(relays)
+}
+
+fn dup(fd: &OwnedFd) -> Result<OwnedFd> {
+    fd.try_clone().map_err(|e| Error::io("dup", e))
+}
+
+/// Copies process output to the host, then runs the closing half of the protocol.
+fn output_relay(src: &File, mut conn: UnixStream, drain: &Drain) {
+    if let Err(e) = copy(src, &mut conn) {
+        tracing::debug!(error = %e, "output relay ended with an error");
+    }
+    let _ = conn.shutdown(std::net::Shutdown::Write);
+    drain.finish();
+    // Wait for the host to finish reading and close its end.
+    let mut b = [0u8; 1];
+    let _ = conn.read(&mut b);
+}
+
+/// Copies until EOF, with splice when one side is a pipe, read/write otherwise. A pty's EIO
+/// (all slaves closed) counts as EOF.
+pub fn copy<R: AsFd, W: AsFd + Write>(src: R, dst: &mut W) -> io::Result<u64> {
+    let mut total = 0u64;
+    loop {
+        match nix::fcntl::splice(
+            src.as_fd(),
+            None,
+            dst.as_fd(),
+            None,
+            SPLICE_LEN,
+            nix::fcntl::SpliceFFlags::SPLICE_F_MOVE,
+        ) {
+            Ok(0) => return Ok(total),
+            Ok(n) => total += n as u64,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(nix::errno::Errno::EINVAL) if total == 0 => break,
+            Err(nix::errno::Errno::EIO) => return Ok(total),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    // SAFETY: the fd is borrowed for the duration of this function; ManuallyDrop keeps the
+    // File from closing it.
+    let mut src_file =
+        std::mem::ManuallyDrop::new(unsafe { File::from_raw_fd(src.as_fd().as_raw_fd()) });
+    let mut buf = vec![0u8; COPY_BUF];
+    loop {
+        let n = match src_file.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.raw_os_error() == Some(libc::EIO) => return Ok(total),
+            Err(e) => return Err(e),
+        };
+        dst.write_all(&buf[..n])?;
+        total += n as u64;
+    }
+}
+
+/// Listens on a console socket for the pty master runc sends (`--console-socket`).
+pub struct ConsoleSocket {
+    path: PathBuf,
+    listener: UnixListener,
+}
+
+impl ConsoleSocket {
+    /// Binds `path`.
+    pub fn bind(path: &Path) -> Result<Self> {
+        let listener = UnixListener::bind(path).with_path("bind console socket", path)?;
+        Ok(ConsoleSocket {
+            path: path.to_path_buf(),
+            listener,
+        })
+    }
+
+    /// The socket path to give runc.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Receives the master fd. Call only after runc succeeded: it has connected by then.
+    pub fn receive(self) -> Result<OwnedFd> {
+        self.listener
+            .set_nonblocking(true)
+            .with_path("console socket", &self.path)?;
+        let (conn, _) = self
+            .listener
+            .accept()
+            .with_path("accept console socket", &self.path)?;
+        conn.set_nonblocking(false)
+            .with_path("console socket", &self.path)?;
+        let fd = recv_fd(&conn).with_path("receive pty master from", &self.path)?;
+        let _ = std::fs::remove_file(&self.path);
+        Ok(fd)
+    }
+}
+
+/// Receives one file descriptor sent with SCM_RIGHTS.
+fn recv_fd(conn: &UnixStream) -> io::Result<OwnedFd> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    let mut buf = [0u8; 4096];
+    let mut iov = [io::IoSliceMut::new(&mut buf)];
+    let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 2]);
+    let msg = recvmsg::<()>(
+        conn.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )?;
+    let mut got: Option<OwnedFd> = None;
+    for c in msg.cmsgs()? {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            for fd in fds {
+                // SAFETY: SCM_RIGHTS installed these fds in our table; we own them now.
+                let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+                if got.is_none() {
+                    got = Some(owned);
+                }
+            }
+        }
+    }
+    got.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no file descriptor received"))
+}
+
+/// Sets the window size of a pty.
+pub fn resize(master: &OwnedFd, rows: u16, cols: u16) -> Result<()> {
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads a winsize struct that lives for the call.
+    let rc = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+    if rc != 0 {
+        return Err(Error::io("ioctl(TIOCSWINSZ)", io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+/// Opens a new pty for an external process: (master, slave), slave mode 0600 owned by root.
+pub fn open_pty() -> Result<(OwnedFd, OwnedFd)> {
+    // SAFETY: posix_openpt returns a new fd or -1.
+    let m = unsafe { libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) };
+    if m < 0 {
+        return Err(Error::io("open /dev/ptmx", io::Error::last_os_error()));
+    }
+    // SAFETY: m is a fresh fd we own.
+    let master = unsafe { OwnedFd::from_raw_fd(m) };
+    // SAFETY: grantpt/unlockpt operate on the master fd.
+    if unsafe { libc::grantpt(m) } != 0 || unsafe { libc::unlockpt(m) } != 0 {
+        return Err(Error::io("unlock pty", io::Error::last_os_error()));
+    }
+    let mut name = [0 as libc::c_char; 128];
+    // SAFETY: ptsname_r writes a NUL-terminated name into the buffer of the given length.
+    if unsafe { libc::ptsname_r(m, name.as_mut_ptr(), name.len()) } != 0 {
+        return Err(Error::io("ptsname", io::Error::last_os_error()));
+    }
+    // SAFETY: ptsname_r succeeded, so the buffer holds a NUL-terminated string.
+    let cname = unsafe { std::ffi::CStr::from_ptr(name.as_ptr()) };
+    let path = PathBuf::from(std::ffi::OsStr::from_bytes(cname.to_bytes()));
+    let slave = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOCTTY)
+        .open(&path)
+        .with_path("open pty slave", &path)?;
+    let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
+    let _ = std::os::unix::fs::chown(&path, Some(0), Some(0));
+    Ok((master, OwnedFd::from(slave)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_moves_everything_through_a_pipe_and_a_socket() {
+        let (r, w) = pipe().unwrap();
+        let (a, mut b) = UnixStream::pair().unwrap();
+        let writer = std::thread::spawn(move || {
+            let mut w = File::from(w);
+            let data = vec![7u8; 3 << 20];
+            w.write_all(&data).unwrap();
+        });
+        let reader = std::thread::spawn(move || {
+            let mut out = Vec::new();
+            b.read_to_end(&mut out).unwrap();
+            out
+        });
+        let mut a2 = a;
+        let n = copy(File::from(r), &mut a2).unwrap();
+        drop(a2);
+        writer.join().unwrap();
+        let out = reader.join().unwrap();
+        assert_eq!(n, 3 << 20);
+        assert_eq!(out.len(), 3 << 20);
+        assert!(out.iter().all(|b| *b == 7));
+    }
+
+    #[test]
+    fn output_relay_half_closes_and_drains() {
+        let (r, w) = pipe().unwrap();
+        let (a, mut b) = UnixStream::pair().unwrap();
+        let relays = relay_pipes(
+            PipeEnds {
+                stdout: Some(r),
+                ..Default::default()
+            },
+            ConnectionSet {
+                stdout: Some(a),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        File::from(w).write_all(b"hello").unwrap();
+        let mut out = Vec::new();
+        b.read_to_end(&mut out).unwrap();
+        assert_eq!(out, b"hello");
+        relays.drain.wait();
+    }
+}
