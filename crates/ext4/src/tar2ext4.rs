@@ -28,6 +28,9 @@ pub struct Options {
     pub only_append_vhd_footer: bool,
     /// Append the dm-verity superblock and hash tree after the ext4 data.
     pub append_dm_verity: bool,
+    /// Compute the dm-verity tree and root hash (reported in [`Outcome::verity`]) without
+    /// necessarily appending it, like the reference's `ConvertAndComputeRootDigest`.
+    pub compute_root_hash: bool,
     /// Store files of 136 bytes or less inline.
     pub inline_data: bool,
     /// Maximum disk size in bytes (0: 16 GiB default).
@@ -102,7 +105,7 @@ pub fn convert_tar_to_ext4<R: Read, W: Read + Write + Seek>(
             inline_data: opts.inline_data,
             max_disk_size: opts.max_disk_size,
             mode: opts.mode,
-            hash_blocks: opts.append_dm_verity,
+            hash_blocks: opts.append_dm_verity || opts.compute_root_hash,
         },
     );
     while let Some(h) = tr.next_header()? {
@@ -190,19 +193,21 @@ pub fn convert<R: Read, W: Read + Write + Seek>(r: R, mut w: W, opts: &Options) 
     let ext4_size = closed.size;
     let mut w = closed.out;
     let mut tree = None;
-    if opts.append_dm_verity {
+    if opts.append_dm_verity || opts.compute_root_hash {
         let blocks = ext4_size / crate::format::BLOCK_SIZE;
         let t = match closed.leaves {
             Some(l) if l.digests().len() as u64 == blocks => verity::tree_from_leaves(l.digests()),
             _ => verity::tree_from_reader(&mut w, ext4_size)?,
         };
+        tree = Some(t);
+    }
+    if let Some(t) = tree.as_ref().filter(|_| opts.append_dm_verity) {
         w.seek(SeekFrom::Start(ext4_size))
             .ctx("seeking the output")?;
         let uuid = opts.verity_uuid.unwrap_or_else(vhd::random_id);
         w.write_all(&verity::superblock(t.data_blocks, uuid))
             .ctx("writing the verity superblock")?;
         w.write_all(&t.tree).ctx("writing the verity tree")?;
-        tree = Some(t);
     }
     let mut total = w.seek(SeekFrom::End(0)).ctx("seeking the output")?;
     if opts.append_vhd_footer {
