@@ -1,0 +1,487 @@
+//! Default-mode images checked with the real tools: `e2fsck -fn`, `debugfs`, a read-only loop
+//! mount, an overlay mount of two layers, `veritysetup` and `qemu-img`. These need the tools
+//! (e2fsprogs, cryptsetup-bin, qemu-utils) and, for mounts, root; CI runs as root with them.
+#![cfg(target_os = "linux")]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::ffi::CString;
+use std::fs;
+use std::io::Cursor;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{build_tar, expected, mixed_tree, Entry, Expect, Kind};
+use ext4::{Options, OutputMode};
+
+fn run(cmd: &str, args: &[&str]) -> (i32, String) {
+    let out = Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd} must be installed to run this test: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+fn assert_root() {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    assert_eq!(
+        uid, 0,
+        "this test mounts images and must run as root (CI does)"
+    );
+}
+
+fn convert_to(dir: &Path, name: &str, tar: &[u8], opts: &Options) -> (PathBuf, ext4::Outcome) {
+    let path = dir.join(name);
+    let outcome = ext4::convert_to_path(tar, &path, opts).expect("conversion succeeds");
+    (path, outcome)
+}
+
+fn e2fsck_clean(img: &Path) {
+    let (rc, text) = run("e2fsck", &["-fn", img.to_str().unwrap()]);
+    assert_eq!(rc, 0, "e2fsck -fn complained:\n{text}");
+}
+
+/// A read-only loop mount removed on drop (also when the test fails).
+struct Mount(PathBuf);
+
+impl Mount {
+    fn new(src: &str, target: &Path, args: &[&str]) -> Mount {
+        fs::create_dir_all(target).unwrap();
+        let mut a: Vec<&str> = args.to_vec();
+        a.push(src);
+        a.push(target.to_str().unwrap());
+        let (rc, text) = run("mount", &a);
+        assert_eq!(rc, 0, "mount {a:?} failed: {text}");
+        Mount(target.to_path_buf())
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let (rc, _) = run("umount", &[self.0.to_str().unwrap()]);
+        if rc != 0 {
+            let _ = run("umount", &["-l", self.0.to_str().unwrap()]);
+        }
+    }
+}
+
+fn lgetxattrs(p: &Path) -> BTreeMap<String, Vec<u8>> {
+    let c = CString::new(p.as_os_str().as_bytes()).unwrap();
+    let mut names = vec![0u8; 65536];
+    // SAFETY: c is a valid NUL-terminated path and names a writable buffer of the given size.
+    let n = unsafe { libc::llistxattr(c.as_ptr(), names.as_mut_ptr().cast(), names.len()) };
+    assert!(
+        n >= 0,
+        "llistxattr {p:?}: {}",
+        std::io::Error::last_os_error()
+    );
+    let mut out = BTreeMap::new();
+    for name in names[..n as usize]
+        .split(|&b| b == 0)
+        .filter(|s| !s.is_empty())
+    {
+        let cn = CString::new(name).unwrap();
+        let mut val = vec![0u8; 65536];
+        // SAFETY: both strings are NUL-terminated and val is a writable buffer of its length.
+        let m =
+            unsafe { libc::lgetxattr(c.as_ptr(), cn.as_ptr(), val.as_mut_ptr().cast(), val.len()) };
+        assert!(
+            m >= 0,
+            "lgetxattr {p:?} {name:?}: {}",
+            std::io::Error::last_os_error()
+        );
+        out.insert(
+            String::from_utf8_lossy(name).into_owned(),
+            val[..m as usize].to_vec(),
+        );
+    }
+    out
+}
+
+/// Checks a mounted (or extracted) tree against the expectation.
+fn compare_tree(root: &Path, want: &BTreeMap<String, Expect>, check_xattrs: bool) {
+    for (path, e) in want {
+        let p = root.join(path);
+        let md = fs::symlink_metadata(&p).unwrap_or_else(|err| panic!("{path}: {err}"));
+        let ft = md.file_type();
+        match &e.kind {
+            Kind::File(data) => {
+                assert!(ft.is_file(), "{path}: not a file");
+                assert_eq!(&fs::read(&p).unwrap(), data, "{path}: content");
+            }
+            Kind::Dir => assert!(ft.is_dir(), "{path}: not a dir"),
+            Kind::Symlink(t) => {
+                assert!(ft.is_symlink(), "{path}: not a symlink");
+                assert_eq!(
+                    fs::read_link(&p).unwrap().as_os_str().as_bytes(),
+                    t.as_bytes(),
+                    "{path}"
+                );
+            }
+            Kind::Fifo => assert!(ft.is_fifo(), "{path}: not a fifo"),
+            Kind::Char(ma, mi) | Kind::Block(ma, mi) => {
+                assert!(
+                    ft.is_char_device() || ft.is_block_device(),
+                    "{path}: not a device"
+                );
+                let rdev = md.rdev();
+                assert_eq!(
+                    (libc::major(rdev), libc::minor(rdev)),
+                    (*ma, *mi),
+                    "{path}: rdev"
+                );
+            }
+        }
+        assert_eq!(md.mode() & 0o7777, e.mode, "{path}: mode");
+        assert_eq!(
+            (u64::from(md.uid()), u64::from(md.gid())),
+            (e.uid, e.gid),
+            "{path}: owner"
+        );
+        if let Some(t) = e.mtime {
+            assert_eq!(md.mtime(), t, "{path}: mtime as the kernel reads it");
+        }
+        if let Some(other) = &e.same_inode_as {
+            let o = fs::symlink_metadata(root.join(other)).unwrap();
+            assert_eq!(
+                md.ino(),
+                o.ino(),
+                "{path}: hard link shares the inode of {other}"
+            );
+        }
+        if check_xattrs {
+            let got = lgetxattrs(&p);
+            assert_eq!(got, e.xattrs, "{path}: xattrs");
+        }
+    }
+}
+
+fn default_opts() -> Options {
+    Options {
+        mode: OutputMode::Default,
+        ..Options::default()
+    }
+}
+
+#[test]
+fn generated_tree_is_e2fsck_clean_and_debugfs_shows_the_tar() {
+    let dir = tempfile::tempdir().unwrap();
+    let entries = mixed_tree(1);
+    let tar = build_tar(&entries);
+    for (name, inline) in [("plain.img", false), ("inline.img", true)] {
+        let opts = Options {
+            inline_data: inline,
+            ..default_opts()
+        };
+        let (img, _) = convert_to(dir.path(), name, &tar, &opts);
+        e2fsck_clean(&img);
+        // Every regular file's bytes as debugfs reads them.
+        for (path, e) in expected(&entries) {
+            if let Kind::File(data) = &e.kind {
+                let out = Command::new("debugfs")
+                    .args(["-R", &format!("cat /{path}"), img.to_str().unwrap()])
+                    .output()
+                    .expect("debugfs must be installed");
+                // debugfs prints all 60 bytes of i_block for inline files shorter than that
+                // (also for the reference's images), so compare up to the file size there.
+                let got = if inline && out.stdout.len() >= data.len() && data.len() <= 60 {
+                    &out.stdout[..data.len()]
+                } else {
+                    &out.stdout[..]
+                };
+                assert_eq!(got, &data[..], "{name}: debugfs cat /{path}");
+            }
+        }
+        let (rc, ls) = run("debugfs", &["-R", "ls -l /etc", img.to_str().unwrap()]);
+        assert_eq!(rc, 0);
+        assert!(ls.contains("f12_300000"), "{ls}");
+    }
+}
+
+#[test]
+fn times_outside_1970_2038_read_back_right_in_default_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut entries = Vec::new();
+    for (i, t) in [
+        -1i64,
+        -946_771_200,
+        -2_147_483_648,
+        2_147_483_648,
+        2_208_988_800,
+        4_294_967_295,
+        4_294_967_296,
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut e = Entry::new(&format!("t{i}"), Kind::File(vec![b'x'; i]));
+        e.mtime = *t;
+        entries.push(e);
+    }
+    let (img, _) = convert_to(dir.path(), "t.img", &build_tar(&entries), &default_opts());
+    e2fsck_clean(&img);
+    for (i, e) in entries.iter().enumerate() {
+        let (_, st) = run(
+            "debugfs",
+            &["-R", &format!("stat /t{i}"), img.to_str().unwrap()],
+        );
+        // debugfs prints the decoded time; compare the year with the tar's.
+        let year = 1970.0 + e.mtime as f64 / 31_556_952.0;
+        let y = year.floor() as i64;
+        assert!(
+            st.contains(&format!(" {y}"))
+                || st.contains(&format!(" {}", y + 1))
+                || st.contains(&format!(" {}", y - 1)),
+            "t{i} ({}) not decoded near {y}:\n{st}",
+            e.mtime
+        );
+    }
+}
+
+#[test]
+fn loop_mount_shows_the_tar() {
+    assert_root();
+    let dir = tempfile::tempdir().unwrap();
+    let entries = mixed_tree(2);
+    let tar = build_tar(&entries);
+    let want = expected(&entries);
+    for (name, inline) in [("m.img", false), ("mi.img", true)] {
+        let opts = Options {
+            inline_data: inline,
+            ..default_opts()
+        };
+        let (img, _) = convert_to(dir.path(), name, &tar, &opts);
+        let mnt = dir.path().join(format!("{name}.mnt"));
+        let _m = Mount::new(
+            img.to_str().unwrap(),
+            &mnt,
+            &["-t", "ext4", "-o", "loop,ro"],
+        );
+        compare_tree(&mnt, &want, true);
+        // the lost+found every image carries, and implicit parents exist
+        assert!(mnt.join("lost+found").is_dir());
+        assert!(mnt.join("usr/share/doc/p3").is_dir());
+    }
+}
+
+#[test]
+fn acl_xattrs_are_readable_through_the_kernel() {
+    assert_root();
+    let dir = tempfile::tempdir().unwrap();
+    // user::rw- user:1000:r-- group::r-- mask::r-- other::--- in the xattr-API format (v2)
+    let mut acl = 2u32.to_le_bytes().to_vec();
+    for (tag, perm, id) in [
+        (1u16, 6u16, u32::MAX),
+        (2, 4, 1000),
+        (4, 4, u32::MAX),
+        (0x10, 4, u32::MAX),
+        (0x20, 0, u32::MAX),
+    ] {
+        acl.extend_from_slice(&tag.to_le_bytes());
+        acl.extend_from_slice(&perm.to_le_bytes());
+        acl.extend_from_slice(&id.to_le_bytes());
+    }
+    let mut e = Entry::new("acl", Kind::File(b"a".to_vec()));
+    e.mode = 0o640;
+    e.xattrs
+        .push(("system.posix_acl_access".into(), acl.clone()));
+    let (img, _) = convert_to(dir.path(), "acl.img", &build_tar(&[e]), &default_opts());
+    e2fsck_clean(&img);
+    let mnt = dir.path().join("mnt");
+    let _m = Mount::new(
+        img.to_str().unwrap(),
+        &mnt,
+        &["-t", "ext4", "-o", "loop,ro"],
+    );
+    let got = lgetxattrs(&mnt.join("acl"));
+    assert_eq!(got.get("system.posix_acl_access"), Some(&acl));
+}
+
+#[test]
+fn whiteouts_work_through_a_real_overlay_mount() {
+    assert_root();
+    let dir = tempfile::tempdir().unwrap();
+    let lower = vec![
+        Entry::new("a", Kind::File(b"a".to_vec())),
+        Entry::new("keep", Kind::File(b"keep".to_vec())),
+        Entry::new("d/", Kind::Dir),
+        Entry::new("d/x", Kind::File(b"x".to_vec())),
+        Entry::new("o/", Kind::Dir),
+        Entry::new("o/lower_only", Kind::File(b"l".to_vec())),
+    ];
+    let upper = vec![
+        Entry::new(".wh.a", Kind::File(Vec::new())),
+        Entry::new("d/.wh..wh..opq", Kind::File(Vec::new())),
+        Entry::new("d/y", Kind::File(b"y".to_vec())),
+        Entry::new("o/.wh.lower_only", Kind::File(Vec::new())),
+        Entry::new("o/new", Kind::File(b"n".to_vec())),
+    ];
+    let opts = Options {
+        convert_whiteout: true,
+        ..default_opts()
+    };
+    let (l1, _) = convert_to(dir.path(), "l1.img", &build_tar(&lower), &opts);
+    let (l2, _) = convert_to(dir.path(), "l2.img", &build_tar(&upper), &opts);
+    e2fsck_clean(&l1);
+    e2fsck_clean(&l2);
+    let m1 = dir.path().join("m1");
+    let m2 = dir.path().join("m2");
+    let merged = dir.path().join("merged");
+    let _a = Mount::new(l1.to_str().unwrap(), &m1, &["-t", "ext4", "-o", "loop,ro"]);
+    let _b = Mount::new(l2.to_str().unwrap(), &m2, &["-t", "ext4", "-o", "loop,ro"]);
+    let lowerdir = format!("lowerdir={}:{}", m2.display(), m1.display());
+    let _o = Mount::new("overlay", &merged, &["-t", "overlay", "-o", &lowerdir]);
+    let mut names: Vec<String> = fs::read_dir(&merged)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["d", "keep", "lost+found", "o"]);
+    let d: Vec<_> = fs::read_dir(merged.join("d"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(d, ["y"], "opaque dir hides the lower layer's contents");
+    let mut o: Vec<String> = fs::read_dir(merged.join("o"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    o.sort();
+    assert_eq!(o, ["new"]);
+    // In the layer itself the whiteout is a 0:0 char device with mode 0000.
+    let md = fs::symlink_metadata(m2.join("a")).unwrap();
+    assert!(md.file_type().is_char_device());
+    assert_eq!((md.rdev(), md.mode() & 0o7777), (0, 0));
+}
+
+#[test]
+fn veritysetup_accepts_the_image_with_the_printed_root_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let tar = build_tar(&mixed_tree(3));
+    for mode in [OutputMode::Default, OutputMode::Compat] {
+        let opts = Options::layer_vhd(mode);
+        let (img, outcome) = convert_to(dir.path(), "v.vhd", &tar, &opts);
+        let root = outcome.verity.as_ref().unwrap().root_hex();
+        let bytes = fs::read(&img).unwrap();
+        let body = dir.path().join("body");
+        fs::write(&body, &bytes[..bytes.len() - 512]).unwrap();
+        let off = format!("--hash-offset={}", outcome.ext4_size);
+        let b = body.to_str().unwrap();
+        let (rc, text) = run("veritysetup", &["verify", b, b, &root, &off]);
+        assert_eq!(rc, 0, "veritysetup verify: {text}");
+        // The reader side (hcsshim's ReadDMVerityInfo) reports the same root.
+        let info = ext4::verity::read_info(&mut Cursor::new(&bytes), outcome.ext4_size).unwrap();
+        assert_eq!(info.root_hash, root);
+        // veritysetup format with the zero salt builds the same tree.
+        let data = dir.path().join("data");
+        let hash = dir.path().join("hash");
+        fs::write(&data, &bytes[..outcome.ext4_size as usize]).unwrap();
+        let salt = format!("--salt={}", "0".repeat(64));
+        let (rc, text) = run(
+            "veritysetup",
+            &[
+                "format",
+                &salt,
+                data.to_str().unwrap(),
+                hash.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(rc, 0, "{text}");
+        assert!(
+            text.contains(&root),
+            "veritysetup format root differs:\n{text}"
+        );
+        let h = fs::read(&hash).unwrap();
+        let tree = &outcome.verity.as_ref().unwrap().tree;
+        assert_eq!(&h[4096..4096 + tree.len()], &tree[..]);
+        // A flipped data byte makes verification fail.
+        let mut bad = bytes[..bytes.len() - 512].to_vec();
+        bad[5 * 4096 + 7] ^= 1;
+        fs::write(&body, &bad).unwrap();
+        let (rc, _) = run("veritysetup", &["verify", b, b, &root, &off]);
+        assert_ne!(rc, 0, "corruption must be detected");
+        if mode == OutputMode::Default {
+            let ext4_part = dir.path().join("ext4");
+            fs::write(&ext4_part, &bytes[..outcome.ext4_size as usize]).unwrap();
+            e2fsck_clean(&ext4_part);
+        }
+    }
+}
+
+#[test]
+fn qemu_img_reports_the_virtual_size_of_the_vhd() {
+    let dir = tempfile::tempdir().unwrap();
+    let tar = build_tar(&mixed_tree(4));
+    let opts = Options {
+        append_vhd_footer: true,
+        ..default_opts()
+    };
+    let (img, outcome) = convert_to(dir.path(), "q.vhd", &tar, &opts);
+    let (rc, text) = run(
+        "qemu-img",
+        &["info", "-f", "vpc", "--output=json", img.to_str().unwrap()],
+    );
+    assert_eq!(rc, 0, "{text}");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["virtual-size"].as_u64(), Some(outcome.total_size - 512));
+    assert_eq!(outcome.total_size, fs::metadata(&img).unwrap().len());
+    let raw = dir.path().join("raw");
+    let (rc, text) = run(
+        "qemu-img",
+        &[
+            "convert",
+            "-f",
+            "vpc",
+            "-O",
+            "raw",
+            img.to_str().unwrap(),
+            raw.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(rc, 0, "{text}");
+    let all = fs::read(&img).unwrap();
+    assert_eq!(fs::read(&raw).unwrap(), &all[..all.len() - 512]);
+}
+
+#[test]
+fn cli_prints_the_root_hash_veritysetup_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    let tarp = dir.path().join("in.tar");
+    fs::write(&tarp, build_tar(&mixed_tree(5))).unwrap();
+    let out = dir.path().join("out.vhd");
+    let bin = env!("CARGO_BIN_EXE_tar2ext4");
+    let o = Command::new(bin)
+        .args(["-i", tarp.to_str().unwrap(), "-o", out.to_str().unwrap()])
+        .args([
+            "-overlay",
+            "-vhd",
+            "-dm-verity",
+            "-max-disk-size",
+            "128G",
+            "-root-hash",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let root = String::from_utf8(o.stdout).unwrap().trim().to_string();
+    assert_eq!(root.len(), 64);
+    let bytes = fs::read(&out).unwrap();
+    let size = ext4::tar2ext4::ext4_filesystem_size(&mut Cursor::new(&bytes)).unwrap();
+    let body = dir.path().join("body");
+    fs::write(&body, &bytes[..bytes.len() - 512]).unwrap();
+    let b = body.to_str().unwrap();
+    let (rc, text) = run(
+        "veritysetup",
+        &["verify", b, b, &root, &format!("--hash-offset={size}")],
+    );
+    assert_eq!(rc, 0, "{text}");
+}
