@@ -1,0 +1,1 @@
+//! Host-level requests (CPU groups, pause/save, time zone).
