@@ -73,14 +73,17 @@ pub(super) fn modify(
                     c.layers.iter().map(|l| PathBuf::from(&l.path)).collect();
                 let scratch = (!c.scratch_path.is_empty()).then(|| PathBuf::from(&c.scratch_path));
                 storage::mount_overlay(&root, &layers, scratch.as_deref())?;
+                host.track_mount(root);
             } else if remove {
                 storage::unmount_overlay(&root)?;
+                host.untrack_mount(&root);
             } else {
                 return bad_request("CombinedLayers");
             }
         }
         ResourceSettings::MappedVirtualDisk(d) => {
             if add {
+                let path = PathBuf::from(&d.mount_path);
                 storage::mount_scsi(&ScsiMount {
                     mount_path: d.mount_path,
                     controller: d.controller,
@@ -93,8 +96,12 @@ pub(super) fn modify(
                     encrypted: d.encrypted,
                     ensure_filesystem: d.ensure_filesystem,
                 })?;
+                if !d.block_dev && !path.as_os_str().is_empty() {
+                    host.track_mount(path);
+                }
             } else if remove {
                 storage::unmount_path(&d.mount_path)?;
+                host.untrack_mount(std::path::Path::new(&d.mount_path));
             } else {
                 return bad_request("MappedVirtualDisk");
             }
@@ -126,8 +133,10 @@ pub(super) fn modify(
         ResourceSettings::VPMemDevice(d) => {
             if add {
                 storage::mount_vpmem(d.device_number, &d.mount_path, d.mapping_info.is_some())?;
+                host.track_mount(PathBuf::from(&d.mount_path));
             } else if remove {
                 storage::unmount_path(&d.mount_path)?;
+                host.untrack_mount(std::path::Path::new(&d.mount_path));
             } else {
                 return bad_request("VPMemDevice");
             }

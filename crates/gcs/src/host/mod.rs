@@ -63,6 +63,8 @@ pub struct Host {
     notifier: Arc<dyn Notifier>,
     counter: AtomicU64,
     pods_memory_reserve: Option<u64>,
+    /// Mounts made for ModifySettings, undone by [`Host::teardown`].
+    mounts: Mutex<Vec<PathBuf>>,
 }
 
 impl Host {
@@ -84,6 +86,7 @@ impl Host {
             notifier,
             counter: AtomicU64::new(0),
             pods_memory_reserve: config.pods_memory_reserve,
+            mounts: Mutex::new(Vec::new()),
         })
     }
 
@@ -135,6 +138,22 @@ impl Host {
             .collect()
     }
 
+    /// Remembers a mount made for a ModifySettings Add.
+    pub fn track_mount(&self, path: PathBuf) {
+        self.mounts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(path);
+    }
+
+    /// Forgets a mount undone by a ModifySettings Remove.
+    pub fn untrack_mount(&self, path: &std::path::Path) {
+        let mut m = self.mounts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(i) = m.iter().rposition(|p| p == path) {
+            m.remove(i);
+        }
+    }
+
     /// PodCgroupMemoryLimit: recomputes the `/pods` memory limit (utility VM only).
     pub fn update_pods_limit(&self) -> Result<()> {
         match self.pods_memory_reserve {
@@ -164,6 +183,12 @@ impl Host {
             .collect();
         for p in procs {
             let _ = p.signal(libc::SIGKILL);
+        }
+        let mounts = std::mem::take(&mut *self.mounts.lock().unwrap_or_else(|p| p.into_inner()));
+        for m in mounts.iter().rev() {
+            if let Err(e) = crate::storage::unmount_path(&m.to_string_lossy()) {
+                tracing::warn!(error = %e, "teardown: unmount failed");
+            }
         }
     }
 }

@@ -1,0 +1,333 @@
+//! Real containers over the bridge: create, start, exec, wait, signal, properties, shutdown,
+//! delete; and that nothing is left behind. Runs as root with runc and busybox-static.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use bridge::messages::*;
+use bridge::{AnyInString, MessageType};
+use common::*;
+
+/// Asserts that a deleted container left no mounts, cgroups, processes or state.
+fn assert_clean(g: &Gcs, id: &str) {
+    assert!(
+        mounts_under(&g.bundle(id)).is_empty(),
+        "leftover mounts: {:?}",
+        mounts_under(&g.bundle(id))
+    );
+    assert!(
+        cgroups_of(id).is_empty(),
+        "leftover cgroups: {:?}",
+        cgroups_of(id)
+    );
+    assert!(
+        !g.bundle(id).join("config.json").exists(),
+        "bundle not removed"
+    );
+    assert!(
+        !g.sb.state_root.join("gcsrunc").join(id).exists(),
+        "state not removed"
+    );
+    assert!(!g.sb.runc_root.join(id).exists(), "runc state not removed");
+}
+
+fn delete(g: &Gcs, id: &str) {
+    let r = g.simple(MessageType::DeleteContainerState, id);
+    assert_eq!(result_of(&r), 0, "delete: {}", body(&r));
+    let r = g.remove_rootfs(id);
+    assert_eq!(result_of(&r), 0, "remove rootfs: {}", body(&r));
+}
+
+fn pid_of(f: &bridge::Frame) -> u32 {
+    let r: ExecuteProcessResponse = f.decode().unwrap();
+    assert_eq!(r.base.result.0, 0, "execute: {}", body(f));
+    r.process_id
+}
+
+#[test]
+fn init_process_output_exit_code_and_notification() {
+    let g = Gcs::negotiated();
+    let id = unique("c");
+    g.add_rootfs(&id);
+    let r = g.create(&id, &["sh", "-c", "echo out; echo err >&2; exit 3"], false);
+    assert_eq!(result_of(&r), 0, "create: {}", body(&r));
+    assert_eq!(
+        body(&r),
+        r#"{"Result":0,"ActivityId":"00000000-0000-0000-0000-000000000000","SelectedProtocolVersion":0}"#
+    );
+    assert_eq!(result_of(&g.simple(MessageType::Start, &id)), 0);
+
+    let (r, [_, out, err]) = g.execute(&id, None, [false, true, true]);
+    let pid = pid_of(&r);
+    let wait = g.wait_async(&id, pid, u32::MAX);
+    let stdout = read_all(out.unwrap());
+    let stderr = read_all(err.unwrap());
+    let w: WaitForProcessResponse = wait_response(&wait).decode().unwrap();
+    assert_eq!((w.base.result.0, w.exit_code), (0, 3));
+    assert_eq!(stdout, b"out\n");
+    assert_eq!(stderr, b"err\n");
+
+    let n = g.next_notification(TIMEOUT).expect("exit notification");
+    assert_eq!(n.base.container_id, id);
+    assert_eq!(n.notification_type, NotificationType::UnexpectedExit);
+    assert_eq!(n.operation, ActiveOperation::None);
+    assert!(
+        g.next_notification(Duration::from_millis(300)).is_none(),
+        "one notification only"
+    );
+
+    // A second wait after the first completed may find the record gone; never hangs.
+    delete(&g, &id);
+    assert_clean(&g, &id);
+    let r = g.simple(MessageType::DeleteContainerState, &id);
+    assert_eq!(result_of(&r), hr(0xC037010E));
+}
+
+#[test]
+fn exec_signal_process_list_and_forced_shutdown() {
+    let g = Gcs::negotiated();
+    let id = unique("c");
+    g.add_rootfs(&id);
+    assert_eq!(result_of(&g.create(&id, &["sleep", "100000"], false)), 0);
+    let (r, _) = g.execute(&id, None, [false, false, false]);
+    let init = pid_of(&r);
+    let init_wait = g.wait_async(&id, init, u32::MAX);
+
+    // stdin echoed back by cat, then EOF after the host half-closes.
+    let (r, [inp, out, _]) =
+        g.execute(&id, Some(oci_process(&["cat"], false)), [true, true, false]);
+    let cat = pid_of(&r);
+    let mut inp = inp.unwrap();
+    inp.write_all(b"hello through the relay\n").unwrap();
+    inp.shutdown(std::net::Shutdown::Write).unwrap();
+    assert_eq!(read_all(out.unwrap()), b"hello through the relay\n");
+    assert_eq!(g.wait(&id, cat), (0, 0));
+    // The record is gone once waited.
+    assert_eq!(g.wait(&id, cat).0, hr(0x80070490));
+
+    // A signalled exec: 128 + SIGTERM.
+    let (r, _) = g.execute(
+        &id,
+        Some(oci_process(&["sleep", "100000"], false)),
+        [false, false, false],
+    );
+    let sleeper = pid_of(&r);
+    let q = GetPropertiesRequest {
+        base: RequestBase::new(&id),
+        query: AnyInString(PropertyQuery {
+            property_types: vec![PropertyType::ProcessList, PropertyType::Statistics],
+        }),
+    };
+    let props: GetPropertiesResponse = g.request(MessageType::GetProperties, &q).decode().unwrap();
+    assert_eq!(props.base.result.0, 0);
+    let pids: Vec<u32> = props
+        .properties
+        .process_list
+        .iter()
+        .map(|p| p.process_id)
+        .collect();
+    assert!(
+        pids.contains(&init) && pids.contains(&sleeper),
+        "{pids:?} lacks {init}/{sleeper}"
+    );
+    assert!(props.properties.lcow_metrics.is_some());
+
+    assert_eq!(result_of(&g.signal(&id, sleeper, Some(15))), 0);
+    assert_eq!(g.wait(&id, sleeper), (0, 143));
+    // Unknown pid.
+    assert_eq!(result_of(&g.signal(&id, 999_999, Some(15))), hr(0x80070490));
+
+    // ShutdownForced: the init dies of SIGKILL, the notification says ForcedExit.
+    assert_eq!(result_of(&g.simple(MessageType::ShutdownForced, &id)), 0);
+    let w: WaitForProcessResponse = wait_response(&init_wait).decode().unwrap();
+    assert_eq!((w.base.result.0, w.exit_code), (0, 137));
+    let n = g.next_notification(TIMEOUT).expect("exit notification");
+    assert_eq!(n.notification_type, NotificationType::ForcedExit);
+    delete(&g, &id);
+    assert_clean(&g, &id);
+    // Only gcs itself mentions the sandbox dir; the container's processes are gone.
+    assert_eq!(
+        processes_with(&g.sb.dir.to_string_lossy()),
+        vec![g.pid().unwrap()]
+    );
+    for p in [init, cat, sleeper] {
+        assert!(
+            !std::path::Path::new(&format!("/proc/{p}")).exists(),
+            "pid {p} left"
+        );
+    }
+}
+
+#[test]
+fn kill_without_options_is_sigkill_and_wait_times_out() {
+    let g = Gcs::negotiated();
+    let id = unique("c");
+    g.add_rootfs(&id);
+    assert_eq!(result_of(&g.create(&id, &["sleep", "100000"], false)), 0);
+    let (r, _) = g.execute(&id, None, [false, false, false]);
+    let init = pid_of(&r);
+    let f = wait_response(&g.wait_async(&id, init, 50));
+    assert_eq!(result_of(&f), hr(0xC0370109), "{}", body(&f));
+    let wait = g.wait_async(&id, init, u32::MAX);
+    assert_eq!(result_of(&g.signal(&id, init, None)), 0);
+    let w: WaitForProcessResponse = wait_response(&wait).decode().unwrap();
+    assert_eq!(w.exit_code, 137);
+    let n = g.next_notification(TIMEOUT).expect("exit notification");
+    assert_eq!(n.notification_type, NotificationType::ForcedExit);
+    delete(&g, &id);
+    assert_clean(&g, &id);
+}
+
+#[test]
+fn large_output_and_closed_stdin() {
+    let g = Gcs::negotiated();
+    let id = unique("c");
+    g.add_rootfs(&id);
+    assert_eq!(result_of(&g.create(&id, &["sleep", "100000"], false)), 0);
+    let (r, _) = g.execute(&id, None, [false, false, false]);
+    let init = pid_of(&r);
+
+    let size = 3 * 1024 * 1024 + 17;
+    let cmd = format!("head -c {size} /dev/zero | tr '\\000' x");
+    let (r, [_, out, _]) = g.execute(
+        &id,
+        Some(oci_process(&["sh", "-c", &cmd], false)),
+        [false, true, false],
+    );
+    let p = pid_of(&r);
+    let data = read_all(out.unwrap());
+    assert_eq!(data.len(), size);
+    assert!(data.iter().all(|b| *b == b'x'));
+    assert_eq!(g.wait(&id, p), (0, 0));
+
+    // stdin connected but closed at once: cat sees EOF.
+    let (r, [inp, out, _]) =
+        g.execute(&id, Some(oci_process(&["cat"], false)), [true, true, false]);
+    let p = pid_of(&r);
+    drop(inp);
+    assert_eq!(read_all(out.unwrap()), b"");
+    assert_eq!(g.wait(&id, p), (0, 0));
+
+    // No stdin at all: cat reads /dev/null.
+    let (r, [_, out, _]) = g.execute(
+        &id,
+        Some(oci_process(&["cat"], false)),
+        [false, true, false],
+    );
+    let p = pid_of(&r);
+    assert_eq!(read_all(out.unwrap()), b"");
+    assert_eq!(g.wait(&id, p), (0, 0));
+
+    let wait = g.wait_async(&id, init, u32::MAX);
+    assert_eq!(result_of(&g.simple(MessageType::ShutdownForced, &id)), 0);
+    wait_response(&wait);
+    g.next_notification(TIMEOUT).expect("exit notification");
+    delete(&g, &id);
+    assert_clean(&g, &id);
+}
+
+#[test]
+fn tty_process_with_resize() {
+    let g = Gcs::negotiated();
+    let id = unique("c");
+    g.add_rootfs(&id);
+    // A tty init process too.
+    assert_eq!(
+        result_of(&g.create(&id, &["sh", "-c", "stty size; exit 4"], true)),
+        0
+    );
+    let (r, [_, out, _]) = g.execute(&id, None, [false, true, false]);
+    let init = pid_of(&r);
+    let text = String::from_utf8_lossy(&read_all(out.unwrap())).into_owned();
+    assert!(text.contains("0 0") || text.contains(' '), "{text:?}");
+    assert_eq!(g.wait(&id, init), (0, 4));
+    g.next_notification(TIMEOUT).expect("exit notification");
+    delete(&g, &id);
+
+    let id = unique("c");
+    g.add_rootfs(&id);
+    assert_eq!(result_of(&g.create(&id, &["sleep", "100000"], false)), 0);
+    let (r, _) = g.execute(&id, None, [false, false, false]);
+    let init = pid_of(&r);
+    let (r, [inp, out, _]) = g.execute(&id, Some(oci_process(&["sh"], true)), [true, true, false]);
+    let sh = pid_of(&r);
+    let rs = ResizeConsoleRequest {
+        base: RequestBase::new(&id),
+        process_id: sh,
+        height: 40,
+        width: 120,
+    };
+    assert_eq!(result_of(&g.request(MessageType::ResizeConsole, &rs)), 0);
+    // Resize of a process without a tty is an error.
+    let rs2 = ResizeConsoleRequest {
+        process_id: init,
+        ..rs.clone()
+    };
+    assert_ne!(result_of(&g.request(MessageType::ResizeConsole, &rs2)), 0);
+    let mut inp = inp.unwrap();
+    inp.write_all(b"stty size; exit 5\n").unwrap();
+    let mut out = out.unwrap();
+    out.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let mut text = Vec::new();
+    let _ = out.read_to_end(&mut text);
+    let text = String::from_utf8_lossy(&text);
+    assert!(text.contains("40 120"), "tty output {text:?}");
+    assert_eq!(g.wait(&id, sh), (0, 5));
+
+    let wait = g.wait_async(&id, init, u32::MAX);
+    assert_eq!(result_of(&g.simple(MessageType::ShutdownForced, &id)), 0);
+    wait_response(&wait);
+    g.next_notification(TIMEOUT).expect("exit notification");
+    delete(&g, &id);
+    assert_clean(&g, &id);
+}
+
+#[test]
+fn external_process_in_the_utility_vm() {
+    let g = Gcs::negotiated();
+    let (r, [_, out, _]) = g.execute_params(NULL_CONTAINER_ID, None, [false, true, false], |p| {
+        p.command_args = vec![
+            "/bin/sh".into(),
+            "-c".into(),
+            "echo ext $GREETING; exit 7".into(),
+        ];
+        p.environment.insert("GREETING".into(), "hi".into());
+    });
+    let pid = pid_of(&r);
+    assert_eq!(read_all(out.unwrap()), b"ext hi\n");
+    assert_eq!(g.wait(NULL_CONTAINER_ID, pid), (0, 7));
+
+    let (r, _) = g.execute_params(NULL_CONTAINER_ID, None, [false, false, false], |p| {
+        p.command_line = "/bin/sh -c 'kill -9 $$'".into();
+    });
+    let pid = pid_of(&r);
+    // Go's ExitCode() of a signalled process: -1.
+    assert_eq!(g.wait(NULL_CONTAINER_ID, pid), (0, u32::MAX));
+    // Signal and resize are container-only.
+    assert_eq!(
+        result_of(&g.signal(NULL_CONTAINER_ID, pid, Some(9))),
+        hr(0xC037010E)
+    );
+}
+
+#[test]
+fn shutdown_of_the_utility_vm_ends_gcs_and_its_containers() {
+    let mut g = Gcs::negotiated();
+    let id = unique("c");
+    g.add_rootfs(&id);
+    assert_eq!(result_of(&g.create(&id, &["sleep", "100000"], false)), 0);
+    let (r, _) = g.execute(&id, None, [false, false, false]);
+    let init = pid_of(&r);
+    assert!(std::path::Path::new(&format!("/proc/{init}")).exists());
+    let _ = g.send(MessageType::ShutdownGraceful, &RequestBase::null());
+    let st = g.wait_exit(TIMEOUT).expect("gcs exits after the shutdown");
+    assert!(st.success(), "{st:?}");
+    assert_clean(&g, &id);
+    assert!(
+        mounts_under(&g.sb.dir).is_empty(),
+        "{:?}",
+        mounts_under(&g.sb.dir)
+    );
+}
