@@ -63,6 +63,9 @@ pub enum Error {
     /// The xattrs of a file do not fit in the inode plus one block.
     #[error("{0}: could not fit xattr {1}")]
     XattrTooBig(String, String),
+    /// An xattr name that ext4 cannot store (empty, or a suffix longer than 255 bytes).
+    #[error("{0}: invalid xattr name {1}")]
+    InvalidXattrName(String, String),
     /// The number of bytes written for a file differs from its declared size.
     #[error("{0}: wrong amount of data: wrote {1}, expected {2}")]
     WrongDataSize(String, u64, u64),

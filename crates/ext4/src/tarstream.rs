@@ -399,6 +399,7 @@ impl<R: Read> TarReader<R> {
         let mut v = vec![0u8; self.remaining as usize];
         let n = self.read_physical(&mut v)?;
         v.truncate(n);
+        self.logical_left = self.remaining;
         Ok(v)
     }
 
@@ -627,7 +628,7 @@ impl<R: Read> TarReader<R> {
             let len = parse_i64(pair[1]).ok_or_else(|| bad("GNU sparse map"))?;
             frags.push((off, len));
         }
-        Ok(frags).map(Some)
+        Ok(Some(frags))
     }
 
     /// The PAX 1.0 sparse map at the start of the entry data: newline-separated decimals,

@@ -386,6 +386,7 @@ impl<W: Read + Write + Seek> Writer<W> {
             }
         };
         let times = self.times;
+        let kernel_end = !self.compat();
         let n = self.node_mut(ino);
         n.mode = mode;
         n.uid = f.uid;
@@ -402,7 +403,7 @@ impl<W: Read + Write + Seek> Writer<W> {
         let existing = if n.xattr_inline.is_empty() {
             Vec::new()
         } else {
-            xattr::get_xattrs(&n.xattr_inline[4..], 0)
+            xattr::get_xattrs(&n.xattr_inline[4..], 0, kernel_end)
         };
         n.xattr_inline = Vec::new();
 
@@ -448,6 +449,12 @@ impl<W: Read + Write + Seek> Writer<W> {
             f.xattrs.entry(k).or_insert(v);
         }
         for (k, v) in &f.xattrs {
+            if !self.compat() {
+                let x = Xattr::new(k, Vec::new());
+                if x.name.len() > 255 || (x.index == 0 && x.name.is_empty()) {
+                    return Err(Error::InvalidXattrName(show(name), show(k)));
+                }
+            }
             let mut v = v.clone();
             if !self.compat()
                 && (k == b"system.posix_acl_access" || k == b"system.posix_acl_default")
@@ -672,12 +679,12 @@ impl<W: Read + Write + Seek> Writer<W> {
         if xblock != 0 {
             let mut b = vec![0u8; BLOCK];
             self.sink.read_at(u64::from(xblock) * BLOCK_SIZE, &mut b)?;
-            for (k, v) in xattr::get_xattrs(&b[32..], 32) {
+            for (k, v) in xattr::get_xattrs(&b[32..], 32, !self.compat()) {
                 f.xattrs.insert(k, v);
             }
         }
         if !inline.is_empty() {
-            for (k, v) in xattr::get_xattrs(&inline[4..], 0) {
+            for (k, v) in xattr::get_xattrs(&inline[4..], 0, !self.compat()) {
                 f.xattrs.insert(k, v);
             }
             f.xattrs.remove(&b"system.data"[..]);

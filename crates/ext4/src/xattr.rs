@@ -121,13 +121,20 @@ pub fn put_xattrs(xattrs: &[Xattr], b: &mut [u8], offset_delta: u16) {
 }
 
 /// Reads entries written by [`put_xattrs`] back as (full name, value) pairs, in entry order.
-/// Malformed entries end the list instead of panicking.
-pub fn get_xattrs(b: &[u8], offset_delta: u16) -> Vec<(Vec<u8>, Vec<u8>)> {
+/// Malformed entries end the list instead of panicking. The reference stops at the first
+/// entry with an empty name suffix, losing e.g. `system.posix_acl_access` (whose suffix is
+/// empty); with `kernel_end` the list ends, as in the kernel, at a zero 32-bit word.
+pub fn get_xattrs(b: &[u8], offset_delta: u16, kernel_end: bool) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut out = Vec::new();
     let mut e = 0usize;
     while e + 16 <= b.len() {
         let name_len = b[e] as usize;
-        if name_len == 0 {
+        let end = if kernel_end {
+            get32(b, e) == 0
+        } else {
+            name_len == 0
+        };
+        if end {
             break;
         }
         let index = b[e + 1];
@@ -208,11 +215,15 @@ mod tests {
         ];
         let mut b = vec![0u8; 100];
         put_xattrs(&xs, &mut b, 0);
-        let got = get_xattrs(&b, 0);
+        let got = get_xattrs(&b, 0, true);
         assert_eq!(got[0], (b"user.a".to_vec(), b"1".to_vec()));
         assert_eq!(got[1], (b"trusted.overlay.opaque".to_vec(), b"y".to_vec()));
         // garbage never panics
-        assert!(get_xattrs(&[0xff; 40], 0).len() <= 2);
+        assert!(get_xattrs(&[0xff; 40], 0, true).len() <= 2);
+        let acl = vec![Xattr::new(b"system.posix_acl_access", vec![1, 0, 0, 0])];
+        put_xattrs(&acl, &mut b, 0);
+        assert_eq!(get_xattrs(&b, 0, true).len(), 1);
+        assert_eq!(get_xattrs(&b, 0, false).len(), 0);
     }
 
     #[test]
