@@ -280,6 +280,89 @@ impl<'de> Deserialize<'de> for Guid {
     }
 }
 
+/// A Go `[]byte` on the wire: standard base64 with padding; `null` or absent is empty, and
+/// `omitempty` drops it when empty (it is a slice).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct GoBytes(pub Vec<u8>);
+
+const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+impl GoBytes {
+    /// The base64 text Go writes for these bytes.
+    pub fn to_base64(&self) -> String {
+        let mut out = String::with_capacity(self.0.len().div_ceil(3) * 4);
+        for chunk in self.0.chunks(3) {
+            let b = [
+                chunk[0],
+                *chunk.get(1).unwrap_or(&0),
+                *chunk.get(2).unwrap_or(&0),
+            ];
+            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+            for (i, shift) in [18u32, 12, 6, 0].into_iter().enumerate() {
+                if i <= chunk.len() {
+                    out.push(char::from(BASE64[((n >> shift) & 63) as usize]));
+                } else {
+                    out.push('=');
+                }
+            }
+        }
+        out
+    }
+
+    /// Decodes standard padded base64 as Go's `encoding/json` does (`\r` and `\n` are
+    /// ignored); `None` on malformed input.
+    pub fn from_base64(text: &str) -> Option<Self> {
+        let symbols: Vec<u8> = text
+            .bytes()
+            .filter(|c| *c != b'\r' && *c != b'\n')
+            .collect();
+        if symbols.len() % 4 != 0 {
+            return None;
+        }
+        let value = |c: u8| BASE64.iter().position(|&b| b == c).map(|v| v as u32);
+        let mut out = Vec::with_capacity(symbols.len() / 4 * 3);
+        let quads = symbols.len() / 4;
+        for (q, quad) in symbols.chunks(4).enumerate() {
+            let pad = quad.iter().rev().take_while(|&&c| c == b'=').count();
+            if pad > 2 || (pad > 0 && q + 1 != quads) {
+                return None;
+            }
+            let mut n = 0u32;
+            for &c in &quad[..4 - pad] {
+                n = (n << 6) | value(c)?;
+            }
+            n <<= 6 * pad as u32;
+            let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+            // Like Go's default (non-strict) decoder, bits left over in a padded quad are
+            // ignored.
+            out.extend_from_slice(&bytes[..3 - pad]);
+        }
+        Some(Self(out))
+    }
+}
+
+impl GoEmpty for GoBytes {
+    fn is_go_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Serialize for GoBytes {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_base64())
+    }
+}
+
+impl<'de> Deserialize<'de> for GoBytes {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match Option::<String>::deserialize(deserializer)? {
+            None => Ok(Self::default()),
+            Some(text) => Self::from_base64(&text)
+                .ok_or_else(|| serde::de::Error::custom("illegal base64 data in []byte value")),
+        }
+    }
+}
+
 impl GoEmpty for serde_json::Value {
     /// A Go `interface{}` is omitted only when nil, which decodes from / encodes to `null`.
     fn is_go_empty(&self) -> bool {
@@ -336,6 +419,38 @@ mod tests {
         let t: GoTime = serde_json::from_str("null").unwrap();
         assert!(t.is_zero());
         assert!(serde_json::from_str::<GoTime>("\"yesterday\"").is_err());
+    }
+
+    #[test]
+    fn go_bytes_are_base64() {
+        for (raw, text) in [
+            (&b""[..], ""),
+            (b"f", "Zg=="),
+            (b"fo", "Zm8="),
+            (b"foo", "Zm9v"),
+            (b"foob", "Zm9vYg=="),
+            (b"\xff\x00\xfe", "/wD+"),
+        ] {
+            let bytes = GoBytes(raw.to_vec());
+            assert_eq!(bytes.to_base64(), text);
+            assert_eq!(GoBytes::from_base64(text), Some(bytes));
+        }
+        assert_eq!(
+            GoBytes::from_base64("Zm9v\r\nYg=="),
+            Some(GoBytes(b"foob".to_vec()))
+        );
+        for bad in ["Zg=", "Z===", "Zg==Zg==", "Zm9*", "@@@@"] {
+            assert_eq!(GoBytes::from_base64(bad), None, "{bad}");
+        }
+        assert_eq!(
+            serde_json::to_string(&GoBytes(b"hi".to_vec())).unwrap(),
+            "\"aGk=\""
+        );
+        assert!(serde_json::from_str::<GoBytes>("\"!\"").is_err());
+        assert_eq!(
+            serde_json::from_str::<GoBytes>("null").unwrap(),
+            GoBytes::default()
+        );
     }
 
     #[test]

@@ -50,6 +50,12 @@ pub use devices::{
 };
 
 pub use crate::version::Version;
+pub use host::{
+    CpuGroupAffinity, CpuGroupConfig, CpuGroupConfigurations, CpuGroupOperation, CpuGroupProperty,
+    CreateGroupOperation, DeleteGroupOperation, HostProcessorModificationRequest,
+    PauseNotification, PauseOptions, PauseReason, PauseSuspensionLevel, ProcessorLimits,
+    SaveOptions, SaveType, SystemTime, TimeZoneInformation,
+};
 pub use hvsocket::{HvSocket, HvSocketAddress, HvSocketServiceConfig, HvSocketSystemConfig};
 pub use modify::{
     resource_paths, GuestModificationRequest, GuestResourceType, ModificationRequest,

@@ -5,6 +5,7 @@ use super::devices::Devices;
 use super::registry::RegistryChanges;
 use super::storage::StorageQoS;
 use super::topology::Topology;
+use crate::go::GoBytes;
 use crate::macros::{omitempty_struct, string_enum};
 use crate::version::Version;
 
@@ -149,10 +150,9 @@ omitempty_struct! {
 
 omitempty_struct! {
     /// Firmware file parameters.
-    #[derive(Eq)]
     pub struct FirmwareFile {
-        /// Parameters; Go `[]byte`, so base64 text on the wire.
-        "Parameters" parameters: String,
+        /// Parameters (Go `[]byte`: base64 on the wire).
+        "Parameters" parameters: GoBytes,
     }
 }
 
