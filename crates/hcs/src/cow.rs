@@ -186,8 +186,9 @@ pub trait Process: Send + Sync {
     async fn wait(&self) -> Result<()>;
 
     /// The exit code once the process has exited; `ErrorKind::InvalidProcessState` while it
-    /// runs, or the wait error if waiting failed.
-    fn exit_code(&self) -> Result<i32>;
+    /// runs, or the wait error if waiting failed. `i64` holds both a Windows exit code (a
+    /// `u32`, often an NTSTATUS) and −1 ("unknown").
+    fn exit_code(&self) -> Result<i64>;
 
     /// Releases the process handle and the local stdio. Does not kill the process. Waiters
     /// are released with `ErrorKind::AlreadyClosed`. A second call does nothing.

@@ -167,6 +167,16 @@ impl Error {
         self
     }
 
+    /// Sets the operation name only if none is set yet.
+    #[must_use]
+    pub fn with_op_if_empty(self, op: &str) -> Self {
+        if self.0.op.is_empty() {
+            self.with_op(op)
+        } else {
+            self
+        }
+    }
+
     /// Marks the error as concerning compute system `id`, unless it already names a system
     /// or process (hcsshim's `makeSystemError` does not wrap twice).
     #[must_use]

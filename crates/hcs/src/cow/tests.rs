@@ -26,7 +26,7 @@ struct FakeProcess {
     pid: u32,
     stdio: Mutex<Stdio>,
     exit: Arc<ExitSlot>,
-    code: Arc<Mutex<Option<i32>>>,
+    code: Arc<Mutex<Option<i64>>>,
 }
 
 impl FakeProcess {
@@ -55,7 +55,7 @@ impl FakeProcess {
         }
     }
 
-    fn finish(&self, code: i32, result: Result<()>) -> bool {
+    fn finish(&self, code: i64, result: Result<()>) -> bool {
         self.code.lock().unwrap().get_or_insert(code);
         self.exit
             .send_if_modified(|v| v.is_none() && v.replace(result).is_none())
@@ -103,7 +103,7 @@ impl Process for FakeProcess {
     async fn wait(&self) -> Result<()> {
         wait_slot(&self.exit).await
     }
-    fn exit_code(&self) -> Result<i32> {
+    fn exit_code(&self) -> Result<i64> {
         match &*self.exit.borrow() {
             None => Err(Error::new(ErrorKind::InvalidProcessState)),
             Some(Err(e)) => Err(e.clone()),
@@ -210,7 +210,7 @@ impl Container for FakeContainer {
 }
 
 /// Backend-agnostic code, as the shim would write it.
-async fn run_echo(host: &dyn ProcessHost, input: &[u8]) -> Result<(Vec<u8>, i32)> {
+async fn run_echo(host: &dyn ProcessHost, input: &[u8]) -> Result<(Vec<u8>, i64)> {
     let process = host
         .create_process(&serde_json::json!({"CommandLine": "cat"}))
         .await?;

@@ -1,0 +1,24 @@
+//! Platforms without the Host Compute Service: every entry point reports that HCS is not
+//! available (never a pretend success).
+
+use std::sync::Arc;
+
+use crate::api::HcsApi;
+use crate::error::{Error, ErrorKind, Result};
+
+/// The HCS implementation of this platform: none outside Windows.
+pub fn default_api() -> Result<Arc<dyn HcsApi>> {
+    Err(Error::new(ErrorKind::NotAvailable(
+        "the Host Compute Service exists only on Windows".into(),
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reports_not_available() {
+        let err = super::default_api().unwrap_err();
+        assert!(matches!(err.kind(), crate::ErrorKind::NotAvailable(_)));
+        assert!(err.to_string().starts_with("HCS is not available"));
+    }
+}
