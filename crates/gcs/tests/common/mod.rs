@@ -35,6 +35,14 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
+/// The gcs binary: `$GCS_BIN`, else the one cargo built for these tests.
+pub fn gcs_bin() -> PathBuf {
+    std::env::var_os("GCS_BIN")
+        .map(PathBuf::from)
+        .or_else(|| option_env!("CARGO_BIN_EXE_gcs").map(PathBuf::from))
+        .expect("set GCS_BIN to the gcs binary")
+}
+
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -174,7 +182,8 @@ impl Gcs {
         let sb = Sandbox::new();
         let listener = UnixListener::bind(sb.sock_dir.join("bridge.sock")).unwrap();
         let log = sb.dir.join("gcs.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_gcs"))
+        let level = std::env::var("GCS_LOGLEVEL").unwrap_or_else(|_| "debug".into());
+        let child = Command::new(gcs_bin())
             .args(flags)
             .args(["-transport", "unix", "-socket-dir"])
             .arg(&sb.sock_dir)
@@ -182,7 +191,7 @@ impl Gcs {
             .arg(&sb.state_root)
             .arg("-runtime-root")
             .arg(&sb.runc_root)
-            .args(["-loglevel", "debug", "-log-format", "json", "-logfile"])
+            .args(["-loglevel", &level, "-log-format", "json", "-logfile"])
             .arg(&log)
             .stdin(Stdio::null())
             .spawn()
