@@ -1,0 +1,520 @@
+//! The local sandbox: a GCS as a child process standing in for the utility VM (Linux).
+//!
+//! * **State dir** per sandbox: `bridge.sock` (the bridge listener), `<port>.sock` (stdio
+//!   listeners), `gcs.log` (the agent's log), `gcs/` (its state root), `runc/` (the runc root
+//!   it passes with `--root`, so the host's own runc state is never touched) and `c/<id>/`
+//!   (container bundles, rootfs mount points and scratch).
+//! * **Isolation**: `unshare --mount --pid --fork --kill-child --mount-proc`. The agent is
+//!   pid 1 of its own pid namespace and has its own mount namespace, so its overlay mounts
+//!   never show on the host, and when it dies the kernel kills every process of the
+//!   namespace and the mounts go with it. That is what makes teardown leave nothing behind
+//!   even when the agent crashed. The agent also dies with the host process
+//!   (`PR_SET_PDEATHSIG`) and runs in its own session (terminal signals do not reach it).
+//! * **Transport**: the host listens, the agent dials (`-transport unix -socket-dir <dir>`),
+//!   or the agent speaks the bridge on its stdin/stdout (`-use-inouterr`).
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bridge::hresult::Hresult;
+use bridge::messages::{
+    CombinedLayers, GcsCapabilities, ModifyRequestType, ModifySettingRequest, ResourceSettings,
+    NULL_CONTAINER_ID,
+};
+use tokio::process::{Child, Command};
+
+use super::{prepare_spec, validate_container_id, ContainerPaths};
+use crate::client::{BridgeClient, ClientConfig};
+use crate::container::{modify_settings, GcsContainer};
+use crate::error::{Error, Result};
+use crate::transport::{BoxStream, UnixTransport, BRIDGE_PORT};
+
+/// Default bound of waiting for the agent to connect (`GCSConnectionTimeout`, 2 minutes);
+/// `HCSSHIM_TIMEOUT_GCSCONNECTION` (seconds) overrides it.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How to start a local sandbox.
+#[derive(Debug, Clone)]
+pub struct LocalSandboxConfig {
+    /// The sandbox's state directory; created by [`LocalSandbox::start`], removed by teardown.
+    pub state_dir: PathBuf,
+    /// The agent binary (`gcs`).
+    pub agent: PathBuf,
+    /// Extra agent arguments, appended after the ones the sandbox sets.
+    pub agent_args: Vec<OsString>,
+    /// Run the agent in its own mount and pid namespaces (through `unshare`).
+    pub isolate: bool,
+    /// Speak the bridge over the agent's stdin/stdout (`-use-inouterr`).
+    pub use_inouterr: bool,
+    /// Bound of waiting for the agent's bridge connection.
+    pub connect_timeout: Duration,
+    /// The agent's `-loglevel`.
+    pub log_level: String,
+    /// Bridge client timeouts.
+    pub client: ClientConfig,
+}
+
+impl LocalSandboxConfig {
+    /// Defaults for a sandbox in `state_dir`: agent `gcs` from `PATH`, isolated, Unix-socket
+    /// bridge.
+    pub fn new(state_dir: impl Into<PathBuf>) -> Self {
+        let connect_timeout = std::env::var("HCSSHIM_TIMEOUT_GCSCONNECTION")
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok())
+            .map(Duration::from_secs)
+            .unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+        Self {
+            state_dir: state_dir.into(),
+            agent: PathBuf::from("gcs"),
+            agent_args: Vec::new(),
+            isolate: true,
+            use_inouterr: false,
+            connect_timeout,
+            log_level: "info".into(),
+            client: ClientConfig::default(),
+        }
+    }
+
+    /// The agent's command line: program and arguments.
+    pub fn command_line(&self) -> (PathBuf, Vec<OsString>) {
+        let dir = &self.state_dir;
+        let mut args: Vec<OsString> = Vec::new();
+        let program = if self.isolate {
+            for a in [
+                "--mount",
+                "--pid",
+                "--fork",
+                "--kill-child",
+                "--mount-proc",
+                "--",
+            ] {
+                args.push(a.into());
+            }
+            args.push(self.agent.clone().into());
+            PathBuf::from("unshare")
+        } else {
+            self.agent.clone()
+        };
+        let mut push = |a: &str, v: &Path| {
+            args.push(a.into());
+            args.push(v.into());
+        };
+        push("-transport", Path::new("unix"));
+        push("-socket-dir", dir);
+        push("-state-root", &dir.join("gcs"));
+        push("-runtime-root", &dir.join("runc"));
+        push("-loglevel", Path::new(&self.log_level));
+        args.push("-v4".into());
+        if self.use_inouterr {
+            args.push("-use-inouterr".into());
+        }
+        args.extend(self.agent_args.iter().cloned());
+        (program, args)
+    }
+}
+
+/// A running local sandbox.
+pub struct LocalSandbox {
+    config: LocalSandboxConfig,
+    client: BridgeClient,
+    capabilities: GcsCapabilities,
+    child: tokio::sync::Mutex<Option<Child>>,
+    agent_pid: Option<u32>,
+    containers: Mutex<Vec<String>>,
+    torn_down: AtomicBool,
+}
+
+impl std::fmt::Debug for LocalSandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalSandbox")
+            .field("state_dir", &self.config.state_dir)
+            .field("agent_pid", &self.agent_pid)
+            .finish()
+    }
+}
+
+impl LocalSandbox {
+    /// Creates the state dir, listens, starts the agent, accepts its connection within the
+    /// connect timeout and negotiates. On any failure everything started is torn down.
+    pub async fn start(config: LocalSandboxConfig) -> Result<Self> {
+        let dir = config.state_dir.clone();
+        if dir.exists() {
+            return Err(Error::Sandbox(format!(
+                "state dir {} already exists",
+                dir.display()
+            )));
+        }
+        create_private_dir(&dir)?;
+        match Self::start_in(config).await {
+            Ok(s) => Ok(s),
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                Err(e)
+            }
+        }
+    }
+
+    async fn start_in(config: LocalSandboxConfig) -> Result<Self> {
+        let dir = config.state_dir.clone();
+        let log_path = dir.join("gcs.log");
+        let log = std::fs::File::create(&log_path)
+            .map_err(|e| Error::io(format!("create {}", log_path.display()), e))?;
+        let listener = if config.use_inouterr {
+            None
+        } else {
+            let path = UnixTransport::socket_path(&dir, BRIDGE_PORT);
+            Some(
+                tokio::net::UnixListener::bind(&path)
+                    .map_err(|e| Error::io(format!("listen on {}", path.display()), e))?,
+            )
+        };
+
+        let (program, args) = config.command_line();
+        let mut cmd = Command::new(&program);
+        cmd.args(&args).stderr(Stdio::from(log)).kill_on_drop(true);
+        if config.use_inouterr {
+            cmd.stdin(Stdio::piped()).stdout(Stdio::piped());
+        } else {
+            cmd.stdin(Stdio::null()).stdout(Stdio::null());
+        }
+        // SAFETY: the closure runs in the forked child before exec and only makes
+        // async-signal-safe system calls (setsid, prctl).
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::setsid();
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| Error::io(format!("start agent {}", program.display()), e))?;
+        let agent_pid = child.id();
+
+        let stream: Result<BoxStream> = match listener {
+            None => {
+                let out = child.stdout.take();
+                let inp = child.stdin.take();
+                match (out, inp) {
+                    (Some(out), Some(inp)) => Ok(Box::new(tokio::io::join(out, inp))),
+                    _ => Err(Error::Sandbox("agent stdio pipes missing".into())),
+                }
+            }
+            Some(listener) => {
+                let timeout = config.connect_timeout;
+                let r = tokio::select! {
+                    r = listener.accept() => r
+                        .map(|(s, _)| Box::new(s) as BoxStream)
+                        .map_err(|e| Error::io("accept the agent's bridge connection", e)),
+                    status = child.wait() => Err(Error::Sandbox(format!(
+                        "the agent exited before connecting ({}): {}",
+                        status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string()),
+                        log_tail(&log_path)
+                    ))),
+                    _ = tokio::time::sleep(timeout) => Err(Error::Timeout {
+                        op: "the agent's bridge connection".into(),
+                        after: timeout,
+                    }),
+                };
+                // One connection only, as the reference: later re-dials find nothing.
+                let _ = std::fs::remove_file(UnixTransport::socket_path(&dir, BRIDGE_PORT));
+                r
+            }
+        };
+        let connected = match stream {
+            Ok(stream) => {
+                let transport = Arc::new(UnixTransport::new(&dir));
+                tokio::select! {
+                    r = BridgeClient::connect(stream, transport, config.client.clone()) => r,
+                    status = child.wait() => Err(Error::Sandbox(format!(
+                        "the agent exited during negotiation ({}): {}",
+                        status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string()),
+                        log_tail(&log_path)
+                    ))),
+                }
+            }
+            Err(e) => Err(e),
+        };
+        let (client, capabilities) = match connected {
+            Ok(c) => c,
+            Err(e) => {
+                kill_agent(&mut child, config.isolate).await;
+                return Err(e);
+            }
+        };
+        tracing::debug!(dir = %dir.display(), pid = ?agent_pid, "local sandbox started");
+        Ok(Self {
+            config,
+            client,
+            capabilities,
+            child: tokio::sync::Mutex::new(Some(child)),
+            agent_pid,
+            containers: Mutex::new(Vec::new()),
+            torn_down: AtomicBool::new(false),
+        })
+    }
+
+    /// The bridge to the agent.
+    pub fn client(&self) -> &BridgeClient {
+        &self.client
+    }
+
+    /// What the agent announced at negotiation.
+    pub fn capabilities(&self) -> &GcsCapabilities {
+        &self.capabilities
+    }
+
+    /// The state directory.
+    pub fn state_dir(&self) -> &Path {
+        &self.config.state_dir
+    }
+
+    /// The host pid of the agent process (of `unshare` when isolated).
+    pub fn agent_pid(&self) -> Option<u32> {
+        self.agent_pid
+    }
+
+    /// The last lines of the agent's log, for error messages.
+    pub fn log_tail(&self) -> String {
+        log_tail(&self.config.state_dir.join("gcs.log"))
+    }
+
+    /// Where container `id` lives.
+    pub fn container_paths(&self, id: &str) -> ContainerPaths {
+        ContainerPaths::new(&self.config.state_dir.join("c"), id)
+    }
+
+    /// Builds the rootfs of `id` from directory `layers` (base first; a writable scratch on
+    /// top) with ModifySettings CombinedLayers, then creates the container from `spec`.
+    pub async fn create_container(
+        &self,
+        id: &str,
+        spec: serde_json::Value,
+        layers: &[PathBuf],
+    ) -> Result<GcsContainer> {
+        validate_container_id(id)?;
+        if layers.is_empty() {
+            return Err(Error::InvalidArgument(
+                "a container needs at least one layer".into(),
+            ));
+        }
+        for l in layers {
+            if !l.is_dir() {
+                return Err(Error::InvalidArgument(format!(
+                    "layer {} is not a directory",
+                    l.display()
+                )));
+            }
+        }
+        let paths = self.container_paths(id);
+        let config = prepare_spec(spec, &paths)?;
+        if paths.bundle.exists() {
+            return Err(Error::AlreadyExists(id.to_owned()));
+        }
+        create_private_dir(&paths.bundle)?;
+        lock(&self.containers).push(id.to_owned());
+        let layers_req = ModifySettingRequest::new(
+            ModifyRequestType::Add,
+            ResourceSettings::CombinedLayers(paths.combined_layers(id, layers)),
+        );
+        if let Err(e) = modify_settings(&self.client, NULL_CONTAINER_ID, layers_req).await {
+            let _ = std::fs::remove_dir_all(&paths.bundle);
+            return Err(e);
+        }
+        match GcsContainer::create(&self.client, id, config).await {
+            Ok(c) => Ok(c),
+            Err(e) => {
+                let _ = self.remove_layers(&paths).await;
+                let _ = std::fs::remove_dir_all(&paths.bundle);
+                Err(e)
+            }
+        }
+    }
+
+    async fn remove_layers(&self, paths: &ContainerPaths) -> Result<()> {
+        let remove = ModifySettingRequest::new(
+            ModifyRequestType::Remove,
+            ResourceSettings::CombinedLayers(CombinedLayers {
+                container_root_path: paths.rootfs.display().to_string(),
+                ..Default::default()
+            }),
+        );
+        modify_settings(&self.client, NULL_CONTAINER_ID, remove).await
+    }
+
+    /// Removes a container from the guest: DeleteContainerState, then the rootfs overlay,
+    /// then what is left of its directory.
+    pub async fn remove_container(&self, container: &GcsContainer) -> Result<()> {
+        let paths = self.container_paths(container.id());
+        match container.delete_state().await {
+            Err(e) if e.hresult() != Some(Hresult::VMCOMPUTE_SYSTEM_NOT_FOUND) => return Err(e),
+            _ => {}
+        }
+        self.remove_layers(&paths).await?;
+        match std::fs::remove_dir_all(&paths.bundle) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(Error::io(format!("remove {}", paths.bundle.display()), e))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Stops the agent and removes everything the sandbox made: its processes (the whole pid
+    /// namespace), mounts (its mount namespace), cgroups of its containers and the state
+    /// dir. Safe to call again, and after the agent crashed.
+    pub async fn teardown(&self) -> Result<()> {
+        if self.torn_down.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        self.client.close("the sandbox is being torn down").await;
+        if let Some(mut child) = self.child.lock().await.take() {
+            kill_agent(&mut child, self.config.isolate).await;
+        }
+        let ids = std::mem::take(&mut *lock(&self.containers));
+        remove_container_cgroups(&ids);
+        remove_tree(&self.config.state_dir)
+    }
+}
+
+impl Drop for LocalSandbox {
+    fn drop(&mut self) {
+        if self.torn_down.load(Ordering::SeqCst) {
+            return;
+        }
+        // Not torn down (a panic or an early return): kill synchronously and clean up.
+        if let Ok(mut guard) = self.child.try_lock() {
+            if let Some(child) = guard.as_mut() {
+                kill_namespace_init(child.id(), self.config.isolate);
+                let _ = child.start_kill();
+                if let Some(pid) = child.id() {
+                    wait_gone(pid, Duration::from_secs(5));
+                }
+            }
+        }
+        remove_container_cgroups(&lock(&self.containers));
+        let _ = remove_tree(&self.config.state_dir);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn create_private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| Error::io(format!("create {}", dir.display()), e))
+}
+
+fn remove_tree(dir: &Path) -> Result<()> {
+    let mut last = None;
+    for _ in 0..20 {
+        match std::fs::remove_dir_all(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            // A namespace still being torn down can keep a mount busy for a moment.
+            Err(e) => last = Some(e),
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Err(Error::io(
+        format!("remove {}", dir.display()),
+        last.unwrap_or_else(|| std::io::Error::other("unknown")),
+    ))
+}
+
+/// SIGKILLs the agent inside its namespace: as pid 1 of the namespace its death makes the
+/// kernel kill every other process there. `unshare` then exits by itself.
+fn kill_namespace_init(unshare_pid: Option<u32>, isolate: bool) {
+    let Some(pid) = unshare_pid else { return };
+    if !isolate {
+        return;
+    }
+    let children =
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    for c in children
+        .split_whitespace()
+        .filter_map(|c| c.parse::<i32>().ok())
+    {
+        // SAFETY: kill(2) with a pid read from /proc and a valid signal number.
+        unsafe {
+            libc::kill(c, libc::SIGKILL);
+        }
+    }
+}
+
+async fn kill_agent(child: &mut Child, isolate: bool) {
+    kill_namespace_init(child.id(), isolate);
+    match tokio::time::timeout(Duration::from_secs(10), child.wait()).await {
+        Ok(_) => {}
+        Err(_) => {
+            let _ = child.start_kill();
+            let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+        }
+    }
+    // Without isolation (or if unshare died first) make sure the agent itself is gone.
+    let _ = child.start_kill();
+    let _ = child.wait().await;
+}
+
+fn wait_gone(pid: u32, limit: Duration) {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        let mut status = 0;
+        // SAFETY: waitpid on our own child with WNOHANG.
+        let r = unsafe { libc::waitpid(pid as i32, &mut status, libc::WNOHANG) };
+        if r != 0 {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Removes the cgroups runc made for the sandbox's containers (the GCS puts a standalone
+/// container at `/pods/<id>`), in every v1 hierarchy or the v2 tree. Only empty cgroups can
+/// be removed, so this never touches a live one.
+fn remove_container_cgroups(ids: &[String]) {
+    let root = Path::new("/sys/fs/cgroup");
+    let mut bases = vec![root.to_path_buf()];
+    if let Ok(entries) = std::fs::read_dir(root) {
+        bases.extend(entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
+    }
+    for id in ids {
+        for base in bases.iter() {
+            let dir = base.join("pods").join(id);
+            if dir.is_dir() {
+                if let Err(e) = std::fs::remove_dir(&dir) {
+                    tracing::debug!(dir = %dir.display(), error = %e, "cgroup not removed");
+                }
+            }
+        }
+    }
+    if !ids.is_empty() {
+        // The parent too, if no other sandbox uses it (rmdir fails on a non-empty cgroup).
+        for base in &bases {
+            let _ = std::fs::remove_dir(base.join("pods"));
+        }
+    }
+}
+
+/// The last 20 lines of a log file.
+pub fn log_tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.len().saturating_sub(20);
+    let tail = lines[start..].join("\n");
+    if tail.is_empty() {
+        "(the agent log is empty)".into()
+    } else {
+        format!("agent log:\n{tail}")
+    }
+}

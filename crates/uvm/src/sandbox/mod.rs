@@ -1,0 +1,165 @@
+//! Sandboxes: something that runs a GCS and hands out a bridge to it (the utility VM).
+//!
+//! On Windows the sandbox is an HCS utility VM; on Linux the [`local`] sandbox runs the
+//! `gcs` binary as a child process, which is enough to run real containers with runc.
+
+#[cfg(target_os = "linux")]
+pub mod local;
+
+use std::path::{Path, PathBuf};
+
+use bridge::messages::{CombinedLayers, ContainerConfig, Layer, SchemaVersion};
+use bridge::RawJson;
+
+use crate::error::{Error, Result};
+
+/// Where a container's files live in the guest, as the host lays them out (shim v1 layout:
+/// bundle `<root>/<id>`, rootfs `<bundle>/rootfs`, scratch `<bundle>/scratch/<id>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerPaths {
+    /// The OCI bundle directory (`OciBundlePath`).
+    pub bundle: PathBuf,
+    /// The overlay mount point (`root.path`, `ContainerRootPath`).
+    pub rootfs: PathBuf,
+    /// The overlay's upper/work parent (`ScratchPath`, `ScratchDirPath`).
+    pub scratch: PathBuf,
+}
+
+impl ContainerPaths {
+    /// The layout for container `id` under `root` (`/run/gcs/c` in a utility VM).
+    pub fn new(root: &Path, id: &str) -> Self {
+        let bundle = root.join(id);
+        Self {
+            rootfs: bundle.join("rootfs"),
+            scratch: bundle.join("scratch").join(id),
+            bundle,
+        }
+    }
+
+    /// The CombinedLayers settings that build the rootfs from `layers` (base first).
+    pub fn combined_layers(&self, id: &str, layers: &[PathBuf]) -> CombinedLayers {
+        CombinedLayers {
+            container_id: id.to_owned(),
+            container_root_path: self.rootfs.display().to_string(),
+            layers: layers
+                .iter()
+                .map(|p| Layer {
+                    path: p.display().to_string(),
+                    ..Default::default()
+                })
+                .collect(),
+            scratch_path: self.scratch.display().to_string(),
+        }
+    }
+}
+
+/// Validates a container id: non-empty, no path separators or dot names, at most 128
+/// characters of `[A-Za-z0-9_.-]`, since it becomes a directory name in the guest.
+pub fn validate_container_id(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id.len() <= 128
+        && id != "."
+        && id != ".."
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument(format!(
+            "invalid container id {id:?}: use 1 to 128 characters of [A-Za-z0-9_.-]"
+        )))
+    }
+}
+
+/// Prepares an OCI spec the way the host does for LCOW (`createLCOWSpec`): `root.path` is
+/// the guest rootfs, hooks are removed (they would run in the guest), `linux.cgroupsPath` is
+/// left to the guest, the resources the guest cannot honour are cleared, and `windows` is
+/// dropped.
+pub fn prepare_spec(
+    mut spec: serde_json::Value,
+    paths: &ContainerPaths,
+) -> Result<ContainerConfig> {
+    let obj = spec
+        .as_object_mut()
+        .ok_or_else(|| Error::InvalidArgument("the OCI spec is not a JSON object".into()))?;
+    if !obj.get("process").is_some_and(|p| p.is_object()) {
+        return Err(Error::InvalidArgument(
+            "the OCI spec has no process: nothing to run".into(),
+        ));
+    }
+    let root = obj.entry("root").or_insert_with(|| serde_json::json!({}));
+    if let Some(root) = root.as_object_mut() {
+        root.insert(
+            "path".into(),
+            serde_json::Value::String(paths.rootfs.display().to_string()),
+        );
+    }
+    obj.remove("hooks");
+    obj.remove("windows");
+    if let Some(linux) = obj.get_mut("linux").and_then(|l| l.as_object_mut()) {
+        linux.insert(
+            "cgroupsPath".into(),
+            serde_json::Value::String(String::new()),
+        );
+        if let Some(res) = linux.get_mut("resources").and_then(|r| r.as_object_mut()) {
+            for k in ["devices", "pids", "blockIO", "hugepageLimits", "network"] {
+                res.remove(k);
+            }
+        }
+    }
+    let spec = RawJson::from_value(&spec).map_err(|e| Error::Encode(e.to_string()))?;
+    Ok(ContainerConfig {
+        schema_version: SchemaVersion::V2_1,
+        oci_bundle_path: paths.bundle.display().to_string(),
+        oci_specification: Some(spec),
+        scratch_dir_path: paths.scratch.display().to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_validated() {
+        assert!(validate_container_id("abc-1.2_3").is_ok());
+        for bad in ["", ".", "..", "a/b", "a b", &"x".repeat(129)] {
+            assert!(validate_container_id(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn spec_is_prepared_for_the_guest() {
+        let paths = ContainerPaths::new(Path::new("/run/gcs/c"), "c1");
+        assert_eq!(paths.scratch, Path::new("/run/gcs/c/c1/scratch/c1"));
+        let spec = serde_json::json!({
+            "ociVersion": "1.1.0",
+            "process": {"args": ["sh"]},
+            "root": {"path": "rootfs", "readonly": true},
+            "hooks": {"prestart": []},
+            "windows": {},
+            "linux": {"cgroupsPath": "/x", "resources": {"devices": [], "memory": {"limit": 1}}}
+        });
+        let cfg = prepare_spec(spec, &paths).unwrap();
+        let out: serde_json::Value = cfg.oci_specification.unwrap().parse().unwrap();
+        assert_eq!(out["root"]["path"], "/run/gcs/c/c1/rootfs");
+        assert_eq!(out["root"]["readonly"], true);
+        assert!(out.get("hooks").is_none() && out.get("windows").is_none());
+        assert_eq!(out["linux"]["cgroupsPath"], "");
+        assert!(out["linux"]["resources"].get("devices").is_none());
+        assert_eq!(out["linux"]["resources"]["memory"]["limit"], 1);
+        assert_eq!(cfg.oci_bundle_path, "/run/gcs/c/c1");
+        assert!(prepare_spec(serde_json::json!([]), &paths).is_err());
+        assert!(prepare_spec(serde_json::json!({"ociVersion": "1"}), &paths).is_err());
+    }
+
+    #[test]
+    fn combined_layers_lists_paths_in_order() {
+        let paths = ContainerPaths::new(Path::new("/g"), "c");
+        let cl = paths.combined_layers("c", &[PathBuf::from("/l0"), PathBuf::from("/l1")]);
+        assert_eq!(cl.container_root_path, "/g/c/rootfs");
+        assert_eq!(cl.layers[1].path, "/l1");
+        assert_eq!(cl.scratch_path, "/g/c/scratch/c");
+    }
+}

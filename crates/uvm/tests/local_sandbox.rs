@@ -1,0 +1,243 @@
+//! The local sandbox with the real `gcs` and runc (as root).
+
+mod common;
+
+use std::time::Duration;
+
+use bridge::messages::{NotificationType, ProcessParameters};
+use bridge::RawJson;
+use common::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const T: Duration = Duration::from_secs(60);
+
+async fn read_all(s: Option<uvm::transport::BoxStream>) -> Vec<u8> {
+    let mut out = Vec::new();
+    if let Some(mut s) = s {
+        s.read_to_end(&mut out).await.expect("read stdio");
+    }
+    out
+}
+
+#[tokio::test]
+async fn init_process_output_and_exit_code() {
+    assert!(is_root(), "the local sandbox tests run as root (as CI does)");
+    let sb = sandbox("init").await;
+    let c = sb
+        .create_container(
+            "c1",
+            spec(
+                &["/bin/sh", "-c", "echo hello; echo err >&2; exit 3"],
+                false,
+            ),
+            &[busybox_rootfs()],
+        )
+        .await
+        .expect("create");
+    c.start().await.unwrap();
+    let p = c.start_init(false, true, true).await.expect("init");
+    let stdio = p.take_stdio();
+    let (out, err) = tokio::join!(read_all(stdio.stdout), read_all(stdio.stderr));
+    assert_eq!(p.wait_timeout(T).await.unwrap(), 3);
+    assert_eq!(String::from_utf8_lossy(&out), "hello\n");
+    assert_eq!(String::from_utf8_lossy(&err), "err\n");
+    assert_eq!(
+        c.wait_timeout(T).await.unwrap(),
+        NotificationType::UnexpectedExit
+    );
+    sb.remove_container(&c).await.expect("remove");
+    let dir = sb.state_dir().to_path_buf();
+    sb.teardown().await.unwrap();
+    assert!(!dir.exists());
+}
+
+#[tokio::test]
+async fn stdin_and_large_output_through_exec() {
+    assert!(is_root(), "the local sandbox tests run as root (as CI does)");
+    let sb = sandbox("exec").await;
+    let c = sb
+        .create_container(
+            "c1",
+            spec(&["/bin/sleep", "1000"], false),
+            &[busybox_rootfs()],
+        )
+        .await
+        .unwrap();
+    let init = c.start_init(false, false, false).await.unwrap();
+    // 4 MiB through stdin, back through stdout (cat), checked byte for byte.
+    let data: Vec<u8> = (0..4 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    let params = ProcessParameters {
+        create_std_in_pipe: true,
+        create_std_out_pipe: true,
+        oci_process: Some(RawJson::from_value(&process(&["/bin/cat"], false)).unwrap()),
+        ..Default::default()
+    };
+    let p = c.exec(params).await.expect("exec");
+    let stdio = p.take_stdio();
+    let mut stdin = stdio.stdin.unwrap();
+    let input = data.clone();
+    let writer = tokio::spawn(async move {
+        stdin.write_all(&input).await.unwrap();
+        stdin.shutdown().await.unwrap();
+    });
+    let out = read_all(stdio.stdout).await;
+    writer.await.unwrap();
+    assert_eq!(p.wait_timeout(T).await.unwrap(), 0);
+    assert_eq!(out.len(), data.len());
+    assert!(out == data, "output differs from input");
+
+    let pids = c.process_list().await.unwrap();
+    assert!(
+        pids.contains(&init.pid()),
+        "{pids:?} lacks init {}",
+        init.pid()
+    );
+    // sleep is pid 1 of its pid namespace: SIGTERM has no default action there, SIGKILL does.
+    assert!(init.signal(Some(9)).await.unwrap());
+    assert_eq!(init.wait_timeout(T).await.unwrap(), 128 + 9);
+    assert_eq!(
+        c.wait_timeout(T).await.unwrap(),
+        NotificationType::ForcedExit
+    );
+    // Signalling a process that is gone reports "not delivered".
+    assert!(!init.signal(Some(9)).await.unwrap());
+    sb.remove_container(&c).await.unwrap();
+    sb.teardown().await.unwrap();
+}
+
+#[tokio::test]
+async fn many_containers_in_one_sandbox() {
+    assert!(is_root(), "the local sandbox tests run as root (as CI does)");
+    let sb = sandbox("many").await;
+    let mut handles = Vec::new();
+    for i in 0..5 {
+        let id = format!("m{i}");
+        let c = sb
+            .create_container(
+                &id,
+                spec(&["/bin/sh", "-c", &format!("echo {id}; exit {i}")], false),
+                &[busybox_rootfs()],
+            )
+            .await
+            .unwrap();
+        handles.push(c);
+    }
+    let mut running = Vec::new();
+    for c in &handles {
+        let p = c.start_init(false, true, false).await.unwrap();
+        running.push(p);
+    }
+    for (i, (c, p)) in handles.iter().zip(&running).enumerate() {
+        let out = read_all(p.take_stdio().stdout).await;
+        assert_eq!(String::from_utf8_lossy(&out), format!("m{i}\n"));
+        assert_eq!(p.wait_timeout(T).await.unwrap(), i as i32);
+        c.wait_timeout(T).await.unwrap();
+        sb.remove_container(c).await.unwrap();
+    }
+    sb.teardown().await.unwrap();
+}
+
+#[tokio::test]
+async fn tty_exec() {
+    assert!(is_root(), "the local sandbox tests run as root (as CI does)");
+    let sb = sandbox("tty").await;
+    let c = sb
+        .create_container(
+            "t1",
+            spec(&["/bin/sleep", "1000"], false),
+            &[busybox_rootfs()],
+        )
+        .await
+        .unwrap();
+    let _init = c.start_init(false, false, false).await.unwrap();
+    let params = ProcessParameters {
+        create_std_in_pipe: true,
+        create_std_out_pipe: true,
+        oci_process: Some(RawJson::from_value(&process(&["/bin/sh"], true)).unwrap()),
+        ..Default::default()
+    };
+    let p = c.exec(params).await.unwrap();
+    p.resize_console(100, 30).await.unwrap();
+    let stdio = p.take_stdio();
+    let mut stdin = stdio.stdin.unwrap();
+    stdin
+        .write_all(b"tty -s && echo IS-A-TTY; stty size; exit 7\n")
+        .await
+        .unwrap();
+    let out = String::from_utf8_lossy(&read_all(stdio.stdout).await).into_owned();
+    assert_eq!(p.wait_timeout(T).await.unwrap(), 7);
+    assert!(out.contains("IS-A-TTY"), "{out}");
+    assert!(out.contains("30 100"), "{out}");
+    c.terminate().await.unwrap();
+    c.wait_timeout(T).await.unwrap();
+    sb.remove_container(&c).await.unwrap();
+    sb.teardown().await.unwrap();
+}
+
+#[tokio::test]
+async fn agent_killed_mid_run_fails_pending_calls_and_teardown_cleans_up() {
+    assert!(is_root(), "the local sandbox tests run as root (as CI does)");
+    let sb = sandbox("crash").await;
+    let c = sb
+        .create_container(
+            "k1",
+            spec(&["/bin/sleep", "1000"], false),
+            &[busybox_rootfs()],
+        )
+        .await
+        .unwrap();
+    let init = c.start_init(false, false, false).await.unwrap();
+    let host_pid = sb.agent_pid().unwrap();
+    // The agent (pid 1 of the sandbox's pid namespace) is the child of unshare.
+    let children =
+        std::fs::read_to_string(format!("/proc/{host_pid}/task/{host_pid}/children")).unwrap();
+    let gcs: i32 = children.split_whitespace().next().unwrap().parse().unwrap();
+    // SAFETY: kill(2) on the agent we started.
+    unsafe { libc::kill(gcs, libc::SIGKILL) };
+    let err = init.wait_timeout(T).await.unwrap_err();
+    assert!(matches!(err, uvm::Error::BridgeClosed(_)), "{err}");
+    let err = c.wait_timeout(T).await.unwrap_err();
+    assert!(matches!(err, uvm::Error::BridgeClosed(_)), "{err}");
+    let err = c.process_list().await.unwrap_err();
+    assert!(err.to_string().contains("closed"), "{err}");
+    let dir = sb.state_dir().to_path_buf();
+    sb.teardown().await.unwrap();
+    assert!(!dir.exists());
+    // Nothing of the sandbox is left: no sleep from its container survives.
+    let leftover = std::process::Command::new("sh")
+        .args(["-c", "ps -eo args | grep -c '^/bin/sleep 1000$' || true"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&leftover.stdout).trim(), "0");
+}
+
+#[tokio::test]
+async fn bad_spec_gives_a_clear_error_and_leaves_nothing() {
+    assert!(is_root(), "the local sandbox tests run as root (as CI does)");
+    let sb = sandbox("bad").await;
+    let err = sb
+        .create_container("b1", spec(&["/does/not/exist"], false), &[busybox_rootfs()])
+        .await;
+    // runc create succeeds for a missing binary only at start; accept either failure point.
+    match err {
+        Err(e) => assert!(!e.to_string().is_empty()),
+        Ok(c) => {
+            let r = c.start_init(false, false, false).await;
+            assert!(r.is_err(), "exec of a missing binary succeeded");
+            let _ = sb.remove_container(&c).await;
+        }
+    }
+    let err = sb
+        .create_container(
+            "b2",
+            serde_json::json!({"ociVersion": "1"}),
+            &[busybox_rootfs()],
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no process"), "{err}");
+    assert!(!sb.container_paths("b2").bundle.exists());
+    let dir = sb.state_dir().to_path_buf();
+    sb.teardown().await.unwrap();
+    assert!(!dir.exists());
+}
