@@ -1,5 +1,5 @@
 //! Fuzzes the HCS result-document parser (untrusted JSON from vmcompute/computecore) and the
-//! rendering of the error it produces. Seeds: any `{"Error":..,"ErrorEvents":[..]}` shape.
+//! rendering of the error it produces, and the decoders of HCS exit-event data. Seeds: any `{"Error":..,"ErrorEvents":[..]}` shape.
 #![no_main]
 
 use hcs::{Error, HResult, ResultDocument};
@@ -17,5 +17,8 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(s) = std::str::from_utf8(data) {
         let _ = ResultDocument::events_lossy(s);
+        // Exit data of HCS events is untrusted JSON as well.
+        let _ = hcs::notification::system_exit_error(Some(s));
+        let _ = hcs::notification::process_exit_code(Some(s));
     }
 });

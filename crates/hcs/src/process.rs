@@ -41,6 +41,24 @@ struct Inner {
     kill_delivered: AtomicBool,
 }
 
+/// A process dropped without [`Process::close`] still releases its handle (see the same
+/// rule for systems).
+impl Drop for Inner {
+    fn drop(&mut self) {
+        match self.handle.try_write() {
+            Ok(mut guard) => {
+                if let Some(handle) = guard.take() {
+                    self.system.api().close_process(handle);
+                }
+            }
+            Err(_) => tracing::warn!(
+                pid = self.pid,
+                "process handle dropped during a call; leaked"
+            ),
+        }
+    }
+}
+
 /// A process in a compute system. Cheap to clone; all clones share the handle.
 #[derive(Clone)]
 pub struct Process {

@@ -59,6 +59,21 @@ struct Inner {
     start_time: Mutex<Option<SystemTime>>,
 }
 
+/// A system dropped without [`System::close`] still releases its handle (RAII), unless a
+/// call is in flight at that moment (it then holds the lock; the handle is logged as leaked).
+impl Drop for Inner {
+    fn drop(&mut self) {
+        match self.handle.try_write() {
+            Ok(mut guard) => {
+                if let Some(handle) = guard.take() {
+                    self.api.close_compute_system(handle);
+                }
+            }
+            Err(_) => tracing::warn!(id = %self.id, "system handle dropped during a call; leaked"),
+        }
+    }
+}
+
 /// A compute system (container or VM) managed through computecore.dll. Cheap to clone; all
 /// clones share the handle.
 #[derive(Debug, Clone)]

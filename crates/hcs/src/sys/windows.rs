@@ -709,3 +709,65 @@ fn pipe(h: RawHandle) -> std::io::Result<Option<NamedPipeClient>> {
     let pipe = unsafe { NamedPipeClient::from_raw_handle(h.0 as StdRawHandle) }?;
     Ok(Some(pipe))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wide_strings() {
+        assert_eq!(wide("ab").unwrap(), [0x61, 0x62, 0]);
+        assert_eq!(wide("").unwrap(), [0]);
+        assert_eq!(wide("a\0b"), Err(HR_INVALID_ARG));
+        let w = wide("h\u{e9}llo \u{1F600}").unwrap();
+        // SAFETY: `w` is NUL-terminated UTF-16 alive for the call.
+        let copied = unsafe { copy_wstr(w.as_ptr()) };
+        assert_eq!(copied.as_deref(), Some("h\u{e9}llo \u{1F600}"));
+        // SAFETY: null is allowed.
+        assert_eq!(unsafe { copy_wstr(std::ptr::null()) }, None);
+        // SAFETY: null is allowed and not freed.
+        assert_eq!(unsafe { take_wstr(std::ptr::null_mut()) }, None);
+    }
+
+    #[test]
+    fn trampoline_routes_events_by_key() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink: EventSink = {
+            let seen = seen.clone();
+            Arc::new(move |e: RawEvent| lock(&seen).push(e))
+        };
+        let key = register_sink(sink);
+        let data = wide(r#"{"Status":0}"#).unwrap();
+        let event = HcsEvent {
+            event_type: 1,
+            event_data: data.as_ptr(),
+        };
+        // SAFETY: a valid event and an integer context, as HCS would call it.
+        unsafe { event_trampoline(&event, std::ptr::without_provenance_mut(key)) };
+        // Unknown keys and null events are ignored.
+        // SAFETY: as above.
+        unsafe { event_trampoline(&event, std::ptr::without_provenance_mut(key + 1_000_000)) };
+        // SAFETY: a null event is tolerated.
+        unsafe { event_trampoline(std::ptr::null(), std::ptr::without_provenance_mut(key)) };
+        lock(sinks()).remove(&key);
+        assert_eq!(
+            *lock(&seen),
+            [RawEvent {
+                event_type: 1,
+                data: Some(r#"{"Status":0}"#.into())
+            }]
+        );
+    }
+
+    #[test]
+    fn panicking_sink_does_not_unwind_into_hcs() {
+        let key = register_sink(Arc::new(|_| panic!("sink panics")));
+        let event = HcsEvent {
+            event_type: 0x0001_0000,
+            event_data: std::ptr::null(),
+        };
+        // SAFETY: a valid event and an integer context.
+        unsafe { event_trampoline(&event, std::ptr::without_provenance_mut(key)) };
+        lock(sinks()).remove(&key);
+    }
+}

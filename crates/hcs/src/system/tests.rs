@@ -839,3 +839,17 @@ async fn properties_v1_typed() {
     assert!(matches!(err.kind(), ErrorKind::UnexpectedValue));
     system.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn dropping_without_close_releases_handles() {
+    let fake = FakeHcs::new();
+    {
+        let system = started(&fake).await;
+        let p = system.create_process(&params("x")).await.unwrap();
+        let _opened = system.open_process(p.pid()).await.unwrap();
+        assert_eq!(fake.open_handles(), (1, 2, 0));
+    }
+    assert_eq!(fake.open_handles(), (0, 0, 0));
+    // The system itself keeps running: dropping a handle does not stop it.
+    assert_eq!(fake.system_state(ID), Some(SimState::Running));
+}
