@@ -260,7 +260,11 @@ impl fmt::Display for Error {
         match &self.0.target {
             Target::None if op.is_empty() => write!(f, "{}", self.0.kind)?,
             Target::None => write!(f, "{op}: {}", self.0.kind)?,
+            Target::System { id } if op.is_empty() => write!(f, "{id}: {}", self.0.kind)?,
             Target::System { id } => write!(f, "{op} {id}: {}", self.0.kind)?,
+            Target::Process { system_id, pid } if op.is_empty() => {
+                write!(f, "{system_id}:{pid}: {}", self.0.kind)?
+            }
             Target::Process { system_id, pid } => {
                 write!(f, "{op} {system_id}:{pid}: {}", self.0.kind)?
             }

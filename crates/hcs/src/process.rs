@@ -477,6 +477,26 @@ impl Process {
         std::mem::take(&mut *lock(&self.inner.stdio))
     }
 
+    /// hcsshim's `StdioLegacy`: the pipes created with the process while they have not been
+    /// taken, otherwise new ones from `HcsGetProcessInfo`. The caller owns what it gets.
+    pub async fn stdio_legacy(&self) -> Result<Stdio> {
+        const OP: &str = "hcs::Process::StdioLegacy";
+        let (guard, handle) = self.handle(OP).await?;
+        {
+            let mut cached = lock(&self.inner.stdio);
+            if cached.stdin.is_some() || cached.stdout.is_some() || cached.stderr.is_some() {
+                return Ok(std::mem::take(&mut *cached));
+            }
+        }
+        let api = self.inner.system.api().clone();
+        let info = Self::process_info(&api, handle)
+            .await
+            .map_err(|e| self.wrap(OP, e))?;
+        drop(guard);
+        api.stdio_from_info(info)
+            .map_err(|e| self.wrap(OP, Error::from(e)))
+    }
+
     /// Reads the process properties (`HcsGetProcessProperties`), e.g. its `ProcessStatus`.
     pub async fn properties(&self) -> Result<serde_json::Value> {
         const OP: &str = "hcs::Process::Properties";

@@ -111,6 +111,11 @@ impl System {
     /// Creates a compute system from an HCS document (schema2 `ComputeSystem` or schema1
     /// `ContainerConfig`) without starting it. Bounded by `timeouts.system_create`. On any
     /// failure after HCS handed out a handle, the system is terminated and the handle closed.
+    ///
+    /// # Cancellation
+    /// Dropping the future never abandons the HCS call (it finishes on the blocking pool).
+    /// A handle HCS hands out after the drop is not closed; one handed out before is closed
+    /// (not terminated) when the last reference goes.
     pub async fn create(
         api: Arc<dyn HcsApi>,
         id: &str,

@@ -853,3 +853,20 @@ async fn dropping_without_close_releases_handles() {
     // The system itself keeps running: dropping a handle does not stop it.
     assert_eq!(fake.system_state(ID), Some(SimState::Running));
 }
+
+#[tokio::test]
+async fn stdio_legacy_hands_out_cached_pipes_then_asks_hcs() {
+    let fake = FakeHcs::new();
+    let system = started(&fake).await;
+    let p = system.create_process(&params("x")).await.unwrap();
+    let first = p.stdio_legacy().await.unwrap();
+    assert!(first.stdin.is_some() && first.stdout.is_some());
+    assert!(!fake.exports().contains(&"HcsGetProcessInfo"));
+    // The simulator hands out no second set of pipes (handles 0 = not requested).
+    let second = p.stdio_legacy().await.unwrap();
+    assert!(second.stdin.is_none() && second.stdout.is_none() && second.stderr.is_none());
+    assert!(fake.exports().contains(&"HcsGetProcessInfo"));
+    p.close().await.unwrap();
+    assert!(is_already_closed(&p.stdio_legacy().await.unwrap_err()));
+    system.close().await.unwrap();
+}
