@@ -83,6 +83,9 @@ pub fn prepare(id: &str, bundle: &Path, spec: &mut Value, resolv_conf: &str) -> 
         .to_string();
 
     let cgroups_path = match &role {
+        Role::Workload(sb) if !is_plain_name(sb) => {
+            return Err(Error::Invalid(format!("invalid sandbox id {sb:?}")));
+        }
         Role::Workload(sb) => {
             if spec
                 .get("hostname")
@@ -139,6 +142,17 @@ pub fn prepare(id: &str, bundle: &Path, spec: &mut Value, resolv_conf: &str) -> 
         cgroups_path,
         cwd,
     })
+}
+
+/// Whether `s` can be used as one path component and a runc argument: ASCII letters,
+/// digits, `-`, `_`, `.`, and not `.` or `..`.
+pub fn is_plain_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 1024
+        && s != "."
+        && s != ".."
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 /// The sandbox root of a workload: a sibling of its bundle named by the sandbox id.
@@ -315,6 +329,10 @@ mod tests {
         let src = spec["mounts"][0]["source"].as_str().unwrap();
         assert!(src.ends_with("sb/sandboxMounts/x/y"), "{src}");
         assert_eq!(spec["mounts"][1]["source"], "/run/z");
+        let mut evil = json!({
+            "annotations": {ANNOTATION_CONTAINER_TYPE: "container", ANNOTATION_SANDBOX_ID: "../../etc"}
+        });
+        assert!(prepare("w3", &bundle, &mut evil, "").is_err());
         let mut bad = json!({
             "annotations": {ANNOTATION_CONTAINER_TYPE: "container", ANNOTATION_SANDBOX_ID: "sb"},
             "mounts": [{"destination": "/d", "source": "sandbox://../../etc"}]

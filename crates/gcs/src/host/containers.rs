@@ -350,14 +350,7 @@ impl Host {
 /// Container ids become file names and runc arguments: refuse anything that is not a plain
 /// name.
 fn validate_id(id: &str) -> Result<()> {
-    let ok = !id.is_empty()
-        && id.len() <= 1024
-        && id != "."
-        && id != ".."
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    if ok {
+    if crate::spec::is_plain_name(id) {
         Ok(())
     } else {
         Err(Error::wrap(

@@ -21,7 +21,7 @@ use crate::runc::Runc;
 use crate::transport::Transport;
 
 pub use containers::CreateRequest;
-pub use processes::{ProcessParams, StdioPorts};
+pub use processes::{split_command_line, ProcessParams, StdioPorts};
 
 /// Receives container-exit notifications (the bridge publishes them to the host).
 pub trait Notifier: Send + Sync {
