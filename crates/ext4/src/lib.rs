@@ -10,6 +10,7 @@
 //! [`tarstream`] (Go-compatible tar reading), [`tar2ext4`] (the conversion and its options),
 //! [`verity`] (dm-verity tree and superblock), [`vhd`] (fixed VHD footer), [`error`].
 
+pub mod check;
 pub mod error;
 pub mod format;
 mod gosort;

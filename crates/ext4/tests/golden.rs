@@ -63,6 +63,9 @@ fn check(case: &str, set: &str, tar: &[u8], want: &Value) -> Vec<String> {
         ));
     }
     if (img.len() as u64) >= ext4_size {
+        if let Err(e) = ext4::check::check(&img[..ext4_size as usize]) {
+            errs.push(format!("{case}.{set}: structural check: {e}"));
+        }
         let got = hex(&Sha256::digest(&img[..ext4_size as usize]));
         if got != want["ext4_sha256"].as_str().unwrap() {
             errs.push(format!("{case}.{set}: ext4 sha256 differs"));

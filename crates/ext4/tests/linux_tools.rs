@@ -184,6 +184,8 @@ fn generated_tree_is_e2fsck_clean_and_debugfs_shows_the_tar() {
         };
         let (img, _) = convert_to(dir.path(), name, &tar, &opts);
         e2fsck_clean(&img);
+        let s = ext4::check::check(&fs::read(&img).unwrap()).expect("structural check passes");
+        assert!(s.directories >= 10, "{s:?}");
         // Every regular file's bytes as debugfs reads them.
         for (path, e) in expected(&entries) {
             if let Kind::File(data) = &e.kind {
