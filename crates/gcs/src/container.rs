@@ -72,6 +72,8 @@ pub struct Container {
     cgroups_path: String,
     owns_pid_ns: bool,
     init: Arc<Process>,
+    /// Stops re-dialing of the init's stdio once the container is torn down.
+    stdio_stop: Arc<std::sync::atomic::AtomicBool>,
     inner: Mutex<Inner>,
 }
 
@@ -108,6 +110,7 @@ impl Container {
             cgroups_path: info.cgroups_path,
             owns_pid_ns: info.owns_pid_ns,
             init,
+            stdio_stop: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             inner: Mutex::new(Inner {
                 status: Status::Created,
                 exit_type: ExitType::Unexpected,
@@ -155,6 +158,17 @@ impl Container {
     /// The init process.
     pub fn init(&self) -> &Arc<Process> {
         &self.init
+    }
+
+    /// The flag that stops the init's stdio re-dial.
+    pub fn stdio_stop(&self) -> Arc<std::sync::atomic::AtomicBool> {
+        Arc::clone(&self.stdio_stop)
+    }
+
+    /// Stops stdio re-dialing (shutdown, delete).
+    pub fn stop_stdio_reconnect(&self) {
+        self.stdio_stop
+            .store(true, std::sync::atomic::Ordering::Release);
     }
 
     /// Current status.

@@ -13,10 +13,33 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use crate::error::{Error, PathContext, Result};
+use crate::transport::Transport;
+
+/// How much recent output is replayed after an init process's output connection is re-dialed.
+const REPLAY_BYTES: usize = 128 * 1024;
+/// Pause between re-dials of a broken output connection.
+const REDIAL_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Re-dialing of an init process's output connections (spec §6 "Reconnect"): when a write
+/// fails with EPIPE, ECONNRESET or ENOTCONN, the same port is dialed again every 100 ms until
+/// the container is torn down (`stop`), and the last 128 KiB written are replayed.
+#[derive(Clone)]
+pub struct Reconnect {
+    /// Where to dial.
+    pub transport: Transport,
+    /// stdout port.
+    pub stdout_port: u32,
+    /// stderr port.
+    pub stderr_port: u32,
+    /// Set when the container is torn down.
+    pub stop: Arc<AtomicBool>,
+}
 
 /// Size of one copy when splice is not available.
 const COPY_BUF: usize = 128 * 1024;
@@ -137,7 +160,11 @@ fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>
 
 /// Starts relaying between a process's pipes and the host connections. Pipe ends without a
 /// connection are closed, so the process sees EOF on stdin or EPIPE on output.
-pub fn relay_pipes(ends: PipeEnds, conns: ConnectionSet) -> Result<Relays> {
+pub fn relay_pipes(
+    ends: PipeEnds,
+    conns: ConnectionSet,
+    reconnect: Option<Reconnect>,
+) -> Result<Relays> {
     let mut relays = Relays::none();
     if let (Some(w), Some(conn)) = (ends.stdin, conns.stdin) {
         relays.stdin_conn = conn.try_clone().ok();
@@ -147,16 +174,30 @@ pub fn relay_pipes(ends: PipeEnds, conns: ConnectionSet) -> Result<Relays> {
             // Dropping `w` closes the process's stdin: it reads EOF.
         })?);
     }
-    for (end, conn, name) in [
-        (ends.stdout, conns.stdout, "stdout-relay"),
-        (ends.stderr, conns.stderr, "stderr-relay"),
+    for (end, conn, name, port) in [
+        (
+            ends.stdout,
+            conns.stdout,
+            "stdout-relay",
+            reconnect.as_ref().map(|r| r.stdout_port),
+        ),
+        (
+            ends.stderr,
+            conns.stderr,
+            "stderr-relay",
+            reconnect.as_ref().map(|r| r.stderr_port),
+        ),
     ] {
         if let (Some(r), Some(conn)) = (end, conn) {
             let drain = Arc::clone(&relays.drain);
             drain.add();
+            let redial = reconnect.clone().zip(port);
             relays.threads.push(spawn(name, move || {
                 let r = File::from(r);
-                output_relay(&r, conn, &drain);
+                match redial {
+                    Some((rc, port)) => reconnecting_output_relay(r, conn, &rc, port, &drain),
+                    None => output_relay(&r, conn, &drain),
+                }
             })?);
         }
     }
@@ -199,6 +240,88 @@ fn output_relay(src: &File, mut conn: UnixStream, drain: &Drain) {
     let _ = conn.shutdown(std::net::Shutdown::Write);
     drain.finish();
     // Wait for the host to finish reading and close its end.
+    let mut b = [0u8; 1];
+    let _ = conn.read(&mut b);
+}
+
+fn is_disconnect(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EPIPE) | Some(libc::ECONNRESET) | Some(libc::ENOTCONN)
+    )
+}
+
+/// The last [`REPLAY_BYTES`] bytes written.
+#[derive(Default)]
+struct Replay {
+    buf: std::collections::VecDeque<u8>,
+}
+
+impl Replay {
+    fn push(&mut self, data: &[u8]) {
+        let data = &data[data.len().saturating_sub(REPLAY_BYTES)..];
+        let excess = (self.buf.len() + data.len()).saturating_sub(REPLAY_BYTES);
+        self.buf.drain(..excess);
+        self.buf.extend(data);
+    }
+
+    fn write_to(&self, w: &mut impl Write) -> io::Result<()> {
+        let (a, b) = self.buf.as_slices();
+        w.write_all(a)?;
+        w.write_all(b)
+    }
+}
+
+/// Re-dials `port` until it answers or the container is torn down.
+fn redial(rc: &Reconnect, port: u32) -> Option<UnixStream> {
+    loop {
+        if rc.stop.load(Ordering::Acquire) {
+            return None;
+        }
+        match rc.transport.dial(port) {
+            Ok(c) => return Some(c),
+            Err(e) => tracing::debug!(port, error = %e, "stdio re-dial failed"),
+        }
+        std::thread::sleep(REDIAL_INTERVAL);
+    }
+}
+
+/// An init process's output relay: read/write (so the replay buffer sees the data), and
+/// re-dial on a broken connection.
+fn reconnecting_output_relay(
+    mut src: File,
+    mut conn: UnixStream,
+    rc: &Reconnect,
+    port: u32,
+    drain: &Drain,
+) {
+    let mut replay = Replay::default();
+    let mut buf = vec![0u8; COPY_BUF];
+    'copy: loop {
+        let n = match src.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        };
+        replay.push(&buf[..n]);
+        match conn.write_all(&buf[..n]) {
+            Ok(()) => {}
+            Err(e) if is_disconnect(&e) => loop {
+                let Some(mut c) = redial(rc, port) else {
+                    break 'copy;
+                };
+                tracing::info!(port, "stdio connection re-dialed; replaying recent output");
+                if replay.write_to(&mut c).is_ok() {
+                    conn = c;
+                    break;
+                }
+            },
+            Err(_) => break,
+        }
+    }
+    let _ = conn.shutdown(std::net::Shutdown::Write);
+    drain.finish();
     let mut b = [0u8; 1];
     let _ = conn.read(&mut b);
 }
@@ -384,6 +507,22 @@ mod tests {
     }
 
     #[test]
+    fn replay_keeps_the_last_128k() {
+        let mut r = Replay::default();
+        r.push(&vec![1u8; 100 * 1024]);
+        r.push(&vec![2u8; 100 * 1024]);
+        let mut out = Vec::new();
+        r.write_to(&mut out).unwrap();
+        assert_eq!(out.len(), REPLAY_BYTES);
+        assert_eq!(out[REPLAY_BYTES - 1], 2);
+        assert_eq!(out[0], 1);
+        r.push(&vec![3u8; 300 * 1024]);
+        let mut out = Vec::new();
+        r.write_to(&mut out).unwrap();
+        assert!(out.len() == REPLAY_BYTES && out.iter().all(|b| *b == 3));
+    }
+
+    #[test]
     fn output_relay_half_closes_and_drains() {
         let (r, w) = pipe().unwrap();
         let (a, mut b) = UnixStream::pair().unwrap();
@@ -396,6 +535,7 @@ mod tests {
                 stdout: Some(a),
                 ..Default::default()
             },
+            None,
         )
         .unwrap();
         File::from(w).write_all(b"hello").unwrap();

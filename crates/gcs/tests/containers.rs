@@ -331,3 +331,35 @@ fn shutdown_of_the_utility_vm_ends_gcs_and_its_containers() {
         mounts_under(&g.sb.dir)
     );
 }
+
+#[test]
+fn init_output_is_redialed_after_the_host_drops_it() {
+    let g = Gcs::negotiated();
+    let id = unique("c");
+    g.add_rootfs(&id);
+    let script = "i=0; while [ $i -lt 300 ]; do echo line$i; i=$((i+1)); sleep 0.01; done";
+    assert_eq!(result_of(&g.create(&id, &["sh", "-c", script], false)), 0);
+    let (r, [_, out, _]) = g.execute(&id, None, [false, true, false]);
+    let init = pid_of(&r);
+    let port = g.last_port();
+    let wait = g.wait_async(&id, init, u32::MAX);
+    let mut out = out.unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    while !String::from_utf8_lossy(&seen).contains("line3\n") {
+        let n = out.read(&mut buf).unwrap();
+        assert!(n > 0, "output ended early");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    // The host side goes away; the guest re-dials the same port and replays recent output.
+    let listener = g.relisten(port);
+    drop(out);
+    let again = accept_timeout(&listener, TIMEOUT).expect("the guest re-dials stdout");
+    let text = String::from_utf8_lossy(&read_all(again)).into_owned();
+    assert!(text.contains("line299\n"), "{text:?}");
+    let w: WaitForProcessResponse = wait_response(&wait).decode().unwrap();
+    assert_eq!(w.exit_code, 0);
+    g.next_notification(TIMEOUT).expect("exit notification");
+    delete(&g, &id);
+    assert_clean(&g, &id);
+}

@@ -253,6 +253,7 @@ impl Host {
             (libc::SIGTERM, ExitType::Graceful)
         };
         c.set_exit_type(exit_type);
+        c.stop_stdio_reconnect();
         if c.status() == Status::Terminated {
             return Ok(());
         }
@@ -269,6 +270,7 @@ impl Host {
     /// container from the table in every case.
     pub fn delete_container_state(&self, id: &str) -> Result<()> {
         let c = self.container(id)?;
+        c.stop_stdio_reconnect();
         let mut first_err: Option<Error> = None;
         if let Err(e) = self.runc.delete(id, false) {
             first_err.get_or_insert(e.into());

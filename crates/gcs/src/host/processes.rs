@@ -99,7 +99,15 @@ impl Host {
         let conns = self.dial_stdio(params, ports)?;
         let init = c.init();
         let relays = match init.take_pending_io() {
-            Some(ProcessIo::Pipes(ends)) => stdio::relay_pipes(ends, conns)?,
+            Some(ProcessIo::Pipes(ends)) => {
+                let reconnect = stdio::Reconnect {
+                    transport: self.transport.clone(),
+                    stdout_port: ports.stdout,
+                    stderr_port: ports.stderr,
+                    stop: c.stdio_stop(),
+                };
+                stdio::relay_pipes(ends, conns, Some(reconnect))?
+            }
             Some(ProcessIo::Tty(master)) => stdio::relay_tty(master, conns)?,
             Some(ProcessIo::None) | None => {
                 return Err(Error::Invalid(format!(
@@ -186,7 +194,7 @@ impl Host {
                 .exec(c.id(), c.bundle(), &process_json, &pid_file, None, rs)
                 .map_err(|e| cleanup_tmp(e.into()))?;
             let pid = super::containers::read_pid(&pid_file).map_err(cleanup_tmp)?;
-            (pid, stdio::relay_pipes(ends, conns)?, None)
+            (pid, stdio::relay_pipes(ends, conns, None)?, None)
         };
         let _ = std::fs::rename(&tmp, c.state_dir().join(pid.to_string()));
         let p = Process::new(pid, ProcessKind::Exec);

@@ -309,6 +309,18 @@ impl Gcs {
         (port, l)
     }
 
+    /// The port most recently handed out by [`Gcs::stdio_port`].
+    pub fn last_port(&self) -> u32 {
+        self.next_port.load(Ordering::Relaxed) - 1
+    }
+
+    /// Listens again on `port` (its old listener is gone).
+    pub fn relisten(&self, port: u32) -> UnixListener {
+        let path = self.sb.sock_dir.join(format!("{port}.sock"));
+        let _ = std::fs::remove_file(&path);
+        UnixListener::bind(path).unwrap()
+    }
+
     pub fn bundle(&self, id: &str) -> PathBuf {
         self.sb.dir.join("c").join(id)
     }
