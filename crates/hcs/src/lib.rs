@@ -7,8 +7,8 @@
 //! * [`cow`]: the container/process traits every backend implements.
 //! * [`System`] and [`Process`]: the computecore backend, written against the small
 //!   [`api::HcsApi`] trait. [`sys::default_api`] gives the Win32 implementation on Windows
-//!   (and an "HCS is not available" error elsewhere); `fake::FakeHcs` (feature `fake`) simulates HCS for
-//!   tests.
+//!   (and an "HCS is not available" error elsewhere); `fake::FakeHcs` (feature `fake`)
+//!   simulates HCS for tests.
 
 pub mod api;
 pub mod cow;

@@ -110,11 +110,20 @@ pub fn submit_blocking(
 }
 
 /// Runs `f` on the blocking pool; a panic inside becomes an error instead of unwinding into
-/// the caller.
+/// the caller. A call still running after `SyscallWatcher` (from the environment, see
+/// [`crate::env_timeouts`]) is logged, never abandoned.
 pub async fn blocking<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> Result<R> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Error::new(ErrorKind::Transport(format!("HCS call task failed: {e}"))))
+    let task = tokio::task::spawn_blocking(f);
+    tokio::pin!(task);
+    let watcher = crate::env_timeouts().syscall_watcher;
+    let joined = tokio::select! {
+        joined = &mut task => joined,
+        () = tokio::time::sleep(watcher) => {
+            tracing::warn!(timeout = ?watcher, "HCS call still running after the syscall watcher timeout");
+            task.await
+        }
+    };
+    joined.map_err(|e| Error::new(ErrorKind::Transport(format!("HCS call task failed: {e}"))))
 }
 
 /// Runs an operation on the blocking pool, bounded by `deadline` (see the module docs).
