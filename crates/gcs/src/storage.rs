@@ -218,7 +218,6 @@ pub fn mount_scsi(m: &ScsiMount) -> Result<()> {
     if m.block_dev {
         return std::os::unix::fs::symlink(&dev, target).with_path("symlink", target);
     }
-    mkdir_0700(target)?;
     let fstype = if m.filesystem.is_empty() {
         "ext4"
     } else {
@@ -229,11 +228,11 @@ pub fn mount_scsi(m: &ScsiMount) -> Result<()> {
     } else {
         (MsFlags::empty(), None)
     };
-    do_mount(&dev.to_string_lossy(), target, Some(fstype), flags, data)?;
+    mount_new_dir(&dev.to_string_lossy(), target, fstype, flags, data)?;
     let prop = propagation(&m.options);
     if !prop.is_empty() {
         if let Err(e) = do_mount("none", target, None, prop, None) {
-            let _ = unmount_all(target);
+            let _ = unmount_path(&m.mount_path);
             return Err(e);
         }
     }
@@ -281,15 +280,30 @@ pub fn mount_vpmem(device_number: u32, mount_path: &str, mapped: bool) -> Result
         ));
     }
     let dev = format!("/dev/pmem{device_number}");
-    let target = Path::new(mount_path);
-    mkdir_0700(target)?;
-    do_mount(
+    mount_new_dir(
         &dev,
-        target,
-        Some("ext4"),
+        Path::new(mount_path),
+        "ext4",
         MsFlags::MS_RDONLY,
         Some("noload"),
     )
+}
+
+/// Creates `target` (0700) and mounts on it; a failed mount removes the directory again.
+fn mount_new_dir(
+    source: &str,
+    target: &Path,
+    fstype: &str,
+    flags: MsFlags,
+    data: Option<&str>,
+) -> Result<()> {
+    let existed = target.exists();
+    mkdir_0700(target)?;
+    let r = do_mount(source, target, Some(fstype), flags, data);
+    if r.is_err() && !existed {
+        let _ = std::fs::remove_dir(target);
+    }
+    r
 }
 
 /// MappedDirectory Add: a plan9 share served by the host on `port`, mounted over the dialed
@@ -302,7 +316,6 @@ pub fn mount_plan9(
     read_only: bool,
 ) -> Result<()> {
     let target = Path::new(mount_path);
-    mkdir_0700(target)?;
     let conn = transport
         .dial(port)
         .map_err(|e| Error::io("dial plan9 share", e))?;
@@ -330,7 +343,7 @@ pub fn mount_plan9(
         data.push_str(&format!(",aname={share_name}"));
     }
     // The kernel holds its own reference to the connection once mounted.
-    do_mount(mount_path, target, Some("9p"), flags, Some(&data))
+    mount_new_dir(mount_path, target, "9p", flags, Some(&data))
 }
 
 /// `rm -rf` that does not descend into other filesystems (the rootfs overlay, plan9 shares):

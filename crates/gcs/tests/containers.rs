@@ -132,7 +132,15 @@ fn exec_signal_process_list_and_forced_shutdown() {
         pids.contains(&init) && pids.contains(&sleeper),
         "{pids:?} lacks {init}/{sleeper}"
     );
-    assert!(props.properties.lcow_metrics.is_some());
+    let metrics = props.properties.lcow_metrics.clone().expect("Statistics");
+    assert!(
+        metrics["memory"]["usage"]["usage"].as_u64().unwrap() > 0,
+        "{metrics}"
+    );
+    assert!(
+        metrics["pids"]["current"].as_u64().unwrap() >= 2,
+        "{metrics}"
+    );
 
     assert_eq!(result_of(&g.signal(&id, sleeper, Some(15))), 0);
     assert_eq!(g.wait(&id, sleeper), (0, 143));
@@ -360,6 +368,192 @@ fn init_output_is_redialed_after_the_host_drops_it() {
     let w: WaitForProcessResponse = wait_response(&wait).decode().unwrap();
     assert_eq!(w.exit_code, 0);
     g.next_notification(TIMEOUT).expect("exit notification");
+    delete(&g, &id);
+    assert_clean(&g, &id);
+}
+
+#[test]
+fn sandbox_and_workload_share_hostname_files_and_pod_cgroup() {
+    let g = Gcs::negotiated();
+    let sb = unique("sb");
+    let w = unique("w");
+    g.add_rootfs(&sb);
+    g.add_rootfs(&w);
+    let mut spec = oci_spec(&g.bundle(&sb), &["sleep", "100000"], false);
+    spec["hostname"] = "podhost".into();
+    spec["annotations"] = serde_json::json!({"io.kubernetes.cri.container-type": "sandbox"});
+    let r = g.create_spec(&sb, spec);
+    assert_eq!(result_of(&r), 0, "{}", body(&r));
+    let (r, _) = g.execute(&sb, None, [false, false, false]);
+    let sb_init = pid_of(&r);
+
+    let mut spec = oci_spec(
+        &g.bundle(&w),
+        &["cat", "/etc/hostname", "/etc/hosts"],
+        false,
+    );
+    spec.as_object_mut().unwrap().remove("hostname");
+    spec["annotations"] = serde_json::json!({
+        "io.kubernetes.cri.container-type": "container",
+        "io.kubernetes.cri.sandbox-id": sb,
+    });
+    let r = g.create_spec(&w, spec.clone());
+    assert_eq!(result_of(&r), 0, "{}", body(&r));
+    let cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(g.bundle(&w).join("config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["linux"]["cgroupsPath"], format!("/pods/{sb}/{w}"));
+    assert_eq!(cfg["windows"], serde_json::Value::Null);
+    let (r, [_, out, _]) = g.execute(&w, None, [false, true, false]);
+    let wpid = pid_of(&r);
+    let text = String::from_utf8_lossy(&read_all(out.unwrap())).into_owned();
+    assert!(text.starts_with("podhost\n"), "{text:?}");
+    assert!(text.contains("127.0.0.1 localhost"), "{text:?}");
+    assert_eq!(g.wait(&w, wpid), (0, 0));
+    g.next_notification(TIMEOUT).expect("workload exit");
+
+    // A workload may not set its own hostname.
+    let mut bad = spec;
+    bad["hostname"] = "nope".into();
+    let other = unique("w");
+    g.add_rootfs(&other);
+    assert_ne!(result_of(&g.create_spec(&other, bad)), 0);
+    assert_eq!(result_of(&g.remove_rootfs(&other)), 0);
+
+    delete(&g, &w);
+    assert_clean(&g, &w);
+    let wait = g.wait_async(&sb, sb_init, u32::MAX);
+    assert_eq!(result_of(&g.simple(MessageType::ShutdownForced, &sb)), 0);
+    wait_response(&wait);
+    g.next_notification(TIMEOUT).expect("sandbox exit");
+    delete(&g, &sb);
+    assert_clean(&g, &sb);
+}
+
+#[test]
+fn modify_settings_errors_and_constraints() {
+    let g = Gcs::negotiated();
+    let id = unique("c");
+    g.add_rootfs(&id);
+    assert_eq!(result_of(&g.create(&id, &["sleep", "100000"], false)), 0);
+    let (r, _) = g.execute(&id, None, [false, false, false]);
+    let init = pid_of(&r);
+
+    // ContainerConstraints: runc update of the container's memory limit.
+    let req = ModifySettingsRequest {
+        base: RequestBase::new(&id),
+        request: ModifySettingRequest::new(
+            ModifyRequestType::Update,
+            ResourceSettings::ContainerConstraints(ContainerConstraints {
+                windows: serde_json::json!({}),
+                linux: serde_json::json!({"memory": {"limit": 268435456}}),
+            }),
+        ),
+    };
+    let r = g.request(MessageType::ModifySettings, &req);
+    assert_eq!(result_of(&r), 0, "{}", body(&r));
+    let limit = std::fs::read_to_string(format!(
+        "/sys/fs/cgroup/memory/pods/{id}/memory.limit_in_bytes"
+    ))
+    .or_else(|_| std::fs::read_to_string(format!("/sys/fs/cgroup/pods/{id}/memory.max")))
+    .unwrap();
+    assert_eq!(limit.trim(), "268435456");
+
+    // Anything else on a container id is refused.
+    let req = ModifySettingsRequest {
+        base: RequestBase::new(&id),
+        request: ModifySettingRequest::new(
+            ModifyRequestType::Remove,
+            ResourceSettings::ScsiDevice(ScsiDevice {
+                controller: 0,
+                lun: 1,
+            }),
+        ),
+    };
+    let r = g.request(MessageType::ModifySettings, &req);
+    assert_eq!(result_of(&r), hr(0x80004005));
+    assert!(
+        body(&r).contains("not supported for containers"),
+        "{}",
+        body(&r)
+    );
+
+    // Null-container resources that cannot exist here fail clearly, without hanging.
+    for settings in [
+        ResourceSettings::VPMemDevice(VPMemDevice {
+            device_number: 77,
+            mount_path: g.sb.dir.join("pmem").to_string_lossy().into(),
+            mapping_info: None,
+        }),
+        ResourceSettings::MappedVirtualDisk(MappedVirtualDisk {
+            mount_path: g.sb.dir.join("disk").to_string_lossy().into(),
+            controller: 9,
+            ..Default::default()
+        }),
+        ResourceSettings::SecurityPolicy(SecurityPolicy::default()),
+    ] {
+        let req = ModifySettingsRequest {
+            base: RequestBase::null(),
+            request: ModifySettingRequest::new(ModifyRequestType::Add, settings),
+        };
+        let r = g.request(MessageType::ModifySettings, &req);
+        assert_ne!(result_of(&r), 0, "{}", body(&r));
+    }
+    assert!(
+        !g.sb.dir.join("pmem").exists(),
+        "failed mount leaves no directory"
+    );
+    // A read-only overlay (no scratch; overlayfs then needs two lower layers).
+    let ro = g.sb.dir.join("ro-root");
+    let top = g.sb.dir.join("top-layer");
+    std::fs::create_dir_all(top.join("etc")).unwrap();
+    std::fs::write(top.join("etc/motd"), "top\n").unwrap();
+    let req = ModifySettingsRequest {
+        base: RequestBase::null(),
+        request: ModifySettingRequest::new(
+            ModifyRequestType::Add,
+            ResourceSettings::CombinedLayers(CombinedLayers {
+                container_root_path: ro.to_string_lossy().into(),
+                layers: vec![
+                    Layer {
+                        path: top.to_string_lossy().into(),
+                        ..Default::default()
+                    },
+                    Layer {
+                        path: g.sb.base_rootfs.to_string_lossy().into(),
+                        ..Default::default()
+                    },
+                ],
+                ..Default::default()
+            }),
+        ),
+    };
+    assert_eq!(result_of(&g.request(MessageType::ModifySettings, &req)), 0);
+    assert!(ro.join("bin/busybox").exists());
+    assert_eq!(
+        std::fs::read_to_string(ro.join("etc/motd")).unwrap(),
+        "top\n"
+    );
+    assert!(
+        std::fs::write(ro.join("x"), "1").is_err(),
+        "read-only overlay"
+    );
+    let req = ModifySettingsRequest {
+        base: RequestBase::null(),
+        request: ModifySettingRequest::new(
+            ModifyRequestType::Remove,
+            ResourceSettings::CombinedLayers(CombinedLayers {
+                container_root_path: ro.to_string_lossy().into(),
+                ..Default::default()
+            }),
+        ),
+    };
+    assert_eq!(result_of(&g.request(MessageType::ModifySettings, &req)), 0);
+    assert!(!ro.exists());
+
+    let wait = g.wait_async(&id, init, u32::MAX);
+    assert_eq!(result_of(&g.simple(MessageType::ShutdownForced, &id)), 0);
+    wait_response(&wait);
+    g.next_notification(TIMEOUT).expect("exit");
     delete(&g, &id);
     assert_clean(&g, &id);
 }

@@ -363,8 +363,12 @@ impl Gcs {
 
     /// Create of a container running `args` on the busybox rootfs.
     pub fn create(&self, id: &str, args: &[&str], terminal: bool) -> Frame {
+        self.create_spec(id, oci_spec(&self.bundle(id), args, terminal))
+    }
+
+    /// Create with a given OCI spec.
+    pub fn create_spec(&self, id: &str, spec: Value) -> Frame {
         let bundle = self.bundle(id);
-        let spec = oci_spec(&bundle, args, terminal);
         let req = CreateRequest {
             base: RequestBase::new(id),
             container_config: AnyInString(ContainerConfig {
