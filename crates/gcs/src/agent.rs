@@ -73,6 +73,7 @@ pub fn run(opts: Options) -> Result<Exit> {
     }
 
     let reaper = Reaper::start()?;
+    let terminate = termination_pipe()?;
     let bridge = Bridge::new(ServerOptions {
         v4: opts.v4,
         policy: opts.initial_policy_stance,
@@ -88,6 +89,7 @@ pub fn run(opts: Options) -> Result<Exit> {
         reaper,
         bridge.clone(),
     )?);
+    watch_termination(terminate, Arc::clone(&host));
 
     if opts.use_inouterr {
         let mut stdin = std::io::stdin().lock();
@@ -136,6 +138,59 @@ fn finish(host: &Host, end: ServeEnd, vm: bool) -> std::result::Result<Exit, Str
             Ok(Exit::Shutdown)
         }
     }
+}
+
+/// Write end of the self-pipe the SIGTERM/SIGINT handler writes to.
+static TERM_PIPE: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+extern "C" fn on_terminate(_: libc::c_int) {
+    let fd = TERM_PIPE.load(std::sync::atomic::Ordering::Relaxed);
+    if fd >= 0 {
+        let b = 1u8;
+        // SAFETY: write(2) is async-signal-safe; the buffer is a live local byte.
+        unsafe { libc::write(fd, &b as *const u8 as *const libc::c_void, 1) };
+    }
+}
+
+/// Installs SIGTERM/SIGINT handlers that wake [`watch_termination`]. A handler (unlike a
+/// blocked mask) is reset by exec, so runc and container processes are unaffected.
+fn termination_pipe() -> Result<std::os::fd::OwnedFd> {
+    let (r, w) = crate::stdio::pipe()?;
+    TERM_PIPE.store(
+        std::os::fd::IntoRawFd::into_raw_fd(w),
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    for sig in [libc::SIGTERM, libc::SIGINT] {
+        // SAFETY: sigaction with a zeroed struct and a handler that only calls write(2).
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_terminate as *const () as usize;
+            sa.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut sa.sa_mask);
+            if libc::sigaction(sig, &sa, std::ptr::null_mut()) != 0 {
+                return Err(Error::io("sigaction", std::io::Error::last_os_error()));
+            }
+        }
+    }
+    Ok(r)
+}
+
+/// On SIGTERM/SIGINT: end the containers (and undo mounts), then exit. A utility VM is
+/// simply powered off by the host, so this matters for the local sandbox.
+fn watch_termination(pipe: std::os::fd::OwnedFd, host: Arc<Host>) {
+    let _ = std::thread::Builder::new()
+        .name("terminate".into())
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            use std::io::Read;
+            let mut f = std::fs::File::from(pipe);
+            let mut b = [0u8; 1];
+            if f.read(&mut b).is_ok() {
+                tracing::info!("terminating: ending containers");
+                host.teardown();
+                std::process::exit(0);
+            }
+        });
 }
 
 /// Powers the utility VM off. Reached only with the vsock transport.

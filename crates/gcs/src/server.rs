@@ -205,7 +205,12 @@ impl Bridge {
             ctx.activity_id = b.activity_id.clone();
             ctx.container_id = b.container_id.clone();
         }
-        tracing::trace!(id = ctx.id, kind = %bridge::header::type_display_name(ctx.message_type), "request");
+        tracing::debug!(
+            id = ctx.id,
+            kind = %bridge::header::type_display_name(ctx.message_type),
+            container = %ctx.container_id,
+            "request"
+        );
         let known = MessageType::from_u32(ctx.message_type);
         let served = match known {
             Some(MessageType::NegotiateProtocol) => !*negotiated,

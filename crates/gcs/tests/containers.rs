@@ -557,3 +557,29 @@ fn modify_settings_errors_and_constraints() {
     delete(&g, &id);
     assert_clean(&g, &id);
 }
+
+#[test]
+fn sigterm_ends_gcs_and_its_containers() {
+    let mut g = Gcs::negotiated();
+    let id = unique("c");
+    g.add_rootfs(&id);
+    assert_eq!(result_of(&g.create(&id, &["sleep", "100000"], false)), 0);
+    let (r, _) = g.execute(&id, None, [false, false, false]);
+    let init = pid_of(&r);
+    // SAFETY: signalling the gcs child this test started.
+    unsafe { libc::kill(g.pid().unwrap() as i32, libc::SIGTERM) };
+    let st = g.wait_exit(TIMEOUT).expect("gcs exits on SIGTERM");
+    assert!(st.success(), "{st:?}");
+    assert_clean(&g, &id);
+    assert!(
+        mounts_under(&g.sb.dir).is_empty(),
+        "{:?}",
+        mounts_under(&g.sb.dir)
+    );
+    assert!(
+        !std::path::Path::new(&format!("/proc/{init}/cmdline")).exists()
+            || std::fs::read(format!("/proc/{init}/cmdline"))
+                .unwrap()
+                .is_empty()
+    );
+}
