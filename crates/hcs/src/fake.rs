@@ -63,6 +63,35 @@ pub enum Injection {
     Document(Option<String>),
 }
 
+/// Holds one call inside the simulator until opened, to test what happens while HCS is busy.
+#[derive(Debug, Default)]
+pub struct Gate {
+    state: Mutex<(bool, bool)>, // (entered, open)
+    changed: std::sync::Condvar,
+}
+
+impl Gate {
+    /// True once the held call has entered the simulator.
+    pub fn entered(&self) -> bool {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).0
+    }
+
+    /// Lets the held call continue.
+    pub fn open(&self) {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).1 = true;
+        self.changed.notify_all();
+    }
+
+    fn pass(&self) {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.0 = true;
+        self.changed.notify_all();
+        while !st.1 {
+            st = self.changed.wait(st).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+}
+
 /// Lifecycle state of a simulated system.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SimState {
@@ -122,6 +151,7 @@ struct State {
     calls: Vec<Call>,
     injections: HashMap<&'static str, VecDeque<Injection>>,
     runtime_os: HashMap<String, String>,
+    gates: HashMap<&'static str, Arc<Gate>>,
 }
 
 enum HostEnd {
@@ -192,6 +222,14 @@ impl FakeHcs {
             .entry(export)
             .or_default()
             .push_back(injection);
+    }
+
+    /// Holds the next call of `export` (an operation-based call) until the returned gate is
+    /// opened; the call blocks its thread, as a slow HCS call does.
+    pub fn hold_next(&self, export: &'static str) -> Arc<Gate> {
+        let gate = Arc::new(Gate::default());
+        self.st().gates.insert(export, gate.clone());
+        gate
     }
 
     /// Sets the `RuntimeOsType` a system created with `id` will report (default `Windows`).
@@ -406,6 +444,10 @@ impl FakeHcs {
         op: RawOperation,
         sim: impl FnOnce(&mut State) -> (OperationResult, Vec<(EventSink, RawEvent)>),
     ) -> i32 {
+        let gate = self.st().gates.remove(export);
+        if let Some(gate) = gate {
+            gate.pass();
+        }
         let (hr, sinks) = {
             let mut s = self.st();
             Self::record(&mut s, export, handle, arg);
