@@ -481,6 +481,28 @@ mod tests {
     }
 
     #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let deep = format!(
+            "{{\"Inner\":{}{}}}",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        assert!(from_str::<Outer>(&deep).is_err());
+        let deep_any = format!("{}{}", "{\"a\":".repeat(50_000), "}".repeat(50_000));
+        assert!(from_str::<serde_json::Value>(&deep_any).is_err());
+    }
+
+    #[test]
+    fn any_values_keep_nulls_and_nested_keys() {
+        let v: serde_json::Value =
+            from_str(r#"{"b":null,"a":[1,-2,3.5,"x",true,{"K":null}]}"#).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"a":[1,-2,3.5,"x",true,{"K":null}],"b":null})
+        );
+    }
+
+    #[test]
     fn html_escaping_matches_json_marshal() {
         let v = serde_json::json!({"a": "<x> & \u{2028}"});
         assert_eq!(

@@ -79,8 +79,8 @@ pub use storage::{
     MappedPipePathType, MappedVirtualDisk, PathType, Storage, StorageQoS,
 };
 pub use topology::{
-    CpuGroup, MemoryBackingType, Numa, NumaProcessors, NumaSetting, Range, Topology,
-    VirtualMachineMemory, VirtualMachineProcessor, VirtualSlitType,
+    CpuGroup, MemoryBackingType, Numa, NumaNode, NumaNodeMemory, NumaNodeProcessor, NumaProcessors,
+    NumaSetting, Range, Topology, VirtualMachineMemory, VirtualMachineProcessor, VirtualSlitType,
 };
 pub use virtual_machine::{
     ApplySecureBootTemplateType, Chipset, DebugOptions, FirmwareFile, GuestConnection,

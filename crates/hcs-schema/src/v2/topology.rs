@@ -147,6 +147,39 @@ omitempty_struct! {
     }
 }
 
+omitempty_struct! {
+    /// A virtual-to-physical NUMA node pairing.
+    #[derive(Eq)]
+    pub struct NumaNode {
+        /// Virtual node index.
+        "VirtualNodeIndex" virtual_node_index: u32,
+        /// Physical node index.
+        "PhysicalNodeIndex" physical_node_index: u32,
+    }
+}
+
+omitempty_struct! {
+    /// Memory of a physical NUMA node available to VMs.
+    #[derive(Eq)]
+    pub struct NumaNodeMemory {
+        /// Memory consumable by VMs, in pages.
+        "TotalConsumableMemoryInPages" total_consumable_memory_in_pages: u64,
+        /// Memory currently available, in pages.
+        "AvailableMemoryInPages" available_memory_in_pages: u64,
+    }
+}
+
+omitempty_struct! {
+    /// Processors of a physical NUMA node.
+    #[derive(Eq)]
+    pub struct NumaNodeProcessor {
+        /// Processors assigned to VMs.
+        "TotalAssignedProcessors" total_assigned_processors: u32,
+        /// Processors available.
+        "TotalAvailableProcessors" total_available_processors: u32,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,5 +243,29 @@ mod tests {
             MemoryBackingType::Physical
         );
         assert_eq!(json::to_string(&n).unwrap(), doc);
+    }
+
+    #[test]
+    fn numa_node_reports() {
+        let m: NumaNodeMemory =
+            json::from_str(r#"{"TotalConsumableMemoryInPages":1024,"AvailableMemoryInPages":0}"#)
+                .unwrap();
+        assert_eq!(
+            json::to_string(&m).unwrap(),
+            r#"{"TotalConsumableMemoryInPages":1024}"#
+        );
+        let n = NumaNode {
+            virtual_node_index: 0,
+            physical_node_index: 1,
+        };
+        assert_eq!(json::to_string(&n).unwrap(), r#"{"PhysicalNodeIndex":1}"#);
+        let p = NumaNodeProcessor {
+            total_assigned_processors: 2,
+            total_available_processors: 6,
+        };
+        assert_eq!(
+            json::to_string(&p).unwrap(),
+            r#"{"TotalAssignedProcessors":2,"TotalAvailableProcessors":6}"#
+        );
     }
 }
