@@ -354,24 +354,28 @@ pub fn remove_tree_same_fs(path: &Path) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(Error::path("stat", path, e)),
     };
-    remove_inner(path, meta.dev())?;
+    remove_inner(path, meta.dev(), true)?;
     Ok(())
 }
 
-/// Returns whether `path` was fully removed.
-fn remove_inner(path: &Path, dev: u64) -> Result<bool> {
+/// Returns whether `path` was fully removed. `top` may itself be a mount point (a bundle on
+/// the scratch disk): its contents are removed, then removing the directory fails quietly.
+fn remove_inner(path: &Path, dev: u64, top: bool) -> Result<bool> {
     let meta = std::fs::symlink_metadata(path).with_path("stat", path)?;
     if !meta.is_dir() {
         std::fs::remove_file(path).with_path("remove", path)?;
         return Ok(true);
     }
-    if meta.dev() != dev || is_mount_point(path) {
+    if !top && (meta.dev() != dev || is_mount_point(path)) {
         return Ok(false);
     }
     let mut all = true;
     for e in std::fs::read_dir(path).with_path("read dir", path)? {
         let e = e.with_path("read dir", path)?;
-        all &= remove_inner(&e.path(), dev)?;
+        all &= remove_inner(&e.path(), dev, false)?;
+    }
+    if top && is_mount_point(path) {
+        return Ok(false);
     }
     if all {
         std::fs::remove_dir(path).with_path("rmdir", path)?;
@@ -417,6 +421,38 @@ mod tests {
         assert!(!t.exists());
         assert!(Path::new("/etc").exists());
         remove_tree_same_fs(&t).unwrap();
+    }
+
+    /// Unmounts what a test mounted, also when it fails.
+    struct Unmount(Vec<PathBuf>);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            for p in self.0.iter().rev() {
+                let _ = umount2(p, MntFlags::MNT_DETACH);
+            }
+        }
+    }
+
+    #[test]
+    fn remove_tree_empties_a_mounted_top_but_never_enters_inner_mounts() {
+        let dir = tempfile::tempdir().unwrap();
+        let top = dir.path().join("bundle");
+        let inner = top.join("rootfs");
+        std::fs::create_dir_all(&top).unwrap();
+        let mut guard = Unmount(Vec::new());
+        do_mount("tmpfs", &top, Some("tmpfs"), MsFlags::empty(), None).unwrap();
+        guard.0.push(top.clone());
+        std::fs::create_dir_all(inner.join("keep")).unwrap();
+        do_mount("tmpfs", &inner, Some("tmpfs"), MsFlags::empty(), None).unwrap();
+        guard.0.push(inner.clone());
+        std::fs::write(inner.join("layer-file"), "x").unwrap();
+        std::fs::create_dir_all(top.join("scratch/a")).unwrap();
+        std::fs::write(top.join("config.json"), "{}").unwrap();
+
+        remove_tree_same_fs(&top).unwrap();
+        assert!(inner.join("layer-file").exists(), "entered an inner mount");
+        assert!(!top.join("config.json").exists() && !top.join("scratch").exists());
+        assert!(top.exists(), "a mount point itself stays");
     }
 
     #[test]

@@ -113,6 +113,18 @@ fn unknown_types_invalid_json_and_unknown_containers() {
     ));
     assert_eq!(result_of(&f), hr(0x80004005), "{}", body(&f));
 
+    // GetProperties of the utility VM is an error.
+    let q = GetPropertiesRequest {
+        base: RequestBase::null(),
+        query: bridge::AnyInString(PropertyQuery {
+            property_types: vec![PropertyType::ProcessList],
+        }),
+    };
+    assert_eq!(
+        result_of(&g.request(MessageType::GetProperties, &q)),
+        hr(0x80004005)
+    );
+
     // Still serving after all of that.
     assert_eq!(result_of(&g.simple(MessageType::Start, cid)), 0);
 }

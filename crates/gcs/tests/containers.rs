@@ -313,6 +313,22 @@ fn external_process_in_the_utility_vm() {
     let pid = pid_of(&r);
     // Go's ExitCode() of a signalled process: -1.
     assert_eq!(g.wait(NULL_CONTAINER_ID, pid), (0, u32::MAX));
+    // EmulateConsole: a pty as the controlling terminal, stdin and stdout relayed.
+    let (r, [inp, out, _]) = g.execute_params(NULL_CONTAINER_ID, None, [true, true, false], |p| {
+        p.emulate_console = true;
+        p.command_args = vec![
+            "/bin/sh".into(),
+            "-c".into(),
+            "read x; tty; echo got $x; exit 2".into(),
+        ];
+    });
+    let pid = pid_of(&r);
+    let mut inp = inp.unwrap();
+    inp.write_all(b"ping\n").unwrap();
+    let text = String::from_utf8_lossy(&read_all(out.unwrap())).into_owned();
+    assert!(text.contains("/dev/pts/"), "{text:?}");
+    assert!(text.contains("got ping"), "{text:?}");
+    assert_eq!(g.wait(NULL_CONTAINER_ID, pid), (0, 2));
     // Signal and resize are container-only.
     assert_eq!(
         result_of(&g.signal(NULL_CONTAINER_ID, pid, Some(9))),
