@@ -8,6 +8,8 @@
 
 use std::collections::BTreeSet;
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::thread::JoinHandle;
 
 use sha2::{Digest, Sha256};
 
@@ -76,12 +78,38 @@ pub fn hash_block(salt: &[u8], data: &[u8]) -> [u8; 32] {
     h.finalize().into()
 }
 
+/// Hashes flushed buffers on a second thread, so that hashing overlaps the copy.
+///
+/// Buffers travel to the hasher in write order (a FIFO channel), so a block written twice
+/// ends up with the digest of its last content, and come back for reuse.
+struct Hasher {
+    tx: SyncSender<(u64, Vec<u8>)>,
+    back: Receiver<Vec<u8>>,
+    thread: JoinHandle<LeafHashes>,
+}
+
+impl Hasher {
+    fn spawn(mut leaves: LeafHashes) -> Hasher {
+        let (tx, rx) = mpsc::sync_channel::<(u64, Vec<u8>)>(4);
+        let (back_tx, back) = mpsc::channel::<Vec<u8>>();
+        let thread = std::thread::spawn(move || {
+            for (start, buf) in rx {
+                leaves.record(start, &buf);
+                // The sink may be gone already; then the buffer is simply dropped.
+                let _ = back_tx.send(buf);
+            }
+            leaves
+        });
+        Hasher { tx, back, thread }
+    }
+}
+
 /// The buffered output.
 pub struct Sink<W> {
     out: W,
     buf: Vec<u8>,
     buf_start: u64,
-    leaves: Option<LeafHashes>,
+    hasher: Option<Hasher>,
 }
 
 impl<W: Read + Write + Seek> Sink<W> {
@@ -91,7 +119,7 @@ impl<W: Read + Write + Seek> Sink<W> {
             out,
             buf: Vec::with_capacity(BUFFER_SIZE),
             buf_start: 0,
-            leaves,
+            hasher: leaves.map(Hasher::spawn),
         }
     }
 
@@ -107,10 +135,27 @@ impl<W: Read + Write + Seek> Sink<W> {
         self.out
             .write_all(&self.buf[..n])
             .ctx("writing the image")?;
-        if let Some(l) = self.leaves.as_mut() {
-            l.record(self.buf_start, &self.buf[..n]);
+        match &self.hasher {
+            Some(h) => {
+                let mut next = h
+                    .back
+                    .try_recv()
+                    .unwrap_or_else(|_| Vec::with_capacity(BUFFER_SIZE));
+                next.clear();
+                next.extend_from_slice(&self.buf[n..]);
+                let mut done = std::mem::replace(&mut self.buf, next);
+                done.truncate(n);
+                if h.tx.send((self.buf_start, done)).is_err() {
+                    return Err(crate::error::Error::Io {
+                        context: "hashing the image",
+                        source: std::io::Error::other("hasher thread stopped"),
+                    });
+                }
+            }
+            None => {
+                self.buf.drain(..n);
+            }
         }
-        self.buf.drain(..n);
         self.buf_start += n as u64;
         Ok(())
     }
@@ -196,7 +241,17 @@ impl<W: Read + Write + Seek> Sink<W> {
     pub fn finish(mut self) -> Result<(W, Option<LeafHashes>)> {
         self.flush()?;
         let end = self.pos();
-        if let Some(mut l) = self.leaves.take() {
+        let leaves = match self.hasher.take() {
+            Some(h) => {
+                drop(h.tx);
+                Some(h.thread.join().map_err(|_| crate::error::Error::Io {
+                    context: "hashing the image",
+                    source: std::io::Error::other("hasher thread panicked"),
+                })?)
+            }
+            None => None,
+        };
+        if let Some(mut l) = leaves {
             let dirty: Vec<u64> = l.dirty.iter().copied().collect();
             let mut blk = vec![0u8; BLOCK];
             for b in dirty {
