@@ -66,6 +66,7 @@ pub struct Container {
     activity_id: String,
     bundle: PathBuf,
     scratch: Option<PathBuf>,
+    bundle_bind: bool,
     /// `<state>/gcsrunc/<id>`: initpid and one dir per process.
     state_dir: PathBuf,
     role: Role,
@@ -87,6 +88,8 @@ pub struct ContainerInfo {
     pub bundle: PathBuf,
     /// Scratch dir, if any.
     pub scratch: Option<PathBuf>,
+    /// `<scratch>/bundle` is bind-mounted on the bundle.
+    pub bundle_bind: bool,
     /// Wrapper state dir.
     pub state_dir: PathBuf,
     /// Pod role.
@@ -105,6 +108,7 @@ impl Container {
             activity_id: info.activity_id,
             bundle: info.bundle,
             scratch: info.scratch,
+            bundle_bind: info.bundle_bind,
             state_dir: info.state_dir,
             role: info.role,
             cgroups_path: info.cgroups_path,
@@ -138,6 +142,10 @@ impl Container {
     /// Scratch dir.
     pub fn scratch(&self) -> Option<&Path> {
         self.scratch.as_deref()
+    }
+    /// Whether the bundle is a bind of `<scratch>/bundle`.
+    pub fn bundle_bind(&self) -> bool {
+        self.bundle_bind
     }
     /// Wrapper state dir.
     pub fn state_dir(&self) -> &Path {

@@ -346,6 +346,14 @@ pub fn mount_plan9(
     mount_new_dir(mount_path, target, "9p", flags, Some(&data))
 }
 
+/// Binds `<scratch>/bundle` onto `bundle` so the bundle lives on the scratch disk.
+pub fn bind_scratch_bundle(scratch: &Path, bundle: &Path) -> Result<()> {
+    let src = scratch.join("bundle");
+    mkdir_0700(&src)?;
+    mkdir_0700(bundle)?;
+    do_mount(&src.to_string_lossy(), bundle, None, MsFlags::MS_BIND, None)
+}
+
 /// `rm -rf` that does not descend into other filesystems (the rootfs overlay, plan9 shares):
 /// those mount points and their parents are left in place.
 pub fn remove_tree_same_fs(path: &Path) -> Result<()> {

@@ -599,3 +599,61 @@ fn sigterm_ends_gcs_and_its_containers() {
                 .is_empty()
     );
 }
+
+#[test]
+fn scratch_outside_the_bundle_is_bound_onto_it() {
+    let g = Gcs::negotiated();
+    let id = unique("c");
+    // The bind hides whatever is under the bundle: put the rootfs elsewhere.
+    let root = g.sb.dir.join("roots").join(&id);
+    let req = ModifySettingsRequest {
+        base: RequestBase::null(),
+        request: ModifySettingRequest::new(
+            ModifyRequestType::Add,
+            ResourceSettings::CombinedLayers(CombinedLayers {
+                container_root_path: root.to_string_lossy().into(),
+                layers: vec![Layer {
+                    path: g.sb.base_rootfs.to_string_lossy().into(),
+                    ..Default::default()
+                }],
+                scratch_path: g.sb.dir.join("rw").join(&id).to_string_lossy().into(),
+                ..Default::default()
+            }),
+        ),
+    };
+    assert_eq!(result_of(&g.request(MessageType::ModifySettings, &req)), 0);
+    let scratch = g.sb.dir.join("shared-scratch").join(&id);
+    let mut spec = oci_spec(&g.bundle(&id), &["sh", "-c", "exit 0"], false);
+    spec["root"]["path"] = root.to_string_lossy().into();
+    let r = g.create_full(&id, spec, &scratch);
+    assert_eq!(result_of(&r), 0, "{}", body(&r));
+    assert!(
+        scratch.join("bundle/config.json").exists(),
+        "bundle is on the scratch"
+    );
+    let (r, _) = g.execute(&id, None, [false, false, false]);
+    let init = pid_of(&r);
+    assert_eq!(g.wait(&id, init), (0, 0));
+    g.next_notification(TIMEOUT).expect("exit");
+    assert_eq!(
+        result_of(&g.simple(MessageType::DeleteContainerState, &id)),
+        0
+    );
+    assert!(!scratch.exists(), "scratch removed");
+    assert!(
+        mounts_under(&g.bundle(&id)).is_empty(),
+        "bundle bind undone"
+    );
+    let req = ModifySettingsRequest {
+        base: RequestBase::null(),
+        request: ModifySettingRequest::new(
+            ModifyRequestType::Remove,
+            ResourceSettings::CombinedLayers(CombinedLayers {
+                container_root_path: root.to_string_lossy().into(),
+                ..Default::default()
+            }),
+        ),
+    };
+    assert_eq!(result_of(&g.request(MessageType::ModifySettings, &req)), 0);
+    assert_clean(&g, &id);
+}

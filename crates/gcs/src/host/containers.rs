@@ -78,6 +78,24 @@ impl Host {
     }
 
     fn do_create(&self, req: CreateRequest) -> Result<Arc<Container>> {
+        // A scratch outside the bundle (shared sandbox scratch): make the bundle disk-backed
+        // by binding `<scratch>/bundle` onto it (`bundleNeedsScratchBind`).
+        let bundle_bind = match &req.scratch {
+            Some(s) if !s.starts_with(&req.bundle) => {
+                crate::storage::bind_scratch_bundle(s, &req.bundle)?;
+                true
+            }
+            _ => false,
+        };
+        let bundle = req.bundle.clone();
+        let r = self.do_create_bound(req, bundle_bind);
+        if r.is_err() && bundle_bind {
+            let _ = crate::storage::unmount_all(&bundle);
+        }
+        r
+    }
+
+    fn do_create_bound(&self, req: CreateRequest, bundle_bind: bool) -> Result<Arc<Container>> {
         let CreateRequest {
             id,
             activity_id,
@@ -143,6 +161,7 @@ impl Host {
                 activity_id,
                 bundle,
                 scratch,
+                bundle_bind,
                 state_dir,
                 role: prepared.role,
                 cgroups_path: prepared.cgroups_path,
@@ -276,6 +295,11 @@ impl Host {
             first_err.get_or_insert(e.into());
         }
         let _ = std::fs::remove_dir_all(c.state_dir());
+        if c.bundle_bind() {
+            if let Err(e) = crate::storage::unmount_all(c.bundle()) {
+                first_err.get_or_insert(e);
+            }
+        }
         if let Some(s) = c.scratch() {
             if let Err(e) = crate::storage::remove_tree_same_fs(s) {
                 first_err.get_or_insert(e);

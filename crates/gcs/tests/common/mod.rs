@@ -368,6 +368,12 @@ impl Gcs {
 
     /// Create with a given OCI spec.
     pub fn create_spec(&self, id: &str, spec: Value) -> Frame {
+        let scratch = self.bundle(id).join("scratch").join(id);
+        self.create_full(id, spec, &scratch)
+    }
+
+    /// Create with a given OCI spec and scratch dir.
+    pub fn create_full(&self, id: &str, spec: Value, scratch: &Path) -> Frame {
         let bundle = self.bundle(id);
         let req = CreateRequest {
             base: RequestBase::new(id),
@@ -375,7 +381,7 @@ impl Gcs {
                 schema_version: SchemaVersion::V2_1,
                 oci_bundle_path: bundle.to_string_lossy().into(),
                 oci_specification: Some(RawJson::from_value(&spec).unwrap()),
-                scratch_dir_path: bundle.join("scratch").join(id).to_string_lossy().into(),
+                scratch_dir_path: scratch.to_string_lossy().into(),
             }),
         };
         self.request(MessageType::Create, &req)
