@@ -23,7 +23,7 @@ pub enum RuncError {
         /// Why it failed.
         source: std::io::Error,
     },
-    /// runc ran and failed (runc's own text usually starts with "runc <op> failed").
+    /// runc ran and failed (runc's own text usually starts with `runc <op> failed`).
     #[error("{}", if message.starts_with("runc ") { message.clone() } else { format!("runc {op} failed: {message}") })]
     Failed {
         /// The subcommand.
