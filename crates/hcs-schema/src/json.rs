@@ -16,8 +16,10 @@
 //! incoming keys to those names before the derived visitor sees them.
 //!
 //! Encoding is plain serde_json (the types already carry Go's key names and `omitempty`).
-//! [`to_string_html_escaped`] additionally reproduces `json.Marshal`'s escaping of `<`, `>`,
-//! `&`, U+2028 and U+2029, for callers that must be byte-identical with the reference.
+//! For callers that must be byte-identical with the reference, [`to_string_html_escaped`]
+//! reproduces `json.Marshal` (escapes `<`, `>`, `&`, U+2028, U+2029) and
+//! [`to_string_go_no_html`] a `json.Encoder` with `SetEscapeHTML(false)` (escapes only
+//! U+2028 and U+2029).
 
 use std::collections::HashMap;
 
@@ -73,21 +75,41 @@ pub fn to_string<T: Serialize + ?Sized>(value: &T) -> Result<String, Error> {
 /// # Errors
 /// As [`to_string`].
 pub fn to_string_html_escaped<T: Serialize + ?Sized>(value: &T) -> Result<String, Error> {
-    let plain = serde_json::to_string(value)?;
-    // These characters can only occur inside JSON strings (never in structural tokens), so
-    // replacing them anywhere in the output is the same as escaping them in every string.
-    let mut out = String::with_capacity(plain.len());
+    Ok(go_escape(serde_json::to_string(value)?, true))
+}
+
+/// Encodes `value` as Go's `json.Encoder` with `SetEscapeHTML(false)` does (the bridge host's
+/// encoding), without the trailing newline the encoder appends: `<`, `>` and `&` stay as
+/// they are, but U+2028 and U+2029 are still escaped, which Go does unconditionally.
+///
+/// # Errors
+/// As [`to_string`].
+pub fn to_string_go_no_html<T: Serialize + ?Sized>(value: &T) -> Result<String, Error> {
+    Ok(go_escape(serde_json::to_string(value)?, false))
+}
+
+/// Applies Go's extra string escapes to serde_json output. The replaced characters can only
+/// occur inside JSON strings (never in structural tokens), so replacing them anywhere in the
+/// output is the same as escaping them in every string. serde_json already escapes control
+/// characters as Go 1.22+ does (`\b`, `\f`, `\n`, `\r`, `\t`, else `\u00XX`).
+fn go_escape(plain: String, html: bool) -> String {
+    let needs =
+        |c: char| matches!(c, '\u{2028}' | '\u{2029}') || (html && matches!(c, '<' | '>' | '&'));
+    if !plain.chars().any(needs) {
+        return plain;
+    }
+    let mut out = String::with_capacity(plain.len() + 16);
     for c in plain.chars() {
         match c {
-            '<' => out.push_str("\\u003c"),
-            '>' => out.push_str("\\u003e"),
-            '&' => out.push_str("\\u0026"),
+            '<' if html => out.push_str("\\u003c"),
+            '>' if html => out.push_str("\\u003e"),
+            '&' if html => out.push_str("\\u0026"),
             '\u{2028}' => out.push_str("\\u2028"),
             '\u{2029}' => out.push_str("\\u2029"),
             c => out.push(c),
         }
     }
-    Ok(out)
+    out
 }
 
 /// Case folding as Go's `encoding/json` applies it to keys (ASCII fast path, then Unicode
@@ -510,5 +532,12 @@ mod tests {
             r#"{"a":"\u003cx\u003e \u0026 \u2028"}"#
         );
         assert_eq!(to_string(&v).unwrap(), "{\"a\":\"<x> & \u{2028}\"}");
+        assert_eq!(to_string_go_no_html(&v).unwrap(), r#"{"a":"<x> & \u2028"}"#);
+        let controls = serde_json::json!("\u{8}\u{c}\n\r\t\u{1}\u{7f}");
+        // Go 1.22+ writes \b and \f short, other controls as \u00XX, and DEL as is.
+        assert_eq!(
+            to_string_html_escaped(&controls).unwrap(),
+            "\"\\b\\f\\n\\r\\t\\u0001\u{7f}\""
+        );
     }
 }

@@ -12,8 +12,8 @@
 //!   processes, modify requests, and the smaller host-side types.
 //! * [`version`]: `SchemaVersion` with the 1.0 / 2.1 / 2.5 constants, the Windows build numbers
 //!   and the build gating (`determine_schema_version`, `is_supported`).
-//! * [`json`]: decoding with Go's rules (case-insensitive keys, `null` as absent) and encoding
-//!   with `json.Marshal`'s HTML escaping when byte equality matters.
+//! * [`json`]: decoding with Go's rules (case-insensitive keys, `null` as absent, the later of
+//!   two spellings wins) and encoding with Go's string escapes when byte equality matters.
 //! * [`go`]: the Go value rules: `omitempty`, `time.Time` ([`go::GoTime`]), `guid.GUID`
 //!   ([`go::Guid`]).
 //!
