@@ -657,3 +657,41 @@ fn scratch_outside_the_bundle_is_bound_onto_it() {
     assert_eq!(result_of(&g.request(MessageType::ModifySettings, &req)), 0);
     assert_clean(&g, &id);
 }
+
+#[test]
+fn failed_create_rolls_back_and_duplicates_are_refused() {
+    let g = Gcs::negotiated();
+    let id = unique("c");
+    // No rootfs yet: runc create fails with its own message, nothing is left registered.
+    let r = g.create(&id, &["true"], false);
+    assert_eq!(result_of(&r), hr(0x80004005));
+    assert!(body(&r).contains("rootfs"), "{}", body(&r));
+    assert!(!g.sb.state_root.join("gcsrunc").join(&id).exists());
+    assert_eq!(
+        result_of(&g.simple(MessageType::DeleteContainerState, &id)),
+        hr(0xC037010E)
+    );
+    // Invalid ids never reach runc or the file system.
+    let r = g.create("../escape", &["true"], false);
+    assert_eq!(result_of(&r), hr(0x80070057), "{}", body(&r));
+
+    g.add_rootfs(&id);
+    assert_eq!(result_of(&g.create(&id, &["true"], false)), 0);
+    assert_eq!(result_of(&g.create(&id, &["true"], false)), hr(0xC037010F));
+    // A process that cannot be started: runc refuses at create, with its reason.
+    let other = unique("c");
+    g.add_rootfs(&other);
+    let r = g.create(&other, &["/no/such/binary"], false);
+    assert_eq!(result_of(&r), hr(0x80004005));
+    assert!(body(&r).contains("/no/such/binary"), "{}", body(&r));
+
+    for c in [&id, &other] {
+        let _ = g.simple(MessageType::ShutdownForced, c);
+        // The init never ran or is killed; deleting cleans up either way.
+        let _ = g.simple(MessageType::DeleteContainerState, c);
+        let r = g.remove_rootfs(c);
+        assert_eq!(result_of(&r), 0, "{}", body(&r));
+        assert!(mounts_under(&g.bundle(c)).is_empty());
+        assert!(!g.sb.state_root.join("gcsrunc").join(c).exists());
+    }
+}
