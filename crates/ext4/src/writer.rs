@@ -793,26 +793,16 @@ impl<W: Read + Write + Seek> Writer<W> {
         } else if extents <= 4 {
             Self::fill_extents(&mut root, extents, 4, start_block, 0, blocks);
         } else if extents <= 4 * EXTENTS_PER_BLOCK {
-            // Depth 1: up to four leaf blocks written right after the data. The reference
-            // computes the leaf count and the entries per leaf wrongly (defect D4); that only
-            // shows for files of 340 extents (42.5 GiB) or more, whose images are corrupt.
-            let leaf_blocks = if self.compat() {
-                extents / EXTENTS_PER_BLOCK + 1
-            } else {
-                extents.div_ceil(EXTENTS_PER_BLOCK)
-            };
+            // Depth 1: up to four leaf blocks written right after the data.
+            let leaves = leaf_layout(extents, self.compat());
+            let leaf_blocks = leaves.len() as u32;
             used += leaf_blocks;
             put_extent_header(&mut root, leaf_blocks as u16, 4, 1);
             for i in 0..leaf_blocks {
                 let offset = i * EXTENTS_PER_BLOCK * MAX_BLOCKS_PER_EXTENT;
                 let e = 12 + 12 * i as usize;
                 put_extent_index(&mut root[e..e + 12], offset, self.block());
-                let in_block = if self.compat() {
-                    extents.wrapping_sub(i.wrapping_mul(leaf_blocks))
-                } else {
-                    extents - i * EXTENTS_PER_BLOCK
-                }
-                .min(EXTENTS_PER_BLOCK);
+                let in_block = leaves[i as usize];
                 let mut node = vec![0u8; BLOCK];
                 Self::fill_extents(
                     &mut node,
@@ -1127,6 +1117,29 @@ impl<W: Read + Write + Seek> Writer<W> {
     }
 }
 
+/// Entries per leaf block of a depth-1 extent tree with `extents` extents. The reference
+/// computes the leaf count as `extents / 340 + 1` and the entries of leaf `i` as
+/// `extents - i * leaf_count` (defect D4): from 340 extents (42.5 GiB) on, leaves after the
+/// first describe blocks past the end of the file. Compat mode keeps that (such images are
+/// corrupt either way); the default mode splits the extents correctly.
+fn leaf_layout(extents: u32, compat: bool) -> Vec<u32> {
+    if compat {
+        let n = extents / EXTENTS_PER_BLOCK + 1;
+        (0..n)
+            .map(|i| {
+                extents
+                    .wrapping_sub(i.wrapping_mul(n))
+                    .min(EXTENTS_PER_BLOCK)
+            })
+            .collect()
+    } else {
+        let n = extents.div_ceil(EXTENTS_PER_BLOCK);
+        (0..n)
+            .map(|i| (extents - i * EXTENTS_PER_BLOCK).min(EXTENTS_PER_BLOCK))
+            .collect()
+    }
+}
+
 fn group_count(blocks: u32, inodes: u32, ipg: u32) -> u32 {
     let inode_blocks = ipg * INODE_SIZE / BLOCK_SIZE as u32;
     let data_blocks = BLOCKS_PER_GROUP - inode_blocks - 2;
@@ -1163,6 +1176,19 @@ mod tests {
         assert_eq!(clean_path(b"."), b"");
         assert_eq!(split_path(b"a/b/c"), (&b"a/b/"[..], &b"c"[..]));
         assert_eq!(split_path(b"c"), (&b""[..], &b"c"[..]));
+    }
+
+    #[test]
+    fn extent_leaves_split_correctly_in_default_mode() {
+        for n in [5u32, 339, 340, 341, 680, 1000, 1360] {
+            let l = leaf_layout(n, false);
+            assert_eq!(l.iter().sum::<u32>(), n, "{n}");
+            assert!(l.iter().all(|&c| c > 0 && c <= EXTENTS_PER_BLOCK) && l.len() <= 4);
+        }
+        // The reference's layout (D4): right below 340, wrong from 340 on.
+        assert_eq!(leaf_layout(5, true), [5]);
+        assert_eq!(leaf_layout(339, true), [339]);
+        assert_eq!(leaf_layout(340, true), [340, 338]);
     }
 
     #[test]

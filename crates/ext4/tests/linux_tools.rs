@@ -487,3 +487,110 @@ fn cli_prints_the_root_hash_veritysetup_accepts() {
     );
     assert_eq!(rc, 0, "{text}");
 }
+
+/// A PAX 1.0 sparse file of `size` bytes with a few data islands, built with the `tar` crate.
+fn sparse_tar(name: &str, size: u64, islands: &[(u64, Vec<u8>)]) -> Vec<u8> {
+    let mut map = format!("{}\n", islands.len());
+    for (off, d) in islands {
+        map.push_str(&format!("{off}\n{}\n", d.len()));
+    }
+    let mut body = map.into_bytes();
+    body.resize(body.len().div_ceil(512) * 512, 0);
+    for (_, d) in islands {
+        body.extend_from_slice(d);
+    }
+    let mut b = tar::Builder::new(Vec::new());
+    let size_s = size.to_string();
+    b.append_pax_extensions([
+        ("GNU.sparse.major", &b"1"[..]),
+        ("GNU.sparse.minor", b"0"),
+        ("GNU.sparse.name", name.as_bytes()),
+        ("GNU.sparse.realsize", size_s.as_bytes()),
+    ])
+    .unwrap();
+    let mut h = tar::Header::new_ustar();
+    h.set_size(body.len() as u64);
+    h.set_mode(0o644);
+    h.set_entry_type(tar::EntryType::Regular);
+    b.append_data(&mut h, format!("GNUSparseFile.0/{name}"), &body[..])
+        .unwrap();
+    b.into_inner().unwrap()
+}
+
+#[test]
+fn files_over_512_mib_get_a_valid_depth_1_extent_tree() {
+    assert_root();
+    let dir = tempfile::tempdir().unwrap();
+    // 5 extents of up to 128 MiB: the extent tree no longer fits in the inode.
+    let size = (4u64 << 27) + 3 * 4096 + 10;
+    let islands = vec![
+        (0, vec![1u8; 4096]),
+        (300 << 20, vec![2u8; 8192]),
+        (size - 10, vec![3u8; 10]),
+    ];
+    let tar = sparse_tar("big", size, &islands);
+    let (img, _) = convert_to(dir.path(), "big.img", &tar, &default_opts());
+    e2fsck_clean(&img);
+    ext4::check::check(&fs::read(&img).unwrap()).expect("structural check passes");
+    let (_, st) = run("debugfs", &["-R", "stat /big", img.to_str().unwrap()]);
+    assert!(
+        st.contains("(ETB0)"),
+        "expected an extent index block:\n{st}"
+    );
+    let mnt = dir.path().join("mnt");
+    let _m = Mount::new(
+        img.to_str().unwrap(),
+        &mnt,
+        &["-t", "ext4", "-o", "loop,ro"],
+    );
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = fs::File::open(mnt.join("big")).unwrap();
+    assert_eq!(f.metadata().unwrap().len(), size);
+    for (off, d) in &islands {
+        let mut got = vec![0u8; d.len()];
+        f.seek(SeekFrom::Start(*off)).unwrap();
+        f.read_exact(&mut got).unwrap();
+        assert_eq!(&got, d, "island at {off}");
+    }
+    let mut mid = vec![9u8; 4096];
+    f.seek(SeekFrom::Start(200 << 20)).unwrap();
+    f.read_exact(&mut mid).unwrap();
+    assert!(mid.iter().all(|&b| b == 0), "holes read back as zeros");
+}
+
+#[test]
+fn every_golden_tar_is_e2fsck_clean_in_default_mode() {
+    let golden =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/golden/tar2ext4/tars");
+    let dir = tempfile::tempdir().unwrap();
+    let mut n = 0;
+    for entry in fs::read_dir(&golden).unwrap() {
+        let tar = fs::read(entry.unwrap().path()).unwrap();
+        for (i, o) in [
+            default_opts(),
+            Options {
+                convert_whiteout: true,
+                ..default_opts()
+            },
+            Options {
+                inline_data: true,
+                ..default_opts()
+            },
+            Options {
+                convert_whiteout: true,
+                max_disk_size: 128 << 30,
+                ..default_opts()
+            },
+        ]
+        .iter()
+        .enumerate()
+        {
+            let (img, _) = convert_to(dir.path(), &format!("g{n}_{i}.img"), &tar, o);
+            e2fsck_clean(&img);
+            ext4::check::check(&fs::read(&img).unwrap()).expect("structural check passes");
+            fs::remove_file(img).unwrap();
+        }
+        n += 1;
+    }
+    assert!(n >= 11);
+}
