@@ -24,6 +24,9 @@ win_pkgs=()
 for c in "${WINDOWS_CRATES[@]}"; do win_pkgs+=(-p "$c"); done
 cargo clippy --target x86_64-pc-windows-msvc "${win_pkgs[@]}" --all-targets --locked -- -D warnings
 
+step "link the Windows test binaries (x86_64-pc-windows-gnu)"
+cargo test --target x86_64-pc-windows-gnu "${win_pkgs[@]}" --locked --no-run
+
 step "cargo test"
 cargo test --workspace --locked
 
