@@ -13,6 +13,10 @@ use crate::error::{Error, Result};
 pub const ANNOTATION_CONTAINER_TYPE: &str = "io.kubernetes.cri.container-type";
 /// Annotation naming the sandbox of a workload container.
 pub const ANNOTATION_SANDBOX_ID: &str = "io.kubernetes.cri.sandbox-id";
+/// Annotation setting the size of a workload's `/dev/shm`, in KiB.
+pub const ANNOTATION_SHM_SIZE_KB: &str = "io.microsoft.lcow.shm.size-kb";
+/// Annotation setting a workload's RLIMIT_CORE as `soft:hard`.
+pub const ANNOTATION_RLIMIT_CORE: &str = "io.microsoft.lcow.rlimitcore";
 /// Annotation asking for host networking.
 pub const ANNOTATION_HOST_NETWORK: &str = "io.microsoft.virtualmachine.lcow.hostnetwork";
 
@@ -98,6 +102,7 @@ pub fn prepare(id: &str, bundle: &Path, spec: &mut Value, resolv_conf: &str) -> 
             }
             rewrite_mount_sources(spec, &sandbox_root(bundle, sb))?;
             add_sandbox_file_mounts(spec, &sandbox_root(bundle, sb));
+            apply_workload_annotations(spec)?;
             format!("/pods/{sb}/{id}")
         }
         Role::Sandbox | Role::Standalone => {
@@ -268,6 +273,57 @@ fn rewrite_mount_sources(spec: &mut Value, sandbox_root: &Path) -> Result<()> {
     Ok(())
 }
 
+/// `io.microsoft.lcow.shm.size-kb` and `io.microsoft.lcow.rlimitcore`.
+fn apply_workload_annotations(spec: &mut Value) -> Result<()> {
+    if let Some(v) = annotation(spec, ANNOTATION_SHM_SIZE_KB).map(str::to_string) {
+        let kb: u64 = v.parse().ok().filter(|k| *k > 0).ok_or_else(|| {
+            Error::Invalid(format!("{ANNOTATION_SHM_SIZE_KB}: invalid size {v:?}"))
+        })?;
+        let shm = spec
+            .get_mut("mounts")
+            .and_then(Value::as_array_mut)
+            .and_then(|m| {
+                m.iter_mut()
+                    .find(|m| m.get("destination").and_then(Value::as_str) == Some("/dev/shm"))
+            })
+            .ok_or_else(|| {
+                Error::Invalid(format!("{ANNOTATION_SHM_SIZE_KB}: no /dev/shm mount"))
+            })?;
+        let mut opts: Vec<Value> = shm
+            .get("options")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        opts.retain(|o| !o.as_str().is_some_and(|o| o.starts_with("size=")));
+        opts.push(Value::String(format!("size={kb}k")));
+        shm["options"] = Value::Array(opts);
+    }
+    if let Some(v) = annotation(spec, ANNOTATION_RLIMIT_CORE).map(str::to_string) {
+        let parsed = v
+            .split_once(':')
+            .and_then(|(s, h)| Some((s.parse::<u64>().ok()?, h.parse::<u64>().ok()?)));
+        let Some((soft, hard)) = parsed else {
+            return Err(Error::Invalid(format!(
+                "{ANNOTATION_RLIMIT_CORE}: expected soft:hard, got {v:?}"
+            )));
+        };
+        let process = spec
+            .as_object_mut()
+            .expect("spec is an object")
+            .entry("process")
+            .or_insert_with(|| json!({}));
+        let Some(process) = process.as_object_mut() else {
+            return Err(Error::Invalid("process must be an object".into()));
+        };
+        let rl = process.entry("rlimits").or_insert_with(|| json!([]));
+        if let Some(rl) = rl.as_array_mut() {
+            rl.retain(|r| r.get("type").and_then(Value::as_str) != Some("RLIMIT_CORE"));
+            rl.push(json!({"type": "RLIMIT_CORE", "hard": hard, "soft": soft}));
+        }
+    }
+    Ok(())
+}
+
 /// Joins a relative path from a request under `base`, refusing to leave it.
 fn checked_join(base: &Path, rel: &str) -> Result<PathBuf> {
     let mut out = base.to_path_buf();
@@ -329,6 +385,24 @@ mod tests {
         let src = spec["mounts"][0]["source"].as_str().unwrap();
         assert!(src.ends_with("sb/sandboxMounts/x/y"), "{src}");
         assert_eq!(spec["mounts"][1]["source"], "/run/z");
+        let mut annotated = json!({
+            "annotations": {
+                ANNOTATION_CONTAINER_TYPE: "container", ANNOTATION_SANDBOX_ID: "sb",
+                ANNOTATION_SHM_SIZE_KB: "2048", ANNOTATION_RLIMIT_CORE: "10:20"
+            },
+            "mounts": [{"destination": "/dev/shm", "type": "tmpfs", "options": ["nosuid", "size=65536k"]}]
+        });
+        prepare("w4", &bundle, &mut annotated, "").unwrap();
+        assert_eq!(
+            annotated["mounts"][0]["options"],
+            json!(["nosuid", "size=2048k"])
+        );
+        assert_eq!(
+            annotated["process"]["rlimits"],
+            json!([{"type": "RLIMIT_CORE", "hard": 20, "soft": 10}])
+        );
+        annotated["annotations"][ANNOTATION_RLIMIT_CORE] = "bad".into();
+        assert!(prepare("w5", &bundle, &mut annotated, "").is_err());
         let mut evil = json!({
             "annotations": {ANNOTATION_CONTAINER_TYPE: "container", ANNOTATION_SANDBOX_ID: "../../etc"}
         });
