@@ -159,7 +159,7 @@ fn reference_less(a: &Xattr, b: &Xattr) -> bool {
 }
 
 /// Orders xattr-block entries exactly as the reference does: Go's `sort.Slice` (pdqsort)
-/// with [`reference_less`].
+/// with the reference's comparator (index, then name length, then name, combined with `or`).
 pub fn sort_reference(v: &mut [Xattr]) {
     crate::gosort::sort_slice(v, reference_less);
 }
