@@ -594,3 +594,55 @@ fn every_golden_tar_is_e2fsck_clean_in_default_mode() {
     }
     assert!(n >= 11);
 }
+
+#[test]
+fn cli_only_vhd_appends_a_footer_and_usage_errors_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw.img");
+    fs::write(&raw, vec![5u8; 3 * 4096]).unwrap();
+    let out = dir.path().join("raw.vhd");
+    let bin = env!("CARGO_BIN_EXE_tar2ext4");
+    let st = Command::new(bin)
+        .args([
+            "-only-vhd",
+            "-i",
+            raw.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let v = fs::read(&out).unwrap();
+    assert_eq!(&v[..3 * 4096], &fs::read(&raw).unwrap()[..]);
+    let (rc, text) = run(
+        "qemu-img",
+        &["info", "-f", "vpc", "--output=json", out.to_str().unwrap()],
+    );
+    assert_eq!(rc, 0, "{text}");
+    let j: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(j["virtual-size"].as_u64(), Some(3 * 4096));
+    for args in [&["-o", "x", "positional"][..], &["-i", "x"][..]] {
+        let st = Command::new(bin)
+            .args(args)
+            .current_dir(dir.path())
+            .status()
+            .unwrap();
+        assert_eq!(st.code(), Some(1), "{args:?}");
+    }
+    // a failed conversion leaves no output behind
+    let bad = dir.path().join("bad.tar");
+    fs::write(&bad, vec![1u8; 700]).unwrap();
+    let st = Command::new(bin)
+        .args(["-i", bad.to_str().unwrap(), "-o", "never.img"])
+        .current_dir(dir.path())
+        .status()
+        .unwrap();
+    assert_eq!(st.code(), Some(1));
+    assert!(!dir.path().join("never.img").exists());
+    assert_eq!(
+        fs::read_dir(dir.path()).unwrap().count(),
+        3,
+        "no temporary files left"
+    );
+}
