@@ -12,6 +12,8 @@ string_enum! {
         Lrpc = "LRPC",
         /// Hyper-V sockets.
         HvSocket = "HvSocket",
+        /// Number of transports (a Swagger artefact, listed for completeness).
+        Count = "Count",
     }
 }
 

@@ -72,10 +72,16 @@ string_enum! {
     pub enum AttachmentType {
         /// A VHD/VHDX.
         VirtualDisk = "VirtualDisk",
+        /// A shared disk.
+        SharedDisk = "SharedDisk",
         /// An ISO image.
         Iso = "Iso",
         /// A pass-through physical disk.
         PassThru = "PassThru",
+        /// An extensible virtual disk (see `ExtensibleVirtualDiskType`).
+        ExtensibleVirtualDisk = "ExtensibleVirtualDisk",
+        /// A virtual floppy disk.
+        VirtualFloppyDisk = "VirtualFloppyDisk",
     }
 }
 

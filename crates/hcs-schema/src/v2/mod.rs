@@ -61,7 +61,7 @@ pub use modify::{
     resource_paths, GuestModificationRequest, GuestResourceType, ModificationRequest,
     ModifySettingRequest, RequestType, ServiceProperties,
 };
-pub use network::{InterruptModerationName, IovSettings, NetworkAdapter, Networking};
+pub use network::{InterruptModerationMode, IovSettings, NetworkAdapter, Networking};
 pub use process::{
     CloseHandle, ConsoleSize, ModifyOperation, ProcessModifyRequest, ProcessParameters,
     ProcessStatus, StdHandle,

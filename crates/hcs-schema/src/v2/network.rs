@@ -32,7 +32,7 @@ omitempty_struct! {
 
 string_enum! {
     /// Interrupt moderation of an IoV port.
-    pub enum InterruptModerationName {
+    pub enum InterruptModerationMode {
         /// Default.
         Default = "Default",
         /// Adaptive.
@@ -57,7 +57,7 @@ omitempty_struct! {
         /// Queue pairs requested.
         "QueuePairsRequested" queue_pairs_requested: Option<u32>,
         /// Interrupt moderation.
-        "InterruptModeration" interrupt_moderation: Option<InterruptModerationName>,
+        "InterruptModeration" interrupt_moderation: Option<InterruptModerationMode>,
     }
 }
 
@@ -74,7 +74,7 @@ mod tests {
             iov_settings: Some(IovSettings {
                 offload_weight: Some(0),
                 queue_pairs_requested: None,
-                interrupt_moderation: Some(InterruptModerationName::Adaptive),
+                interrupt_moderation: Some(InterruptModerationMode::Adaptive),
             }),
         };
         let text = json::to_string(&a).unwrap();

@@ -61,8 +61,6 @@ string_enum! {
 string_enum! {
     /// Guest OS type.
     pub enum OsType {
-        /// Unknown.
-        Unknown = "Unknown",
         /// Windows.
         Windows = "Windows",
         /// Linux.

@@ -41,8 +41,6 @@ string_enum! {
 string_enum! {
     /// Caching of a layer.
     pub enum CacheMode {
-        /// Use the default (the same as unset).
-        Unspecified = "Unspecified",
         /// Caching disabled.
         Disabled = "Disabled",
         /// Caching enabled (the default when unset).

@@ -100,8 +100,8 @@ string_enum! {
         VmbFs = "VmbFs",
         /// Network boot.
         Network = "Network",
-        /// Windows boot manager on the disk.
-        Windows = "Windows",
+        /// A file.
+        File = "File",
     }
 }
 
@@ -159,12 +159,10 @@ omitempty_struct! {
 string_enum! {
     /// Kind of the guest state file.
     pub enum GuestStateFileType {
-        /// A `.vmgs` file.
-        FileMode = "FileMode",
-        /// In memory.
-        InMemory = "InMemory",
         /// A block storage device.
         BlockStorage = "BlockStorage",
+        /// A `.vmgs` file.
+        FileMode = "FileMode",
     }
 }
 
@@ -235,13 +233,15 @@ string_enum! {
     /// Guest isolation type.
     pub enum GuestIsolationType {
         /// No isolation.
-        NoIsolation = "NoIsolation",
+        Disabled = "Disabled",
+        /// Only the guest state is isolated.
+        GuestStateOnly = "GuestStateOnly",
         /// VBS isolation.
         VirtualizationBasedSecurity = "VirtualizationBasedSecurity",
         /// AMD SEV-SNP.
         SecureNestedPaging = "SecureNestedPaging",
-        /// Intel TDX.
-        TrustDomain = "TrustDomain",
+        /// SNP emulation (testing without SNP hardware).
+        SecureNestedPagingEmulation = "SecureNestedPagingEmulation",
     }
 }
 
