@@ -68,11 +68,11 @@ pub fn run(opts: Options) -> Result<Exit> {
         transport = ?transport,
         "GCS started"
     );
+    let reaper = Reaper::start()?;
     if vm {
-        vm_setup(&opts);
+        vm_setup(&opts, &reaper);
     }
 
-    let reaper = Reaper::start()?;
     let terminate = termination_pipe()?;
     let bridge = Bridge::new(ServerOptions {
         v4: opts.v4,
@@ -201,7 +201,7 @@ fn power_off() {
 }
 
 /// Machine-wide setup done only inside a utility VM (spec §8 steps 4-11).
-fn vm_setup(opts: &Options) {
+fn vm_setup(opts: &Options, reaper: &Arc<Reaper>) {
     if !opts.core_dump_location.is_empty() {
         if let Err(e) = std::fs::write("/proc/sys/kernel/core_pattern", &opts.core_dump_location) {
             tracing::error!(error = %e, "failed to set core_pattern");
@@ -230,7 +230,7 @@ fn vm_setup(opts: &Options) {
             }
         });
     if !opts.disable_time_sync {
-        start_chronyd();
+        start_chronyd(Arc::clone(reaper));
     }
 }
 
@@ -275,7 +275,7 @@ fn start_kmsg(max_level: u32) {
 }
 
 /// Starts chronyd on the Hyper-V PTP clock, restarting it with exponential backoff.
-fn start_chronyd() {
+fn start_chronyd(reaper: Arc<Reaper>) {
     let ptp = std::fs::read_dir("/sys/class/ptp").ok().and_then(|rd| {
         rd.flatten().find_map(|e| {
             let name = std::fs::read_to_string(e.path().join("clock_name")).ok()?;
@@ -297,19 +297,16 @@ fn start_chronyd() {
     let _ = std::thread::Builder::new()
         .name("chronyd".into())
         .stack_size(64 * 1024)
-        .spawn(|| {
+        .spawn(move || {
             let mut backoff = Duration::from_secs(1);
             loop {
-                let r = std::process::Command::new("chronyd")
-                    .args(["-n", "-f", "/tmp/chronyd.conf"])
-                    .spawn();
-                match r {
-                    // The agent-wide reaper collects it; we only learn that it ended.
+                let mut cmd = std::process::Command::new("chronyd");
+                cmd.args(["-n", "-f", "/tmp/chronyd.conf"])
+                    .stdin(std::process::Stdio::null());
+                match reaper.spawn(&mut cmd) {
                     Ok(child) => {
-                        let pid = child.id();
-                        while std::path::Path::new(&format!("/proc/{pid}")).exists() {
-                            std::thread::sleep(Duration::from_secs(1));
-                        }
+                        let status = reaper.wait(child.id());
+                        tracing::warn!(?status, "chronyd exited; restarting");
                     }
                     Err(e) => tracing::error!(error = %e, "failed to start chronyd"),
                 }
