@@ -103,10 +103,13 @@ impl<W: Read + Write + Seek> Writer<W> {
     }
 
     fn write_inode_table(&mut self, table_size: u64) -> Result<()> {
-        let mut buf = Vec::with_capacity(self.inodes.len() * INODE_SIZE as usize);
-        for slot in &self.inodes {
+        // Serialized in 1 MiB chunks so that huge trees do not need the whole table in memory.
+        const CHUNK: usize = 1 << 20;
+        let mut buf = Vec::with_capacity(CHUNK);
+        let mut written = 0u64;
+        for i in 0..self.inodes.len() {
             let mut b = [0u8; INODE_SIZE as usize];
-            if let Some(n) = slot {
+            if let Some(n) = &self.inodes[i] {
                 put16(&mut b, 0, n.mode);
                 put16(&mut b, 2, n.uid as u16);
                 put32(&mut b, 4, n.size as u32);
@@ -153,10 +156,15 @@ impl<W: Read + Write + Seek> Writer<W> {
                 b[INODE_USED_SIZE..INODE_USED_SIZE + xi.len()].copy_from_slice(&xi);
             }
             buf.extend_from_slice(&b);
+            if buf.len() >= CHUNK {
+                self.write(&buf)?;
+                written += buf.len() as u64;
+                buf.clear();
+            }
         }
         self.write(&buf)?;
-        let rest = table_size.saturating_sub(buf.len() as u64);
-        self.zero(rest)
+        written += buf.len() as u64;
+        self.zero(table_size.saturating_sub(written))
     }
 
     /// Finishes the image: directories, inode table, bitmaps, GDT and superblock.
