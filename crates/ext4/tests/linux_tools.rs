@@ -646,3 +646,23 @@ fn cli_only_vhd_appends_a_footer_and_usage_errors_exit_1() {
         "no temporary files left"
     );
 }
+
+#[test]
+fn many_inodes_spread_over_several_groups_are_e2fsck_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut entries = Vec::new();
+    for i in 0..40_000 {
+        entries.push(Entry::new(
+            &format!("d{}/f{i}", i % 7),
+            Kind::File(Vec::new()),
+        ));
+    }
+    let tar = build_tar(&entries);
+    let (img, _) = convert_to(dir.path(), "many.img", &tar, &default_opts());
+    e2fsck_clean(&img);
+    let bytes = fs::read(&img).unwrap();
+    let s = ext4::check::check(&bytes).expect("structural check passes");
+    assert_eq!(s.directories, 9);
+    let (_, dump) = run("dumpe2fs", &["-h", img.to_str().unwrap()]);
+    assert!(dump.contains("Inode count"), "{dump}");
+}
