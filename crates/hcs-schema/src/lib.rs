@@ -34,6 +34,52 @@
 //!   keys case-insensitively and reads `null` as absent, as Go does; plain `serde_json` gives
 //!   exact-key matching only.
 //! * **`time.Time`** is an RFC 3339 string, zero value `0001-01-01T00:00:00Z`.
+//!
+//! # Examples
+//!
+//! Hot-adding a SCSI disk to a utility VM (`HcsModifyComputeSystem`); typed settings keep
+//! Go's field order inside `Settings`:
+//!
+//! ```
+//! use hcs_schema::v2::{resource_paths, Attachment, AttachmentType, ModifySettingRequest, RequestType};
+//!
+//! let request = ModifySettingRequest::host(
+//!     RequestType::Add,
+//!     resource_paths::scsi_attachment("0", 1),
+//!     Attachment {
+//!         attachment_type: AttachmentType::VirtualDisk,
+//!         path: r"C:\c\scratch.vhdx".into(),
+//!         ..Default::default()
+//!     },
+//! );
+//! assert_eq!(
+//!     hcs_schema::json::to_string(&request).unwrap(),
+//!     r#"{"ResourcePath":"VirtualMachine/Devices/Scsi/0/Attachments/1","RequestType":"Add","Settings":{"Type":"VirtualDisk","Path":"C:\\c\\scratch.vhdx"}}"#
+//! );
+//! ```
+//!
+//! Reading a properties document the way Go would (any key case, `null` as absent):
+//!
+//! ```
+//! use hcs_schema::v2::{Properties, State};
+//!
+//! let props: Properties =
+//!     hcs_schema::json::from_str(r#"{"id":"c1","STATE":"Running","ProcessList":null}"#).unwrap();
+//! assert_eq!(props.id, "c1");
+//! assert_eq!(props.state, Some(State::Running));
+//! assert!(props.process_list.is_empty());
+//! ```
+//!
+//! Choosing the schema version for a Windows build:
+//!
+//! ```
+//! use hcs_schema::version::{build, determine_schema_version};
+//! use hcs_schema::SchemaVersion;
+//!
+//! assert_eq!(determine_schema_version(build::RS4, None), SchemaVersion::V1_0);
+//! assert_eq!(determine_schema_version(build::LTSC2022, Some(SchemaVersion::V2_5)), SchemaVersion::V2_5);
+//! assert_eq!(determine_schema_version(build::RS5, Some(SchemaVersion::V2_5)), SchemaVersion::V2_1);
+//! ```
 
 pub mod go;
 pub mod json;
