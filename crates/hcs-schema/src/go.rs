@@ -167,8 +167,9 @@ impl<'de> Deserialize<'de> for GoTime {
     }
 }
 
-/// Checks the RFC 3339 shape Go's `time.Parse(time.RFC3339, …)` accepts:
-/// `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`.
+/// Checks the RFC 3339 form Go's `time.Time.UnmarshalJSON` accepts:
+/// `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)` with upper-case `T` and `Z` and a real
+/// calendar date.
 fn is_rfc3339(s: &str) -> bool {
     let b = s.as_bytes();
     let digits =
@@ -182,7 +183,7 @@ fn is_rfc3339(s: &str) -> bool {
         || !digits(5..7)
         || b[7] != b'-'
         || !digits(8..10)
-        || !(b[10] == b'T' || b[10] == b't')
+        || b[10] != b'T'
         || !digits(11..13)
         || b[13] != b':'
         || !digits(14..16)
@@ -191,9 +192,17 @@ fn is_rfc3339(s: &str) -> bool {
     {
         return false;
     }
-    let (month, day, hour, min, sec) =
-        (num(5..7), num(8..10), num(11..13), num(14..16), num(17..19));
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || min > 59 || sec > 59 {
+    let (year, month, day) = (num(0..4), num(5..7), num(8..10));
+    let (hour, min, sec) = (num(11..13), num(14..16), num(17..19));
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let days_in_month = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    if !(1..=days_in_month).contains(&day) || hour > 23 || min > 59 || sec > 59 {
         return false;
     }
     let mut i = 19;
@@ -208,7 +217,7 @@ fn is_rfc3339(s: &str) -> bool {
         }
     }
     match &b[i..] {
-        [b'Z' | b'z'] => true,
+        [b'Z'] => true,
         [b'+' | b'-', h1, h2, b':', m1, m2] => {
             [h1, h2, m1, m2].iter().all(|d| d.is_ascii_digit())
                 && (h1 - b'0') * 10 + (h2 - b'0') <= 23
@@ -398,6 +407,7 @@ mod tests {
             "2024-05-06T07:08:09.123456789Z",
             "2024-05-06T07:08:09+01:00",
             "2024-05-06T07:08:09.5-08:30",
+            "2024-02-29T23:59:59Z",
         ] {
             assert_eq!(
                 GoTime::new(ok).map(|t| t.to_string()),
@@ -413,6 +423,9 @@ mod tests {
             "2024-05-06T07:08:09",
             "2024-05-06T07:08:09.Z",
             "2024-05-06T07:08:09+0100",
+            "2023-02-29T00:00:00Z",
+            "2024-04-31T00:00:00Z",
+            "2024-05-06t07:08:09z",
         ] {
             assert!(GoTime::new(bad).is_none(), "{bad}");
         }
