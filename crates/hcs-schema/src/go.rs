@@ -125,6 +125,60 @@ impl GoTime {
         &self.0
     }
 
+    /// The UTC time `secs` seconds and `nanos` nanoseconds after the Unix epoch, written as
+    /// Go's `MarshalJSON` writes it (RFC 3339 with the fraction's trailing zeros trimmed), or
+    /// `None` outside years 0000–9999 (which Go refuses to marshal) or for `nanos` ≥ 10⁹.
+    pub fn from_unix(secs: i64, nanos: u32) -> Option<Self> {
+        if nanos >= 1_000_000_000 {
+            return None;
+        }
+        let days = secs.div_euclid(86_400);
+        let rem = secs.rem_euclid(86_400);
+        // Howard Hinnant's days-to-civil algorithm (proleptic Gregorian).
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        if !(0..=9999).contains(&year) {
+            return None;
+        }
+        let mut text = format!(
+            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}",
+            rem / 3600,
+            rem % 3600 / 60,
+            rem % 60
+        );
+        if nanos != 0 {
+            let fraction = format!("{nanos:09}");
+            text.push('.');
+            text.push_str(fraction.trim_end_matches('0'));
+        }
+        text.push('Z');
+        Some(Self(text))
+    }
+
+    /// A [`std::time::SystemTime`] as Go writes it (see [`GoTime::from_unix`]).
+    pub fn from_system_time(time: std::time::SystemTime) -> Option<Self> {
+        match time.duration_since(std::time::UNIX_EPOCH) {
+            Ok(after) => {
+                Self::from_unix(i64::try_from(after.as_secs()).ok()?, after.subsec_nanos())
+            }
+            Err(before) => {
+                let before = before.duration();
+                let secs = i64::try_from(before.as_secs()).ok()?;
+                match before.subsec_nanos() {
+                    0 => Self::from_unix(-secs, 0),
+                    n => Self::from_unix(-secs - 1, 1_000_000_000 - n),
+                }
+            }
+        }
+    }
+
     /// Whether this is Go's zero time.
     pub fn is_zero(&self) -> bool {
         self.0 == Self::ZERO
@@ -431,7 +485,39 @@ mod tests {
         }
         let t: GoTime = serde_json::from_str("null").unwrap();
         assert!(t.is_zero());
+        let t = GoTime::from_unix(-62_135_596_800, 0).unwrap();
+        assert!(t.is_zero());
         assert!(serde_json::from_str::<GoTime>("\"yesterday\"").is_err());
+    }
+
+    #[test]
+    fn go_time_from_unix_matches_marshal_json() {
+        let cases = [
+            (0, 0, "1970-01-01T00:00:00Z"),
+            (1_715_000_000, 0, "2024-05-06T12:53:20Z"),
+            (1_715_000_000, 123_456_700, "2024-05-06T12:53:20.1234567Z"),
+            (951_782_400, 500_000_000, "2000-02-29T00:00:00.5Z"),
+            (-1, 999_999_999, "1969-12-31T23:59:59.999999999Z"),
+            (253_402_300_799, 0, "9999-12-31T23:59:59Z"),
+        ];
+        for (secs, nanos, text) in cases {
+            let t = GoTime::from_unix(secs, nanos).unwrap();
+            assert_eq!(t.as_str(), text);
+            assert!(GoTime::new(text).is_some(), "{text} must parse back");
+        }
+        assert_eq!(GoTime::from_unix(253_402_300_800, 0), None, "year 10000");
+        assert_eq!(GoTime::from_unix(-62_167_219_201, 0), None, "year -1");
+        assert_eq!(GoTime::from_unix(0, 1_000_000_000), None);
+        let before = std::time::UNIX_EPOCH - std::time::Duration::from_millis(1500);
+        assert_eq!(
+            GoTime::from_system_time(before).unwrap().as_str(),
+            "1969-12-31T23:59:58.5Z"
+        );
+        let after = std::time::UNIX_EPOCH + std::time::Duration::new(1_715_000_000, 1);
+        assert_eq!(
+            GoTime::from_system_time(after).unwrap().as_str(),
+            "2024-05-06T12:53:20.000000001Z"
+        );
     }
 
     #[test]
