@@ -1,0 +1,259 @@
+//! The control protocol between runhcs commands and a container's shim: one JSON line per
+//! request on `shim.sock`, one JSON line per reply. `exec` passes the caller's stdio file
+//! descriptors with the request (`SCM_RIGHTS`) and gets a second reply with the exit code
+//! when the process ends.
+
+use std::io::{BufRead, BufReader, IoSlice, IoSliceMut, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+
+use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Largest request accepted by the shim.
+const MAX_REQUEST: usize = 1 << 20;
+
+/// A request to the shim.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+pub enum Request {
+    /// Start the init process.
+    Start,
+    /// Signal init (or every process with `all`).
+    Kill {
+        /// Linux signal number.
+        signal: i32,
+        /// Signal every process of the container.
+        #[serde(default)]
+        all: bool,
+    },
+    /// List the container's pids.
+    Ps,
+    /// Run a process; the fds for the requested streams follow in stdin, stdout, stderr order.
+    Exec {
+        /// The OCI process.
+        process: serde_json::Value,
+        /// An fd for stdin is attached.
+        stdin: bool,
+        /// An fd for stdout is attached.
+        stdout: bool,
+        /// An fd for stderr is attached.
+        stderr: bool,
+    },
+    /// Resize a terminal (init when `pid` is absent).
+    Resize {
+        /// The process (sandbox pid).
+        #[serde(default)]
+        pid: Option<u32>,
+        /// Columns.
+        width: u16,
+        /// Rows.
+        height: u16,
+    },
+    /// Delete the container (kill first when `force`), tear the sandbox down, exit.
+    Delete {
+        /// Kill a running container.
+        force: bool,
+    },
+}
+
+/// A reply from the shim.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Reply {
+    /// The failure, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// `ps`: the pids.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pids: Option<Vec<u32>>,
+    /// `exec`/`start`: the process's pid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    /// `exec` second reply: the exit code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+}
+
+impl Reply {
+    /// A failure reply.
+    pub fn error(e: impl ToString) -> Self {
+        Reply {
+            error: Some(e.to_string()),
+            ..Default::default()
+        }
+    }
+
+    fn into_result(self) -> Result<Self> {
+        match self.error {
+            Some(e) => Err(Error::Shim(e)),
+            None => Ok(self),
+        }
+    }
+}
+
+/// A connection to a shim, after the request was sent.
+pub struct Connection {
+    reader: BufReader<UnixStream>,
+}
+
+impl Connection {
+    /// Reads the next reply; a shim that went away is an error.
+    pub fn reply(&mut self) -> Result<Reply> {
+        let mut line = String::new();
+        let n = self
+            .reader
+            .read_line(&mut line)
+            .map_err(|e| Error::io("read the shim's reply", e))?;
+        if n == 0 {
+            return Err(Error::Shim(
+                "the container's shim closed the connection without replying".into(),
+            ));
+        }
+        serde_json::from_str::<Reply>(&line)
+            .map_err(|e| Error::Shim(format!("bad reply from the shim: {e}")))?
+            .into_result()
+    }
+}
+
+/// Sends `request` (with `fds`) to the shim listening on `socket`.
+pub fn send(socket: &Path, request: &Request, fds: &[RawFd]) -> Result<Connection> {
+    let stream = UnixStream::connect(socket).map_err(|e| {
+        Error::Shim(format!(
+            "cannot reach the container's shim at {}: {e}",
+            socket.display()
+        ))
+    })?;
+    let mut line = serde_json::to_vec(request).map_err(|e| Error::Invalid(e.to_string()))?;
+    line.push(b'\n');
+    let cmsgs = [ControlMessage::ScmRights(fds)];
+    let cmsgs: &[ControlMessage] = if fds.is_empty() { &[] } else { &cmsgs };
+    let sent = sendmsg::<()>(
+        stream.as_raw_fd(),
+        &[IoSlice::new(&line)],
+        cmsgs,
+        MsgFlags::empty(),
+        None,
+    )
+    .map_err(|e| Error::io("send to the shim", e.into()))?;
+    if sent < line.len() {
+        (&stream)
+            .write_all(&line[sent..])
+            .map_err(|e| Error::io("send to the shim", e))?;
+    }
+    Ok(Connection {
+        reader: BufReader::new(stream),
+    })
+}
+
+/// Sends `request` and returns its single reply.
+pub fn call(socket: &Path, request: &Request) -> Result<Reply> {
+    send(socket, request, &[])?.reply()
+}
+
+/// Receives one request and the fds that came with it (shim side, blocking).
+pub fn receive(stream: &UnixStream) -> std::io::Result<(Request, Vec<OwnedFd>)> {
+    let mut data = Vec::new();
+    let mut fds = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let mut cmsg = nix::cmsg_space!([RawFd; 3]);
+        let mut iov = [IoSliceMut::new(&mut buf)];
+        let msg = recvmsg::<()>(
+            stream.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        )
+        .map_err(std::io::Error::from)?;
+        for c in msg.cmsgs().map_err(std::io::Error::from)? {
+            if let ControlMessageOwned::ScmRights(received) = c {
+                // SAFETY: the kernel just installed these fds in this process; we own them.
+                fds.extend(
+                    received
+                        .into_iter()
+                        .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+                );
+            }
+        }
+        let n = msg.bytes;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "connection closed before a full request",
+            ));
+        }
+        data.extend_from_slice(&buf[..n]);
+        if let Some(end) = data.iter().position(|&b| b == b'\n') {
+            data.truncate(end);
+            break;
+        }
+        if data.len() > MAX_REQUEST {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "request too large",
+            ));
+        }
+    }
+    let request = serde_json::from_slice(&data)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+    Ok((request, fds))
+}
+
+/// Writes one reply line.
+pub fn write_reply(mut stream: &UnixStream, reply: &Reply) -> std::io::Result<()> {
+    let mut line = serde_json::to_vec(reply).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    stream.write_all(&line)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_and_fds_cross_a_socket() {
+        let (a, b) = UnixStream::pair().unwrap();
+        let req = Request::Exec {
+            process: serde_json::json!({"args": ["ls"]}),
+            stdin: false,
+            stdout: true,
+            stderr: false,
+        };
+        let devnull = std::fs::File::open("/dev/null").unwrap();
+        let mut line = serde_json::to_vec(&req).unwrap();
+        line.push(b'\n');
+        sendmsg::<()>(
+            a.as_raw_fd(),
+            &[IoSlice::new(&line)],
+            &[ControlMessage::ScmRights(&[devnull.as_raw_fd()])],
+            MsgFlags::empty(),
+            None,
+        )
+        .unwrap();
+        let (got, fds) = receive(&b).unwrap();
+        assert_eq!(got, req);
+        assert_eq!(fds.len(), 1);
+        write_reply(&b, &Reply::error("boom")).unwrap();
+        let mut conn = Connection {
+            reader: BufReader::new(a),
+        };
+        assert!(matches!(conn.reply(), Err(Error::Shim(m)) if m == "boom"));
+        drop(b);
+        assert!(conn.reply().is_err());
+    }
+
+    #[test]
+    fn request_encoding_is_tagged() {
+        let s = serde_json::to_string(&Request::Kill {
+            signal: 9,
+            all: false,
+        })
+        .unwrap();
+        assert_eq!(s, r#"{"op":"kill","signal":9,"all":false}"#);
+        let r: Request = serde_json::from_str(r#"{"op":"delete","force":true}"#).unwrap();
+        assert_eq!(r, Request::Delete { force: true });
+    }
+}

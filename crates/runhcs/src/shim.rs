@@ -1,0 +1,590 @@
+//! The per-container shim: a daemon started by `create` that owns the container's local
+//! sandbox and bridge, relays the init process's stdio to the fds it inherited from
+//! `create`, serves the other commands on `shim.sock`, and exits with init's exit code
+//! (after tearing the sandbox down), which is what `run` reports.
+//!
+//! Readiness handshake as in the reference: the shim writes `00 'O' 'K' 00` (or the error
+//! text) to an inherited pipe and closes it.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bridge::messages::ProcessParameters;
+use bridge::RawJson;
+use tokio::io::AsyncWriteExt;
+use tokio::runtime::Handle;
+use tokio::task::JoinHandle;
+use uvm::sandbox::local::{LocalSandbox, LocalSandboxConfig};
+use uvm::transport::BoxStream;
+use uvm::{GcsContainer, GcsProcess, ProcessStdio};
+
+use crate::control::{self, Reply, Request};
+use crate::error::{Error, Result};
+use crate::state::{ContainerDir, State, Status};
+
+/// The handshake bytes of a successful start.
+pub const READY: &[u8] = b"\0OK\0";
+
+/// How long output relays may take to drain after a process exits.
+const DRAIN: Duration = Duration::from_secs(30);
+
+/// What the shim needs to know.
+#[derive(Debug, Clone)]
+pub struct ShimConfig {
+    /// Container id.
+    pub id: String,
+    /// The root dir.
+    pub root: PathBuf,
+    /// Absolute bundle path.
+    pub bundle: PathBuf,
+    /// The GCS binary.
+    pub gcs: PathBuf,
+    /// Extra GCS arguments.
+    pub gcs_args: Vec<String>,
+    /// Bridge over the GCS's stdin/stdout.
+    pub use_inouterr: bool,
+    /// `--owner`.
+    pub owner: String,
+}
+
+struct Shim {
+    config: ShimConfig,
+    cd: ContainerDir,
+    sandbox: LocalSandbox,
+    container: GcsContainer,
+    terminal: bool,
+    state: Mutex<State>,
+    init: Mutex<Option<Arc<GcsProcess>>>,
+    execs: Mutex<HashMap<u32, Arc<GcsProcess>>>,
+    lifecycle: tokio::sync::Mutex<bool>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Runs the shim; returns the process exit code.
+pub fn run(config: ShimConfig, ready_fd: Option<i32>) -> i32 {
+    // SAFETY: the fd was set up by `create` for this process and is used only here. It
+    // must not leak into the sandbox's processes, or `create` would wait for them.
+    let mut ready = ready_fd.map(|fd| unsafe {
+        libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+        File::from_raw_fd(fd)
+    });
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            if let Some(r) = ready.as_mut() {
+                let _ = write!(r, "start the shim runtime: {e}");
+            }
+            return 1;
+        }
+    };
+    rt.block_on(async move {
+        let cd = ContainerDir::new(&config.root, &config.id);
+        let shim = match setup(config, cd.clone()).await {
+            Ok(s) => Arc::new(s),
+            Err(e) => {
+                tracing::error!(error = %e, "shim setup failed");
+                if let Some(r) = ready.as_mut() {
+                    let _ = r.write_all(e.to_string().as_bytes());
+                }
+                let _ = std::fs::remove_dir_all(&cd.dir);
+                return 1;
+            }
+        };
+        let listener = match tokio::net::UnixListener::bind(cd.control_socket()) {
+            Ok(l) => l,
+            Err(e) => {
+                if let Some(r) = ready.as_mut() {
+                    let _ = write!(r, "listen on {}: {e}", cd.control_socket().display());
+                }
+                shim.destroy().await;
+                let _ = std::fs::remove_dir_all(&cd.dir);
+                return 1;
+            }
+        };
+        if let Some(mut r) = ready.take() {
+            let _ = r.write_all(READY);
+        }
+        tracing::info!(id = %shim.config.id, "container created");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        loop {
+            tokio::select! {
+                conn = listener.accept() => match conn {
+                    Ok((stream, _)) => {
+                        let shim = shim.clone();
+                        let handle = Handle::current();
+                        match stream.into_std().and_then(|s| { s.set_nonblocking(false)?; Ok(s) }) {
+                            Ok(s) => { tokio::task::spawn_blocking(move || serve(shim, handle, s)); }
+                            Err(e) => tracing::warn!(error = %e, "control connection"),
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "accept control connection"),
+                },
+                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {
+                    tracing::info!("SIGTERM: tearing the container down");
+                    shim.destroy().await;
+                    let _ = std::fs::remove_dir_all(&shim.cd.dir);
+                    return 143;
+                }
+            }
+        }
+    })
+}
+
+async fn setup(config: ShimConfig, cd: ContainerDir) -> Result<Shim> {
+    let spec_path = config.bundle.join("config.json");
+    let spec: serde_json::Value = read_spec(&spec_path)?;
+    let rootfs = rootfs_of(&spec, &config.bundle)?;
+    let terminal = spec
+        .pointer("/process/terminal")
+        .and_then(|t| t.as_bool())
+        .unwrap_or(false);
+    let annotations = spec
+        .get("annotations")
+        .and_then(|a| a.as_object())
+        .cloned()
+        .unwrap_or_default();
+
+    let mut sb_config = LocalSandboxConfig::new(cd.sandbox_dir());
+    sb_config.agent = config.gcs.clone();
+    sb_config.agent_args = config.gcs_args.iter().map(Into::into).collect();
+    sb_config.use_inouterr = config.use_inouterr;
+    let sandbox = LocalSandbox::start(sb_config).await?;
+    let container = match sandbox
+        .create_container(&config.id, spec, std::slice::from_ref(&rootfs))
+        .await
+    {
+        Ok(c) => c,
+        Err(e) => {
+            let tail = sandbox.log_tail();
+            let _ = sandbox.teardown().await;
+            return Err(Error::Shim(format!(
+                "create container {}: {e}\n{tail}",
+                config.id
+            )));
+        }
+    };
+    let state = State {
+        id: config.id.clone(),
+        bundle: config.bundle.clone(),
+        rootfs,
+        created: crate::state::now_rfc3339(),
+        annotations,
+        owner: config.owner.clone(),
+        status: Status::Created,
+        shim_pid: std::process::id(),
+        init_pid: None,
+        exit_code: None,
+        terminal,
+    };
+    cd.write(&state)?;
+    Ok(Shim {
+        config,
+        cd,
+        sandbox,
+        container,
+        terminal,
+        state: Mutex::new(state),
+        init: Mutex::new(None),
+        execs: Mutex::new(HashMap::new()),
+        lifecycle: tokio::sync::Mutex::new(false),
+    })
+}
+
+/// Reads and parses a bundle's config.json with a clear error.
+pub fn read_spec(path: &Path) -> Result<serde_json::Value> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Invalid(format!("cannot read {}: {e}", path.display())))?;
+    let spec: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Error::Invalid(format!("{} is not valid JSON: {e}", path.display())))?;
+    let args_ok = spec
+        .pointer("/process/args")
+        .and_then(|a| a.as_array())
+        .is_some_and(|a| !a.is_empty());
+    if !args_ok {
+        return Err(Error::Invalid(format!(
+            "{}: process.args must be a non-empty list",
+            path.display()
+        )));
+    }
+    Ok(spec)
+}
+
+/// The rootfs directory named by `root.path` (relative to the bundle).
+pub fn rootfs_of(spec: &serde_json::Value, bundle: &Path) -> Result<PathBuf> {
+    let root = spec
+        .pointer("/root/path")
+        .and_then(|p| p.as_str())
+        .ok_or_else(|| Error::Invalid("the bundle's config.json has no root.path".into()))?;
+    let path = bundle.join(root);
+    if !path.is_dir() {
+        return Err(Error::Invalid(format!(
+            "rootfs {} does not exist or is not a directory",
+            path.display()
+        )));
+    }
+    Ok(path)
+}
+
+impl Shim {
+    fn set_state(&self, f: impl FnOnce(&mut State)) {
+        let mut s = lock(&self.state);
+        f(&mut s);
+        if let Err(e) = self.cd.write(&s) {
+            tracing::warn!(error = %e, "write state");
+        }
+    }
+
+    fn status(&self) -> Status {
+        lock(&self.state).status
+    }
+
+    /// Kills the container if needed and tears the sandbox down (once).
+    async fn destroy(&self) {
+        let mut done = self.lifecycle.lock().await;
+        if *done {
+            return;
+        }
+        *done = true;
+        if self.container.exited().is_none() && self.sandbox.client().closed_reason().is_none() {
+            let _ = self.container.terminate().await;
+            let _ = self.container.wait_timeout(Duration::from_secs(10)).await;
+        }
+        if self.sandbox.client().closed_reason().is_none() {
+            if let Err(e) = self.sandbox.remove_container(&self.container).await {
+                tracing::warn!(error = %e, "remove container");
+            }
+        }
+        if let Err(e) = self.sandbox.teardown().await {
+            tracing::warn!(error = %e, "sandbox teardown");
+        }
+        let _ = std::fs::remove_file(self.cd.control_socket());
+    }
+
+    async fn start(self: &Arc<Self>) -> Result<u32> {
+        match self.status() {
+            Status::Created => {}
+            Status::Running => {
+                return Err(Error::State(
+                    "cannot start an already running container".into(),
+                ))
+            }
+            Status::Stopped => {
+                return Err(Error::State(
+                    "cannot start a container that has stopped".into(),
+                ))
+            }
+        }
+        self.container.start().await?;
+        let init = Arc::new(
+            self.container
+                .start_init(true, true, !self.terminal)
+                .await?,
+        );
+        let pid = init.pid();
+        *lock(&self.init) = Some(init.clone());
+        self.set_state(|s| {
+            s.status = Status::Running;
+            s.init_pid = Some(pid);
+        });
+        let relays = relay(init.take_stdio(), dup_std(0), dup_std(1), dup_std(2));
+        let shim = self.clone();
+        tokio::spawn(async move {
+            let code = match init.wait().await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!(error = %e, "waiting for the init process failed");
+                    255
+                }
+            };
+            relays.drain().await;
+            tracing::info!(code, "init exited");
+            shim.set_state(|s| {
+                s.status = Status::Stopped;
+                s.exit_code = Some(code);
+            });
+            shim.destroy().await;
+            std::process::exit(code & 0xff);
+        });
+        Ok(pid)
+    }
+
+    async fn exec(
+        self: &Arc<Self>,
+        process: serde_json::Value,
+        flags: (bool, bool, bool),
+        fds: Vec<OwnedFd>,
+    ) -> Result<(Arc<GcsProcess>, Relays)> {
+        if self.status() != Status::Running {
+            return Err(Error::State(format!(
+                "cannot exec in a container that is not running ({})",
+                self.status()
+            )));
+        }
+        let tty = process
+            .get("terminal")
+            .and_then(|t| t.as_bool())
+            .unwrap_or(false);
+        let mut fds = fds.into_iter();
+        let mut take = |want: bool| if want { fds.next() } else { None };
+        let (stdin, stdout, stderr) = (take(flags.0), take(flags.1), take(flags.2));
+        let params = ProcessParameters {
+            create_std_in_pipe: stdin.is_some(),
+            create_std_out_pipe: stdout.is_some(),
+            create_std_err_pipe: stderr.is_some() && !tty,
+            oci_process: Some(
+                RawJson::from_value(&process).map_err(|e| Error::Invalid(e.to_string()))?,
+            ),
+            ..Default::default()
+        };
+        let p = Arc::new(self.container.exec(params).await?);
+        lock(&self.execs).insert(p.pid(), p.clone());
+        let relays = relay(
+            p.take_stdio(),
+            stdin.map(File::from),
+            stdout.map(File::from),
+            stderr.map(File::from),
+        );
+        Ok((p, relays))
+    }
+
+    fn process(&self, pid: Option<u32>) -> Result<Arc<GcsProcess>> {
+        let init = lock(&self.init).clone();
+        match pid {
+            None => init.ok_or_else(|| Error::State("the container is not running".into())),
+            Some(pid) => {
+                if let Some(i) = init.filter(|i| i.pid() == pid) {
+                    return Ok(i);
+                }
+                lock(&self.execs)
+                    .get(&pid)
+                    .cloned()
+                    .ok_or_else(|| Error::Invalid(format!("no process with pid {pid}")))
+            }
+        }
+    }
+
+    async fn kill(&self, signal: i32, all: bool) -> Result<()> {
+        match self.status() {
+            Status::Stopped => Err(Error::State("container not running".into())),
+            Status::Created => {
+                // No init yet: take the container down the way ShutdownForced does.
+                self.container.terminate().await?;
+                Ok(())
+            }
+            Status::Running => {
+                if all {
+                    let execs: Vec<_> = lock(&self.execs).values().cloned().collect();
+                    for p in execs {
+                        let _ = p.signal(Some(signal)).await;
+                    }
+                }
+                self.process(None)?.signal(Some(signal)).await?;
+                Ok(())
+            }
+        }
+    }
+
+    async fn delete(&self, force: bool) -> Result<()> {
+        if self.status() == Status::Running && !force {
+            return Err(Error::State(format!(
+                "cannot delete container {} that is not stopped: running",
+                self.config.id
+            )));
+        }
+        self.set_state(|s| s.status = Status::Stopped);
+        self.destroy().await;
+        let _ = std::fs::remove_dir_all(&self.cd.dir);
+        Ok(())
+    }
+}
+
+/// Stdio relays of one process.
+struct Relays {
+    outputs: Vec<JoinHandle<()>>,
+    stop_input: Arc<AtomicBool>,
+}
+
+impl Relays {
+    /// Stops reading the caller's stdin and waits for the outputs to reach EOF.
+    async fn drain(self) {
+        self.stop_input.store(true, Ordering::SeqCst);
+        for h in self.outputs {
+            if tokio::time::timeout(DRAIN, h).await.is_err() {
+                tracing::warn!("stdio relay did not drain in time");
+            }
+        }
+    }
+}
+
+fn dup_std(fd: i32) -> Option<File> {
+    // SAFETY: dup of one of our standard fds; the new fd is owned by the File.
+    let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+    // SAFETY: `new` is a fresh fd we own.
+    (new >= 0).then(|| unsafe { File::from_raw_fd(new) })
+}
+
+fn relay(
+    stdio: ProcessStdio,
+    stdin: Option<File>,
+    stdout: Option<File>,
+    stderr: Option<File>,
+) -> Relays {
+    let stop_input = Arc::new(AtomicBool::new(false));
+    if let (Some(to), Some(from)) = (stdio.stdin, stdin) {
+        relay_input(from, to, stop_input.clone());
+    }
+    let mut outputs = Vec::new();
+    for (from, to) in [(stdio.stdout, stdout), (stdio.stderr, stderr)] {
+        if let (Some(from), Some(to)) = (from, to) {
+            outputs.push(tokio::spawn(copy_out(from, to)));
+        }
+    }
+    Relays {
+        outputs,
+        stop_input,
+    }
+}
+
+/// Copies the caller's stdin to the process. The caller's fd may be a terminal shared with
+/// its shell, so it is never switched to non-blocking mode and never read once the process
+/// has exited: a thread polls it with a timeout and reads only when data is there.
+fn relay_input(from: File, mut to: BoxStream, stop: Arc<AtomicBool>) {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
+    std::thread::spawn(move || {
+        use std::io::Read;
+        use std::os::fd::AsRawFd;
+        let mut from = from;
+        let mut buf = vec![0u8; 32 * 1024];
+        while !stop.load(Ordering::SeqCst) {
+            let mut pfd = libc::pollfd {
+                fd: from.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd for the duration of the call.
+            let r = unsafe { libc::poll(&mut pfd, 1, 100) };
+            if r < 0 {
+                if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                break;
+            }
+            if r == 0 {
+                continue;
+            }
+            match from.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    if tx.blocking_send(buf[..n].to_vec()).is_err() {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+    });
+    tokio::spawn(async move {
+        while let Some(chunk) = rx.recv().await {
+            if to.write_all(&chunk).await.is_err() {
+                return;
+            }
+        }
+        // EOF (or the process ended): half-close so the guest closes the process's stdin.
+        let _ = to.shutdown().await;
+    });
+}
+
+async fn copy_out(mut from: BoxStream, to: File) {
+    let mut to = tokio::fs::File::from_std(to);
+    if let Err(e) = tokio::io::copy(&mut from, &mut to).await {
+        tracing::debug!(error = %e, "output relay ended");
+    }
+    let _ = to.flush().await;
+    // Dropping `from` closes the host end, which the guest waits for.
+}
+
+fn serve(shim: Arc<Shim>, rt: Handle, stream: UnixStream) {
+    let (request, fds) = match control::receive(&stream) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = control::write_reply(&stream, &Reply::error(format!("bad request: {e}")));
+            return;
+        }
+    };
+    tracing::debug!(?request, "control request");
+    let reply = |r: Result<Reply>| {
+        let reply = r.unwrap_or_else(Reply::error);
+        let _ = control::write_reply(&stream, &reply);
+    };
+    match request {
+        Request::Start => reply(rt.block_on(shim.start()).map(|pid| Reply {
+            pid: Some(pid),
+            ..Default::default()
+        })),
+        Request::Kill { signal, all } => reply(
+            rt.block_on(shim.kill(signal, all))
+                .map(|_| Reply::default()),
+        ),
+        Request::Ps => reply(
+            rt.block_on(shim.container.process_list())
+                .map_err(Error::from)
+                .map(|pids| Reply {
+                    pids: Some(pids),
+                    ..Default::default()
+                }),
+        ),
+        Request::Resize { pid, width, height } => reply(rt.block_on(async {
+            shim.process(pid)?.resize_console(width, height).await?;
+            Ok(Reply::default())
+        })),
+        Request::Delete { force } => {
+            let r = rt.block_on(shim.delete(force));
+            let ok = r.is_ok();
+            reply(r.map(|_| Reply::default()));
+            if ok {
+                std::process::exit(0);
+            }
+        }
+        Request::Exec {
+            process,
+            stdin,
+            stdout,
+            stderr,
+        } => {
+            let started = rt.block_on(shim.exec(process, (stdin, stdout, stderr), fds));
+            let (p, relays) = match started {
+                Ok(x) => x,
+                Err(e) => return reply(Err(e)),
+            };
+            reply(Ok(Reply {
+                pid: Some(p.pid()),
+                ..Default::default()
+            }));
+            let code = rt.block_on(async {
+                let code = p.wait().await;
+                relays.drain().await;
+                code
+            });
+            lock(&shim.execs).remove(&p.pid());
+            reply(code.map_err(Error::from).map(|c| Reply {
+                exit_code: Some(c),
+                ..Default::default()
+            }));
+        }
+    }
+}
