@@ -103,6 +103,26 @@ where
     }
 }
 
+/// `serialize_with` helper for a Go `map[int]T`: Go writes the keys as decimal strings and
+/// sorts them **as strings** (`"10"` before `"2"`), unlike a `BTreeMap<i64, _>`'s numeric order.
+pub fn int_keyed_map<S, T>(
+    map: &std::collections::BTreeMap<i64, T>,
+    serializer: S,
+) -> Result<S::Ok, S::Error>
+where
+    S: Serializer,
+    T: Serialize,
+{
+    use serde::ser::SerializeMap;
+    let mut entries: Vec<(String, &T)> = map.iter().map(|(k, v)| (k.to_string(), v)).collect();
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut out = serializer.serialize_map(Some(entries.len()))?;
+    for (key, value) in entries {
+        out.serialize_entry(&key, value)?;
+    }
+    out.end()
+}
+
 /// A Go `time.Time` on the wire: an RFC 3339 string, always present.
 ///
 /// Kept as the text HCS sent (validated on decode) so that round trips are byte-exact and no

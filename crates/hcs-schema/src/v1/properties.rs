@@ -140,6 +140,7 @@ pub struct ContainerProperties {
     #[serde(
         rename = "MappedVirtualDiskControllers",
         skip_serializing_if = "is_empty",
+        serialize_with = "crate::go::int_keyed_map",
         deserialize_with = "null_default"
     )]
     pub mapped_virtual_disk_controllers: BTreeMap<i64, MappedVirtualDiskController>,
@@ -349,6 +350,7 @@ omitempty_struct! {
     /// The disks of one SCSI controller, by LUN (Go `map[int]`).
     pub struct MappedVirtualDiskController {
         /// Disks by LUN.
+        #[serde(serialize_with = "crate::go::int_keyed_map")]
         "MappedVirtualDisks" mapped_virtual_disks: BTreeMap<i64, MappedVirtualDisk>,
     }
 }
@@ -489,6 +491,35 @@ mod tests {
                 .signal_process_supported
         );
         assert_eq!(json::to_string(&p).unwrap(), doc);
+    }
+
+    #[test]
+    fn int_keyed_maps_sort_like_go() {
+        let disks: BTreeMap<i64, MappedVirtualDisk> = [2, 10, 1]
+            .into_iter()
+            .map(|lun| {
+                (
+                    lun,
+                    MappedVirtualDisk {
+                        container_path: format!("/d{lun}"),
+                        ..Default::default()
+                    },
+                )
+            })
+            .collect();
+        let c = MappedVirtualDiskController {
+            mapped_virtual_disks: disks,
+        };
+        assert_eq!(
+            json::to_string(&c).unwrap(),
+            concat!(
+                r#"{"MappedVirtualDisks":{"1":{"ContainerPath":"/d1"},"10":{"ContainerPath":"/d10"},"#,
+                r#""2":{"ContainerPath":"/d2"}}}"#
+            )
+        );
+        let back: MappedVirtualDiskController =
+            json::from_str(&json::to_string(&c).unwrap()).unwrap();
+        assert_eq!(back, c);
     }
 
     #[test]
