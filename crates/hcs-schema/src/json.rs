@@ -248,6 +248,11 @@ impl<'de> Deserializer<'de> for GoValue {
     ) -> Result<V::Value, Error> {
         match self.0 {
             Node::Object(members) => visitor.visit_map(GoMap::new(members, Some(fields))),
+            // Go leaves a struct at its zero value when it reads null (e.g. `[null]` into a
+            // slice of structs).
+            Node::Null => visitor.visit_map(GoMap::new(Vec::new(), Some(fields))),
+            // serde would fill a struct from an array positionally; Go refuses.
+            Node::Array(_) => Err(de::Error::invalid_type(de::Unexpected::Seq, &visitor)),
             other => GoValue(other).deserialize_any(visitor),
         }
     }
@@ -491,6 +496,18 @@ mod tests {
             from_str(r#"{"Id":null,"ReadOnly":null,"List":null,"Inner":null,"Nope":[1,2]}"#)
                 .unwrap();
         assert_eq!(got, Outer::default());
+    }
+
+    #[test]
+    fn structs_read_null_as_zero_and_refuse_arrays() {
+        let got: Outer = from_str(r#"{"List":[null,{"ProcessId":2}]}"#).unwrap();
+        assert_eq!(got.list, vec![Inner::default(), Inner { process_id: 2 }]);
+        assert_eq!(from_str::<Inner>("null").unwrap(), Inner::default());
+        assert!(
+            from_str::<Outer>(r#"{"Inner":[5]}"#).is_err(),
+            "serde alone accepts this"
+        );
+        assert!(serde_json::from_str::<Outer>(r#"{"Inner":[5]}"#).is_ok());
     }
 
     #[test]
