@@ -14,8 +14,9 @@
 //!   and the build gating (`determine_schema_version`, `is_supported`).
 //! * [`json`]: decoding with Go's rules (case-insensitive keys, `null` as absent, the later of
 //!   two spellings wins) and encoding with Go's string escapes when byte equality matters.
-//! * [`go`]: the Go value rules: `omitempty`, `time.Time` ([`go::GoTime`]), `guid.GUID`
-//!   ([`go::Guid`]).
+//! * [`go`]: the Go value rules: `omitempty` ([`go::GoEmpty`], [`go::is_empty`]), `time.Time`
+//!   ([`go::GoTime`]), `guid.GUID` ([`go::Guid`]), `[]byte` ([`go::GoBytes`]), nil slices and
+//!   `map[int]` keys. They are public so that other Go-JSON crates (HCN) can reuse them.
 //!
 //! # Go JSON rules reproduced
 //!
@@ -23,7 +24,9 @@
 //!   explicitly, including the odd ones (`ID` in v1 `Layer`, `SiloGuid`, `RuntimeOsType`,
 //!   `LCOWMetrics`, `Ids`, `CreateInUtilityVM`).
 //! * **Field order** is declaration order, as Go emits it; maps are `BTreeMap`s, so their keys
-//!   come out sorted as Go sorts them.
+//!   come out sorted as Go sorts them (`map[int]` keys sorted as strings). Go `interface{}`
+//!   fields are `serde_json::Value`, whose objects sort their keys; where the caller knows the
+//!   payload type the field is a type parameter instead, so the payload keeps its own order.
 //! * **`omitempty`** drops `0`, `false`, `""`, empty slices and maps and nil pointers
 //!   (`Option::None`), but not a struct held by value: such structs are emitted even when
 //!   empty (`{}`), e.g. v1 `Statistics.Memory` or a `time.Time`. Fields without `omitempty` are
