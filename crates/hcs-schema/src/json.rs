@@ -219,6 +219,19 @@ impl<'de> Visitor<'de> for NodeVisitor {
 /// A JSON value being decoded with Go's rules.
 struct GoValue(Node);
 
+/// Go reads `null` into a non-pointer scalar as "leave it at its zero value" (this matters for
+/// elements such as `[null]` into `[]int`; struct members that are null are dropped earlier).
+macro_rules! null_is_zero {
+    ($($method:ident => $visit:ident($zero:expr)),* $(,)?) => {
+        $(fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+            match self.0 {
+                Node::Null => visitor.$visit($zero),
+                other => GoValue(other).deserialize_any(visitor),
+            }
+        })*
+    };
+}
+
 impl<'de> Deserializer<'de> for GoValue {
     type Error = Error;
 
@@ -287,9 +300,18 @@ impl<'de> Deserializer<'de> for GoValue {
         visitor.visit_unit()
     }
 
+    null_is_zero! {
+        deserialize_bool => visit_bool(false),
+        deserialize_i8 => visit_i64(0), deserialize_i16 => visit_i64(0),
+        deserialize_i32 => visit_i64(0), deserialize_i64 => visit_i64(0),
+        deserialize_u8 => visit_u64(0), deserialize_u16 => visit_u64(0),
+        deserialize_u32 => visit_u64(0), deserialize_u64 => visit_u64(0),
+        deserialize_f32 => visit_f64(0.0), deserialize_f64 => visit_f64(0.0),
+        deserialize_str => visit_str(""), deserialize_string => visit_str("")
+    }
+
     forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
-        bytes byte_buf unit unit_struct seq tuple tuple_struct map identifier
+        i128 u128 char bytes byte_buf unit unit_struct seq tuple tuple_struct map identifier
     }
 }
 
@@ -496,6 +518,32 @@ mod tests {
             from_str(r#"{"Id":null,"ReadOnly":null,"List":null,"Inner":null,"Nope":[1,2]}"#)
                 .unwrap();
         assert_eq!(got, Outer::default());
+    }
+
+    #[test]
+    fn scalars_read_null_as_zero() {
+        assert_eq!(from_str::<Vec<u32>>("[1,null,3]").unwrap(), vec![1, 0, 3]);
+        assert_eq!(
+            from_str::<Vec<String>>(r#"["a",null]"#).unwrap(),
+            vec!["a".to_owned(), String::new()]
+        );
+        assert_eq!(
+            from_str::<Vec<bool>>("[null,true]").unwrap(),
+            vec![false, true]
+        );
+        assert_eq!(from_str::<Vec<i8>>("[null,-1]").unwrap(), vec![0, -1]);
+        assert_eq!(from_str::<Vec<f64>>("[null,1.5]").unwrap(), vec![0.0, 1.5]);
+        assert_eq!(
+            from_str::<Vec<Option<u8>>>("[null,2]").unwrap(),
+            vec![None, Some(2)]
+        );
+        assert_eq!(
+            from_str::<serde_json::Value>("[null]").unwrap(),
+            serde_json::json!([null])
+        );
+        // Type errors stay errors.
+        assert!(from_str::<Vec<u8>>(r#"["1"]"#).is_err());
+        assert!(from_str::<Vec<String>>("[1]").is_err());
     }
 
     #[test]
