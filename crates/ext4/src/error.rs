@@ -6,7 +6,7 @@ use std::io;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// An I/O error on the input or output, with what was being done.
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Io {
         /// What was being done.
         context: &'static str,
@@ -93,6 +93,39 @@ impl<T> IoContext<T> for io::Result<T> {
     fn ctx(self, context: &'static str) -> Result<T> {
         self.map_err(|source| Error::Io { context, source })
     }
+}
+
+/// Recovers a crate error carried inside an `io::Error` by a reader (see
+/// [`crate::tarstream::TarReader`]); other read errors mean the entry data ended early or
+/// could not be read.
+pub(crate) fn from_read_error(e: io::Error) -> Error {
+    if e.get_ref().is_some_and(|i| i.is::<Error>()) {
+        if let Some(inner) = e.into_inner() {
+            if let Ok(err) = inner.downcast::<Error>() {
+                return *err;
+            }
+        }
+        return Error::TarTruncated("reading entry data".into());
+    }
+    match e.kind() {
+        io::ErrorKind::UnexpectedEof => Error::TarTruncated("entry data ends early".into()),
+        _ => Error::Io {
+            context: "reading entry data",
+            source: e,
+        },
+    }
+}
+
+/// Renders an error with its chain of causes, `a: b: c`.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
 }
 
 /// Renders a byte path for error messages.

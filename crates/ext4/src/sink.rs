@@ -210,9 +210,7 @@ impl<W: Read + Write + Seek> Sink<W> {
             self.buf.resize(start + k, 0);
             if let Err(e) = r.read_exact(&mut self.buf[start..]) {
                 self.buf.truncate(start);
-                return Err(crate::error::Error::TarTruncated(format!(
-                    "reading entry data: {e}"
-                )));
+                return Err(crate::error::from_read_error(e));
             }
             n -= k as u64;
         }

@@ -735,8 +735,9 @@ impl<R: Read> TarReader<R> {
 
 impl<R: Read> Read for TarReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // The crate error travels inside the io::Error so that callers can recover it.
         self.read_entry(buf)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
     }
 }
 

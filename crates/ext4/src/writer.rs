@@ -748,7 +748,7 @@ impl<W: Read + Write + Seek> Writer<W> {
             let off = self.data_written as usize;
             let node = self.node_mut(ino);
             r.read_exact(&mut node.data[off..off + n as usize])
-                .map_err(|e| Error::TarTruncated(format!("reading entry data: {e}")))?;
+                .map_err(crate::error::from_read_error)?;
         } else {
             self.check_size(n)?;
             self.sink.copy_from(r, n)?;

@@ -239,10 +239,11 @@ fn run() -> Result<(), String> {
     let outcome = if opts.only_append_vhd_footer {
         ext4::convert_to_path(&mut progress, &out, &opts)
     } else {
-        let decoded = ext4::tar2ext4::maybe_gunzip(&mut progress).map_err(|e| e.to_string())?;
+        let decoded =
+            ext4::tar2ext4::maybe_gunzip(&mut progress).map_err(|e| ext4::error::chain(&e))?;
         ext4::convert_to_path(decoded, &out, &opts)
     }
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| ext4::error::chain(&e))?;
     // Drain the rest of the input so that a writer on the other end of a pipe does not fail.
     let _ = io::copy(&mut progress, &mut io::sink());
     if show {
