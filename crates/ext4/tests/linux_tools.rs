@@ -666,3 +666,40 @@ fn many_inodes_spread_over_several_groups_are_e2fsck_clean() {
     let (_, dump) = run("dumpe2fs", &["-h", img.to_str().unwrap()]);
     assert!(dump.contains("Inode count"), "{dump}");
 }
+
+#[test]
+fn compat_images_have_only_the_reference_e2fsck_findings() {
+    // The reference's images fail e2fsck only for the inode-bitmap padding (D1) and, for
+    // times outside 1970-2038, for timestamps (D2). A compat image of any tree must show
+    // nothing else.
+    let dir = tempfile::tempdir().unwrap();
+    let tar = build_tar(&mixed_tree(6));
+    for (i, inline) in [false, true].into_iter().enumerate() {
+        let opts = Options {
+            mode: OutputMode::Compat,
+            inline_data: inline,
+            convert_whiteout: true,
+            ..Options::default()
+        };
+        let (img, _) = convert_to(dir.path(), &format!("c{i}.img"), &tar, &opts);
+        let (rc, text) = run("e2fsck", &["-fn", img.to_str().unwrap()]);
+        assert_eq!(rc, 4, "{text}");
+        assert!(
+            text.contains("Padding at end of inode bitmap is not set"),
+            "{text}"
+        );
+        for line in text.lines() {
+            let known = line.starts_with("Pass ")
+                || line.starts_with("e2fsck ")
+                || line.contains("Padding at end of inode bitmap")
+                || line.contains("Timestamp(s) on inode")
+                || line.contains("WARNING: Filesystem still has errors")
+                || line.starts_with("Fix? no")
+                || line.contains(" files, ")
+                || line.trim().is_empty()
+                || line.starts_with(img.to_str().unwrap());
+            assert!(known, "unexpected e2fsck finding: {line}\n{text}");
+        }
+        ext4::check::check(&fs::read(&img).unwrap()).expect("structural check passes");
+    }
+}

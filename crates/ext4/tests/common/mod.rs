@@ -137,6 +137,17 @@ pub fn mixed_tree(seed: u64) -> Vec<Entry> {
     }
     x.xattrs.push(("trusted.t".into(), b"trusted".to_vec()));
     v.push(x);
+    // more than 12 entries in the xattr block: Go's sort.Slice leaves insertion sort
+    let mut x = Entry::new("xattrs/twenty", Kind::File(b"20".to_vec()));
+    for i in 0..20 {
+        let name = format!(
+            "{}.k{}",
+            ["user", "trusted", "security"][i % 3],
+            "n".repeat(i % 5 + 1)
+        );
+        x.xattrs.push((format!("{name}{i}"), r.bytes(20 + i)));
+    }
+    v.push(x);
     let mut x = Entry::new("xattrs/dir/", Kind::Dir);
     x.xattrs.push(("user.dir".into(), b"value".to_vec()));
     v.push(x);
