@@ -262,7 +262,24 @@ pub fn convert_to_path<R: Read>(r: R, path: &Path, opts: &Options) -> Result<Out
             "could not create a temporary output file".into(),
         ));
     };
-    let result = convert(r, &file, opts).and_then(|o| {
+    // Write back in the background while converting, so that disk I/O overlaps the
+    // conversion and the dm-verity hashing instead of all happening in the final sync.
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    let flusher = file.try_clone().ok().map(|f| {
+        std::thread::spawn(move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                stopped.recv_timeout(std::time::Duration::from_millis(50))
+            {
+                let _ = f.sync_data();
+            }
+        })
+    });
+    let converted = convert(r, &file, opts);
+    drop(stop);
+    if let Some(t) = flusher {
+        let _ = t.join();
+    }
+    let result = converted.and_then(|o| {
         file.sync_all().ctx("syncing the output")?;
         drop(file);
         fs::rename(&tmp_path, path).ctx("renaming the output into place")?;
