@@ -54,16 +54,16 @@ EOF
 TAR_BYTES=$(stat -c %s "$WORK/in.tar")
 cat "$WORK/in.tar" > /dev/null   # warm the page cache
 
-# One timed run of "$@" in seconds; every run starts with no dirty pages, so that fsync
-# pays only for its own output.
+# One timed run of "$@": prints "wall cpu" in seconds (cpu = user + system). Every run starts
+# with no dirty pages, so that fsync pays only for its own output.
 timed() {
   rm -f "$WORK/out"
   sync
-  local s e
-  s=$(date +%s.%N); "$@"; e=$(date +%s.%N)
-  echo "$e - $s" | bc -l
+  /usr/bin/time -f "%e %U %S" -o "$WORK/time" "$@"
+  awk '{printf "%s %.2f\n", $1, $2 + $3}' "$WORK/time"
 }
-min() { if [ -z "$1" ] || [ "$(echo "$2 < $1" | bc -l)" = 1 ]; then echo "$2"; else echo "$1"; fi; }
+# Keeps the "wall cpu" pair with the smaller wall time.
+min() { if [ -z "$1" ] || [ "$(echo "${2% *} < ${1% *}" | bc -l)" = 1 ]; then echo "$2"; else echo "$1"; fi; }
 mibs() { echo "scale=1; $TAR_BYTES / 1048576 / $1" | bc -l; }
 
 # The runs are interleaved (copy, convert, convert with dm-verity, ...) so that load from
@@ -77,12 +77,13 @@ for _ in $(seq "$RUNS"); do
   T_COMPAT=$(min "$T_COMPAT" "$(timed "$BIN" -i "$WORK/in.tar" -o "$WORK/out" -mode compat -overlay -vhd -dm-verity -max-disk-size 128G)")
 done
 T_COPY=$(min "$T_DD" "$T_CAT")   # the faster copy is the I/O limit
+line() { printf '%-40s %8.2f s %9.1f MiB/s %8.2f s CPU\n' "$1" "${2% *}" "$(mibs "${2% *}")" "${2#* }"; }
 
 printf 'input: %d MiB tar, best of %d interleaved runs, %s CPUs, load average %s\n' $((TAR_BYTES >> 20)) "$RUNS" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-40s %8.2f s %9.1f MiB/s\n' "plain copy (dd bs=1M, fsync)" "$T_DD" "$(mibs "$T_DD")"
-printf '%-40s %8.2f s %9.1f MiB/s\n' "plain copy (cat, fsync)" "$T_CAT" "$(mibs "$T_CAT")"
-printf '%-40s %8.2f s %9.1f MiB/s\n' "tar2ext4 (default mode)" "$T_PLAIN" "$(mibs "$T_PLAIN")"
-printf '%-40s %8.2f s %9.1f MiB/s\n' "tar2ext4 + dm-verity + vhd (default)" "$T_VERITY" "$(mibs "$T_VERITY")"
-printf '%-40s %8.2f s %9.1f MiB/s\n' "tar2ext4 + dm-verity + vhd (compat)" "$T_COMPAT" "$(mibs "$T_COMPAT")"
+line "plain copy (dd bs=1M, fsync)" "$T_DD"
+line "plain copy (cat, fsync)" "$T_CAT"
+line "tar2ext4 (default mode)" "$T_PLAIN"
+line "tar2ext4 + dm-verity + vhd (default)" "$T_VERITY"
+line "tar2ext4 + dm-verity + vhd (compat)" "$T_COMPAT"
 printf 'ratio to the faster plain copy: without dm-verity %.0f%%, with dm-verity %.0f%% (target >= 60%%)\n' \
-  "$(echo "100 * $T_COPY / $T_PLAIN" | bc -l)" "$(echo "100 * $T_COPY / $T_VERITY" | bc -l)"
+  "$(echo "100 * ${T_COPY% *} / ${T_PLAIN% *}" | bc -l)" "$(echo "100 * ${T_COPY% *} / ${T_VERITY% *}" | bc -l)"
