@@ -14,11 +14,13 @@
 //!   1970 and from 2038 to 2446 read back correctly (D2);
 //! * converts `system.posix_acl_*` values from the tar's xattr-API format to ext4's on-disk
 //!   format, so the kernel can read them (D3);
-//! * splits depth-1 extent trees of files of 340 extents (42.5 GiB) or more correctly (D4);
 //! * orders xattr-block entries as the kernel does and fills in the block hash (D5, D8);
 //! * skips PAX global headers instead of turning them into empty files (D6);
 //! * requires the tar's end-of-archive marker (a stream cut at an entry boundary is an error);
 //! * rejects xattr names ext4 cannot store, and keeps ACL xattrs when an entry is replaced.
+//!
+//! Both modes split the depth-1 extent trees of files of 340 extents (42.5 GiB) or more
+//! correctly (D4); the reference's images of such files are corrupt, so no hash depends on them.
 //!
 //! # Normalisations (both modes)
 //!

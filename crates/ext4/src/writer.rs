@@ -4,7 +4,7 @@
 //! in memory until [`Writer::close`], which writes every directory, the inode table and the
 //! bitmaps after the data, then seeks back for the group descriptor table (block 1) and the
 //! superblock (block 0). The layout is that of hcsshim's `compactext4`; in
-//! [`OutputMode::Compat`] the bytes are identical to it, defects included, and in
+//! [`OutputMode::Compat`] the bytes are identical to it, defects included (D4 aside), and in
 //! [`OutputMode::Default`] the defects listed in the spec (§1.15 D1–D6, D8) are fixed.
 //!
 //! Inodes live in an arena indexed by inode number; directories map names to inode numbers,
@@ -25,12 +25,13 @@ mod extents;
 /// Which bytes the writer produces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OutputMode {
-    /// Byte-identical to hcsshim's compactext4 (commit 7c9ff7f4), defects included, so that
-    /// dm-verity root hashes match policies computed with the reference.
+    /// Byte-identical to hcsshim's compactext4 (commit 7c9ff7f4), defects included (except
+    /// D4, whose images are corrupt anyway), so that dm-verity root hashes match policies
+    /// computed with the reference.
     Compat,
     /// Same layout, with the reference's defects fixed: inode-bitmap padding set, kernel time
     /// encoding, ACL xattrs converted to the on-disk format, kernel xattr-block order and
-    /// header hash, correct extent trees for very large files, no stray `system.data` xattrs.
+    /// header hash, no stray `system.data` xattrs.
     /// Passes `e2fsck -fn` cleanly.
     #[default]
     Default,

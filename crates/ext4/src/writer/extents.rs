@@ -48,7 +48,7 @@ impl<W: Read + Write + Seek> Writer<W> {
             Self::fill_extents(&mut root, extents, 4, start_block, 0, blocks);
         } else if extents <= 4 * EXTENTS_PER_BLOCK {
             // Depth 1: up to four leaf blocks written right after the data.
-            let leaves = leaf_layout(extents, self.compat());
+            let leaves = leaf_layout(extents);
             let leaf_blocks = leaves.len() as u32;
             used += leaf_blocks;
             put_extent_header(&mut root, leaf_blocks as u16, 4, 1);
@@ -83,27 +83,31 @@ impl<W: Read + Write + Seek> Writer<W> {
     }
 }
 
-/// Entries per leaf block of a depth-1 extent tree with `extents` extents. The reference
-/// computes the leaf count as `extents / 340 + 1` and the entries of leaf `i` as
-/// `extents - i * leaf_count` (defect D4): from 340 extents (42.5 GiB) on, leaves after the
-/// first describe blocks past the end of the file. Compat mode keeps that (such images are
-/// corrupt either way); the default mode splits the extents correctly.
-fn leaf_layout(extents: u32, compat: bool) -> Vec<u32> {
-    if compat {
-        let n = extents / EXTENTS_PER_BLOCK + 1;
-        (0..n)
-            .map(|i| {
-                extents
-                    .wrapping_sub(i.wrapping_mul(n))
-                    .min(EXTENTS_PER_BLOCK)
-            })
-            .collect()
-    } else {
-        let n = extents.div_ceil(EXTENTS_PER_BLOCK);
-        (0..n)
-            .map(|i| (extents - i * EXTENTS_PER_BLOCK).min(EXTENTS_PER_BLOCK))
-            .collect()
-    }
+/// Entries per leaf block of a depth-1 extent tree with `extents` extents.
+///
+/// The reference computes the leaf count as `extents / 340 + 1` and the entries of leaf `i`
+/// as `extents - i * leaf_count` (defect D4): from 340 extents (42.5 GiB) on, leaves after
+/// the first describe blocks past the end of the file. Below 340 extents both computations
+/// agree, and images of larger files made by the reference are corrupt, so nobody can depend
+/// on those bytes: both modes use the correct split (spec §10.1).
+fn leaf_layout(extents: u32) -> Vec<u32> {
+    let n = extents.div_ceil(EXTENTS_PER_BLOCK);
+    (0..n)
+        .map(|i| (extents - i * EXTENTS_PER_BLOCK).min(EXTENTS_PER_BLOCK))
+        .collect()
+}
+
+/// The reference's (defective) split, kept to show where it agrees with [`leaf_layout`].
+#[cfg(test)]
+fn reference_leaf_layout(extents: u32) -> Vec<u32> {
+    let n = extents / EXTENTS_PER_BLOCK + 1;
+    (0..n)
+        .map(|i| {
+            extents
+                .wrapping_sub(i.wrapping_mul(n))
+                .min(EXTENTS_PER_BLOCK)
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -111,15 +115,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn extent_leaves_split_correctly_in_default_mode() {
+    fn extent_leaves_split_correctly() {
         for n in [5u32, 339, 340, 341, 680, 1000, 1360] {
-            let l = leaf_layout(n, false);
+            let l = leaf_layout(n);
             assert_eq!(l.iter().sum::<u32>(), n, "{n}");
             assert!(l.iter().all(|&c| c > 0 && c <= EXTENTS_PER_BLOCK) && l.len() <= 4);
         }
-        // The reference's layout (D4): right below 340, wrong from 340 on.
-        assert_eq!(leaf_layout(5, true), [5]);
-        assert_eq!(leaf_layout(339, true), [339]);
-        assert_eq!(leaf_layout(340, true), [340, 338]);
+        // The reference's layout (D4) agrees below 340 extents and is wrong from 340 on.
+        for n in 5..340 {
+            assert_eq!(reference_leaf_layout(n), leaf_layout(n));
+        }
+        assert_eq!(reference_leaf_layout(340), [340, 338]);
     }
 }
