@@ -1,0 +1,396 @@
+//! runhcs end to end with the real gcs and runc (as root, as CI runs): run, create/start,
+//! exec, kill, delete, ps, state, list, stdio, TTY, failures and cleanup.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// The gcs binary beside runhcs (built on first use).
+fn gcs() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let runhcs = PathBuf::from(env!("CARGO_BIN_EXE_runhcs"));
+        let dir = runhcs.parent().unwrap().to_path_buf();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.current_dir(workspace_root())
+            .args(["build", "-p", "gcs", "--bin", "gcs"]);
+        if dir.file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        assert!(cmd.status().unwrap().success(), "cargo build -p gcs failed");
+        dir.join("gcs")
+    })
+    .clone()
+}
+
+fn rootfs() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join("runhcs-test-busybox-rootfs");
+        if dir.join("bin/busybox").exists() {
+            return dir;
+        }
+        let tmp =
+            std::env::temp_dir().join(format!("runhcs-test-busybox-rootfs.{}", std::process::id()));
+        let ok = Command::new("sh")
+            .arg(workspace_root().join("scripts/busybox-rootfs.sh"))
+            .arg(&tmp)
+            .status()
+            .unwrap()
+            .success();
+        assert!(
+            ok,
+            "busybox-rootfs.sh failed (is busybox-static installed?)"
+        );
+        if std::fs::rename(&tmp, &dir).is_err() {
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
+        dir
+    })
+    .clone()
+}
+
+/// A test's own state root and bundle dir; removed on drop.
+struct Env {
+    dir: PathBuf,
+}
+
+impl Env {
+    fn new(tag: &str) -> Self {
+        assert!(is_root(), "the runhcs tests run as root (as CI does)");
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("runhcs-test-{tag}-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Env { dir }
+    }
+
+    fn root(&self) -> PathBuf {
+        self.dir.join("root")
+    }
+
+    /// A bundle running `script` with sh -c.
+    fn bundle(&self, name: &str, script: &str, terminal: bool) -> PathBuf {
+        let b = self.dir.join(name);
+        std::fs::create_dir_all(&b).unwrap();
+        let _ = std::os::unix::fs::symlink(rootfs(), b.join("rootfs"));
+        let spec = serde_json::json!({
+            "ociVersion": "1.1.0",
+            "process": {
+                "terminal": terminal,
+                "user": {"uid": 0, "gid": 0},
+                "args": ["/bin/sh", "-c", script],
+                "env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
+                "cwd": "/"
+            },
+            "root": {"path": "rootfs"},
+            "hostname": "t",
+            "mounts": [
+                {"destination": "/proc", "type": "proc", "source": "proc"},
+                {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "mode=755"]},
+                {"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]}
+            ],
+            "linux": {"namespaces": [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}]}
+        });
+        std::fs::write(
+            b.join("config.json"),
+            serde_json::to_vec_pretty(&spec).unwrap(),
+        )
+        .unwrap();
+        b
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_runhcs"));
+        c.arg("--root")
+            .arg(self.root())
+            .arg("--gcs")
+            .arg(gcs())
+            .args(args);
+        c
+    }
+
+    /// Runs runhcs with its output in files, not pipes: a detached container's shim keeps
+    /// the stdio it inherited, so waiting for pipes to close would wait for the container.
+    fn run(&self, args: &[&str]) -> Output {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let out = self.dir.join(format!("out.{n}"));
+        let err = self.dir.join(format!("err.{n}"));
+        let status = self
+            .cmd(args)
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .status()
+            .unwrap();
+        Output {
+            status,
+            stdout: std::fs::read(&out).unwrap(),
+            stderr: std::fs::read(&err).unwrap(),
+        }
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert!(
+            o.status.success(),
+            "runhcs {args:?} failed: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    }
+
+    fn status(&self, id: &str) -> String {
+        let v: serde_json::Value = serde_json::from_str(&self.ok(&["state", id])).unwrap();
+        v["status"].as_str().unwrap().to_owned()
+    }
+
+    fn wait_status(&self, id: &str, want: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.status(id) != want {
+            assert!(Instant::now() < deadline, "{id} never became {want}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// No container state is left under the root.
+    fn assert_empty(&self) {
+        let left: Vec<_> = std::fs::read_dir(self.root())
+            .map(|d| d.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "left behind: {left:?}");
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if let Ok(d) = std::fs::read_dir(self.root()) {
+            for e in d.flatten() {
+                let id = e.file_name().to_string_lossy().into_owned();
+                let _ = self.run(&["delete", "--force", &id]);
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn run_reports_output_and_exit_code() {
+    let env = Env::new("run");
+    let b = env.bundle("b", "echo hello; echo oops >&2; exit 3", false);
+    let o = env.run(&["run", "--bundle", b.to_str().unwrap(), "r1"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "hello\n");
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "oops\n");
+    env.assert_empty();
+}
+
+#[test]
+fn lifecycle_create_start_exec_ps_state_list_kill_delete() {
+    let env = Env::new("life");
+    let b = env.bundle("b", "sleep 1000", false);
+    let b = b.to_str().unwrap();
+    env.ok(&["create", "-b", b, "c1"]);
+    assert_eq!(env.status("c1"), "created");
+    let o = env.run(&["create", "-b", b, "c1"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("already exists"));
+
+    env.ok(&["start", "c1"]);
+    assert_eq!(env.status("c1"), "running");
+    let o = env.run(&["start", "c1"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("already running"));
+
+    let list = env.ok(&["list"]);
+    assert!(list.starts_with("ID"), "{list}");
+    assert!(list.contains("c1") && list.contains("running"), "{list}");
+    assert_eq!(env.ok(&["list", "-q"]), "c1\n");
+    let json: serde_json::Value =
+        serde_json::from_str(&env.ok(&["list", "--format", "json"])).unwrap();
+    assert_eq!(json[0]["id"], "c1");
+
+    let o = env.run(&["exec", "c1", "/bin/sh", "-c", "echo in-exec; exit 4"]);
+    assert_eq!(o.status.code(), Some(4));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "in-exec\n");
+
+    let pids: Vec<u32> = serde_json::from_str(&env.ok(&["ps", "--format", "json", "c1"])).unwrap();
+    assert!(!pids.is_empty());
+
+    let o = env.run(&["delete", "c1"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not stopped"));
+
+    // sleep is pid 1 in its namespace: TERM is ignored there, KILL is not.
+    env.ok(&["kill", "c1", "KILL"]);
+    env.wait_status("c1", "stopped");
+    let o = env.run(&["exec", "c1", "true"]);
+    assert!(!o.status.success());
+    env.ok(&["delete", "c1"]);
+    let o = env.run(&["state", "c1"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("does not exist"));
+    env.ok(&["delete", "--force", "c1"]);
+    env.assert_empty();
+}
+
+#[test]
+fn delete_force_of_a_running_container() {
+    let env = Env::new("force");
+    let b = env.bundle("b", "sleep 1000", false);
+    env.ok(&["run", "-d", "-b", b.to_str().unwrap(), "f1"]);
+    assert_eq!(env.status("f1"), "running");
+    env.ok(&["delete", "--force", "f1"]);
+    env.assert_empty();
+}
+
+#[test]
+fn stdin_is_piped_and_mebibytes_of_output_arrive_intact() {
+    let env = Env::new("stdio");
+    let b = env.bundle("b", "cat", false);
+    let data: Vec<u8> = (0..6 * 1024 * 1024u32)
+        .map(|i| (i * 7 % 253) as u8)
+        .collect();
+    let mut child = env
+        .cmd(&["run", "-b", b.to_str().unwrap(), "p1"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = data.clone();
+    let writer = std::thread::spawn(move || {
+        stdin.write_all(&input).unwrap();
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout.len(), data.len());
+    assert!(out.stdout == data, "output differs from input");
+    env.assert_empty();
+}
+
+#[test]
+fn tty_exec_session() {
+    let env = Env::new("tty");
+    let b = env.bundle("b", "sleep 1000", false);
+    env.ok(&["run", "-d", "-b", b.to_str().unwrap(), "t1"]);
+    // script(1) gives runhcs a terminal of 77x22; the shell inside must see a terminal of
+    // that size.
+    let runhcs = format!(
+        "stty cols 77 rows 22; {} --root {} --gcs {} exec -t t1 /bin/sh",
+        env!("CARGO_BIN_EXE_runhcs"),
+        env.root().display(),
+        gcs().display()
+    );
+    let mut child = Command::new("script")
+        .args(["-qec", &runhcs, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    stdin
+        .write_all(b"tty -s && echo IS-A-TTY; stty size; exit 6\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+    assert!(text.contains("IS-A-TTY"), "{text}");
+    assert!(text.contains("22 77"), "{text}");
+    drop(stdin);
+    env.ok(&["delete", "--force", "t1"]);
+    env.assert_empty();
+}
+
+#[test]
+fn bad_bundles_fail_clearly_and_leave_nothing() {
+    let env = Env::new("bad");
+    let missing = env.dir.join("nope");
+    let o = env.run(&["create", "-b", missing.to_str().unwrap(), "x1"]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("bundle"),
+        "{o:?}"
+    );
+
+    let b = env.bundle("b", "true", false);
+    std::fs::write(b.join("config.json"), "{not json").unwrap();
+    let o = env.run(&["create", "-b", b.to_str().unwrap(), "x2"]);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("not valid JSON"),
+        "{o:?}"
+    );
+
+    let b = env.bundle("c", "true", false);
+    std::fs::remove_file(b.join("rootfs")).unwrap();
+    let o = env.run(&["create", "-b", b.to_str().unwrap(), "x3"]);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("rootfs"),
+        "{o:?}"
+    );
+
+    // A spec runc refuses (a mount of an unknown type) fails in the guest, and the error
+    // reaches the caller; the sandbox is torn down.
+    let b = env.bundle("d", "true", false);
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(b.join("config.json")).unwrap()).unwrap();
+    spec["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"destination": "/x", "type": "nosuchfs", "source": "none"}));
+    std::fs::write(b.join("config.json"), serde_json::to_vec(&spec).unwrap()).unwrap();
+    let o = env.run(&["run", "-b", b.to_str().unwrap(), "x4"]);
+    assert!(!o.status.success());
+    assert!(!o.stderr.is_empty());
+
+    let o = env.run(&["create", "-b", b.to_str().unwrap(), "../evil"]);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("invalid container id"),
+        "{o:?}"
+    );
+    env.assert_empty();
+}
+
+#[test]
+fn gcs_killed_mid_run_stops_the_container_and_delete_cleans_up() {
+    let env = Env::new("crash");
+    let b = env.bundle("b", "sleep 1000", false);
+    env.ok(&["run", "-d", "-b", b.to_str().unwrap(), "k1"]);
+    let state: serde_json::Value = serde_json::from_str(&env.ok(&["state", "k1"])).unwrap();
+    let shim = state["pid"].as_u64().unwrap();
+    // shim -> unshare -> gcs
+    let children = |pid: u64| -> Vec<i32> {
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|s| s.parse().ok())
+            .collect()
+    };
+    let unshare = children(shim)[0];
+    let gcs = children(unshare as u64)[0];
+    // SAFETY: kill(2) of the gcs this test started.
+    unsafe { libc::kill(gcs, libc::SIGKILL) };
+    env.wait_status("k1", "stopped");
+    env.ok(&["delete", "k1"]);
+    env.assert_empty();
+    let sandbox = env.root().join("k1");
+    assert!(!sandbox.exists());
+}
