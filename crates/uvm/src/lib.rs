@@ -7,9 +7,11 @@
 //! * [`container`], [`process`]: handles over the bridge.
 //! * [`sandbox`]: the utility-VM abstraction; on Linux the local sandbox runs `gcs` as a
 //!   child process in its own mount and pid namespaces, speaking over Unix sockets.
+//! * [`cow`]: the `hcs` crate's `Container` / `Process` traits for these handles.
 
 pub mod client;
 pub mod container;
+pub mod cow;
 
 pub mod error;
 pub mod process;

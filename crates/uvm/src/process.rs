@@ -198,7 +198,11 @@ impl GcsProcess {
 
     /// Takes the stdio streams (once; later calls get nothing).
     pub fn take_stdio(&self) -> ProcessStdio {
-        std::mem::take(&mut *self.stdio.lock().unwrap_or_else(|e| e.into_inner()))
+        std::mem::take(&mut *self.stdio_lock())
+    }
+
+    pub(crate) fn stdio_lock(&self) -> std::sync::MutexGuard<'_, ProcessStdio> {
+        self.stdio.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Waits for the exit code (`128+signal` for signalled container processes; `-1` for a

@@ -21,7 +21,10 @@ async fn read_all(s: Option<uvm::transport::BoxStream>) -> Vec<u8> {
 
 #[tokio::test]
 async fn init_process_output_and_exit_code() {
-    assert!(is_root(), "the local sandbox tests run as root (as CI does)");
+    assert!(
+        is_root(),
+        "the local sandbox tests run as root (as CI does)"
+    );
     let sb = sandbox("init").await;
     let c = sb
         .create_container(
@@ -53,7 +56,10 @@ async fn init_process_output_and_exit_code() {
 
 #[tokio::test]
 async fn stdin_and_large_output_through_exec() {
-    assert!(is_root(), "the local sandbox tests run as root (as CI does)");
+    assert!(
+        is_root(),
+        "the local sandbox tests run as root (as CI does)"
+    );
     let sb = sandbox("exec").await;
     let c = sb
         .create_container(
@@ -107,7 +113,10 @@ async fn stdin_and_large_output_through_exec() {
 
 #[tokio::test]
 async fn many_containers_in_one_sandbox() {
-    assert!(is_root(), "the local sandbox tests run as root (as CI does)");
+    assert!(
+        is_root(),
+        "the local sandbox tests run as root (as CI does)"
+    );
     let sb = sandbox("many").await;
     let mut handles = Vec::new();
     for i in 0..5 {
@@ -139,7 +148,10 @@ async fn many_containers_in_one_sandbox() {
 
 #[tokio::test]
 async fn tty_exec() {
-    assert!(is_root(), "the local sandbox tests run as root (as CI does)");
+    assert!(
+        is_root(),
+        "the local sandbox tests run as root (as CI does)"
+    );
     let sb = sandbox("tty").await;
     let c = sb
         .create_container(
@@ -176,7 +188,10 @@ async fn tty_exec() {
 
 #[tokio::test]
 async fn agent_killed_mid_run_fails_pending_calls_and_teardown_cleans_up() {
-    assert!(is_root(), "the local sandbox tests run as root (as CI does)");
+    assert!(
+        is_root(),
+        "the local sandbox tests run as root (as CI does)"
+    );
     let sb = sandbox("crash").await;
     let c = sb
         .create_container(
@@ -213,7 +228,10 @@ async fn agent_killed_mid_run_fails_pending_calls_and_teardown_cleans_up() {
 
 #[tokio::test]
 async fn bad_spec_gives_a_clear_error_and_leaves_nothing() {
-    assert!(is_root(), "the local sandbox tests run as root (as CI does)");
+    assert!(
+        is_root(),
+        "the local sandbox tests run as root (as CI does)"
+    );
     let sb = sandbox("bad").await;
     let err = sb
         .create_container("b1", spec(&["/does/not/exist"], false), &[busybox_rootfs()])
@@ -240,4 +258,59 @@ async fn bad_spec_gives_a_clear_error_and_leaves_nothing() {
     let dir = sb.state_dir().to_path_buf();
     sb.teardown().await.unwrap();
     assert!(!dir.exists());
+}
+
+#[tokio::test]
+async fn driven_through_the_hcs_cow_traits() {
+    assert!(
+        is_root(),
+        "the local sandbox tests run as root (as CI does)"
+    );
+    let sb = sandbox("cow").await;
+    let c = sb
+        .create_container(
+            "w1",
+            spec(&["/bin/sleep", "1000"], false),
+            &[busybox_rootfs()],
+        )
+        .await
+        .unwrap();
+    let init = c.start_init(false, false, false).await.unwrap();
+    let container: &dyn hcs::cow::Container = &c;
+    assert_eq!(container.id(), "w1");
+    assert_eq!(container.os(), hcs::Os::Linux);
+    // lcowProcessParameters: schema2 ProcessParameters plus OciProcess.
+    let config = serde_json::json!({
+        "CreateStdOutPipe": true,
+        "OciProcess": process(&["/bin/sh", "-c", "echo via-cow; exit 9"], false),
+    });
+    let p = container.create_process(&config).await.unwrap();
+    assert!(
+        matches!(
+            p.exit_code().unwrap_err().kind(),
+            hcs::ErrorKind::InvalidProcessState
+        ) || p.exit_code().is_ok()
+    );
+    let mut out = String::new();
+    p.take_stdio()
+        .stdout
+        .unwrap()
+        .read_to_string(&mut out)
+        .await
+        .unwrap();
+    p.wait().await.unwrap();
+    assert_eq!(p.exit_code().unwrap(), 9);
+    assert_eq!(out, "via-cow\n");
+    let props = container.properties(&["ProcessList"]).await.unwrap();
+    assert!(
+        props["ProcessList"]
+            .as_array()
+            .is_some_and(|l| !l.is_empty()),
+        "{props}"
+    );
+    container.terminate().await.unwrap();
+    container.wait().await.unwrap();
+    assert!(!init.kill().await.unwrap());
+    sb.remove_container(&c).await.unwrap();
+    sb.teardown().await.unwrap();
 }
