@@ -285,12 +285,6 @@ async fn driven_through_the_hcs_cow_traits() {
         "OciProcess": process(&["/bin/sh", "-c", "echo via-cow; exit 9"], false),
     });
     let p = container.create_process(&config).await.unwrap();
-    assert!(
-        matches!(
-            p.exit_code().unwrap_err().kind(),
-            hcs::ErrorKind::InvalidProcessState
-        ) || p.exit_code().is_ok()
-    );
     let mut out = String::new();
     p.take_stdio()
         .stdout
