@@ -394,3 +394,34 @@ fn gcs_killed_mid_run_stops_the_container_and_delete_cleans_up() {
     let sandbox = env.root().join("k1");
     assert!(!sandbox.exists());
 }
+
+#[test]
+fn tty_run_session_returns_the_exit_code() {
+    let env = Env::new("ttyrun");
+    let b = env.bundle("b", "exec /bin/sh", true);
+    let runhcs = format!(
+        "stty cols 81 rows 23; {} --root {} --gcs {} run -b {} tr1; echo code=$?",
+        env!("CARGO_BIN_EXE_runhcs"),
+        env.root().display(),
+        gcs().display(),
+        b.display()
+    );
+    let mut child = Command::new("script")
+        .args(["-qec", &runhcs, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    stdin
+        .write_all(b"tty -s && echo IS-A-TTY; stty size; exit 5\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+    assert!(text.contains("IS-A-TTY"), "{text}");
+    assert!(text.contains("23 81"), "{text}");
+    assert!(text.contains("code=5"), "{text}");
+    drop(stdin);
+    env.assert_empty();
+}

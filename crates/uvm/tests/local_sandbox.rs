@@ -308,3 +308,34 @@ async fn driven_through_the_hcs_cow_traits() {
     sb.remove_container(&c).await.unwrap();
     sb.teardown().await.unwrap();
 }
+
+#[tokio::test]
+async fn agent_on_stdin_stdout() {
+    assert!(
+        is_root(),
+        "the local sandbox tests run as root (as CI does)"
+    );
+    let mut cfg = uvm::sandbox::local::LocalSandboxConfig::new(state_dir("inouterr"));
+    cfg.agent = gcs_binary();
+    cfg.use_inouterr = true;
+    let (_, args) = cfg.command_line();
+    assert!(args.iter().any(|a| a == "-use-inouterr"));
+    let sb = uvm::sandbox::local::LocalSandbox::start(cfg).await.unwrap();
+    let c = sb
+        .create_container(
+            "io1",
+            spec(&["/bin/echo", "over-stdio"], false),
+            &[busybox_rootfs()],
+        )
+        .await
+        .unwrap();
+    let p = c.start_init(false, true, false).await.unwrap();
+    let out = read_all(p.take_stdio().stdout).await;
+    assert_eq!(p.wait_timeout(T).await.unwrap(), 0);
+    assert_eq!(String::from_utf8_lossy(&out), "over-stdio\n");
+    c.wait_timeout(T).await.unwrap();
+    sb.remove_container(&c).await.unwrap();
+    let dir = sb.state_dir().to_path_buf();
+    sb.teardown().await.unwrap();
+    assert!(!dir.exists());
+}
