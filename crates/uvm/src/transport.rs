@@ -7,6 +7,7 @@
 //! `gcs -transport unix -socket-dir <dir>` dials.
 
 use std::io;
+#[cfg(unix)]
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;

@@ -1,5 +1,7 @@
 //! The local sandbox with the real `gcs` and runc (as root).
 
+#![cfg(target_os = "linux")]
+
 mod common;
 
 use std::time::Duration;
