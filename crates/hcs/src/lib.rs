@@ -9,6 +9,102 @@
 //!   [`api::HcsApi`] trait. [`sys::default_api`] gives the Win32 implementation on Windows
 //!   (and an "HCS is not available" error elsewhere); `fake::FakeHcs` (feature `fake`)
 //!   simulates HCS for tests.
+//!
+//! # Example: a process-isolated (Argon) Windows container
+//!
+//! What a downstream engine does to run `cmd /c echo hello` in a process-isolated container
+//! whose layers are already unpacked and whose network namespace (an HCN namespace GUID) was
+//! created by the network plugin. On Linux every call fails with
+//! [`ErrorKind::NotAvailable`]; the example only compiles there.
+//!
+//! ```no_run
+//! use hcs::error::{is_already_stopped, is_not_exist, is_pending, is_timeout};
+//! use hcs_schema::v2::{
+//!     ComputeSystem, Container, GuestOs, Layer, MappedDirectory, Networking,
+//!     ProcessParameters, Storage,
+//! };
+//! use hcs_schema::version::SchemaVersion;
+//! use tokio::io::AsyncReadExt;
+//!
+//! # async fn run() -> hcs::Result<()> {
+//! let id = "0c9d5e1f-demo";
+//! // The schema 2.1 document hcsshim builds for an Argon container (hcs-hcn-api.md §7):
+//! // layers topmost first, the scratch path, mapped directories and the network namespace.
+//! let document = ComputeSystem::<serde_json::Value> {
+//!     owner: "my-engine".into(),
+//!     schema_version: Some(SchemaVersion::V2_1),
+//!     should_terminate_on_last_handle_closed: true,
+//!     container: Some(Container {
+//!         guest_os: Some(GuestOs { host_name: "demo".into() }),
+//!         storage: Some(Storage {
+//!             layers: vec![Layer {
+//!                 id: "8c1f7d2a-5b6e-5f0a-9d3c-2e4b6a8c0d1e".into(),
+//!                 path: r"C:\ProgramData\engine\layers\nanoserver".into(),
+//!                 ..Default::default()
+//!             }],
+//!             path: r"\\?\Volume{3a4b5c6d-0000-0000-0000-100000000000}\".into(),
+//!             ..Default::default()
+//!         }),
+//!         mapped_directories: vec![MappedDirectory {
+//!             host_path: r"C:\data".into(),
+//!             container_path: r"C:\data".into(),
+//!             read_only: true,
+//!             ..Default::default()
+//!         }],
+//!         networking: Some(Networking {
+//!             namespace: "6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d".into(),
+//!             ..Default::default()
+//!         }),
+//!         ..Default::default()
+//!     }),
+//!     ..Default::default()
+//! };
+//!
+//! let system = hcs::create_compute_system(id, &document).await?;
+//! system.start().await?;
+//!
+//! let process = system
+//!     .create_process(&ProcessParameters {
+//!         command_line: "cmd /c echo hello".into(),
+//!         working_directory: r"C:\".into(),
+//!         create_std_out_pipe: true,
+//!         create_std_err_pipe: true,
+//!         ..Default::default()
+//!     })
+//!     .await?;
+//! let mut stdio = process.take_stdio();
+//! let mut output = String::new();
+//! if let Some(stdout) = stdio.stdout.as_mut() {
+//!     stdout.read_to_string(&mut output).await?;
+//! }
+//! process.wait().await?;
+//! let code = process.exit_code()?; // -1 when HCS could not tell
+//! println!("{output:?} exited with {code}");
+//! process.close().await?;
+//!
+//! // Shutdown does not wait; the exit arrives as an event. Already stopped or gone is fine.
+//! match system.shutdown().await {
+//!     Ok(()) => {}
+//!     Err(e) if is_already_stopped(&e) || is_not_exist(&e) || is_pending(&e) => {}
+//!     Err(e) => return Err(e),
+//! }
+//! let waited = tokio::time::timeout(std::time::Duration::from_secs(30), system.wait()).await;
+//! if waited.is_err() {
+//!     // Graceful shutdown took too long: terminate (same "already stopped" rules).
+//!     if let Err(e) = system.terminate().await {
+//!         if !(is_already_stopped(&e) || is_not_exist(&e) || is_timeout(&e)) {
+//!             return Err(e);
+//!         }
+//!     }
+//!     let _ = system.wait().await;
+//! }
+//! if let Some(why) = system.exit_error() {
+//!     eprintln!("container exited unexpectedly: {why}");
+//! }
+//! system.close().await?; // releases the handle; never stops the container
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod api;
 pub mod cow;
