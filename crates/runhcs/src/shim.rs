@@ -64,6 +64,8 @@ struct Shim {
     init: Mutex<Option<Arc<GcsProcess>>>,
     execs: Mutex<HashMap<u32, Arc<GcsProcess>>>,
     lifecycle: tokio::sync::Mutex<bool>,
+    /// Set by `delete`: the delete handler replies and exits, not the init watcher.
+    deleting: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -201,6 +203,7 @@ async fn setup(config: ShimConfig, cd: ContainerDir) -> Result<Shim> {
         init: Mutex::new(None),
         execs: Mutex::new(HashMap::new()),
         lifecycle: tokio::sync::Mutex::new(false),
+        deleting: AtomicBool::new(false),
     })
 }
 
@@ -317,6 +320,10 @@ impl Shim {
                 s.exit_code = Some(code);
             });
             shim.destroy().await;
+            if shim.deleting.load(Ordering::SeqCst) {
+                // `delete` owns the exit: it still has to reply to its caller.
+                return;
+            }
             std::process::exit(code & 0xff);
         });
         Ok(pid)
@@ -405,6 +412,7 @@ impl Shim {
                 self.config.id
             )));
         }
+        self.deleting.store(true, Ordering::SeqCst);
         self.set_state(|s| s.status = Status::Stopped);
         self.destroy().await;
         let _ = std::fs::remove_dir_all(&self.cd.dir);
