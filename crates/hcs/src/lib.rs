@@ -116,6 +116,7 @@ pub mod notification;
 pub mod operation;
 pub mod process;
 pub mod result_doc;
+pub mod root;
 pub mod system;
 pub mod timeout;
 
