@@ -9,6 +9,13 @@
 //!   [`api::HcsApi`] trait. [`sys::default_api`] gives the Win32 implementation on Windows
 //!   (and an "HCS is not available" error elsewhere); `fake::FakeHcs` (feature `fake`)
 //!   simulates HCS for tests.
+//! * [`root`]: the root API of the reference's package `hcsshim` (`CreateContainer`,
+//!   `Container`, `Process`, schema1 documents, the root error quirks) over [`System`].
+//! * What exists only in the legacy vmcompute.dll, behind the small
+//!   [`vmcompute::VmcomputeApi`] trait ([`sys::default_vmcompute`] on Windows,
+//!   `fake_vmcompute::FakeVmcompute` for tests): [`v1`] (the v1 engine and its
+//!   pending/notification model, the v1 service calls), [`wclayer`] (the graph-driver layer
+//!   exports) and [`hns_call`] (the HNS v1 transport).
 //!
 //! # Example: a process-isolated (Argon) Windows container
 //!
@@ -111,6 +118,9 @@ pub mod cow;
 pub mod error;
 #[cfg(any(test, feature = "fake"))]
 pub mod fake;
+#[cfg(any(test, feature = "fake"))]
+pub mod fake_vmcompute;
+pub mod hns_call;
 pub mod hresult;
 pub mod notification;
 pub mod operation;
@@ -119,6 +129,9 @@ pub mod result_doc;
 pub mod root;
 pub mod system;
 pub mod timeout;
+pub mod v1;
+pub mod vmcompute;
+pub mod wclayer;
 
 #[cfg_attr(windows, path = "sys/windows.rs")]
 #[cfg_attr(not(windows), path = "sys/other.rs")]

@@ -13,6 +13,13 @@ pub fn default_api() -> Result<Arc<dyn HcsApi>> {
     )))
 }
 
+/// The legacy vmcompute.dll binding of this platform: none outside Windows.
+pub fn default_vmcompute() -> Result<Arc<dyn crate::vmcompute::VmcomputeApi>> {
+    Err(Error::new(ErrorKind::NotAvailable(
+        "vmcompute.dll exists only on Windows".into(),
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -20,5 +27,7 @@ mod tests {
         let err = super::default_api().unwrap_err();
         assert!(matches!(err.kind(), crate::ErrorKind::NotAvailable(_)));
         assert!(err.to_string().starts_with("HCS is not available"));
+        let err = super::default_vmcompute().unwrap_err();
+        assert!(matches!(err.kind(), crate::ErrorKind::NotAvailable(_)));
     }
 }

@@ -98,14 +98,15 @@ struct HcsEvent {
 type OperationCompletion = unsafe extern "system" fn(HcsHandle, *mut c_void);
 type EventCallback = unsafe extern "system" fn(*const HcsEvent, *mut c_void);
 
+/// Declares a table of optional DLL exports (`struct $table`) and its `load(module)`.
 macro_rules! exports {
-    ($( $field:ident = $name:literal : fn($($arg:ty),*) $(-> $ret:ty)?; )*) => {
-        /// The computecore exports, each `None` when this Windows build lacks it.
-        struct Fns {
+    ($(#[$m:meta])* $table:ident; $( $field:ident = $name:literal : fn($($arg:ty),*) $(-> $ret:ty)?; )*) => {
+        $(#[$m])*
+        struct $table {
             $( $field: Option<unsafe extern "system" fn($($arg),*) $(-> $ret)?>, )*
         }
 
-        impl Fns {
+        impl $table {
             fn load(module: Hmodule) -> Self {
                 Self {
                     $( $field: {
@@ -115,9 +116,10 @@ macro_rules! exports {
                         if p.is_null() {
                             None
                         } else {
-                            // SAFETY: the export has this signature in computecore.h
-                            // (hcs-hcn-api.md §1.5); a function pointer and a data pointer
-                            // have the same size on Windows.
+                            // SAFETY: the export has this signature (computecore.h, or
+                            // hcsshim's vmcompute declarations, hcs-hcn-api.md §1.4-§1.5,
+                            // §4.1, §6.1); a function pointer and a data pointer have the
+                            // same size on Windows.
                             Some(unsafe {
                                 std::mem::transmute::<
                                     *mut c_void,
@@ -133,6 +135,8 @@ macro_rules! exports {
 }
 
 exports! {
+    /// The computecore exports, each `None` when this Windows build lacks it.
+    Fns;
     create_operation = "HcsCreateOperation":
         fn(*const c_void, Option<OperationCompletion>) -> HcsHandle;
     close_operation = "HcsCloseOperation": fn(HcsHandle);
@@ -180,6 +184,10 @@ exports! {
     get_service_properties = "HcsGetServiceProperties": fn(Pcwstr, *mut Pwstr) -> Hresult;
     modify_service_settings = "HcsModifyServiceSettings": fn(Pcwstr, *mut Pwstr) -> Hresult;
 }
+
+#[path = "vmcompute_windows.rs"]
+mod vmcompute;
+pub use vmcompute::default_vmcompute;
 
 /// computecore.dll. The module stays loaded for the life of the process.
 pub struct Computecore {
