@@ -320,6 +320,20 @@ pub async fn get_containers_with(
     System::enumerate(api, query).await.map_err(RootError::Hcs)
 }
 
+/// `SetCurrentThreadCompartmentId(id)` (iphlpapi.dll): moves the calling OS thread into a
+/// network compartment. Windows only. The setting belongs to the OS thread: call it from
+/// code pinned to one thread (e.g. inside `spawn_blocking` or a current-thread runtime),
+/// not across `.await` points.
+pub fn set_current_thread_compartment_id(compartment_id: u32) -> Result<()> {
+    const OP: &str = "SetCurrentThreadCompartmentId";
+    let hr = crate::sys::set_current_thread_compartment_id(compartment_id)
+        .map_err(|e| RootError::Hcs(e.with_op(OP)))?;
+    match HResult::from_call(hr) {
+        Some(code) => Err(RootError::Hcs(Error::op(OP, code))),
+        None => Ok(()),
+    }
+}
+
 /// The root `Container`: a compute system driven with schema1 documents.
 #[derive(Debug, Clone)]
 pub struct Container {

@@ -18,8 +18,8 @@
 //!   only the notification wait is bounded.
 //!
 //! [`V1System`] is the compute system over vmcompute.dll, for hosts without computecore
-//! (before 1809). Processes are not covered on this engine (see the crate report): use
-//! [`crate::System`] where computecore exists.
+//! (before 1809). Processes are not implemented on this engine: use [`crate::System`]
+//! where computecore exists.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

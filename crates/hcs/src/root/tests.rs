@@ -283,4 +283,8 @@ async fn host_entry_points_are_not_available_off_windows() {
     assert!(get_containers(&ComputeSystemQuery::default())
         .await
         .is_err());
+    assert!(matches!(
+        set_current_thread_compartment_id(1).unwrap_err(),
+        RootError::Hcs(e) if matches!(e.kind(), ErrorKind::NotAvailable(_))
+    ));
 }

@@ -20,6 +20,13 @@ pub fn default_vmcompute() -> Result<Arc<dyn crate::vmcompute::VmcomputeApi>> {
     )))
 }
 
+/// `SetCurrentThreadCompartmentId` (iphlpapi.dll): Windows only.
+pub fn set_current_thread_compartment_id(_compartment_id: u32) -> Result<i32> {
+    Err(Error::new(ErrorKind::NotAvailable(
+        "network compartments exist only on Windows".into(),
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -27,6 +34,8 @@ mod tests {
         let err = super::default_api().unwrap_err();
         assert!(matches!(err.kind(), crate::ErrorKind::NotAvailable(_)));
         assert!(err.to_string().starts_with("HCS is not available"));
+        let err = super::set_current_thread_compartment_id(1).unwrap_err();
+        assert!(matches!(err.kind(), crate::ErrorKind::NotAvailable(_)));
         let err = super::default_vmcompute().unwrap_err();
         assert!(matches!(err.kind(), crate::ErrorKind::NotAvailable(_)));
     }

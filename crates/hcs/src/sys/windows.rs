@@ -189,6 +189,44 @@ exports! {
 mod vmcompute;
 pub use vmcompute::default_vmcompute;
 
+/// `iphlpapi!SetCurrentThreadCompartmentId(compartmentId)`: the raw HRESULT. The DLL and
+/// the export are resolved once, on first use.
+pub fn set_current_thread_compartment_id(compartment_id: u32) -> Result<i32> {
+    type SetCompartment = unsafe extern "system" fn(u32) -> Hresult;
+    static EXPORT: OnceLock<std::result::Result<usize, String>> = OnceLock::new();
+    let resolved = EXPORT.get_or_init(|| {
+        let name: Vec<u16> = "iphlpapi.dll\0".encode_utf16().collect();
+        // SAFETY: `name` is NUL-terminated UTF-16; System32 only.
+        let module = unsafe {
+            LoadLibraryExW(
+                name.as_ptr(),
+                std::ptr::null_mut(),
+                LOAD_LIBRARY_SEARCH_SYSTEM32,
+            )
+        };
+        if module.is_null() {
+            return Err("iphlpapi.dll could not be loaded".into());
+        }
+        // SAFETY: a loaded module and a NUL-terminated ASCII name.
+        let p = unsafe { GetProcAddress(module, c"SetCurrentThreadCompartmentId".as_ptr().cast()) };
+        if p.is_null() {
+            Err("iphlpapi.dll has no SetCurrentThreadCompartmentId".into())
+        } else {
+            Ok(p as usize)
+        }
+    });
+    match resolved {
+        Ok(p) => {
+            // SAFETY: the export has this signature (hcsshim's `//sys` declaration); the
+            // address was resolved from the loaded module, which is never unloaded.
+            let f = unsafe { std::mem::transmute::<usize, SetCompartment>(*p) };
+            // SAFETY: takes a plain integer; affects only the calling thread.
+            Ok(unsafe { f(compartment_id) })
+        }
+        Err(msg) => Err(Error::new(ErrorKind::NotAvailable(msg.clone()))),
+    }
+}
+
 /// computecore.dll. The module stays loaded for the life of the process.
 pub struct Computecore {
     fns: Fns,
