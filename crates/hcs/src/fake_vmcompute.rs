@@ -9,8 +9,11 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
-use crate::api::RawSystem;
-use crate::fake::error_document;
+use tokio::io::DuplexStream;
+
+use crate::api::{ProcessInformation, RawHandle, RawProcess, RawSystem};
+use crate::cow::Stdio;
+use crate::fake::{error_document, GuestStdio};
 use crate::hresult::HResult;
 use crate::v1::notification as n;
 use crate::vmcompute::{
@@ -52,8 +55,25 @@ struct SimSystem {
     state: &'static str,
 }
 
+#[derive(Debug)]
+struct SimProcess {
+    system_id: String,
+    pid: u32,
+}
+
+enum HostEnd {
+    Stdin(DuplexStream),
+    Output(DuplexStream),
+}
+
 #[derive(Default)]
 struct State {
+    processes: HashMap<usize, SimProcess>,
+    exited: HashMap<(String, u32), u32>,
+    running: BTreeSet<(String, u32)>,
+    next_pid: u32,
+    host_stdio: HashMap<usize, HostEnd>,
+    guest_stdio: HashMap<(String, u32), GuestStdio>,
     next: usize,
     calls: Vec<Call>,
     completion: Completion,
@@ -119,6 +139,13 @@ impl FakeVmcompute {
         self.st().status_next.insert(export, status);
     }
 
+    /// The next `HcsGetProcessProperties` reports this `LastWaitResult`.
+    pub fn next_last_wait_result(&self, last_wait_result: i32) {
+        self.st()
+            .status_next
+            .insert("LastWaitResult", last_wait_result);
+    }
+
     /// The response `HNSCall` returns.
     pub fn set_hns_response(&self, response: &str) {
         self.st().hns_response = Some(response.to_string());
@@ -149,10 +176,42 @@ impl FakeVmcompute {
             .collect()
     }
 
-    /// Open (system handles, callback registrations).
-    pub fn open_handles(&self) -> (usize, usize) {
+    /// Open (system handles, process handles, callback registrations).
+    pub fn open_handles(&self) -> (usize, usize, usize) {
         let s = self.st();
-        (s.handles.len(), s.callbacks.len())
+        (s.handles.len(), s.processes.len(), s.callbacks.len())
+    }
+
+    /// The guest ends of a process's stdio (taken once).
+    pub fn guest_stdio(&self, id: &str, pid: u32) -> Option<GuestStdio> {
+        self.st().guest_stdio.remove(&(id.to_string(), pid))
+    }
+
+    /// The process exits with `code`; its handles get `ProcessExited`.
+    pub fn exit_process(&self, id: &str, pid: u32, code: u32) {
+        let handles = Self::mark_exited(&mut self.st(), id, pid, code);
+        for h in handles {
+            self.notify(h, n::PROCESS_EXITED, 0, false);
+        }
+    }
+
+    fn mark_exited(s: &mut State, id: &str, pid: u32, code: u32) -> Vec<usize> {
+        let key = (id.to_string(), pid);
+        if !s.running.remove(&key) {
+            return Vec::new();
+        }
+        s.exited.insert(key, code);
+        s.processes
+            .iter()
+            .filter(|(_, p)| p.system_id == id && p.pid == pid)
+            .map(|(h, _)| *h)
+            .collect()
+    }
+
+    fn process_of(s: &State, process: RawProcess) -> Option<(String, u32)> {
+        s.processes
+            .get(&process.0)
+            .map(|p| (p.system_id.clone(), p.pid))
     }
 
     /// The simulated state of a system (`Created`, `Running`, `Paused`, `Stopped`).
@@ -248,6 +307,21 @@ impl FakeVmcompute {
                 V1Output::hr(HResult::ERROR_VMCOMPUTE_OPERATION_PENDING.as_i32())
             }
             Completion::Never => V1Output::hr(HResult::ERROR_VMCOMPUTE_OPERATION_PENDING.as_i32()),
+        }
+    }
+
+    fn process_doc_call(&self, export: &'static str, process: RawProcess, doc: &str) -> V1Output {
+        let mut s = self.st();
+        Self::record(&mut s, export, process.0, doc);
+        if let Some(out) = Self::injected(&mut s, export) {
+            return out;
+        }
+        match Self::process_of(&s, process) {
+            None => V1Output::hr(E_INVALID_HANDLE),
+            Some(key) if s.exited.contains_key(&key) => {
+                V1Output::hr(HResult::HRESULT_ERROR_NOT_FOUND.as_i32())
+            }
+            Some(_) => V1Output::hr(0),
         }
     }
 
@@ -447,6 +521,227 @@ impl VmcomputeApi for FakeVmcompute {
             Some(_) => 0,
             None => E_INVALID_HANDLE,
         }
+    }
+
+    fn create_process(
+        &self,
+        system: RawSystem,
+        parameters: &str,
+    ) -> (V1Output, Option<(RawProcess, ProcessInformation)>) {
+        let mut s = self.st();
+        Self::record(&mut s, "HcsCreateProcess", system.0, parameters);
+        if let Some(out) = Self::injected(&mut s, "HcsCreateProcess") {
+            return (out, None);
+        }
+        let Some(id) = Self::system_id(&s, system) else {
+            return (V1Output::hr(E_INVALID_HANDLE), None);
+        };
+        if s.systems.get(&id).map(|x| x.state) != Some("Running") {
+            let hr = HResult::ERROR_VMCOMPUTE_INVALID_STATE;
+            return (
+                V1Output {
+                    hr: hr.as_i32(),
+                    output: None,
+                    result: Some(error_document(hr, "not running")),
+                },
+                None,
+            );
+        }
+        let p: serde_json::Value = serde_json::from_str(parameters).unwrap_or_default();
+        s.next_pid += 1;
+        let pid = 2000 + s.next_pid;
+        let mut guest = GuestStdio {
+            stdin: None,
+            stdout: None,
+            stderr: None,
+        };
+        let pipe = |s: &mut State, key: &str, output: bool| -> (RawHandle, Option<DuplexStream>) {
+            if p[key] != serde_json::Value::Bool(true) {
+                return (RawHandle(0), None);
+            }
+            let (host, g) = tokio::io::duplex(64 * 1024);
+            s.next += 1;
+            let h = s.next;
+            s.host_stdio.insert(
+                h,
+                if output {
+                    HostEnd::Output(host)
+                } else {
+                    HostEnd::Stdin(host)
+                },
+            );
+            (RawHandle(h), Some(g))
+        };
+        let (std_input, g) = pipe(&mut s, "CreateStdInPipe", false);
+        guest.stdin = g;
+        let (std_output, g) = pipe(&mut s, "CreateStdOutPipe", true);
+        guest.stdout = g;
+        let (std_error, g) = pipe(&mut s, "CreateStdErrPipe", true);
+        guest.stderr = g;
+        s.guest_stdio.insert((id.clone(), pid), guest);
+        s.running.insert((id.clone(), pid));
+        s.next += 1;
+        let h = s.next;
+        s.processes.insert(h, SimProcess { system_id: id, pid });
+        let info = ProcessInformation {
+            process_id: pid,
+            std_input,
+            std_output,
+            std_error,
+        };
+        (V1Output::hr(0), Some((RawProcess(h), info)))
+    }
+
+    fn open_process(&self, system: RawSystem, pid: u32) -> (V1Output, Option<RawProcess>) {
+        let mut s = self.st();
+        Self::record(&mut s, "HcsOpenProcess", system.0, pid.to_string());
+        let Some(id) = Self::system_id(&s, system) else {
+            return (V1Output::hr(E_INVALID_HANDLE), None);
+        };
+        if !s.running.contains(&(id.clone(), pid)) {
+            return (
+                V1Output::hr(HResult::HRESULT_ERROR_NOT_FOUND.as_i32()),
+                None,
+            );
+        }
+        s.next += 1;
+        let h = s.next;
+        s.processes.insert(h, SimProcess { system_id: id, pid });
+        (V1Output::hr(0), Some(RawProcess(h)))
+    }
+
+    fn close_process(&self, process: RawProcess) -> i32 {
+        let mut s = self.st();
+        Self::record(&mut s, "HcsCloseProcess", process.0, "");
+        match s.processes.remove(&process.0) {
+            Some(_) => 0,
+            None => E_INVALID_HANDLE,
+        }
+    }
+
+    fn terminate_process(&self, process: RawProcess) -> V1Output {
+        let handles = {
+            let mut s = self.st();
+            Self::record(&mut s, "HcsTerminateProcess", process.0, "");
+            if let Some(out) = Self::injected(&mut s, "HcsTerminateProcess") {
+                return out;
+            }
+            let Some((id, pid)) = Self::process_of(&s, process) else {
+                return V1Output::hr(E_INVALID_HANDLE);
+            };
+            if s.exited.contains_key(&(id.clone(), pid)) {
+                return V1Output::hr(HResult::HCS_E_PROCESS_ALREADY_STOPPED.as_i32());
+            }
+            Self::mark_exited(&mut s, &id, pid, 1)
+        };
+        for h in handles {
+            self.notify(h, n::PROCESS_EXITED, 0, true);
+        }
+        V1Output::hr(0)
+    }
+
+    fn signal_process(&self, process: RawProcess, options: &str) -> V1Output {
+        self.process_doc_call("HcsSignalProcess", process, options)
+    }
+
+    fn get_process_info(&self, process: RawProcess) -> (V1Output, Option<ProcessInformation>) {
+        let mut s = self.st();
+        Self::record(&mut s, "HcsGetProcessInfo", process.0, "");
+        match Self::process_of(&s, process) {
+            // New pipes are not simulated: the information names none.
+            Some((_, pid)) => (
+                V1Output::hr(0),
+                Some(ProcessInformation {
+                    process_id: pid,
+                    std_input: RawHandle(0),
+                    std_output: RawHandle(0),
+                    std_error: RawHandle(0),
+                }),
+            ),
+            None => (V1Output::hr(E_INVALID_HANDLE), None),
+        }
+    }
+
+    fn get_process_properties(&self, process: RawProcess) -> V1Output {
+        let mut s = self.st();
+        Self::record(&mut s, "HcsGetProcessProperties", process.0, "");
+        if let Some(out) = Self::injected(&mut s, "HcsGetProcessProperties") {
+            return out;
+        }
+        let Some((id, pid)) = Self::process_of(&s, process) else {
+            return V1Output::hr(E_INVALID_HANDLE);
+        };
+        let exit = s.exited.get(&(id, pid)).copied();
+        let last_wait = s.status_next.remove("LastWaitResult").unwrap_or(0);
+        V1Output {
+            hr: 0,
+            output: Some(
+                serde_json::json!({
+                    "ProcessId": pid,
+                    "Exited": exit.is_some(),
+                    "ExitCode": exit.unwrap_or(0),
+                    "LastWaitResult": last_wait
+                })
+                .to_string(),
+            ),
+            result: None,
+        }
+    }
+
+    fn modify_process(&self, process: RawProcess, settings: &str) -> V1Output {
+        self.process_doc_call("HcsModifyProcess", process, settings)
+    }
+
+    fn register_process_callback(
+        &self,
+        process: RawProcess,
+        sink: NotificationSink,
+    ) -> Result<RawCallback, i32> {
+        let mut s = self.st();
+        Self::record(&mut s, "HcsRegisterProcessCallback", process.0, "");
+        s.next += 1;
+        let cb = s.next;
+        s.callbacks.insert(cb, (process.0, sink));
+        Ok(RawCallback(cb))
+    }
+
+    fn unregister_process_callback(&self, callback: RawCallback) -> i32 {
+        let mut s = self.st();
+        Self::record(&mut s, "HcsUnregisterProcessCallback", callback.0, "");
+        match s.callbacks.remove(&callback.0) {
+            Some(_) => 0,
+            None => E_INVALID_HANDLE,
+        }
+    }
+
+    fn stdio_from_info(&self, info: ProcessInformation) -> std::io::Result<Stdio> {
+        let mut s = self.st();
+        let mut take = |h: RawHandle| {
+            if h.is_none() {
+                None
+            } else {
+                s.host_stdio.remove(&h.0)
+            }
+        };
+        let (i, o, e) = (
+            take(info.std_input),
+            take(info.std_output),
+            take(info.std_error),
+        );
+        Ok(Stdio {
+            stdin: match i {
+                Some(HostEnd::Stdin(d)) => Some(Box::new(d)),
+                _ => None,
+            },
+            stdout: match o {
+                Some(HostEnd::Output(d)) => Some(Box::new(d)),
+                _ => None,
+            },
+            stderr: match e {
+                Some(HostEnd::Output(d)) => Some(Box::new(d)),
+                _ => None,
+            },
+        })
     }
 
     fn get_service_properties(&self, query: &str) -> V1Output {

@@ -18,8 +18,7 @@
 //!   only the notification wait is bounded.
 //!
 //! [`V1System`] is the compute system over vmcompute.dll, for hosts without computecore
-//! (before 1809). Processes are not implemented on this engine: use [`crate::System`]
-//! where computecore exists.
+//! (before 1809), and [`V1Process`] its processes.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -37,6 +36,9 @@ use crate::timeout::Timeouts;
 use crate::vmcompute::{
     NotificationSink, RawCallback, SystemCall, V1Notification, V1Output, VmcomputeApi,
 };
+
+mod process;
+pub use process::V1Process;
 
 /// v1 notification codes (`hcsNotification*`).
 pub mod notification {

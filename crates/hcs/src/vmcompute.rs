@@ -17,8 +17,9 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::api::RawSystem;
-pub use crate::api::SystemCall;
+pub use crate::api::{ProcessInformation, SystemCall};
+use crate::api::{RawProcess, RawSystem};
+use crate::cow::Stdio;
 
 /// An `HCS_CALLBACK` registration handle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -280,6 +281,38 @@ pub trait VmcomputeApi: Send + Sync + fmt::Debug + 'static {
     /// `HcsUnregisterComputeSystemCallback(callbackHandle)`: blocks until callbacks in
     /// flight have finished.
     fn unregister_compute_system_callback(&self, callback: RawCallback) -> i32;
+
+    /// `HcsCreateProcess(system, parameters, &info, &process, &result)` (synchronous). The
+    /// stdio handles of `info` are owned by the caller (see [`VmcomputeApi::stdio_from_info`]).
+    fn create_process(
+        &self,
+        system: RawSystem,
+        parameters: &str,
+    ) -> (V1Output, Option<(RawProcess, ProcessInformation)>);
+    /// `HcsOpenProcess(system, pid, &process, &result)`.
+    fn open_process(&self, system: RawSystem, pid: u32) -> (V1Output, Option<RawProcess>);
+    /// `HcsCloseProcess(process)`.
+    fn close_process(&self, process: RawProcess) -> i32;
+    /// `HcsTerminateProcess(process, &result)`.
+    fn terminate_process(&self, process: RawProcess) -> V1Output;
+    /// `HcsSignalProcess(process, options, &result)`.
+    fn signal_process(&self, process: RawProcess, options: &str) -> V1Output;
+    /// `HcsGetProcessInfo(process, &info, &result)`.
+    fn get_process_info(&self, process: RawProcess) -> (V1Output, Option<ProcessInformation>);
+    /// `HcsGetProcessProperties(process, &properties, &result)`: the `ProcessStatus`.
+    fn get_process_properties(&self, process: RawProcess) -> V1Output;
+    /// `HcsModifyProcess(process, settings, &result)`.
+    fn modify_process(&self, process: RawProcess, settings: &str) -> V1Output;
+    /// `HcsRegisterProcessCallback(process, callback, context, &callbackHandle)`.
+    fn register_process_callback(
+        &self,
+        process: RawProcess,
+        sink: NotificationSink,
+    ) -> Result<RawCallback, i32>;
+    /// `HcsUnregisterProcessCallback(callbackHandle)`: drains callbacks in flight.
+    fn unregister_process_callback(&self, callback: RawCallback) -> i32;
+    /// Turns the stdio handles of a process into streams, taking ownership of them.
+    fn stdio_from_info(&self, info: ProcessInformation) -> std::io::Result<Stdio>;
 
     /// `HcsGetServiceProperties(query, &properties, &result)`.
     fn get_service_properties(&self, query: &str) -> V1Output;

@@ -19,10 +19,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use super::{
-    copy_wstr, lock, wide, GetLastError, GetProcAddress, Hmodule, Hresult, LoadLibraryExW, Pcwstr,
-    Pwstr, HR_INVALID_ARG, HR_PROC_NOT_FOUND, LOAD_LIBRARY_SEARCH_SYSTEM32,
+    copy_wstr, lock, pipe, wide, GetLastError, GetProcAddress, HcsProcessInformation, Hmodule,
+    Hresult, LoadLibraryExW, Pcwstr, Pwstr, HR_INVALID_ARG, HR_PROC_NOT_FOUND,
+    LOAD_LIBRARY_SEARCH_SYSTEM32,
 };
-use crate::api::RawSystem;
+use crate::api::{ProcessInformation, RawProcess, RawSystem};
+use crate::cow::Stdio;
 use crate::error::{Error, ErrorKind, Result};
 use crate::vmcompute::{
     LayerCall, LayerDescriptor, LayerGuid, LayerOutput, NotificationSink, RawCallback, SystemCall,
@@ -86,6 +88,19 @@ exports! {
     register = "HcsRegisterComputeSystemCallback":
         fn(Handle, NotificationCallback, usize, *mut Handle) -> Hresult;
     unregister = "HcsUnregisterComputeSystemCallback": fn(Handle) -> Hresult;
+    create_process = "HcsCreateProcess":
+        fn(Handle, Pcwstr, *mut HcsProcessInformation, *mut Handle, *mut Pwstr) -> Hresult;
+    open_process = "HcsOpenProcess": fn(Handle, u32, *mut Handle, *mut Pwstr) -> Hresult;
+    close_process = "HcsCloseProcess": fn(Handle) -> Hresult;
+    terminate_process = "HcsTerminateProcess": fn(Handle, *mut Pwstr) -> Hresult;
+    signal_process = "HcsSignalProcess": fn(Handle, Pcwstr, *mut Pwstr) -> Hresult;
+    process_info = "HcsGetProcessInfo":
+        fn(Handle, *mut HcsProcessInformation, *mut Pwstr) -> Hresult;
+    process_properties = "HcsGetProcessProperties": fn(Handle, *mut Pwstr, *mut Pwstr) -> Hresult;
+    modify_process = "HcsModifyProcess": fn(Handle, Pcwstr, *mut Pwstr) -> Hresult;
+    register_process = "HcsRegisterProcessCallback":
+        fn(Handle, NotificationCallback, usize, *mut Handle) -> Hresult;
+    unregister_process = "HcsUnregisterProcessCallback": fn(Handle) -> Hresult;
     service_properties = "HcsGetServiceProperties": fn(Pcwstr, *mut Pwstr, *mut Pwstr) -> Hresult;
     service_modify = "HcsModifyServiceSettings": fn(Pcwstr, *mut Pwstr) -> Hresult;
     hns = "HNSCall": fn(Pcwstr, Pcwstr, Pcwstr, *mut Pwstr) -> Hresult;
@@ -200,6 +215,49 @@ unsafe extern "system" fn notification_trampoline(
             });
         }
     });
+}
+
+type RegisterFn =
+    unsafe extern "system" fn(Handle, NotificationCallback, usize, *mut Handle) -> Hresult;
+
+/// `HcsRegister{ComputeSystem,Process}Callback` with an integer context.
+fn register(
+    f: Option<RegisterFn>,
+    handle: usize,
+    sink: NotificationSink,
+) -> std::result::Result<RawCallback, i32> {
+    static NEXT: AtomicUsize = AtomicUsize::new(1);
+    let f = f.ok_or(HR_PROC_NOT_FOUND)?;
+    let key = NEXT.fetch_add(1, Ordering::Relaxed);
+    lock(sinks()).insert(key, sink);
+    let mut cb: Handle = std::ptr::null_mut();
+    // SAFETY: `handle` is open; the context is an integer key, never dereferenced; the
+    // trampoline has the HCS_NOTIFICATION_CALLBACK signature; `cb` is a valid out pointer.
+    let hr = unsafe { f(handle as Handle, notification_trampoline, key, &mut cb) };
+    if hr < 0 || cb.is_null() {
+        lock(sinks()).remove(&key);
+        return Err(if hr < 0 { hr } else { HR_INVALID_ARG });
+    }
+    lock(callback_keys()).insert(cb as usize, key);
+    Ok(RawCallback(cb as usize))
+}
+
+/// `HcsUnregister{ComputeSystem,Process}Callback`, then drops the sink.
+fn unregister(
+    f: Option<unsafe extern "system" fn(Handle) -> Hresult>,
+    callback: RawCallback,
+) -> i32 {
+    let hr = match f {
+        // SAFETY: `callback` is a live registration, unregistered once; this blocks until
+        // callbacks in flight finish, and no registry lock is held meanwhile.
+        Some(f) => unsafe { f(callback.0 as Handle) },
+        None => HR_PROC_NOT_FOUND,
+    };
+    let key = lock(callback_keys()).remove(&callback.0);
+    if let Some(key) = key {
+        lock(sinks()).remove(&key);
+    }
+    hr
 }
 
 impl Vmcompute {
@@ -382,35 +440,157 @@ impl VmcomputeApi for Vmcompute {
         system: RawSystem,
         sink: NotificationSink,
     ) -> std::result::Result<RawCallback, i32> {
-        static NEXT: AtomicUsize = AtomicUsize::new(1);
-        let f = self.fns.register.ok_or(HR_PROC_NOT_FOUND)?;
-        let key = NEXT.fetch_add(1, Ordering::Relaxed);
-        lock(sinks()).insert(key, sink);
-        let mut cb: Handle = std::ptr::null_mut();
-        // SAFETY: `system` is open; the context is an integer key, never dereferenced; the
-        // trampoline has the HCS_NOTIFICATION_CALLBACK signature; `cb` is a valid out
-        // pointer.
-        let hr = unsafe { f(system.0 as Handle, notification_trampoline, key, &mut cb) };
-        if hr < 0 || cb.is_null() {
-            lock(sinks()).remove(&key);
-            return Err(if hr < 0 { hr } else { HR_INVALID_ARG });
-        }
-        lock(callback_keys()).insert(cb as usize, key);
-        Ok(RawCallback(cb as usize))
+        register(self.fns.register, system.0, sink)
     }
 
     fn unregister_compute_system_callback(&self, callback: RawCallback) -> i32 {
-        let hr = match self.fns.unregister {
-            // SAFETY: `callback` is a live registration, unregistered once; this blocks
-            // until callbacks in flight finish, and no registry lock is held meanwhile.
-            Some(f) => unsafe { f(callback.0 as Handle) },
-            None => HR_PROC_NOT_FOUND,
+        unregister(self.fns.unregister, callback)
+    }
+
+    fn create_process(
+        &self,
+        system: RawSystem,
+        parameters: &str,
+    ) -> (V1Output, Option<(RawProcess, ProcessInformation)>) {
+        let Some(f) = self.fns.create_process else {
+            return (missing(), None);
         };
-        let key = lock(callback_keys()).remove(&callback.0);
-        if let Some(key) = key {
-            lock(sinks()).remove(&key);
+        let params = match wide(parameters) {
+            Ok(p) => p,
+            Err(hr) => return (V1Output::hr(hr), None),
+        };
+        let mut info = HcsProcessInformation::zeroed();
+        let mut h: Handle = std::ptr::null_mut();
+        let mut result: Pwstr = std::ptr::null_mut();
+        // SAFETY: `system` is open; `params` is NUL-terminated and alive; the out pointers
+        // are valid.
+        let hr = unsafe {
+            f(
+                system.0 as Handle,
+                params.as_ptr(),
+                &mut info,
+                &mut h,
+                &mut result,
+            )
+        };
+        // SAFETY: null or allocated by vmcompute for this call.
+        let result = unsafe { take(result) };
+        let created = (hr >= 0 && !h.is_null()).then(|| (RawProcess(h as usize), info.to_api()));
+        (
+            V1Output {
+                hr,
+                output: None,
+                result,
+            },
+            created,
+        )
+    }
+
+    fn open_process(&self, system: RawSystem, pid: u32) -> (V1Output, Option<RawProcess>) {
+        let Some(f) = self.fns.open_process else {
+            return (missing(), None);
+        };
+        let mut h: Handle = std::ptr::null_mut();
+        let mut result: Pwstr = std::ptr::null_mut();
+        // SAFETY: `system` is open; the out pointers are valid.
+        let hr = unsafe { f(system.0 as Handle, pid, &mut h, &mut result) };
+        // SAFETY: null or allocated by vmcompute for this call.
+        let result = unsafe { take(result) };
+        (
+            V1Output {
+                hr,
+                output: None,
+                result,
+            },
+            (!h.is_null()).then_some(RawProcess(h as usize)),
+        )
+    }
+
+    fn close_process(&self, process: RawProcess) -> i32 {
+        match self.fns.close_process {
+            // SAFETY: `process` is open and closed once by its owner.
+            Some(f) => unsafe { f(process.0 as Handle) },
+            None => HR_PROC_NOT_FOUND,
         }
-        hr
+    }
+
+    fn terminate_process(&self, process: RawProcess) -> V1Output {
+        let Some(f) = self.fns.terminate_process else {
+            return missing();
+        };
+        let mut result: Pwstr = std::ptr::null_mut();
+        // SAFETY: `process` is open; the out pointer is valid.
+        let hr = unsafe { f(process.0 as Handle, &mut result) };
+        V1Output {
+            hr,
+            output: None,
+            // SAFETY: null or allocated by vmcompute for this call.
+            result: unsafe { take(result) },
+        }
+    }
+
+    fn signal_process(&self, process: RawProcess, options: &str) -> V1Output {
+        Self::doc_call(self.fns.signal_process, process.0 as Handle, options)
+    }
+
+    fn get_process_info(&self, process: RawProcess) -> (V1Output, Option<ProcessInformation>) {
+        let Some(f) = self.fns.process_info else {
+            return (missing(), None);
+        };
+        let mut info = HcsProcessInformation::zeroed();
+        let mut result: Pwstr = std::ptr::null_mut();
+        // SAFETY: `process` is open; the out pointers are valid.
+        let hr = unsafe { f(process.0 as Handle, &mut info, &mut result) };
+        // SAFETY: null or allocated by vmcompute for this call.
+        let result = unsafe { take(result) };
+        (
+            V1Output {
+                hr,
+                output: None,
+                result,
+            },
+            (hr >= 0).then(|| info.to_api()),
+        )
+    }
+
+    fn get_process_properties(&self, process: RawProcess) -> V1Output {
+        let Some(f) = self.fns.process_properties else {
+            return missing();
+        };
+        let (mut out, mut result): (Pwstr, Pwstr) = (std::ptr::null_mut(), std::ptr::null_mut());
+        // SAFETY: `process` is open; the out pointers are valid.
+        let hr = unsafe { f(process.0 as Handle, &mut out, &mut result) };
+        // SAFETY: null or allocated by vmcompute for this call.
+        let (output, result) = unsafe { (take(out), take(result)) };
+        V1Output { hr, output, result }
+    }
+
+    fn modify_process(&self, process: RawProcess, settings: &str) -> V1Output {
+        Self::doc_call(self.fns.modify_process, process.0 as Handle, settings)
+    }
+
+    fn register_process_callback(
+        &self,
+        process: RawProcess,
+        sink: NotificationSink,
+    ) -> std::result::Result<RawCallback, i32> {
+        register(self.fns.register_process, process.0, sink)
+    }
+
+    fn unregister_process_callback(&self, callback: RawCallback) -> i32 {
+        unregister(self.fns.unregister_process, callback)
+    }
+
+    fn stdio_from_info(&self, info: ProcessInformation) -> std::io::Result<Stdio> {
+        // Wrap every handle at once so an early return closes the others.
+        let stdin = pipe(info.std_input);
+        let stdout = pipe(info.std_output);
+        let stderr = pipe(info.std_error);
+        Ok(Stdio {
+            stdin: stdin?.map(|p| Box::new(p) as crate::cow::StdinStream),
+            stdout: stdout?.map(|p| Box::new(p) as crate::cow::OutputStream),
+            stderr: stderr?.map(|p| Box::new(p) as crate::cow::OutputStream),
+        })
     }
 
     fn get_service_properties(&self, query: &str) -> V1Output {

@@ -1,5 +1,6 @@
 //! The v1 notification model and the vmcompute engine against the simulator.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
@@ -188,7 +189,7 @@ async fn system_lifecycle_synchronous_and_pending() {
         system.close().await.unwrap();
         system.close().await.unwrap();
         assert!(is_already_closed(&system.start().await.unwrap_err()));
-        assert_eq!(fake.open_handles(), (0, 0), "{completion:?}");
+        assert_eq!(fake.open_handles(), (0, 0, 0), "{completion:?}");
         let exports = fake.exports();
         assert_eq!(
             &exports[..2],
@@ -244,7 +245,7 @@ async fn failed_pending_start_and_create_timeout() {
     assert!(is_timeout(&err));
     assert_eq!(err.operation(), "hcs::CreateComputeSystem");
     assert_eq!(fake.calls_of("HcsTerminateComputeSystem").len(), 1);
-    assert_eq!(fake.open_handles(), (0, 0));
+    assert_eq!(fake.open_handles(), (0, 0, 0));
 }
 
 #[tokio::test]
@@ -296,7 +297,7 @@ async fn unexpected_exit_open_enumerate_and_errors() {
         .await
         .unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::UnexpectedValue));
-    assert_eq!(fake.open_handles(), (0, 0));
+    assert_eq!(fake.open_handles(), (0, 0, 0));
 }
 
 #[tokio::test]
@@ -348,4 +349,139 @@ async fn service_calls() {
         .unwrap_err();
     assert!(crate::error::is_access_is_denied(&err));
     assert_eq!(err.target(), &crate::error::Target::None);
+}
+
+async fn running(fake: &Arc<FakeVmcompute>) -> V1System {
+    let system = V1System::create(fake.clone(), ID, &doc(), Timeouts::default())
+        .await
+        .unwrap();
+    system.start().await.unwrap();
+    system
+}
+
+#[tokio::test]
+async fn process_exit_code_from_process_status() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let fake = FakeVmcompute::new();
+    let system = running(&fake).await;
+    let p = system
+        .create_process(&json!({
+            "CommandLine": "cmd /c echo hi",
+            "CreateStdInPipe": true,
+            "CreateStdOutPipe": true
+        }))
+        .await
+        .unwrap();
+    assert!(!p.stopped());
+    assert!(matches!(
+        p.exit_code().unwrap_err().kind(),
+        ErrorKind::InvalidProcessState
+    ));
+    let mut stdio = p.take_stdio();
+    assert!(stdio.stdin.is_some() && stdio.stdout.is_some() && stdio.stderr.is_none());
+    let mut guest = fake.guest_stdio(ID, p.pid()).unwrap();
+    stdio
+        .stdin
+        .as_mut()
+        .unwrap()
+        .write_all(b"in")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 2];
+    guest
+        .stdin
+        .as_mut()
+        .unwrap()
+        .read_exact(&mut buf)
+        .await
+        .unwrap();
+    assert_eq!(&buf, b"in");
+    guest.stdout.take().unwrap().write_all(b"hi").await.unwrap();
+    let mut text = String::new();
+    stdio
+        .stdout
+        .as_mut()
+        .unwrap()
+        .read_to_string(&mut text)
+        .await
+        .unwrap();
+    assert_eq!(text, "hi");
+
+    p.resize_console(120, 30).await.unwrap();
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&fake.calls_of("HcsModifyProcess")[0].arg)
+            .unwrap(),
+        json!({"Operation": "ConsoleSize", "ConsoleSize": {"Height": 30, "Width": 120}})
+    );
+    p.close_stdin().await.unwrap();
+    fake.exit_process(ID, p.pid(), 7);
+    p.wait().await.unwrap();
+    assert_eq!(p.exit_code().unwrap(), 7);
+    // After the exit, ProcessExited was followed by HcsGetProcessProperties.
+    assert_eq!(fake.calls_of("HcsGetProcessProperties").len(), 1);
+    // Kill of an exited process: already stopped.
+    let err = p.kill().await.unwrap_err();
+    assert!(crate::error::is_already_stopped(&err));
+    p.close().await.unwrap();
+    system.close().await.unwrap();
+    assert_eq!(fake.open_handles(), (0, 0, 0));
+}
+
+#[tokio::test]
+async fn process_kill_signal_close_and_errors() {
+    let fake = FakeVmcompute::new();
+    let system = running(&fake).await;
+    let p = system
+        .create_process(&json!({"CommandLine": "ping -t localhost"}))
+        .await
+        .unwrap();
+    // A failed wait result leaves the exit code at -1.
+    fake.next_last_wait_result(0x8007_0005_u32 as i32);
+    assert!(p.signal(&json!({"Signal": "CtrlC"})).await.unwrap());
+    assert!(p.kill().await.unwrap());
+    p.wait().await.unwrap();
+    assert_eq!(p.exit_code().unwrap(), -1);
+    // A signal to an exited process is "not delivered", without error.
+    assert!(!p.signal(&json!({"Signal": "CtrlC"})).await.unwrap());
+
+    // Opening by pid; unknown pids are "not found".
+    let q = system
+        .create_process(&json!({"CommandLine": "cmd"}))
+        .await
+        .unwrap();
+    let again = system.open_process(q.pid()).await.unwrap();
+    let err = system.open_process(99).await.unwrap_err();
+    assert!(is_not_exist(&err));
+    assert_eq!(
+        err.target(),
+        &crate::error::Target::Process {
+            system_id: ID.into(),
+            pid: 99
+        }
+    );
+    // Close releases waiters with AlreadyClosed and exit code -1 semantics.
+    let waiter = {
+        let q = q.clone();
+        tokio::spawn(async move { q.wait().await })
+    };
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    q.close().await.unwrap();
+    assert!(is_already_closed(&waiter.await.unwrap().unwrap_err()));
+    assert!(is_already_closed(&q.kill().await.unwrap_err()));
+    again.close().await.unwrap();
+
+    // Create failures carry the command line.
+    fake.fail_next(
+        "HcsCreateProcess",
+        HResult::ERROR_VMCOMPUTE_INVALID_JSON.as_i32(),
+    );
+    let err = system
+        .create_process(&json!({"CommandLine": "bad.exe"}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.extra(), Some("bad.exe"));
+    assert_eq!(err.operation(), "hcs::System::CreateProcess");
+    p.close().await.unwrap();
+    system.close().await.unwrap();
+    assert_eq!(fake.open_handles(), (0, 0, 0));
 }
