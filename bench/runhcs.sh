@@ -2,14 +2,16 @@
 # bench/runhcs.sh: runhcs (local sandbox) against plain runc, as root.
 #
 #   1. `runhcs run` of a trivial container vs `runc run` of the same bundle: median of N
-#      (default 20) wall-clock runs each, and their ratio.
+#      (default 20) wall-clock runs each, interleaved (the machine may be noisy), and their
+#      ratio. BASELINE=/path/to/another/runhcs adds that build to the same rounds (it uses
+#      this build's gcs), to compare two versions in one run.
 #   2. Sandbox start to first container running: `runhcs create` (sandbox + gcs + bridge
 #      negotiation + CombinedLayers + Create) then `runhcs start` until init runs; median.
 #   3. Host memory per sandbox: RSS of the host-side shim (runhcs shim: bridge client and
 #      stdio relays), and of the sandbox's agent (gcs) for reference, with one container
 #      running.
 #
-#   N=20 PROFILE=release bash bench/runhcs.sh
+#   N=20 PROFILE=release [BASELINE=/tmp/old/runhcs] bash bench/runhcs.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" -eq 0 ] || { echo "bench: run as root" >&2; exit 1; }
@@ -20,6 +22,7 @@ cargo build --profile "$profile" -p runhcs -p gcs --bin runhcs --bin gcs >&2
 target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 case "$profile" in dev) bin=$target_dir/debug ;; *) bin=$target_dir/$profile ;; esac
 runhcs=$bin/runhcs
+baseline=${BASELINE:-}
 command -v runc >/dev/null || { echo "bench: runc not found (bash scripts/setup.sh)" >&2; exit 1; }
 
 work=$(mktemp -d /tmp/runhcs-bench.XXXXXX)
@@ -27,6 +30,12 @@ root=$work/state
 cleanup() {
   for d in "$root"/*; do [ -d "$d" ] && "$runhcs" --root "$root" delete -f "$(basename "$d")" >/dev/null 2>&1; done
   runc --root "$work/runc" delete -f bench-runc >/dev/null 2>&1 || true
+  # After `run` returns, its shim finishes the sandbox's teardown by itself (a hidden
+  # `.<id>~<pid>~deleting` dir until then): wait for that before removing the work dir.
+  for _ in $(seq 200); do
+    compgen -G "$root/.*~deleting" >/dev/null || break
+    sleep 0.05
+  done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -55,14 +64,16 @@ ms() { awk -v n="$1" 'BEGIN {printf "%.1f", n/1e6}'; }
 
 # runc writes to the bundle's rootfs only through its own mounts; both runtimes get the
 # same bundle and the same command.
-echo "runs: $N each, profile $profile" >&2
+echo "runs: $N each, profile $profile${baseline:+, baseline $baseline}" >&2
 runc_times=()
+runhcs_times=()
+base_times=()
 for i in $(seq "$N"); do
   t=$(now); runc --root "$work/runc" run --bundle "$work/bundle" bench-runc </dev/null >/dev/null; runc_times+=($(( $(now) - t )))
-done
-runhcs_times=()
-for i in $(seq "$N"); do
   t=$(now); "$runhcs" --root "$root" run --bundle "$work/bundle" "bench-$i" </dev/null >/dev/null; runhcs_times+=($(( $(now) - t )))
+  if [ -n "$baseline" ]; then
+    t=$(now); "$baseline" --root "$root" --gcs "$bin/gcs" run --bundle "$work/bundle" "base-$i" </dev/null >/dev/null; base_times+=($(( $(now) - t )))
+  fi
 done
 runc_med=$(printf '%s\n' "${runc_times[@]}" | median)
 runhcs_med=$(printf '%s\n' "${runhcs_times[@]}" | median)
@@ -88,5 +99,10 @@ echo
 echo "runc run (trivial container), median:        $(ms "$runc_med") ms"
 echo "runhcs run (same bundle), median:             $(ms "$runhcs_med") ms"
 awk -v a="$runhcs_med" -v b="$runc_med" 'BEGIN {printf "ratio runhcs/runc:                            %.2f\n", a/b}'
+if [ -n "$baseline" ]; then
+  base_med=$(printf '%s\n' "${base_times[@]}" | median)
+  echo "baseline runhcs run (same bundle), median:    $(ms "$base_med") ms"
+  awk -v a="$base_med" -v b="$runc_med" 'BEGIN {printf "ratio baseline/runc:                          %.2f\n", a/b}'
+fi
 echo "sandbox start to first container running:     $(ms "$start_med") ms (median)"
 echo "host RSS per sandbox: shim $shim_kib KiB + unshare $unshare_kib KiB (agent gcs: $gcs_kib KiB)"

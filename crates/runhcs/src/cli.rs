@@ -222,6 +222,9 @@ pub struct ShimArgs {
     /// Fd of the readiness pipe.
     #[arg(long = "ready-fd")]
     pub ready_fd: Option<i32>,
+    /// Fd of `run`'s exit pipe (init's exit code, early).
+    #[arg(long = "exit-fd")]
+    pub exit_fd: Option<i32>,
     /// Shim log path.
     #[arg(long = "shim-log")]
     pub shim_log: Option<PathBuf>,
@@ -258,6 +261,7 @@ const LONG_FLAGS: &[&str] = &[
     "cache-path",
     "use-virtual-memory",
     "ready-fd",
+    "exit-fd",
     "help",
     "version",
 ];

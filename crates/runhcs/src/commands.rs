@@ -1,7 +1,7 @@
 //! The subcommands (the reference's `cmd/runhcs/*.go`), over the local sandbox.
 
 use std::io::Read;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command as Process};
@@ -65,6 +65,11 @@ fn global_args(cli: &Cli) -> Vec<String> {
 /// `create`: validates the bundle, starts the shim (which starts the sandbox and creates
 /// the container) and waits for its readiness handshake. Returns the shim process.
 pub fn create(cli: &Cli, args: &CreateArgs) -> Result<Child> {
+    create_with(cli, args, None)
+}
+
+/// `create`, handing the shim the write end of `run`'s exit pipe when given.
+fn create_with(cli: &Cli, args: &CreateArgs, exit_pipe: Option<OwnedFd>) -> Result<Child> {
     if args.host {
         return Err(Error::Unsupported("--host (process isolation)"));
     }
@@ -84,7 +89,7 @@ pub fn create(cli: &Cli, args: &CreateArgs) -> Result<Child> {
         }
         Err(e) => return Err(Error::io(format!("create {}", cd.dir.display()), e)),
     }
-    match spawn_shim(cli, args, &cd, &bundle) {
+    match spawn_shim(cli, args, &cd, &bundle, exit_pipe) {
         Ok(child) => {
             if let Some(p) = &args.pid_file {
                 std::fs::write(p, child.id().to_string())
@@ -99,7 +104,13 @@ pub fn create(cli: &Cli, args: &CreateArgs) -> Result<Child> {
     }
 }
 
-fn spawn_shim(cli: &Cli, args: &CreateArgs, cd: &ContainerDir, bundle: &Path) -> Result<Child> {
+fn spawn_shim(
+    cli: &Cli,
+    args: &CreateArgs,
+    cd: &ContainerDir,
+    bundle: &Path,
+    exit_pipe: Option<OwnedFd>,
+) -> Result<Child> {
     let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|e| Error::io("create the shim's readiness pipe", e.into()))?;
     let exe = std::env::current_exe().map_err(|e| Error::io("find the runhcs executable", e))?;
@@ -117,14 +128,33 @@ fn spawn_shim(cli: &Cli, args: &CreateArgs, cd: &ContainerDir, bundle: &Path) ->
         .arg("--bundle")
         .arg(bundle)
         .args(["--ready-fd", "3"]);
+    if exit_pipe.is_some() {
+        cmd.args(["--exit-fd", "4"]);
+    }
     let wr_fd = wr.as_raw_fd();
+    let exit_fd = exit_pipe.as_ref().map(|p| p.as_raw_fd());
     drop(log_file);
-    // SAFETY: runs in the forked child before exec: only dup2 and setsid, both
-    // async-signal-safe. dup2 onto 3 clears close-on-exec for the readiness pipe.
+    // SAFETY: runs in the forked child before exec: only fcntl, dup2 and setsid, all
+    // async-signal-safe. The pipes are first moved above 4 so that placing one cannot
+    // clobber the other; dup2 onto 3 and 4 clears close-on-exec.
     unsafe {
         cmd.pre_exec(move || {
-            if libc::dup2(wr_fd, 3) < 0 {
-                return Err(std::io::Error::last_os_error());
+            let high = |fd: RawFd| {
+                let new = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 5);
+                if new < 0 {
+                    Err(std::io::Error::last_os_error())
+                } else {
+                    Ok(new)
+                }
+            };
+            let ready = high(wr_fd)?;
+            let exit = exit_fd.map(high).transpose()?;
+            for (from, to) in [(Some(ready), 3), (exit, 4)] {
+                if let Some(from) = from {
+                    if libc::dup2(from, to) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
             }
             libc::setsid();
             Ok(())
@@ -134,6 +164,7 @@ fn spawn_shim(cli: &Cli, args: &CreateArgs, cd: &ContainerDir, bundle: &Path) ->
         .spawn()
         .map_err(|e| Error::io("start the container shim", e))?;
     drop(wr);
+    drop(exit_pipe);
     let mut msg = Vec::new();
     let mut rd = std::fs::File::from(rd);
     let _ = rd.read_to_end(&mut msg);
@@ -265,8 +296,20 @@ async fn futures_select<F: std::future::Future<Output = i32> + Unpin>(mut futs: 
 
 /// `run`: create + start; without `--detach` wait and return the container's exit code
 /// (after deleting it).
+///
+/// The shim writes init's exit code to an exit pipe as soon as the container is gone and
+/// its id free (then finishes tearing the sandbox down by itself); `run` returns it then.
+/// Without a code on the pipe (the shim died, or the container was deleted) `run` waits for
+/// the shim and reports its exit status.
 pub fn run(cli: &Cli, args: &CreateArgs, detach: bool) -> Result<i32> {
-    let mut child = create(cli, args)?;
+    let (exit_rd, exit_wr) = if detach {
+        (None, None)
+    } else {
+        let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|e| Error::io("create the shim's exit pipe", e.into()))?;
+        (Some(rd), Some(wr))
+    };
+    let mut child = create_with(cli, args, exit_wr)?;
     let cd = dir_of(cli, &args.id)?;
     let state = cd.read(&args.id)?;
     let tty = state.terminal && !detach;
@@ -282,10 +325,20 @@ pub fn run(cli: &Cli, args: &CreateArgs, detach: bool) -> Result<i32> {
         return Ok(0);
     }
     let stop = forward_signals(cd.control_socket(), None, tty);
-    let code = wait_child(&mut child);
+    let mut reported = String::new();
+    if let Some(rd) = exit_rd {
+        let _ = std::fs::File::from(rd).read_to_string(&mut reported);
+    }
+    let code = match reported.trim().parse::<i32>() {
+        Ok(code) => code,
+        Err(_) => {
+            let code = wait_child(&mut child);
+            let _ = std::fs::remove_dir_all(&cd.dir);
+            code
+        }
+    };
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     drop(raw);
-    let _ = std::fs::remove_dir_all(&cd.dir);
     Ok(code)
 }
 

@@ -94,8 +94,9 @@ pub fn main_with(cli: Cli) -> i32 {
                 gcs_args: cli.gcs_args.split_whitespace().map(str::to_owned).collect(),
                 use_inouterr: cli.gcs_use_inouterr,
                 owner: cli.owner.clone(),
+                debug: cli.debug,
             };
-            Ok(shim::run(config, a.ready_fd))
+            Ok(shim::run(config, a.ready_fd, a.exit_fd))
         }
     };
     match result {

@@ -52,6 +52,8 @@ pub struct ShimConfig {
     pub use_inouterr: bool,
     /// `--owner`.
     pub owner: String,
+    /// `--debug`: the agent logs at debug level too.
+    pub debug: bool,
 }
 
 struct Shim {
@@ -66,20 +68,30 @@ struct Shim {
     lifecycle: tokio::sync::Mutex<bool>,
     /// Set by `delete`: the delete handler replies and exits, not the init watcher.
     deleting: AtomicBool,
+    /// `run`'s exit pipe: gets init's exit code as soon as the container's names are free,
+    /// before the rest of the teardown.
+    exit_pipe: Mutex<Option<File>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Runs the shim; returns the process exit code.
-pub fn run(config: ShimConfig, ready_fd: Option<i32>) -> i32 {
-    // SAFETY: the fd was set up by `create` for this process and is used only here. It
-    // must not leak into the sandbox's processes, or `create` would wait for them.
-    let mut ready = ready_fd.map(|fd| unsafe {
+/// Takes an inherited pipe fd, close-on-exec: it must not leak into the sandbox's
+/// processes, or its reader would wait for them.
+fn inherited(fd: Option<i32>) -> Option<File> {
+    // SAFETY: the fd was set up by `create`/`run` for this process and is used only here.
+    fd.map(|fd| unsafe {
         libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
         File::from_raw_fd(fd)
-    });
+    })
+}
+
+/// Runs the shim; returns the process exit code. `ready_fd` gets the readiness handshake;
+/// `exit_fd` (from `run`) gets init's exit code in decimal once the container is gone.
+pub fn run(config: ShimConfig, ready_fd: Option<i32>, exit_fd: Option<i32>) -> i32 {
+    let mut ready = inherited(ready_fd);
+    let exit_pipe = inherited(exit_fd);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -95,7 +107,7 @@ pub fn run(config: ShimConfig, ready_fd: Option<i32>) -> i32 {
     };
     rt.block_on(async move {
         let cd = ContainerDir::new(&config.root, &config.id);
-        let shim = match setup(config, cd.clone()).await {
+        let shim = match setup(config, cd.clone(), exit_pipe).await {
             Ok(s) => Arc::new(s),
             Err(e) => {
                 tracing::error!(error = %e, "shim setup failed");
@@ -146,7 +158,7 @@ pub fn run(config: ShimConfig, ready_fd: Option<i32>) -> i32 {
     })
 }
 
-async fn setup(config: ShimConfig, cd: ContainerDir) -> Result<Shim> {
+async fn setup(config: ShimConfig, cd: ContainerDir, exit_pipe: Option<File>) -> Result<Shim> {
     let spec_path = config.bundle.join("config.json");
     let spec: serde_json::Value = read_spec(&spec_path)?;
     let rootfs = rootfs_of(&spec, &config.bundle)?;
@@ -164,6 +176,9 @@ async fn setup(config: ShimConfig, cd: ContainerDir) -> Result<Shim> {
     sb_config.agent = config.gcs.clone();
     sb_config.agent_args = config.gcs_args.iter().map(Into::into).collect();
     sb_config.use_inouterr = config.use_inouterr;
+    if config.debug {
+        sb_config.log_level = "debug".into();
+    }
     let sandbox = LocalSandbox::start(sb_config).await?;
     let container = match sandbox
         .create_container(&config.id, spec, std::slice::from_ref(&rootfs))
@@ -204,6 +219,7 @@ async fn setup(config: ShimConfig, cd: ContainerDir) -> Result<Shim> {
         execs: Mutex::new(HashMap::new()),
         lifecycle: tokio::sync::Mutex::new(false),
         deleting: AtomicBool::new(false),
+        exit_pipe: Mutex::new(exit_pipe),
     })
 }
 
@@ -255,26 +271,57 @@ impl Shim {
         lock(&self.state).status
     }
 
-    /// Kills the container if needed and tears the sandbox down (once).
+    /// Tears the sandbox down (once), and with it the container.
+    ///
+    /// The sandbox holds this one container only: its teardown kills every process in the
+    /// sandbox's pid namespace and drops the mounts of its mount namespace, and removes the
+    /// container's cgroups and files. So the container is not stopped and removed one by
+    /// one first (runc kill, runc delete and the overlay unmount through the bridge would
+    /// only add latency, and could not leave less behind).
     async fn destroy(&self) {
         let mut done = self.lifecycle.lock().await;
         if *done {
             return;
         }
         *done = true;
-        if self.container.exited().is_none() && self.sandbox.client().closed_reason().is_none() {
-            let _ = self.container.terminate().await;
-            let _ = self.container.wait_timeout(Duration::from_secs(10)).await;
-        }
-        if self.sandbox.client().closed_reason().is_none() {
-            if let Err(e) = self.sandbox.remove_container(&self.container).await {
-                tracing::warn!(error = %e, "remove container");
-            }
-        }
         if let Err(e) = self.sandbox.teardown().await {
             tracing::warn!(error = %e, "sandbox teardown");
         }
         let _ = std::fs::remove_file(self.cd.control_socket());
+    }
+
+    /// For `run`: hands init's exit code over as soon as the container id can be reused,
+    /// before the slower part of the teardown (waiting for the sandbox's namespaces to die,
+    /// removing its files), which [`Shim::destroy`] then finishes. The container dir is
+    /// removed (the sandbox's state dir moves out of it first, under a name no container id
+    /// can take), and the shim lets go of the caller's stdio, so that nothing the caller
+    /// waits for outlives the exit code.
+    async fn report_exit(&self, code: i32) {
+        let Some(mut pipe) = lock(&self.exit_pipe).take() else {
+            return;
+        };
+        let done = self.lifecycle.lock().await;
+        if *done || self.deleting.load(Ordering::SeqCst) {
+            // `delete` got there first and owns the exit.
+            return;
+        }
+        let parking = self.cd.dir.with_file_name(format!(
+            ".{}~{}~deleting",
+            self.config.id,
+            std::process::id()
+        ));
+        if let Err(e) = self.sandbox.release_names(&parking).await {
+            // `run` then waits for the whole teardown (the shim's exit) instead.
+            tracing::warn!(error = %e, "release the sandbox's names");
+            return;
+        }
+        drop(done);
+        if let Err(e) = std::fs::remove_dir_all(&self.cd.dir) {
+            tracing::warn!(error = %e, "remove the container dir");
+            return;
+        }
+        release_std_fds();
+        let _ = pipe.write_all(format!("{code}\n").as_bytes());
     }
 
     async fn start(self: &Arc<Self>) -> Result<u32> {
@@ -319,6 +366,7 @@ impl Shim {
                 s.status = Status::Stopped;
                 s.exit_code = Some(code);
             });
+            shim.report_exit(code).await;
             shim.destroy().await;
             if shim.deleting.load(Ordering::SeqCst) {
                 // `delete` owns the exit: it still has to reply to its caller.
@@ -434,6 +482,26 @@ impl Relays {
             if tokio::time::timeout(DRAIN, h).await.is_err() {
                 tracing::warn!("stdio relay did not drain in time");
             }
+        }
+    }
+}
+
+/// Points the shim's standard fds at /dev/null, so that whoever reads the caller's stdout
+/// and stderr sees their end (the shim logs to its log file, never to stderr).
+fn release_std_fds() {
+    let Ok(null) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    else {
+        return;
+    };
+    use std::os::fd::AsRawFd;
+    for fd in 0..3 {
+        // SAFETY: dup2 of a valid fd onto a standard fd; nothing in the shim holds a
+        // reference to the file the standard fd pointed at (relays use their own dups).
+        unsafe {
+            libc::dup2(null.as_raw_fd(), fd);
         }
     }
 }

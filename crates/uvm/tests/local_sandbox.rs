@@ -341,3 +341,43 @@ async fn agent_on_stdin_stdout() {
     sb.teardown().await.unwrap();
     assert!(!dir.exists());
 }
+
+#[tokio::test]
+async fn release_names_frees_the_dir_and_cgroups_before_teardown() {
+    assert!(
+        is_root(),
+        "the local sandbox tests run as root (as CI does)"
+    );
+    let sb = sandbox("release").await;
+    let c = sb
+        .create_container(
+            "rel1",
+            spec(&["/bin/sh", "-c", "echo done"], false),
+            &[busybox_rootfs()],
+        )
+        .await
+        .unwrap();
+    let p = c.start_init(false, true, false).await.unwrap();
+    let out = read_all(p.take_stdio().stdout).await;
+    assert_eq!(p.wait_timeout(T).await.unwrap(), 0);
+    assert_eq!(String::from_utf8_lossy(&out), "done\n");
+    let old = sb.state_dir();
+    let parked = old.with_file_name(format!(
+        "{}~parked",
+        old.file_name().unwrap().to_string_lossy()
+    ));
+    sb.release_names(&parked).await.unwrap();
+    assert!(!old.exists(), "the old state dir name is free");
+    assert_eq!(sb.state_dir(), parked);
+    // The name can be taken again at once, while the old sandbox is still going away.
+    std::fs::create_dir(&old).unwrap();
+    std::fs::remove_dir(&old).unwrap();
+    for base in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        let cg = base.path().join("pods/rel1");
+        assert!(!cg.exists(), "{} left behind", cg.display());
+    }
+    // The bridge is closed: calls fail rather than hang.
+    assert!(c.process_list().await.is_err());
+    sb.teardown().await.unwrap();
+    assert!(!parked.exists());
+}

@@ -126,6 +126,8 @@ pub struct LocalSandbox {
     agent_pid: Option<u32>,
     containers: Mutex<Vec<String>>,
     torn_down: AtomicBool,
+    /// Where the state dir is now (see [`LocalSandbox::release_names`]).
+    dir: Mutex<PathBuf>,
 }
 
 impl std::fmt::Debug for LocalSandbox {
@@ -250,6 +252,7 @@ impl LocalSandbox {
         };
         tracing::debug!(dir = %dir.display(), pid = ?agent_pid, "local sandbox started");
         Ok(Self {
+            dir: Mutex::new(config.state_dir.clone()),
             config,
             client,
             capabilities,
@@ -270,9 +273,9 @@ impl LocalSandbox {
         &self.capabilities
     }
 
-    /// The state directory.
-    pub fn state_dir(&self) -> &Path {
-        &self.config.state_dir
+    /// The state directory (where it is now: [`LocalSandbox::release_names`] moves it).
+    pub fn state_dir(&self) -> PathBuf {
+        lock(&self.dir).clone()
     }
 
     /// The host pid of the agent process (of `unshare` when isolated).
@@ -282,10 +285,11 @@ impl LocalSandbox {
 
     /// The last lines of the agent's log, for error messages.
     pub fn log_tail(&self) -> String {
-        log_tail(&self.config.state_dir.join("gcs.log"))
+        log_tail(&self.state_dir().join("gcs.log"))
     }
 
-    /// Where container `id` lives.
+    /// Where container `id` lives, as the agent sees it (under the state dir where the
+    /// sandbox started).
     pub fn container_paths(&self, id: &str) -> ContainerPaths {
         ContainerPaths::new(&self.config.state_dir.join("c"), id)
     }
@@ -327,7 +331,12 @@ impl LocalSandbox {
             let _ = std::fs::remove_dir_all(&paths.bundle);
             return Err(e);
         }
-        match GcsContainer::create(&self.client, id, config).await {
+        // runc makes the container's cgroup under `pods`: a teardown elsewhere must not
+        // remove `pods` between runc's mkdir of it and of the container's own cgroup.
+        let cgroup_guard = CgroupLock::shared();
+        let created = GcsContainer::create(&self.client, id, config).await;
+        drop(cgroup_guard);
+        match created {
             Ok(c) => Ok(c),
             Err(e) => {
                 let _ = self.remove_layers(&paths).await;
@@ -378,7 +387,36 @@ impl LocalSandbox {
         }
         let ids = std::mem::take(&mut *lock(&self.containers));
         remove_container_cgroups(&ids);
-        remove_tree(&self.config.state_dir)
+        remove_tree(&self.state_dir())
+    }
+
+    /// Frees what the sandbox holds under reusable names, so that a new sandbox or container
+    /// may take them at once while the rest of [`LocalSandbox::teardown`] (waiting for the
+    /// agent's namespace to die, which drops its mounts, and removing files) follows later:
+    ///
+    /// * the bridge is closed and the agent killed (not waited for), so nothing in the
+    ///   sandbox acts on its files any more;
+    /// * the state dir is renamed to `to` (on the same filesystem), where teardown then
+    ///   removes it;
+    /// * the cgroups of containers with no process left are removed (those of a container
+    ///   whose processes are still dying are removed by teardown).
+    ///
+    /// Teardown must still be called.
+    pub async fn release_names(&self, to: &Path) -> Result<()> {
+        self.client.close("the sandbox is being torn down").await;
+        if let Some(child) = self.child.lock().await.as_mut() {
+            signal_agent(child, self.config.isolate);
+        }
+        {
+            let mut dir = lock(&self.dir);
+            std::fs::rename(&*dir, to).map_err(|e| {
+                Error::io(format!("rename {} to {}", dir.display(), to.display()), e)
+            })?;
+            *dir = to.to_path_buf();
+        }
+        let ids = lock(&self.containers).clone();
+        remove_container_cgroups(&ids);
+        Ok(())
     }
 }
 
@@ -398,7 +436,7 @@ impl Drop for LocalSandbox {
             }
         }
         remove_container_cgroups(&lock(&self.containers));
-        let _ = remove_tree(&self.config.state_dir);
+        let _ = remove_tree(&self.state_dir());
     }
 }
 
@@ -452,6 +490,15 @@ fn kill_namespace_init(unshare_pid: Option<u32>, isolate: bool) {
     }
 }
 
+/// Sends SIGKILL to the agent (the namespace's init when isolated) without waiting.
+fn signal_agent(child: &mut Child, isolate: bool) {
+    if isolate {
+        kill_namespace_init(child.id(), isolate);
+    } else {
+        let _ = child.start_kill();
+    }
+}
+
 async fn kill_agent(child: &mut Child, isolate: bool) {
     kill_namespace_init(child.id(), isolate);
     match tokio::time::timeout(Duration::from_secs(10), child.wait()).await {
@@ -499,9 +546,55 @@ fn remove_container_cgroups(ids: &[String]) {
         }
     }
     if !ids.is_empty() {
-        // The parent too, if no other sandbox uses it (rmdir fails on a non-empty cgroup).
-        for base in &bases {
-            let _ = std::fs::remove_dir(base.join("pods"));
+        // The parent too, if no other sandbox uses it (rmdir fails on a non-empty cgroup)
+        // and no container is being created (then that sandbox removes it later).
+        if let Some(_guard) = CgroupLock::try_exclusive() {
+            for base in &bases {
+                let _ = std::fs::remove_dir(base.join("pods"));
+            }
+        }
+    }
+}
+
+/// A host-wide advisory lock (flock on the cgroup root directory, so no lock file is left
+/// behind) between creating containers (shared) and removing the `pods` parent cgroup
+/// (exclusive).
+struct CgroupLock(Option<std::fs::File>);
+
+impl CgroupLock {
+    fn open() -> Option<std::fs::File> {
+        std::fs::File::open("/sys/fs/cgroup").ok()
+    }
+
+    fn flock(file: &std::fs::File, op: libc::c_int) -> bool {
+        use std::os::fd::AsRawFd;
+        loop {
+            // SAFETY: flock(2) on an fd owned by `file` for the duration of the call.
+            if unsafe { libc::flock(file.as_raw_fd(), op) } == 0 {
+                return true;
+            }
+            if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+                return false;
+            }
+        }
+    }
+
+    /// Waits for the shared lock; without a lockable cgroup root, no lock is needed.
+    fn shared() -> Self {
+        Self(Self::open().filter(|f| Self::flock(f, libc::LOCK_SH)))
+    }
+
+    /// The exclusive lock if nobody holds the lock now.
+    fn try_exclusive() -> Option<Self> {
+        let f = Self::open()?;
+        Self::flock(&f, libc::LOCK_EX | libc::LOCK_NB).then(|| Self(Some(f)))
+    }
+}
+
+impl Drop for CgroupLock {
+    fn drop(&mut self) {
+        if let Some(f) = &self.0 {
+            Self::flock(f, libc::LOCK_UN);
         }
     }
 }
