@@ -40,6 +40,17 @@ fn delete(g: &Gcs, id: &str) {
     assert_eq!(result_of(&r), 0, "remove rootfs: {}", body(&r));
 }
 
+/// Forces the container down while its init is waited on, then deletes it and checks that
+/// nothing is left behind.
+fn force_stop_and_delete(g: &Gcs, id: &str, init: u32) {
+    let wait = g.wait_async(id, init, u32::MAX);
+    assert_eq!(result_of(&g.simple(MessageType::ShutdownForced, id)), 0);
+    wait_response(&wait);
+    g.next_notification(TIMEOUT).expect("exit notification");
+    delete(g, id);
+    assert_clean(g, id);
+}
+
 fn pid_of(f: &bridge::Frame) -> u32 {
     let r: ExecuteProcessResponse = f.decode().unwrap();
     assert_eq!(r.base.result.0, 0, "execute: {}", body(f));
@@ -228,12 +239,7 @@ fn large_output_and_closed_stdin() {
     assert_eq!(read_all(out.unwrap()), b"");
     assert_eq!(g.wait(&id, p), (0, 0));
 
-    let wait = g.wait_async(&id, init, u32::MAX);
-    assert_eq!(result_of(&g.simple(MessageType::ShutdownForced, &id)), 0);
-    wait_response(&wait);
-    g.next_notification(TIMEOUT).expect("exit notification");
-    delete(&g, &id);
-    assert_clean(&g, &id);
+    force_stop_and_delete(&g, &id, init);
 }
 
 #[test]
@@ -243,13 +249,21 @@ fn tty_process_with_resize() {
     g.add_rootfs(&id);
     // A tty init process too.
     assert_eq!(
-        result_of(&g.create(&id, &["sh", "-c", "stty size; exit 4"], true)),
+        result_of(&g.create(
+            &id,
+            &[
+                "sh",
+                "-c",
+                "test -t 0 && test -t 1 && echo is-a-tty; exit 4"
+            ],
+            true
+        )),
         0
     );
     let (r, [_, out, _]) = g.execute(&id, None, [false, true, false]);
     let init = pid_of(&r);
     let text = String::from_utf8_lossy(&read_all(out.unwrap())).into_owned();
-    assert!(text.contains("0 0") || text.contains(' '), "{text:?}");
+    assert_eq!(text, "is-a-tty\r\n", "tty init output");
     assert_eq!(g.wait(&id, init), (0, 4));
     g.next_notification(TIMEOUT).expect("exit notification");
     delete(&g, &id);
@@ -284,12 +298,7 @@ fn tty_process_with_resize() {
     assert!(text.contains("40 120"), "tty output {text:?}");
     assert_eq!(g.wait(&id, sh), (0, 5));
 
-    let wait = g.wait_async(&id, init, u32::MAX);
-    assert_eq!(result_of(&g.simple(MessageType::ShutdownForced, &id)), 0);
-    wait_response(&wait);
-    g.next_notification(TIMEOUT).expect("exit notification");
-    delete(&g, &id);
-    assert_clean(&g, &id);
+    force_stop_and_delete(&g, &id, init);
 }
 
 #[test]
@@ -566,12 +575,7 @@ fn modify_settings_errors_and_constraints() {
     assert_eq!(result_of(&g.request(MessageType::ModifySettings, &req)), 0);
     assert!(!ro.exists());
 
-    let wait = g.wait_async(&id, init, u32::MAX);
-    assert_eq!(result_of(&g.simple(MessageType::ShutdownForced, &id)), 0);
-    wait_response(&wait);
-    g.next_notification(TIMEOUT).expect("exit");
-    delete(&g, &id);
-    assert_clean(&g, &id);
+    force_stop_and_delete(&g, &id, init);
 }
 
 #[test]
