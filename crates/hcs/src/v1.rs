@@ -319,6 +319,28 @@ struct Inner {
     callback: Mutex<Option<RawCallback>>,
     watcher: Arc<Watcher>,
     timeouts: Timeouts,
+    /// Lowercased `SystemType` and `RuntimeOsType`, read once after create/open.
+    cached: Mutex<(String, String)>,
+}
+
+/// A system dropped without [`V1System::close`] still unregisters its callback and closes
+/// its handle, unless a call holds the handle at that moment (then it is logged as leaked).
+impl Drop for Inner {
+    fn drop(&mut self) {
+        match self.handle.try_write() {
+            Ok(mut guard) => {
+                if let Some(h) = guard.take() {
+                    if let Some(cb) = lock(&self.callback).take() {
+                        self.api.unregister_compute_system_callback(cb);
+                    }
+                    self.api.close_compute_system(h);
+                }
+            }
+            Err(_) => {
+                tracing::warn!(id = %self.id, "v1 system handle dropped during a call; leaked")
+            }
+        }
+    }
 }
 
 /// A compute system over vmcompute.dll (the v1 engine). Cheap to clone.
@@ -341,6 +363,7 @@ impl V1System {
                 callback: Mutex::new(None),
                 watcher: Watcher::for_system(),
                 timeouts,
+                cached: Mutex::new(Default::default()),
             }),
         }
     }
@@ -388,6 +411,10 @@ impl V1System {
             }
             Err(e) => Err(e),
         };
+        let result = match result {
+            Ok(()) => system.cache_properties().await,
+            Err(e) => Err(e),
+        };
         if let Err(err) = result {
             if is_timeout(&err) {
                 let _ = system.terminate().await;
@@ -426,7 +453,11 @@ impl V1System {
             }
         };
         *system.inner.handle.write().await = Some(handle);
-        if let Err(err) = system.register().await {
+        let result = match system.register().await {
+            Ok(()) => system.cache_properties().await,
+            Err(e) => Err(e),
+        };
+        if let Err(err) = result {
             let _ = system.close().await;
             return Err(err.with_op_if_empty(OP).with_system(id));
         }
@@ -460,6 +491,32 @@ impl V1System {
         .map_err(|hr| call_error(hr, None).with_op(OP).with_system(&self.inner.id))?;
         *lock(&self.inner.callback) = Some(cb);
         Ok(())
+    }
+
+    /// Reads and caches `SystemType` and `RuntimeOsType` (an empty OS on a container means
+    /// Windows, for pre-RS5 hosts), as hcsshim's `getCachedProperties`.
+    async fn cache_properties(&self) -> Result<()> {
+        let props = self
+            .properties(&hcs_schema::v1::PropertyQuery::default())
+            .await?;
+        let typ = props["SystemType"]
+            .as_str()
+            .unwrap_or_default()
+            .to_lowercase();
+        let mut os = props["RuntimeOsType"]
+            .as_str()
+            .unwrap_or_default()
+            .to_lowercase();
+        if os.is_empty() && typ == "container" {
+            os = "windows".into();
+        }
+        *lock(&self.inner.cached) = (typ, os);
+        Ok(())
+    }
+
+    /// The lowercased `SystemType` (`container`, `virtualmachine`).
+    pub fn system_type(&self) -> String {
+        lock(&self.inner.cached).0.clone()
     }
 
     /// The compute system id.
@@ -691,6 +748,76 @@ pub async fn modify_service_settings(
         return Err(call_error(out.hr, out.result.as_deref()).with_op(OP));
     }
     Ok(())
+}
+
+#[async_trait::async_trait]
+impl crate::cow::ProcessHost for V1System {
+    async fn create_process(
+        &self,
+        config: &serde_json::Value,
+    ) -> Result<Box<dyn crate::cow::Process>> {
+        Ok(Box::new(V1System::create_process(self, config).await?))
+    }
+
+    fn os(&self) -> crate::cow::Os {
+        crate::cow::Os::from_runtime_os_type(&lock(&self.inner.cached).1)
+            .unwrap_or(crate::cow::Os::Windows)
+    }
+
+    fn is_oci(&self) -> bool {
+        let c = lock(&self.inner.cached);
+        c.1 == "linux" && c.0 == "container"
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::cow::Container for V1System {
+    fn id(&self) -> &str {
+        &self.inner.id
+    }
+
+    async fn properties(&self, types: &[&str]) -> Result<serde_json::Value> {
+        V1System::properties(self, &serde_json::json!({ "PropertyTypes": types })).await
+    }
+
+    async fn properties_v2(&self, types: &[&str]) -> Result<serde_json::Value> {
+        V1System::properties(self, &serde_json::json!({ "PropertyTypes": types })).await
+    }
+
+    async fn start(&self) -> Result<()> {
+        V1System::start(self).await
+    }
+
+    async fn shutdown(&self) -> Result<()> {
+        V1System::shutdown(self).await
+    }
+
+    async fn terminate(&self) -> Result<()> {
+        V1System::terminate(self).await
+    }
+
+    async fn wait(&self) -> Result<()> {
+        V1System::wait(self).await
+    }
+
+    async fn modify(&self, config: &serde_json::Value) -> Result<()> {
+        V1System::modify(self, config).await
+    }
+
+    async fn set_cpu_group_affinities(
+        &self,
+        _affinities: &[crate::cow::GroupAffinity],
+    ) -> Result<()> {
+        Err(Error::op(
+            "hcs::System::SetCPUGroupAffinities",
+            ErrorKind::NotImplemented,
+        )
+        .with_system(&self.inner.id))
+    }
+
+    async fn close(&self) -> Result<()> {
+        V1System::close(self).await
+    }
 }
 
 #[cfg(test)]

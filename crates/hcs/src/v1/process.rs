@@ -54,6 +54,27 @@ struct Inner {
     stdio: Mutex<Stdio>,
 }
 
+/// A process dropped without [`V1Process::close`] still unregisters and closes its handle.
+/// (The exit waiter holds the process until it exits or is closed.)
+impl Drop for Inner {
+    fn drop(&mut self) {
+        match self.handle.try_write() {
+            Ok(mut guard) => {
+                if let Some(h) = guard.take() {
+                    if let Some(cb) = lock(&self.callback).take() {
+                        self.api.unregister_process_callback(cb);
+                    }
+                    self.api.close_process(h);
+                }
+            }
+            Err(_) => tracing::warn!(
+                pid = self.pid,
+                "v1 process handle dropped during a call; leaked"
+            ),
+        }
+    }
+}
+
 /// A process of a [`V1System`]. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct V1Process {
@@ -391,6 +412,62 @@ impl V1Process {
         );
         self.inner.watcher.close();
         Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::cow::Process for V1Process {
+    fn pid(&self) -> u32 {
+        self.inner.pid
+    }
+
+    fn take_stdio(&self) -> Stdio {
+        V1Process::take_stdio(self)
+    }
+
+    fn migration_state(&self) -> crate::cow::MigrationState {
+        crate::cow::MigrationState::default()
+    }
+
+    async fn close_stdin(&self) -> Result<()> {
+        V1Process::close_stdin(self).await
+    }
+
+    async fn close_stdout(&self) -> Result<()> {
+        lock(&self.inner.stdio).stdout = None;
+        Ok(())
+    }
+
+    async fn close_stderr(&self) -> Result<()> {
+        lock(&self.inner.stdio).stderr = None;
+        Ok(())
+    }
+
+    async fn resize_console(&self, width: u16, height: u16) -> Result<()> {
+        V1Process::resize_console(self, width, height).await
+    }
+
+    async fn kill(&self) -> Result<bool> {
+        V1Process::kill(self).await
+    }
+
+    async fn signal(&self, options: Option<&crate::cow::SignalOptions>) -> Result<bool> {
+        match options {
+            Some(o) => V1Process::signal(self, o).await,
+            None => V1Process::kill(self).await,
+        }
+    }
+
+    async fn wait(&self) -> Result<()> {
+        V1Process::wait(self).await
+    }
+
+    fn exit_code(&self) -> Result<i64> {
+        V1Process::exit_code(self)
+    }
+
+    async fn close(&self) -> Result<()> {
+        V1Process::close(self).await
     }
 }
 

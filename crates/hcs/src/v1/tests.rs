@@ -485,3 +485,67 @@ async fn process_kill_signal_close_and_errors() {
     system.close().await.unwrap();
     assert_eq!(fake.open_handles(), (0, 0, 0));
 }
+
+#[tokio::test]
+async fn v1_engine_behind_the_cow_traits() {
+    use crate::cow::{Container, Os, Process};
+    let fake = FakeVmcompute::new();
+    let system = V1System::create(fake.clone(), ID, &doc(), Timeouts::default())
+        .await
+        .unwrap();
+    // The cached properties come from an empty v1 query.
+    assert_eq!(fake.calls_of("HcsGetComputeSystemProperties")[0].arg, "{}");
+    assert_eq!(system.system_type(), "container");
+    let c: Box<dyn Container> = Box::new(system.clone());
+    assert_eq!(c.os(), Os::Windows);
+    assert!(!c.is_oci());
+    assert_eq!(c.id(), ID);
+    c.start().await.unwrap();
+    let props = c.properties(&["Statistics"]).await.unwrap();
+    assert_eq!(props["Id"], ID);
+    let p: Box<dyn Process> = c
+        .create_process(&json!({"CommandLine": "cmd", "CreateStdOutPipe": true}))
+        .await
+        .unwrap();
+    assert_eq!(p.migration_state(), Default::default());
+    p.close_stdout().await.unwrap();
+    assert!(p.take_stdio().stdout.is_none());
+    assert!(p.signal(None).await.unwrap());
+    p.wait().await.unwrap();
+    assert_eq!(p.exit_code().unwrap(), 1);
+    p.close().await.unwrap();
+    assert!(matches!(
+        c.set_cpu_group_affinities(&[]).await.unwrap_err().kind(),
+        ErrorKind::NotImplemented
+    ));
+    c.terminate().await.unwrap();
+    c.wait().await.unwrap();
+    c.close().await.unwrap();
+    drop(c);
+    drop(system);
+    assert_eq!(fake.open_handles(), (0, 0, 0));
+}
+
+#[tokio::test]
+async fn dropping_without_close_releases_handles() {
+    let fake = FakeVmcompute::new();
+    {
+        let system = running(&fake).await;
+        let _p = system
+            .create_process(&json!({"CommandLine": "cmd"}))
+            .await
+            .unwrap();
+        let q = system
+            .create_process(&json!({"CommandLine": "cmd"}))
+            .await
+            .unwrap();
+        // An exited process is released by its waiter once the last handle goes.
+        fake.exit_process(ID, q.pid(), 0);
+        q.wait().await.unwrap();
+    }
+    // The running process `_p` is still held by its exit waiter; the system and `q` are gone.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let (systems, processes, _) = fake.open_handles();
+    assert_eq!(systems, 0);
+    assert_eq!(processes, 1);
+}
