@@ -23,8 +23,45 @@
 //!   predicates. The reference's `IsNotExist` also matches the HNS `EndpointNotFoundError` /
 //!   `NetworkNotFoundError` types; those live in the network crates, which test their own.
 //!
+//! The root layer functions ([`activate_layer`] and the rest, taking a [`DriverInfo`] and a
+//! layer id) wrap [`crate::wclayer`] and are Windows only.
+//!
 //! [`create_container`] merges the JSON of `HCSSHIM_CREATECONTAINER_ADDITIONALJSON` (read once
 //! per process) into the document, as the reference does.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use hcs::root::{self, ContainerConfig, Layer, ProcessConfig};
+//!
+//! # async fn legacy() -> root::Result<()> {
+//! let config = ContainerConfig {
+//!     system_type: "Container".into(),
+//!     name: "legacy-1".into(),
+//!     layer_folder_path: r"C:\ProgramData\docker\windowsfilter\legacy-1".into(),
+//!     layers: vec![Layer {
+//!         id: "8c1f7d2a-5b6e-5f0a-9d3c-2e4b6a8c0d1e".into(),
+//!         path: r"C:\ProgramData\docker\windowsfilter\base".into(),
+//!     }],
+//!     ..Default::default()
+//! };
+//! let container = root::create_container("legacy-1", &config).await?;
+//! container.start().await?;
+//! let process = container
+//!     .create_process(&ProcessConfig { command_line: "cmd /c ver".into(), ..Default::default() })
+//!     .await?;
+//! process.wait_timeout(Duration::from_secs(60)).await?;
+//! println!("exit code {}", process.exit_code()?);
+//! process.close().await?;
+//! // The root Shutdown "fails" with pending when it worked.
+//! match container.shutdown().await {
+//!     Err(e) if root::is_pending(&e) => container.wait_timeout(Duration::from_secs(30)).await?,
+//!     Err(e) if root::is_already_stopped(&e) => {}
+//!     Err(e) => return Err(e),
+//!     Ok(()) => {}
+//! }
+//! container.close().await
+//! # }
+//! ```
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
@@ -38,6 +75,14 @@ use crate::error::{self, Error, ErrorKind};
 use crate::hresult::HResult;
 use crate::system::System;
 use crate::timeout::Timeouts;
+
+mod layers;
+pub use layers::{
+    activate_layer, create_layer, create_scratch_layer, deactivate_layer, destroy_layer,
+    expand_sandbox_size, export_layer, get_layer_mount_path, get_shared_base_images,
+    grant_vm_access, import_layer, layer_exists, layer_path, name_to_guid, prepare_layer,
+    process_base_layer, process_utility_vm_image, unprepare_layer, DriverInfo,
+};
 
 pub use hcs_schema::v1::{
     AssignedDevice, ComputeSystemQuery, ContainerConfig, ContainerProperties, HvRuntime, Layer,
