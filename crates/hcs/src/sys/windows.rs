@@ -10,8 +10,9 @@
 //! (learn.microsoft.com, virtualization/api/hcs/reference/hcswaitforoperationresult: "The
 //! caller is responsible for releasing the returned string using LocalFree"). hcsshim calls
 //! `CoTaskMemFree` for both DLLs; this port follows Microsoft's documentation for
-//! computecore. (vmcompute.dll's v1 exports are undocumented; a v1 binding would keep
-//! hcsshim's `CoTaskMemFree` there.)
+//! computecore. vmcompute.dll's exports are undocumented; its binding
+//! (`vmcompute_windows.rs`, the [`crate::vmcompute::VmcomputeApi`] implementation) keeps
+//! hcsshim's `CoTaskMemFree`.
 //!
 //! Event callbacks: the context passed to HCS is an integer key into a registry of sinks,
 //! never a pointer to Rust data (§8). The trampoline catches panics so none unwinds into
