@@ -8,8 +8,8 @@
 #   2. Sandbox start to first container running: `runhcs create` (sandbox + gcs + bridge
 #      negotiation + CombinedLayers + Create) then `runhcs start` until init runs; median.
 #   3. Host memory per sandbox: RSS of the host-side shim (runhcs shim: bridge client and
-#      stdio relays), and of the sandbox's agent (gcs) for reference, with one container
-#      running.
+#      stdio relays), and of the sandbox's agent (gcs, the shim's child) for reference, with
+#      one container running.
 #
 #   N=20 PROFILE=release [BASELINE=/tmp/old/runhcs] bash bench/runhcs.sh
 set -euo pipefail
@@ -91,9 +91,9 @@ start_med=$(printf '%s\n' "${start_times[@]}" | median)
 # Memory with one container running (the last up-$N).
 shim=$("$runhcs" --root "$root" state "up-$N" | sed -n 's/.*"pid": \([0-9]*\).*/\1/p')
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
-unshare_pid=$(cut -d' ' -f1 "/proc/$shim/task/$shim/children")
-gcs_pid=$(cut -d' ' -f1 "/proc/$unshare_pid/task/$unshare_pid/children")
-shim_kib=$(rss "$shim"); unshare_kib=$(rss "$unshare_pid"); gcs_kib=$(rss "$gcs_pid")
+# The agent is forked by one of the shim's threads: look through all of them.
+gcs_pid=$(cat /proc/"$shim"/task/*/children | tr -s ' ' '\n' | grep -m1 .)
+shim_kib=$(rss "$shim"); gcs_kib=$(rss "$gcs_pid")
 
 echo
 echo "runc run (trivial container), median:        $(ms "$runc_med") ms"
@@ -105,4 +105,4 @@ if [ -n "$baseline" ]; then
   awk -v a="$base_med" -v b="$runc_med" 'BEGIN {printf "ratio baseline/runc:                          %.2f\n", a/b}'
 fi
 echo "sandbox start to first container running:     $(ms "$start_med") ms (median)"
-echo "host RSS per sandbox: shim $shim_kib KiB + unshare $unshare_kib KiB (agent gcs: $gcs_kib KiB)"
+echo "host RSS per sandbox: shim $shim_kib KiB (agent gcs: $gcs_kib KiB)"

@@ -425,16 +425,22 @@ fn gcs_killed_mid_run_stops_the_container_and_delete_cleans_up() {
     env.ok(&["run", "-d", "-b", b.to_str().unwrap(), "k1"]);
     let state: serde_json::Value = serde_json::from_str(&env.ok(&["state", "k1"])).unwrap();
     let shim = state["pid"].as_u64().unwrap();
-    // shim -> unshare -> gcs
-    let children = |pid: u64| -> Vec<i32> {
-        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-            .unwrap_or_default()
-            .split_whitespace()
-            .filter_map(|s| s.parse().ok())
-            .collect()
-    };
-    let unshare = children(shim)[0];
-    let gcs = children(unshare as u64)[0];
+    // The gcs is the shim's only child, forked by one of its threads.
+    let mut children = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{shim}/task"))
+        .unwrap()
+        .flatten()
+    {
+        let text = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        children.extend(
+            text.split_whitespace()
+                .filter_map(|s| s.parse::<i32>().ok()),
+        );
+    }
+    assert_eq!(children.len(), 1, "{children:?}");
+    let gcs = children[0];
+    let comm = std::fs::read_to_string(format!("/proc/{gcs}/comm")).unwrap();
+    assert_eq!(comm.trim(), "gcs");
     // SAFETY: kill(2) of the gcs this test started.
     unsafe { libc::kill(gcs, libc::SIGKILL) };
     env.wait_status("k1", "stopped");

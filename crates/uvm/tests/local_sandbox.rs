@@ -204,11 +204,23 @@ async fn agent_killed_mid_run_fails_pending_calls_and_teardown_cleans_up() {
         .await
         .unwrap();
     let init = c.start_init(false, false, false).await.unwrap();
-    let host_pid = sb.agent_pid().unwrap();
-    // The agent (pid 1 of the sandbox's pid namespace) is the child of unshare.
-    let children =
-        std::fs::read_to_string(format!("/proc/{host_pid}/task/{host_pid}/children")).unwrap();
-    let gcs: i32 = children.split_whitespace().next().unwrap().parse().unwrap();
+    // The agent is pid 1 of the sandbox's pid namespace, with a /proc of its own.
+    let gcs = sb.agent_pid().unwrap() as i32;
+    let status = std::fs::read_to_string(format!("/proc/{gcs}/status")).unwrap();
+    let nspid = status.lines().find(|l| l.starts_with("NSpid:")).unwrap();
+    assert!(nspid.ends_with("\t1"), "{nspid}");
+    // Its mounts (the container's rootfs overlay) are its own, not the host's.
+    let dir = sb.state_dir();
+    let host_mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !host_mounts.contains(dir.to_str().unwrap()),
+        "{host_mounts}"
+    );
+    let agent_mounts = std::fs::read_to_string(format!("/proc/{gcs}/mountinfo")).unwrap();
+    assert!(
+        agent_mounts.contains(dir.to_str().unwrap()),
+        "{agent_mounts}"
+    );
     // SAFETY: kill(2) on the agent we started.
     unsafe { libc::kill(gcs, libc::SIGKILL) };
     let err = init.wait_timeout(T).await.unwrap_err();
@@ -217,7 +229,6 @@ async fn agent_killed_mid_run_fails_pending_calls_and_teardown_cleans_up() {
     assert!(matches!(err, uvm::Error::BridgeClosed(_)), "{err}");
     let err = c.process_list().await.unwrap_err();
     assert!(err.to_string().contains("closed"), "{err}");
-    let dir = sb.state_dir().to_path_buf();
     sb.teardown().await.unwrap();
     assert!(!dir.exists());
     // Nothing of the sandbox is left: no sleep from its container survives.

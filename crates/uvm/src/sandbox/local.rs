@@ -4,8 +4,9 @@
 //!   listeners), `gcs.log` (the agent's log), `gcs/` (its state root), `runc/` (the runc root
 //!   it passes with `--root`, so the host's own runc state is never touched) and `c/<id>/`
 //!   (container bundles, rootfs mount points and scratch).
-//! * **Isolation**: `unshare --mount --pid --fork --kill-child --mount-proc`. The agent is
-//!   pid 1 of its own pid namespace and has its own mount namespace, so its overlay mounts
+//! * **Isolation** (what `unshare --mount --pid --fork --kill-child --mount-proc` would give,
+//!   set up in-process without that extra process): the agent is pid 1 of its own pid
+//!   namespace and has its own mount namespace with its own `/proc`, so its overlay mounts
 //!   never show on the host, and when it dies the kernel kills every process of the
 //!   namespace and the mounts go with it. That is what makes teardown leave nothing behind
 //!   even when the agent crashed. The agent also dies with the host process
@@ -15,23 +16,21 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bridge::hresult::Hresult;
-use bridge::messages::{
-    CombinedLayers, GcsCapabilities, ModifyRequestType, ModifySettingRequest, ResourceSettings,
-    NULL_CONTAINER_ID,
-};
-use tokio::process::{Child, Command};
-
+use super::agent::Agent;
 use super::{prepare_spec, validate_container_id, ContainerPaths};
 use crate::client::{BridgeClient, ClientConfig};
 use crate::container::{modify_settings, GcsContainer};
 use crate::error::{Error, Result};
 use crate::transport::{BoxStream, UnixTransport, BRIDGE_PORT};
+use bridge::hresult::Hresult;
+use bridge::messages::{
+    CombinedLayers, GcsCapabilities, ModifyRequestType, ModifySettingRequest, ResourceSettings,
+    NULL_CONTAINER_ID,
+};
 
 /// Default bound of waiting for the agent to connect (`GCSConnectionTimeout`, 2 minutes);
 /// `HCSSHIM_TIMEOUT_GCSCONNECTION` (seconds) overrides it.
@@ -46,7 +45,7 @@ pub struct LocalSandboxConfig {
     pub agent: PathBuf,
     /// Extra agent arguments, appended after the ones the sandbox sets.
     pub agent_args: Vec<OsString>,
-    /// Run the agent in its own mount and pid namespaces (through `unshare`).
+    /// Run the agent in its own mount and pid namespaces.
     pub isolate: bool,
     /// Speak the bridge over the agent's stdin/stdout (`-use-inouterr`).
     pub use_inouterr: bool,
@@ -79,26 +78,12 @@ impl LocalSandboxConfig {
         }
     }
 
-    /// The agent's command line: program and arguments.
+    /// The agent's command line: program and arguments. (Isolation is set up in-process,
+    /// not by a wrapper program.)
     pub fn command_line(&self) -> (PathBuf, Vec<OsString>) {
         let dir = &self.state_dir;
         let mut args: Vec<OsString> = Vec::new();
-        let program = if self.isolate {
-            for a in [
-                "--mount",
-                "--pid",
-                "--fork",
-                "--kill-child",
-                "--mount-proc",
-                "--",
-            ] {
-                args.push(a.into());
-            }
-            args.push(self.agent.clone().into());
-            PathBuf::from("unshare")
-        } else {
-            self.agent.clone()
-        };
+        let program = self.agent.clone();
         let mut push = |a: &str, v: &Path| {
             args.push(a.into());
             args.push(v.into());
@@ -122,8 +107,7 @@ pub struct LocalSandbox {
     config: LocalSandboxConfig,
     client: BridgeClient,
     capabilities: GcsCapabilities,
-    child: tokio::sync::Mutex<Option<Child>>,
-    agent_pid: Option<u32>,
+    agent: Agent,
     containers: Mutex<Vec<String>>,
     torn_down: AtomicBool,
     /// Where the state dir is now (see [`LocalSandbox::release_names`]).
@@ -134,7 +118,7 @@ impl std::fmt::Debug for LocalSandbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LocalSandbox")
             .field("state_dir", &self.config.state_dir)
-            .field("agent_pid", &self.agent_pid)
+            .field("agent_pid", &self.agent.pid())
             .finish()
     }
 }
@@ -176,47 +160,25 @@ impl LocalSandbox {
         };
 
         let (program, args) = config.command_line();
-        let mut cmd = Command::new(&program);
-        cmd.args(&args).stderr(Stdio::from(log)).kill_on_drop(true);
-        if config.use_inouterr {
-            cmd.stdin(Stdio::piped()).stdout(Stdio::piped());
-        } else {
-            cmd.stdin(Stdio::null()).stdout(Stdio::null());
-        }
-        // SAFETY: the closure runs in the forked child before exec and only makes
-        // async-signal-safe system calls (setsid, prctl).
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::setsid();
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| Error::io(format!("start agent {}", program.display()), e))?;
-        let agent_pid = child.id();
+        let (agent, pipes) =
+            Agent::spawn(&program, &args, log, config.use_inouterr, config.isolate)
+                .await
+                .map_err(|e| Error::io(format!("start agent {}", program.display()), e))?;
+        let agent_pid = agent.pid();
 
         let stream: Result<BoxStream> = match listener {
-            None => {
-                let out = child.stdout.take();
-                let inp = child.stdin.take();
-                match (out, inp) {
-                    (Some(out), Some(inp)) => Ok(Box::new(tokio::io::join(out, inp))),
-                    _ => Err(Error::Sandbox("agent stdio pipes missing".into())),
-                }
-            }
+            None => match pipes {
+                Some((inp, out)) => Ok(Box::new(tokio::io::join(out, inp))),
+                None => Err(Error::Sandbox("agent stdio pipes missing".into())),
+            },
             Some(listener) => {
                 let timeout = config.connect_timeout;
                 let r = tokio::select! {
                     r = listener.accept() => r
                         .map(|(s, _)| Box::new(s) as BoxStream)
                         .map_err(|e| Error::io("accept the agent's bridge connection", e)),
-                    status = child.wait() => Err(Error::Sandbox(format!(
-                        "the agent exited before connecting ({}): {}",
-                        status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string()),
+                    how = agent.wait() => Err(Error::Sandbox(format!(
+                        "the agent exited before connecting ({how}): {}",
                         log_tail(&log_path)
                     ))),
                     _ = tokio::time::sleep(timeout) => Err(Error::Timeout {
@@ -234,9 +196,8 @@ impl LocalSandbox {
                 let transport = Arc::new(UnixTransport::new(&dir));
                 tokio::select! {
                     r = BridgeClient::connect(stream, transport, config.client.clone()) => r,
-                    status = child.wait() => Err(Error::Sandbox(format!(
-                        "the agent exited during negotiation ({}): {}",
-                        status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string()),
+                    how = agent.wait() => Err(Error::Sandbox(format!(
+                        "the agent exited during negotiation ({how}): {}",
                         log_tail(&log_path)
                     ))),
                 }
@@ -246,18 +207,17 @@ impl LocalSandbox {
         let (client, capabilities) = match connected {
             Ok(c) => c,
             Err(e) => {
-                kill_agent(&mut child, config.isolate).await;
+                kill_agent(&agent).await;
                 return Err(e);
             }
         };
-        tracing::debug!(dir = %dir.display(), pid = ?agent_pid, "local sandbox started");
+        tracing::debug!(dir = %dir.display(), pid = agent_pid, "local sandbox started");
         Ok(Self {
             dir: Mutex::new(config.state_dir.clone()),
             config,
             client,
             capabilities,
-            child: tokio::sync::Mutex::new(Some(child)),
-            agent_pid,
+            agent,
             containers: Mutex::new(Vec::new()),
             torn_down: AtomicBool::new(false),
         })
@@ -278,9 +238,10 @@ impl LocalSandbox {
         lock(&self.dir).clone()
     }
 
-    /// The host pid of the agent process (of `unshare` when isolated).
+    /// The host pid of the agent process (pid 1 of the sandbox's pid namespace when
+    /// isolated).
     pub fn agent_pid(&self) -> Option<u32> {
-        self.agent_pid
+        Some(self.agent.pid())
     }
 
     /// The last lines of the agent's log, for error messages.
@@ -382,9 +343,7 @@ impl LocalSandbox {
             return Ok(());
         }
         self.client.close("the sandbox is being torn down").await;
-        if let Some(mut child) = self.child.lock().await.take() {
-            kill_agent(&mut child, self.config.isolate).await;
-        }
+        kill_agent(&self.agent).await;
         let ids = std::mem::take(&mut *lock(&self.containers));
         remove_container_cgroups(&ids);
         remove_tree(&self.state_dir())
@@ -404,9 +363,7 @@ impl LocalSandbox {
     /// Teardown must still be called.
     pub async fn release_names(&self, to: &Path) -> Result<()> {
         self.client.close("the sandbox is being torn down").await;
-        if let Some(child) = self.child.lock().await.as_mut() {
-            signal_agent(child, self.config.isolate);
-        }
+        self.agent.kill();
         {
             let mut dir = lock(&self.dir);
             std::fs::rename(&*dir, to).map_err(|e| {
@@ -426,14 +383,11 @@ impl Drop for LocalSandbox {
             return;
         }
         // Not torn down (a panic or an early return): kill synchronously and clean up.
-        if let Ok(mut guard) = self.child.try_lock() {
-            if let Some(child) = guard.as_mut() {
-                kill_namespace_init(child.id(), self.config.isolate);
-                let _ = child.start_kill();
-                if let Some(pid) = child.id() {
-                    wait_gone(pid, Duration::from_secs(5));
-                }
-            }
+        if !self.agent.kill_and_wait_blocking(Duration::from_secs(5)) {
+            tracing::warn!(
+                pid = self.agent.pid(),
+                "the agent did not end after SIGKILL"
+            );
         }
         remove_container_cgroups(&lock(&self.containers));
         let _ = remove_tree(&self.state_dir());
@@ -470,59 +424,10 @@ fn remove_tree(dir: &Path) -> Result<()> {
     ))
 }
 
-/// SIGKILLs the agent inside its namespace: as pid 1 of the namespace its death makes the
-/// kernel kill every other process there. `unshare` then exits by itself.
-fn kill_namespace_init(unshare_pid: Option<u32>, isolate: bool) {
-    let Some(pid) = unshare_pid else { return };
-    if !isolate {
-        return;
-    }
-    let children =
-        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
-    for c in children
-        .split_whitespace()
-        .filter_map(|c| c.parse::<i32>().ok())
-    {
-        // SAFETY: kill(2) with a pid read from /proc and a valid signal number.
-        unsafe {
-            libc::kill(c, libc::SIGKILL);
-        }
-    }
-}
-
-/// Sends SIGKILL to the agent (the namespace's init when isolated) without waiting.
-fn signal_agent(child: &mut Child, isolate: bool) {
-    if isolate {
-        kill_namespace_init(child.id(), isolate);
-    } else {
-        let _ = child.start_kill();
-    }
-}
-
-async fn kill_agent(child: &mut Child, isolate: bool) {
-    kill_namespace_init(child.id(), isolate);
-    match tokio::time::timeout(Duration::from_secs(10), child.wait()).await {
-        Ok(_) => {}
-        Err(_) => {
-            let _ = child.start_kill();
-            let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
-        }
-    }
-    // Without isolation (or if unshare died first) make sure the agent itself is gone.
-    let _ = child.start_kill();
-    let _ = child.wait().await;
-}
-
-fn wait_gone(pid: u32, limit: Duration) {
-    let start = std::time::Instant::now();
-    while start.elapsed() < limit {
-        let mut status = 0;
-        // SAFETY: waitpid on our own child with WNOHANG.
-        let r = unsafe { libc::waitpid(pid as i32, &mut status, libc::WNOHANG) };
-        if r != 0 {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
+/// Kills the agent (with its whole namespace when isolated) and waits for it.
+async fn kill_agent(agent: &Agent) {
+    if !agent.kill_and_wait(Duration::from_secs(15)).await {
+        tracing::warn!(pid = agent.pid(), "the agent did not end after SIGKILL");
     }
 }
 

@@ -4,6 +4,8 @@
 //! `gcs` binary as a child process, which is enough to run real containers with runc.
 
 #[cfg(target_os = "linux")]
+mod agent;
+#[cfg(target_os = "linux")]
 pub mod local;
 
 use std::path::{Path, PathBuf};
