@@ -1,5 +1,5 @@
 //! Fuzzes the HCS result-document parser (untrusted JSON from vmcompute/computecore) and the
-//! rendering of the error it produces, and the decoders of HCS exit-event data. Seeds: any `{"Error":..,"ErrorEvents":[..]}` shape.
+//! rendering of the error it produces, the decoders of HCS exit-event data and the HNSCall response envelope. Seeds: any `{"Error":..,"ErrorEvents":[..]}` shape.
 #![no_main]
 
 use hcs::{Error, HResult, ResultDocument};
@@ -20,5 +20,7 @@ fuzz_target!(|data: &[u8]| {
         // Exit data of HCS events is untrusted JSON as well.
         let _ = hcs::notification::system_exit_error(Some(s));
         let _ = hcs::notification::process_exit_code(Some(s));
+        // So is the envelope of an HNSCall response.
+        let _ = hcs::hns_call::decode_response(s);
     }
 });
