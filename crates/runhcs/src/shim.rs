@@ -316,12 +316,14 @@ impl Shim {
             return;
         }
         drop(done);
+        tracing::debug!("sandbox names released");
         if let Err(e) = std::fs::remove_dir_all(&self.cd.dir) {
             tracing::warn!(error = %e, "remove the container dir");
             return;
         }
         release_std_fds();
         let _ = pipe.write_all(format!("{code}\n").as_bytes());
+        tracing::debug!(code, "exit code reported");
     }
 
     async fn start(self: &Arc<Self>) -> Result<u32> {

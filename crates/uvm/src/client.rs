@@ -434,6 +434,15 @@ async fn read_loop(weak: std::sync::Weak<Inner>, mut reader: ReadHalf<BoxStream>
 
 fn dispatch(inner: &Inner, frame: Frame) {
     let header = frame.header;
+    if inner.closed.borrow().is_some() {
+        // Closed by the host: nobody waits for anything any more.
+        tracing::debug!(
+            id = header.id,
+            r#type = %bridge::header::type_display_name(header.message_type),
+            "dropping a message that arrived after the bridge was closed"
+        );
+        return;
+    }
     match MessageKind::of(header.message_type) {
         Some(MessageKind::Response) => {
             let Some(tx) = lock(&inner.pending).remove(&header.id) else {

@@ -148,6 +148,94 @@ async fn many_containers_in_one_sandbox() {
     sb.teardown().await.unwrap();
 }
 
+/// The "20 containers at once in one sandbox": all twenty are created
+/// concurrently, all run at the same time (each waits for a line on stdin until all are
+/// up), and each one's stdout, stderr and exit code are its own. Teardown leaves nothing:
+/// no state dir, no mount, no process, no cgroup.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_containers_at_once_in_one_sandbox() {
+    assert!(
+        is_root(),
+        "the local sandbox tests run as root (as CI does)"
+    );
+    const N: usize = 20;
+    let sb = std::sync::Arc::new(sandbox("twenty").await);
+    let id = |i: usize| format!("twenty-{}-{i}", std::process::id());
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..N {
+        let (sb, id) = (sb.clone(), id(i));
+        set.spawn(async move {
+            let script =
+                format!("read go; echo \"$go $(hostname) {i}\"; echo err-{i} >&2; exit {i}");
+            let mut spec = spec(&["/bin/sh", "-c", &script], false);
+            spec["hostname"] = serde_json::json!(id);
+            let c = sb
+                .create_container(&id, spec, &[busybox_rootfs()])
+                .await
+                .unwrap_or_else(|e| panic!("create {id}: {e}"));
+            let p = c
+                .start_init(true, true, true)
+                .await
+                .unwrap_or_else(|e| panic!("start {id}: {e}"));
+            (i, c, p)
+        });
+    }
+    let mut all: Vec<_> = set.join_all().await;
+    all.sort_by_key(|(i, _, _)| *i);
+    assert_eq!(all.len(), N);
+
+    // All twenty are running at once: each init is alive, blocked on its stdin.
+    let pids: std::collections::HashSet<u32> = all.iter().map(|(_, _, p)| p.pid()).collect();
+    assert_eq!(pids.len(), N, "every init has its own pid");
+    for (i, c, p) in &all {
+        assert!(p.try_exit_code().is_none(), "container {i} ended early");
+        let listed = c.process_list().await.unwrap();
+        assert!(
+            listed.contains(&p.pid()),
+            "{i}: {listed:?} lacks {}",
+            p.pid()
+        );
+    }
+
+    let mut set = tokio::task::JoinSet::new();
+    for (i, c, p) in all {
+        let sb = sb.clone();
+        set.spawn(async move {
+            let stdio = p.take_stdio();
+            let mut stdin = stdio.stdin.unwrap();
+            stdin.write_all(b"go\n").await.unwrap();
+            stdin.shutdown().await.unwrap();
+            let (out, err) = tokio::join!(read_all(stdio.stdout), read_all(stdio.stderr));
+            let code = p.wait_timeout(T).await.unwrap();
+            c.wait_timeout(T).await.unwrap();
+            sb.remove_container(&c).await.unwrap();
+            (i, code, out, err, c.id().to_owned())
+        });
+    }
+    for (i, code, out, err, cid) in set.join_all().await {
+        assert_eq!(code, i as i32, "exit code of {cid}");
+        assert_eq!(String::from_utf8_lossy(&out), format!("go {cid} {i}\n"));
+        assert_eq!(String::from_utf8_lossy(&err), format!("err-{i}\n"));
+    }
+
+    let dir = sb.state_dir();
+    let agent = sb.agent_pid().unwrap();
+    sb.teardown().await.unwrap();
+    assert!(!dir.exists(), "{} left behind", dir.display());
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(dir.to_str().unwrap()), "{mounts}");
+    assert!(
+        !std::path::Path::new(&format!("/proc/{agent}")).exists(),
+        "the agent is still there"
+    );
+    for base in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        for i in 0..N {
+            let cg = base.path().join("pods").join(id(i));
+            assert!(!cg.exists(), "{} left behind", cg.display());
+        }
+    }
+}
+
 #[tokio::test]
 async fn tty_exec() {
     assert!(

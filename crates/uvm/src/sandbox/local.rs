@@ -364,6 +364,7 @@ impl LocalSandbox {
     pub async fn release_names(&self, to: &Path) -> Result<()> {
         self.client.close("the sandbox is being torn down").await;
         self.agent.kill();
+        tracing::debug!("agent killed");
         {
             let mut dir = lock(&self.dir);
             std::fs::rename(&*dir, to).map_err(|e| {
@@ -371,6 +372,7 @@ impl LocalSandbox {
             })?;
             *dir = to.to_path_buf();
         }
+        tracing::debug!(to = %to.display(), "state dir moved");
         let ids = lock(&self.containers).clone();
         remove_container_cgroups(&ids);
         Ok(())
