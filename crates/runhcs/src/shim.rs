@@ -473,13 +473,53 @@ impl Shim {
 /// Stdio relays of one process.
 struct Relays {
     outputs: Vec<JoinHandle<()>>,
-    stop_input: Arc<AtomicBool>,
+    stop_input: Arc<InputStop>,
+}
+
+/// Tells the stdin relay to stop: a flag, and an eventfd that wakes its poll at once.
+struct InputStop {
+    stopped: AtomicBool,
+    wake: Option<OwnedFd>,
+}
+
+impl InputStop {
+    fn new() -> Self {
+        // SAFETY: eventfd(2) with valid flags; a non-negative result is a new fd we own.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        let wake = (fd >= 0).then(|| {
+            // SAFETY: `fd` was just returned by the kernel and is owned by nobody else.
+            unsafe { OwnedFd::from_raw_fd(fd) }
+        });
+        Self {
+            stopped: AtomicBool::new(false),
+            wake,
+        }
+    }
+
+    fn stop(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        if let Some(fd) = &self.wake {
+            let one: u64 = 1;
+            // SAFETY: an 8-byte write from a live u64 to an eventfd we own.
+            unsafe {
+                libc::write(
+                    std::os::fd::AsRawFd::as_raw_fd(fd),
+                    (&one as *const u64).cast(),
+                    8,
+                );
+            }
+        }
+    }
+
+    fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::SeqCst)
+    }
 }
 
 impl Relays {
     /// Stops reading the caller's stdin and waits for the outputs to reach EOF.
     async fn drain(self) {
-        self.stop_input.store(true, Ordering::SeqCst);
+        self.stop_input.stop();
         for h in self.outputs {
             if tokio::time::timeout(DRAIN, h).await.is_err() {
                 tracing::warn!("stdio relay did not drain in time");
@@ -521,7 +561,7 @@ fn relay(
     stdout: Option<File>,
     stderr: Option<File>,
 ) -> Relays {
-    let stop_input = Arc::new(AtomicBool::new(false));
+    let stop_input = Arc::new(InputStop::new());
     if let (Some(to), Some(from)) = (stdio.stdin, stdin) {
         relay_input(from, to, stop_input.clone());
     }
@@ -539,31 +579,52 @@ fn relay(
 
 /// Copies the caller's stdin to the process. The caller's fd may be a terminal shared with
 /// its shell, so it is never switched to non-blocking mode and never read once the process
-/// has exited: a thread polls it with a timeout and reads only when data is there.
-fn relay_input(from: File, mut to: BoxStream, stop: Arc<AtomicBool>) {
+/// has exited: a thread waits in poll(2) for either data on it or the stop eventfd (no
+/// timeout, no polling), and reads only when data is there and the process still runs.
+fn relay_input(from: File, mut to: BoxStream, stop: Arc<InputStop>) {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
     std::thread::spawn(move || {
         use std::io::Read;
         use std::os::fd::AsRawFd;
         let mut from = from;
         let mut buf = vec![0u8; 32 * 1024];
-        while !stop.load(Ordering::SeqCst) {
-            let mut pfd = libc::pollfd {
-                fd: from.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            // SAFETY: one valid pollfd for the duration of the call.
-            let r = unsafe { libc::poll(&mut pfd, 1, 100) };
+        // Without an eventfd (never expected) fall back to waking every 100 ms.
+        let (wake, timeout) = match &stop.wake {
+            Some(fd) => (fd.as_raw_fd(), -1),
+            None => (-1, 100),
+        };
+        while !stop.is_stopped() {
+            let mut pfds = [
+                libc::pollfd {
+                    fd: from.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+                libc::pollfd {
+                    fd: wake,
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+            ];
+            // SAFETY: two valid pollfds for the duration of the call (poll ignores a
+            // negative fd).
+            let r = unsafe { libc::poll(pfds.as_mut_ptr(), 2, timeout) };
             if r < 0 {
                 if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
                     continue;
                 }
                 break;
             }
-            if r == 0 {
+            if pfds[1].revents != 0 || stop.is_stopped() {
+                break;
+            }
+            if pfds[0].revents & libc::POLLNVAL != 0 {
+                break;
+            }
+            if pfds[0].revents == 0 {
                 continue;
             }
+            // Readable, or hung up / in error: read tells which (data, EOF or an error).
             match from.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => {
@@ -664,5 +725,46 @@ fn serve(shim: Arc<Shim>, rt: Handle, stream: UnixStream) {
                 ..Default::default()
             }));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use tokio::io::AsyncReadExt;
+
+    /// The stdin relay forwards what is there, and once stopped it ends at once (its poll
+    /// is woken, not timed out) without reading anything more from the caller's fd.
+    #[tokio::test]
+    async fn stdin_relay_stops_without_reading_more() {
+        let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+        let mut wr = File::from(wr);
+        let mut ours = File::from(rd.try_clone().unwrap());
+        let (near, mut far) = tokio::net::UnixStream::pair().unwrap();
+        let stop = Arc::new(InputStop::new());
+        assert!(stop.wake.is_some());
+        relay_input(File::from(rd), Box::new(near), stop.clone());
+
+        wr.write_all(b"first").unwrap();
+        let mut got = [0u8; 5];
+        far.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"first");
+
+        stop.stop();
+        // The relay half-closes the process's stdin when it ends: EOF, well before the
+        // 100 ms a timed poll would have taken (generous bound for a loaded machine).
+        let mut rest = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), far.read_to_end(&mut rest))
+            .await
+            .expect("the relay ended")
+            .unwrap();
+        assert!(rest.is_empty());
+        // Data written after the stop stays with the caller.
+        wr.write_all(b"late").unwrap();
+        drop(wr);
+        let mut left = Vec::new();
+        ours.read_to_end(&mut left).unwrap();
+        assert_eq!(left, b"late");
     }
 }
