@@ -5,7 +5,7 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command as Process};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::cli::{Cli, CreateArgs, ExecArgs};
 use crate::control::{self, Request};
@@ -495,10 +495,7 @@ pub fn delete(cli: &Cli, id: &str, force: bool) -> Result<()> {
             }
         }
     }
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while crate::state::process_alive(state.shim_pid) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    crate::state::wait_gone(state.shim_pid, Duration::from_secs(15));
     match std::fs::remove_dir_all(&cd.dir) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
             Err(Error::io(format!("remove {}", cd.dir.display()), e))

@@ -144,6 +144,45 @@ pub fn process_alive(pid: u32) -> bool {
     }
 }
 
+/// Waits up to `limit` for process `pid` to end (exit or become a zombie), through a pidfd
+/// that becomes readable when it does; polls every 20 ms only where pidfds are missing.
+pub fn wait_gone(pid: u32, limit: std::time::Duration) {
+    if pid == 0 {
+        return;
+    }
+    // SAFETY: pidfd_open(2) with no flags; a non-negative result is a new fd we own.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if fd >= 0 {
+        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+        // SAFETY: `fd` was just returned by the kernel and is owned by nobody else.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let mut pfd = libc::pollfd {
+                fd: fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            let ms = left.as_millis().min(i32::MAX as u128) as libc::c_int;
+            // SAFETY: one valid pollfd for the duration of the call.
+            let r = unsafe { libc::poll(&mut pfd, 1, ms) };
+            let interrupted =
+                r < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted;
+            if !interrupted || left.is_zero() {
+                return;
+            }
+        }
+    }
+    if std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH) {
+        return;
+    }
+    let deadline = std::time::Instant::now() + limit;
+    while process_alive(pid) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 impl State {
     /// The status to show: the recorded one, or `stopped` once the shim is gone.
     pub fn effective_status(&self) -> Status {
@@ -227,5 +266,27 @@ mod tests {
         assert_eq!(s.effective_status(), Status::Running);
         let dead = State { shim_pid: 0, ..s };
         assert_eq!(dead.effective_status(), Status::Stopped);
+    }
+
+    #[test]
+    fn wait_gone_returns_when_the_process_ends() {
+        use std::time::{Duration, Instant};
+        let mut child = std::process::Command::new("sleep")
+            .arg("0.3")
+            .spawn()
+            .unwrap();
+        let t = Instant::now();
+        // Not reaped yet: a zombie counts as gone.
+        wait_gone(child.id(), Duration::from_secs(20));
+        assert!(!process_alive(child.id()));
+        assert!(
+            t.elapsed() >= Duration::from_millis(250),
+            "returned before the end"
+        );
+        child.wait().unwrap();
+        // A pid that is gone already returns at once.
+        let t = Instant::now();
+        wait_gone(child.id(), Duration::from_secs(20));
+        assert!(t.elapsed() < Duration::from_secs(20));
     }
 }
