@@ -496,6 +496,9 @@ pub fn delete(cli: &Cli, id: &str, force: bool) -> Result<()> {
         }
     }
     crate::state::wait_gone(state.shim_pid, Duration::from_secs(15));
+    // A shim that was killed could not tear its sandbox down: the kernel took its
+    // processes and mounts with the agent, the container's (empty) cgroups are left.
+    uvm::sandbox::local::remove_container_cgroups(std::slice::from_ref(&state.id));
     match std::fs::remove_dir_all(&cd.dir) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
             Err(Error::io(format!("remove {}", cd.dir.display()), e))

@@ -450,6 +450,53 @@ fn gcs_killed_mid_run_stops_the_container_and_delete_cleans_up() {
     assert!(!sandbox.exists());
 }
 
+/// A shim killed outright takes its sandbox with it (the agent dies with the thread that
+/// forked it, the kernel kills the container with the agent's pid namespace), and `delete`
+/// then removes what is left, cgroups included.
+#[test]
+fn shim_killed_outright_takes_the_sandbox_along_and_delete_cleans_up() {
+    let env = Env::new("shimkill");
+    let b = env.bundle("b", "sleep 1000", false);
+    let id = format!("shimkill-{}", std::process::id());
+    env.ok(&["run", "-d", "-b", b.to_str().unwrap(), &id]);
+    let state: serde_json::Value = serde_json::from_str(&env.ok(&["state", &id])).unwrap();
+    let shim = state["pid"].as_u64().unwrap() as i32;
+    let mut children = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{shim}/task"))
+        .unwrap()
+        .flatten()
+    {
+        let text = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        children.extend(
+            text.split_whitespace()
+                .filter_map(|s| s.parse::<i32>().ok()),
+        );
+    }
+    let gcs = children[0];
+    // SAFETY: kill(2) of the shim this test started.
+    unsafe { libc::kill(shim, libc::SIGKILL) };
+    let gone = |pid: i32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| {
+                s.rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start()
+                    .starts_with('Z')
+            })
+            .unwrap_or(true)
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !gone(gcs) {
+        assert!(Instant::now() < deadline, "the gcs outlived its shim");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(env.status(&id), "stopped");
+    env.ok(&["delete", &id]);
+    env.assert_empty();
+    assert_no_cgroup(&id);
+}
+
 #[test]
 fn tty_run_session_returns_the_exit_code() {
     let env = Env::new("ttyrun");

@@ -435,8 +435,9 @@ async fn kill_agent(agent: &Agent) {
 
 /// Removes the cgroups runc made for the sandbox's containers (the GCS puts a standalone
 /// container at `/pods/<id>`), in every v1 hierarchy or the v2 tree. Only empty cgroups can
-/// be removed, so this never touches a live one.
-fn remove_container_cgroups(ids: &[String]) {
+/// be removed, so this never touches a live one. Teardown does this; it is public for
+/// cleaning up after a host process that died without tearing its sandbox down.
+pub fn remove_container_cgroups(ids: &[String]) {
     let root = Path::new("/sys/fs/cgroup");
     let mut bases = vec![root.to_path_buf()];
     if let Ok(entries) = std::fs::read_dir(root) {
