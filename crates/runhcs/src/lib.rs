@@ -10,8 +10,9 @@
 //! ```
 //!
 //! The shim inherits `create`'s stdio and relays the init process's streams to it; `exec`
-//! passes its own stdio to the shim over the control socket. `run` waits for the shim, which
-//! exits with the init process's exit code.
+//! passes its own stdio to the shim over the control socket. `run` gets the init process's
+//! exit code from the shim on an exit pipe as soon as the container is gone and its id free;
+//! the shim then finishes tearing the sandbox down by itself.
 
 pub mod cli;
 pub mod commands;

@@ -1,7 +1,8 @@
 //! The per-container shim: a daemon started by `create` that owns the container's local
 //! sandbox and bridge, relays the init process's stdio to the fds it inherited from
 //! `create`, serves the other commands on `shim.sock`, and exits with init's exit code
-//! (after tearing the sandbox down), which is what `run` reports.
+//! after tearing the sandbox down. For `run` it also writes that code to an exit pipe as
+//! soon as the container's id is free again, before the slower rest of the teardown.
 //!
 //! Readiness handshake as in the reference: the shim writes `00 'O' 'K' 00` (or the error
 //! text) to an inherited pipe and closes it.
