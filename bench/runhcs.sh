@@ -64,6 +64,16 @@ ms() { awk -v n="$1" 'BEGIN {printf "%.1f", n/1e6}'; }
 
 # runc writes to the bundle's rootfs only through its own mounts; both runtimes get the
 # same bundle and the same command.
+# runhcs run returns once the exit code is known and the id free; its shim finishes the
+# sandbox's teardown in the background. Let that end (untimed) so that its work does not
+# land in the next command's time.
+settle() {
+  for _ in $(seq 500); do
+    compgen -G "$root/.*~deleting" >/dev/null || return 0
+    sleep 0.01
+  done
+}
+
 echo "runs: $N each, profile $profile${baseline:+, baseline $baseline}" >&2
 runc_times=()
 runhcs_times=()
@@ -71,6 +81,7 @@ base_times=()
 for i in $(seq "$N"); do
   t=$(now); runc --root "$work/runc" run --bundle "$work/bundle" bench-runc </dev/null >/dev/null; runc_times+=($(( $(now) - t )))
   t=$(now); "$runhcs" --root "$root" run --bundle "$work/bundle" "bench-$i" </dev/null >/dev/null; runhcs_times+=($(( $(now) - t )))
+  settle
   if [ -n "$baseline" ]; then
     t=$(now); "$baseline" --root "$root" --gcs "$bin/gcs" run --bundle "$work/bundle" "base-$i" </dev/null >/dev/null; base_times+=($(( $(now) - t )))
   fi
