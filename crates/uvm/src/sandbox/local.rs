@@ -20,17 +20,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bridge::hresult::Hresult;
+use bridge::messages::{
+    CombinedLayers, GcsCapabilities, ModifyRequestType, ModifySettingRequest, ResourceSettings,
+    NULL_CONTAINER_ID,
+};
+
 use super::agent::Agent;
 use super::{prepare_spec, validate_container_id, ContainerPaths};
 use crate::client::{BridgeClient, ClientConfig};
 use crate::container::{modify_settings, GcsContainer};
 use crate::error::{Error, Result};
 use crate::transport::{BoxStream, UnixTransport, BRIDGE_PORT};
-use bridge::hresult::Hresult;
-use bridge::messages::{
-    CombinedLayers, GcsCapabilities, ModifyRequestType, ModifySettingRequest, ResourceSettings,
-    NULL_CONTAINER_ID,
-};
 
 /// Default bound of waiting for the agent to connect (`GCSConnectionTimeout`, 2 minutes);
 /// `HCSSHIM_TIMEOUT_GCSCONNECTION` (seconds) overrides it.
