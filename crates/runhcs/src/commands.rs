@@ -212,15 +212,14 @@ fn wait_child(child: &mut Child) -> i32 {
 }
 
 /// Forwards SIGWINCH (as resizes) and terminating signals (as kills) to the container
-/// while `run`/`exec` wait. Returns the thread's stop flag.
+/// while `run`/`exec` wait. Dropping (or sending on) the returned sender stops the thread
+/// at once; it never wakes otherwise.
 fn forward_signals(
     socket: PathBuf,
     pid: Option<u32>,
     tty: bool,
-) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    let stop = std::sync::Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
+) -> tokio::sync::oneshot::Sender<()> {
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
     std::thread::spawn(move || {
         let Ok(rt) = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -250,9 +249,6 @@ fn forward_signals(
                 resize(&socket);
             }
             loop {
-                if flag.load(Ordering::SeqCst) {
-                    return;
-                }
                 let any_signal = async {
                     let futs = streams.iter_mut().map(|(s, n)| {
                         let n = *n;
@@ -270,7 +266,7 @@ fn forward_signals(
                     n = any_signal => {
                         let _ = control::call(&socket, &Request::Kill { signal: n, all: false });
                     }
-                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                    _ = &mut stopped => return,
                 }
             }
         });
@@ -337,7 +333,7 @@ pub fn run(cli: &Cli, args: &CreateArgs, detach: bool) -> Result<i32> {
             code
         }
     };
-    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    drop(stop);
     drop(raw);
     Ok(code)
 }
@@ -451,7 +447,7 @@ pub fn exec(cli: &Cli, args: &ExecArgs) -> Result<i32> {
     }
     let stop = forward_signals(cd.control_socket(), Some(pid), tty);
     let done = conn.reply();
-    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    drop(stop);
     drop(raw);
     Ok(done?.exit_code.unwrap_or(255))
 }
