@@ -40,6 +40,12 @@ done_step "$t"
 work=$(mktemp -d /tmp/runhcs-demo.XXXXXX)
 cleanup() {
   "$runhcs" --root "$work/state" delete --force demo >/dev/null 2>&1 || true
+  # `run` returns once the exit code is known; the sandbox teardown finishes in the
+  # background under a `.<id>~<pid>~deleting` dir. Let it end before removing the work dir.
+  for _ in $(seq 100); do
+    compgen -G "$work/state/.*~deleting" >/dev/null || break
+    sleep 0.1
+  done
   rm -rf "$work"
 }
 trap cleanup EXIT
