@@ -23,10 +23,6 @@ async fn read_all(s: Option<uvm::transport::BoxStream>) -> Vec<u8> {
 
 #[tokio::test]
 async fn init_process_output_and_exit_code() {
-    assert!(
-        is_root(),
-        "the local sandbox tests run as root (as CI does)"
-    );
     let sb = sandbox("init").await;
     let c = sb
         .create_container(
@@ -51,26 +47,13 @@ async fn init_process_output_and_exit_code() {
         NotificationType::UnexpectedExit
     );
     sb.remove_container(&c).await.expect("remove");
-    let dir = sb.state_dir().to_path_buf();
-    sb.teardown().await.unwrap();
-    assert!(!dir.exists());
+    teardown_and_check(sb).await;
 }
 
 #[tokio::test]
 async fn stdin_and_large_output_through_exec() {
-    assert!(
-        is_root(),
-        "the local sandbox tests run as root (as CI does)"
-    );
     let sb = sandbox("exec").await;
-    let c = sb
-        .create_container(
-            "c1",
-            spec(&["/bin/sleep", "1000"], false),
-            &[busybox_rootfs()],
-        )
-        .await
-        .unwrap();
+    let c = sleeper(&sb, "c1").await;
     let init = c.start_init(false, false, false).await.unwrap();
     // 4 MiB through stdin, back through stdout (cat), checked byte for byte.
     let data: Vec<u8> = (0..4 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
@@ -115,10 +98,6 @@ async fn stdin_and_large_output_through_exec() {
 
 #[tokio::test]
 async fn many_containers_in_one_sandbox() {
-    assert!(
-        is_root(),
-        "the local sandbox tests run as root (as CI does)"
-    );
     let sb = sandbox("many").await;
     let mut handles = Vec::new();
     for i in 0..5 {
@@ -238,19 +217,8 @@ async fn twenty_containers_at_once_in_one_sandbox() {
 
 #[tokio::test]
 async fn tty_exec() {
-    assert!(
-        is_root(),
-        "the local sandbox tests run as root (as CI does)"
-    );
     let sb = sandbox("tty").await;
-    let c = sb
-        .create_container(
-            "t1",
-            spec(&["/bin/sleep", "1000"], false),
-            &[busybox_rootfs()],
-        )
-        .await
-        .unwrap();
+    let c = sleeper(&sb, "t1").await;
     let _init = c.start_init(false, false, false).await.unwrap();
     let params = ProcessParameters {
         create_std_in_pipe: true,
@@ -278,19 +246,8 @@ async fn tty_exec() {
 
 #[tokio::test]
 async fn agent_killed_mid_run_fails_pending_calls_and_teardown_cleans_up() {
-    assert!(
-        is_root(),
-        "the local sandbox tests run as root (as CI does)"
-    );
     let sb = sandbox("crash").await;
-    let c = sb
-        .create_container(
-            "k1",
-            spec(&["/bin/sleep", "1000"], false),
-            &[busybox_rootfs()],
-        )
-        .await
-        .unwrap();
+    let c = sleeper(&sb, "k1").await;
     let init = c.start_init(false, false, false).await.unwrap();
     // The agent is pid 1 of the sandbox's pid namespace, with a /proc of its own.
     let gcs = sb.agent_pid().unwrap() as i32;
@@ -329,10 +286,6 @@ async fn agent_killed_mid_run_fails_pending_calls_and_teardown_cleans_up() {
 
 #[tokio::test]
 async fn bad_spec_gives_a_clear_error_and_leaves_nothing() {
-    assert!(
-        is_root(),
-        "the local sandbox tests run as root (as CI does)"
-    );
     let sb = sandbox("bad").await;
     let err = sb
         .create_container("b1", spec(&["/does/not/exist"], false), &[busybox_rootfs()])
@@ -356,26 +309,13 @@ async fn bad_spec_gives_a_clear_error_and_leaves_nothing() {
         .unwrap_err();
     assert!(err.to_string().contains("no process"), "{err}");
     assert!(!sb.container_paths("b2").bundle.exists());
-    let dir = sb.state_dir().to_path_buf();
-    sb.teardown().await.unwrap();
-    assert!(!dir.exists());
+    teardown_and_check(sb).await;
 }
 
 #[tokio::test]
 async fn driven_through_the_hcs_cow_traits() {
-    assert!(
-        is_root(),
-        "the local sandbox tests run as root (as CI does)"
-    );
     let sb = sandbox("cow").await;
-    let c = sb
-        .create_container(
-            "w1",
-            spec(&["/bin/sleep", "1000"], false),
-            &[busybox_rootfs()],
-        )
-        .await
-        .unwrap();
+    let c = sleeper(&sb, "w1").await;
     let init = c.start_init(false, false, false).await.unwrap();
     let container: &dyn hcs::cow::Container = &c;
     assert_eq!(container.id(), "w1");
@@ -436,17 +376,11 @@ async fn agent_on_stdin_stdout() {
     assert_eq!(String::from_utf8_lossy(&out), "over-stdio\n");
     c.wait_timeout(T).await.unwrap();
     sb.remove_container(&c).await.unwrap();
-    let dir = sb.state_dir().to_path_buf();
-    sb.teardown().await.unwrap();
-    assert!(!dir.exists());
+    teardown_and_check(sb).await;
 }
 
 #[tokio::test]
 async fn release_names_frees_the_dir_and_cgroups_before_teardown() {
-    assert!(
-        is_root(),
-        "the local sandbox tests run as root (as CI does)"
-    );
     let sb = sandbox("release").await;
     let c = sb
         .create_container(

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use uvm::sandbox::local::{LocalSandbox, LocalSandboxConfig};
+use uvm::GcsContainer;
 
 /// True when running as root (the local sandbox needs namespaces, mounts and runc).
 pub fn is_root() -> bool {
@@ -79,12 +80,34 @@ pub fn state_dir(tag: &str) -> PathBuf {
     std::env::temp_dir().join(format!("uvm-test-{tag}-{}-{n}", std::process::id()))
 }
 
-/// Starts a sandbox with the workspace's gcs.
+/// Starts a sandbox with the workspace's gcs (as root, which the local sandbox needs).
 pub async fn sandbox(tag: &str) -> LocalSandbox {
+    assert!(
+        is_root(),
+        "the local sandbox tests run as root (as CI does)"
+    );
     let mut cfg = LocalSandboxConfig::new(state_dir(tag));
     cfg.agent = gcs_binary();
     cfg.log_level = "debug".into();
     LocalSandbox::start(cfg).await.expect("start local sandbox")
+}
+
+/// Creates container `id` in `sb` running `sleep 1000` from the busybox rootfs.
+pub async fn sleeper(sb: &LocalSandbox, id: &str) -> GcsContainer {
+    sb.create_container(
+        id,
+        spec(&["/bin/sleep", "1000"], false),
+        &[busybox_rootfs()],
+    )
+    .await
+    .unwrap()
+}
+
+/// Tears `sb` down and checks that its state dir is gone.
+pub async fn teardown_and_check(sb: LocalSandbox) {
+    let dir = sb.state_dir().to_path_buf();
+    sb.teardown().await.unwrap();
+    assert!(!dir.exists(), "{} left behind", dir.display());
 }
 
 /// A minimal OCI spec running `args`.
