@@ -51,6 +51,15 @@ fn force_stop_and_delete(g: &Gcs, id: &str, init: u32) {
     assert_clean(g, id);
 }
 
+/// Creates a container whose init (`sleep`) is running; returns its id and the init's pid.
+fn running_sleeper(g: &Gcs) -> (String, u32) {
+    let id = unique("c");
+    g.add_rootfs(&id);
+    assert_eq!(result_of(&g.create(&id, &["sleep", "100000"], false)), 0);
+    let (r, _) = g.execute(&id, None, [false, false, false]);
+    (id, pid_of(&r))
+}
+
 fn pid_of(f: &bridge::Frame) -> u32 {
     let r: ExecuteProcessResponse = f.decode().unwrap();
     assert_eq!(r.base.result.0, 0, "execute: {}", body(f));
@@ -99,11 +108,7 @@ fn init_process_output_exit_code_and_notification() {
 #[test]
 fn exec_signal_process_list_and_forced_shutdown() {
     let g = Gcs::negotiated();
-    let id = unique("c");
-    g.add_rootfs(&id);
-    assert_eq!(result_of(&g.create(&id, &["sleep", "100000"], false)), 0);
-    let (r, _) = g.execute(&id, None, [false, false, false]);
-    let init = pid_of(&r);
+    let (id, init) = running_sleeper(&g);
     let init_wait = g.wait_async(&id, init, u32::MAX);
 
     // stdin echoed back by cat, then EOF after the host half-closes.
@@ -182,11 +187,7 @@ fn exec_signal_process_list_and_forced_shutdown() {
 #[test]
 fn kill_without_options_is_sigkill_and_wait_times_out() {
     let g = Gcs::negotiated();
-    let id = unique("c");
-    g.add_rootfs(&id);
-    assert_eq!(result_of(&g.create(&id, &["sleep", "100000"], false)), 0);
-    let (r, _) = g.execute(&id, None, [false, false, false]);
-    let init = pid_of(&r);
+    let (id, init) = running_sleeper(&g);
     let f = wait_response(&g.wait_async(&id, init, 50));
     assert_eq!(result_of(&f), hr(0xC0370109), "{}", body(&f));
     let wait = g.wait_async(&id, init, u32::MAX);
@@ -202,11 +203,7 @@ fn kill_without_options_is_sigkill_and_wait_times_out() {
 #[test]
 fn large_output_and_closed_stdin() {
     let g = Gcs::negotiated();
-    let id = unique("c");
-    g.add_rootfs(&id);
-    assert_eq!(result_of(&g.create(&id, &["sleep", "100000"], false)), 0);
-    let (r, _) = g.execute(&id, None, [false, false, false]);
-    let init = pid_of(&r);
+    let (id, init) = running_sleeper(&g);
 
     let size = 3 * 1024 * 1024 + 17;
     let cmd = format!("head -c {size} /dev/zero | tr '\\000' x");
@@ -268,11 +265,7 @@ fn tty_process_with_resize() {
     g.next_notification(TIMEOUT).expect("exit notification");
     delete(&g, &id);
 
-    let id = unique("c");
-    g.add_rootfs(&id);
-    assert_eq!(result_of(&g.create(&id, &["sleep", "100000"], false)), 0);
-    let (r, _) = g.execute(&id, None, [false, false, false]);
-    let init = pid_of(&r);
+    let (id, init) = running_sleeper(&g);
     let (r, [inp, out, _]) = g.execute(&id, Some(oci_process(&["sh"], true)), [true, true, false]);
     let sh = pid_of(&r);
     let rs = ResizeConsoleRequest {
@@ -348,11 +341,7 @@ fn external_process_in_the_utility_vm() {
 #[test]
 fn shutdown_of_the_utility_vm_ends_gcs_and_its_containers() {
     let mut g = Gcs::negotiated();
-    let id = unique("c");
-    g.add_rootfs(&id);
-    assert_eq!(result_of(&g.create(&id, &["sleep", "100000"], false)), 0);
-    let (r, _) = g.execute(&id, None, [false, false, false]);
-    let init = pid_of(&r);
+    let (id, init) = running_sleeper(&g);
     assert!(std::path::Path::new(&format!("/proc/{init}")).exists());
     let _ = g.send(MessageType::ShutdownGraceful, &RequestBase::null());
     let st = g.wait_exit(TIMEOUT).expect("gcs exits after the shutdown");
@@ -457,11 +446,7 @@ fn sandbox_and_workload_share_hostname_files_and_pod_cgroup() {
 #[test]
 fn modify_settings_errors_and_constraints() {
     let g = Gcs::negotiated();
-    let id = unique("c");
-    g.add_rootfs(&id);
-    assert_eq!(result_of(&g.create(&id, &["sleep", "100000"], false)), 0);
-    let (r, _) = g.execute(&id, None, [false, false, false]);
-    let init = pid_of(&r);
+    let (id, init) = running_sleeper(&g);
 
     // ContainerConstraints: runc update of the container's memory limit.
     let req = ModifySettingsRequest {
@@ -581,11 +566,7 @@ fn modify_settings_errors_and_constraints() {
 #[test]
 fn sigterm_ends_gcs_and_its_containers() {
     let mut g = Gcs::negotiated();
-    let id = unique("c");
-    g.add_rootfs(&id);
-    assert_eq!(result_of(&g.create(&id, &["sleep", "100000"], false)), 0);
-    let (r, _) = g.execute(&id, None, [false, false, false]);
-    let init = pid_of(&r);
+    let (id, init) = running_sleeper(&g);
     // SAFETY: signalling the gcs child this test started.
     unsafe { libc::kill(g.pid().unwrap() as i32, libc::SIGTERM) };
     let st = g.wait_exit(TIMEOUT).expect("gcs exits on SIGTERM");
