@@ -116,6 +116,7 @@
 pub mod api;
 pub mod cow;
 pub mod error;
+mod exit;
 #[cfg(any(test, feature = "fake"))]
 pub mod fake;
 #[cfg(any(test, feature = "fake"))]

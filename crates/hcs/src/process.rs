@@ -10,11 +10,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::Serialize;
-use tokio::sync::{watch, OwnedRwLockReadGuard, RwLock};
+use tokio::sync::{OwnedRwLockReadGuard, RwLock};
 
 use crate::api::{event_options, EventSink, ProcessCall, RawEvent, RawProcess, GENERIC_ALL};
 use crate::cow::{self, MigrationState, SignalOptions, Stdio};
 use crate::error::{is_access_is_denied, is_already_stopped, Error, ErrorKind, Result};
+use crate::exit::ExitCell;
 use crate::hresult::HResult;
 use crate::notification::{decode, process_exit_code, Notification};
 use crate::operation::{self, blocking, call_error};
@@ -24,19 +25,11 @@ use crate::system::{lock, System};
 /// around an HCS deadlock where the exit event never comes (hcsshim's 1 s).
 pub const FORCE_RELEASE_DELAY: Duration = Duration::from_secs(1);
 
-#[derive(Debug, Clone)]
-struct ProcessExit {
-    code: i64,
-    wait_error: Option<Error>,
-}
-
-type ExitSlot = watch::Sender<Option<ProcessExit>>;
-
 struct Inner {
     system: System,
     pid: u32,
     handle: Arc<RwLock<Option<RawProcess>>>,
-    exit: Arc<ExitSlot>,
+    exit: Arc<ExitCell>,
     stdio: Mutex<Stdio>,
     kill_delivered: AtomicBool,
 }
@@ -98,7 +91,7 @@ impl Process {
                 system: system.clone(),
                 pid,
                 handle: Arc::new(RwLock::new(Some(handle))),
-                exit: Arc::new(watch::channel(None).0),
+                exit: Arc::new(ExitCell::new()),
                 stdio: Mutex::new(stdio),
                 kill_delivered: AtomicBool::new(false),
             }),
@@ -273,11 +266,11 @@ impl Process {
 
     /// True once the process has exited (or its waiters were released).
     pub fn stopped(&self) -> bool {
-        self.inner.exit.borrow().is_some()
+        self.inner.exit.is_set()
     }
 
     fn release(&self, code: i64, wait_error: Option<Error>) -> bool {
-        release(&self.inner.exit, code, wait_error)
+        self.inner.exit.release(code, wait_error)
     }
 
     async fn process_call(&self, op: &str, call: ProcessCall, document: String) -> Result<()> {
@@ -304,14 +297,8 @@ impl Process {
             HResult::ERROR_NOT_FOUND,
         ];
         if err.kind().is_any(GONE) && !self.stopped() {
-            let slot = self.inner.exit.clone();
             let err = self.wrap("hcs::Process::Signal", err);
-            tokio::spawn(async move {
-                tokio::time::sleep(FORCE_RELEASE_DELAY).await;
-                if release(&slot, -1, Some(err.clone())) {
-                    tracing::warn!(error = %err, "force unblocking process waits");
-                }
-            });
+            self.inner.exit.force_release_later(err);
         } else {
             tracing::debug!(error = %err, "signal not delivered");
         }
@@ -413,29 +400,18 @@ impl Process {
 
     /// Waits for the process to exit; returns the wait error, if any.
     pub async fn wait(&self) -> Result<()> {
-        let mut rx = self.inner.exit.subscribe();
-        let exit = rx
-            .wait_for(Option::is_some)
+        self.inner
+            .exit
+            .wait(|| self.error("hcs::Process::Wait", ErrorKind::HandleClose))
             .await
-            .map_err(|_| self.error("hcs::Process::Wait", ErrorKind::HandleClose))?
-            .clone();
-        match exit.and_then(|e| e.wait_error) {
-            Some(err) => Err(err),
-            None => Ok(()),
-        }
     }
 
     /// The exit code: `InvalidProcessState` while running, the wait error if waiting failed,
     /// −1 when HCS could not tell.
     pub fn exit_code(&self) -> Result<i64> {
-        match &*self.inner.exit.borrow() {
-            None => Err(self.error("hcs::Process::ExitCode", ErrorKind::InvalidProcessState)),
-            Some(ProcessExit {
-                wait_error: Some(err),
-                ..
-            }) => Err(err.clone()),
-            Some(exit) => Ok(exit.code),
-        }
+        self.inner
+            .exit
+            .exit_code(|| self.error("hcs::Process::ExitCode", ErrorKind::InvalidProcessState))
     }
 
     /// Resizes the console (`{"Operation":"ConsoleSize","ConsoleSize":{"Height":h,"Width":w}}`).
@@ -532,34 +508,20 @@ impl Process {
     }
 }
 
-fn release(slot: &ExitSlot, code: i64, wait_error: Option<Error>) -> bool {
-    slot.send_if_modified(|s| {
-        s.is_none() && {
-            *s = Some(ProcessExit { code, wait_error });
-            true
-        }
-    })
-}
-
 /// The event handler of a process handle. First exit or abort wins.
-fn process_sink(slot: Arc<ExitSlot>, system_id: String, pid: u32) -> EventSink {
+fn process_sink(slot: Arc<ExitCell>, system_id: String, pid: u32) -> EventSink {
     const OP: &str = "hcs::Process::waitBackground";
     Arc::new(move |event: RawEvent| match decode(&event) {
         Notification::Exited(data) => match process_exit_code(data.as_deref()) {
             Ok(code) => {
-                release(&slot, code, None);
+                slot.release(code, None);
             }
             Err(kind) => {
-                release(
-                    &slot,
-                    -1,
-                    Some(Error::op(OP, kind).with_process(&system_id, pid)),
-                );
+                slot.release(-1, Some(Error::op(OP, kind).with_process(&system_id, pid)));
             }
         },
         Notification::ServiceDisconnect => {
-            release(
-                &slot,
+            slot.release(
                 -1,
                 Some(
                     Error::op(OP, ErrorKind::UnexpectedProcessAbort).with_process(&system_id, pid),

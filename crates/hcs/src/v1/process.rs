@@ -14,33 +14,17 @@
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
-use tokio::sync::{watch, OwnedRwLockReadGuard, RwLock};
+use tokio::sync::{OwnedRwLockReadGuard, RwLock};
 
 use super::{lock, notification as n, V1System, Watcher};
 use crate::api::RawProcess;
 use crate::cow::Stdio;
 use crate::error::{is_access_is_denied, is_already_stopped, Error, ErrorKind, Result};
+use crate::exit::ExitCell;
 use crate::hresult::HResult;
 use crate::operation::{blocking, call_error};
-use crate::process::{close_handle_request, console_size_request, FORCE_RELEASE_DELAY};
+use crate::process::{close_handle_request, console_size_request};
 use crate::vmcompute::{RawCallback, V1Output, VmcomputeApi};
-
-#[derive(Debug, Clone)]
-struct Exit {
-    code: i64,
-    wait_error: Option<Error>,
-}
-
-type ExitSlot = watch::Sender<Option<Exit>>;
-
-fn release(slot: &ExitSlot, code: i64, wait_error: Option<Error>) -> bool {
-    slot.send_if_modified(|s| {
-        s.is_none() && {
-            *s = Some(Exit { code, wait_error });
-            true
-        }
-    })
-}
 
 #[derive(Debug)]
 struct Inner {
@@ -50,7 +34,7 @@ struct Inner {
     handle: Arc<RwLock<Option<RawProcess>>>,
     callback: Mutex<Option<RawCallback>>,
     watcher: Arc<Watcher>,
-    exit: Arc<ExitSlot>,
+    exit: Arc<ExitCell>,
     stdio: Mutex<Stdio>,
 }
 
@@ -177,7 +161,7 @@ impl V1Process {
                 handle: Arc::new(RwLock::new(Some(handle))),
                 callback: Mutex::new(None),
                 watcher: Watcher::for_process(),
-                exit: Arc::new(watch::channel(None).0),
+                exit: Arc::new(ExitCell::new()),
                 stdio: Mutex::new(stdio),
             }),
         }
@@ -227,7 +211,7 @@ impl V1Process {
 
     /// True once the process has exited (or its handle was closed).
     pub fn stopped(&self) -> bool {
-        self.inner.exit.borrow().is_some()
+        self.inner.exit.is_set()
     }
 
     /// Hands out the stdio streams created with the process (once).
@@ -237,29 +221,18 @@ impl V1Process {
 
     /// Waits for the exit; returns the wait error, if any.
     pub async fn wait(&self) -> Result<()> {
-        let mut rx = self.inner.exit.subscribe();
-        let exit = rx
-            .wait_for(Option::is_some)
+        self.inner
+            .exit
+            .wait(|| self.error("hcs::Process::Wait", ErrorKind::HandleClose))
             .await
-            .map_err(|_| self.error("hcs::Process::Wait", ErrorKind::HandleClose))?
-            .clone();
-        match exit.and_then(|e| e.wait_error) {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
     }
 
     /// The exit code: `InvalidProcessState` while running, the wait error if waiting failed,
     /// −1 when HCS could not tell.
     pub fn exit_code(&self) -> Result<i64> {
-        match &*self.inner.exit.borrow() {
-            None => Err(self.error("hcs::Process::ExitCode", ErrorKind::InvalidProcessState)),
-            Some(Exit {
-                wait_error: Some(e),
-                ..
-            }) => Err(e.clone()),
-            Some(exit) => Ok(exit.code),
-        }
+        self.inner
+            .exit
+            .exit_code(|| self.error("hcs::Process::ExitCode", ErrorKind::InvalidProcessState))
     }
 
     async fn call(
@@ -291,13 +264,7 @@ impl V1Process {
             HResult::ERROR_NOT_FOUND,
         ];
         if err.kind().is_any(GONE) && !self.stopped() {
-            let slot = self.inner.exit.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(FORCE_RELEASE_DELAY).await;
-                if release(&slot, -1, Some(err.clone())) {
-                    tracing::warn!(error = %err, "force unblocking process waits");
-                }
-            });
+            self.inner.exit.force_release_later(err);
         }
         false
     }
@@ -405,8 +372,7 @@ impl V1Process {
         }
         drop(guard);
         *lock(&self.inner.stdio) = Stdio::default();
-        release(
-            &self.inner.exit,
+        self.inner.exit.release(
             -1,
             Some(self.error("hcs::Process::Close", ErrorKind::AlreadyClosed)),
         );
@@ -518,5 +484,5 @@ async fn wait_background(inner: Arc<Inner>) {
             }
         }
     };
-    release(&inner.exit, code, err);
+    inner.exit.release(code, err);
 }
