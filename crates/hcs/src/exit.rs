@@ -7,6 +7,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use crate::error::{Error, Result};
+use crate::hresult::HResult;
 use crate::process::FORCE_RELEASE_DELAY;
 
 #[derive(Debug, Clone)]
@@ -68,6 +69,18 @@ impl ExitCell {
         }
     }
 
+    /// hcsshim's `processSignalResult` test: a failed signal whose error is "invalid
+    /// state", "system does not exist" or "element not found" means the process is gone;
+    /// true when it says so and the slot is still empty (so waiters need a force release).
+    pub(crate) fn signal_says_gone(&self, err: &Error) -> bool {
+        const GONE: &[HResult] = &[
+            HResult::ERROR_VMCOMPUTE_INVALID_STATE,
+            HResult::ERROR_VMCOMPUTE_SYSTEM_NOT_FOUND,
+            HResult::ERROR_NOT_FOUND,
+        ];
+        err.kind().is_any(GONE) && !self.is_set()
+    }
+
     /// Releases the slot with exit code −1 and `err` after [`FORCE_RELEASE_DELAY`], unless
     /// it was set by then (hcsshim's workaround for an exit event that never comes).
     pub(crate) fn force_release_later(self: &Arc<Self>, err: Error) {
@@ -101,6 +114,16 @@ mod tests {
         assert!(cell.is_set());
         assert_eq!(cell.exit_code(|| unreachable!()).unwrap(), 7);
         cell.wait(|| unreachable!()).await.unwrap();
+    }
+
+    #[test]
+    fn signal_says_gone_only_for_gone_errors_while_running() {
+        let cell = ExitCell::new();
+        assert!(cell.signal_says_gone(&Error::new(HResult::ERROR_NOT_FOUND)));
+        assert!(cell.signal_says_gone(&Error::new(HResult::ERROR_VMCOMPUTE_INVALID_STATE)));
+        assert!(!cell.signal_says_gone(&Error::new(ErrorKind::AlreadyClosed)));
+        cell.release(0, None);
+        assert!(!cell.signal_says_gone(&Error::new(HResult::ERROR_NOT_FOUND)));
     }
 
     #[tokio::test(start_paused = true)]

@@ -291,12 +291,7 @@ impl Process {
             Ok(()) => return true,
             Err(e) => e,
         };
-        const GONE: &[HResult] = &[
-            HResult::ERROR_VMCOMPUTE_INVALID_STATE,
-            HResult::ERROR_VMCOMPUTE_SYSTEM_NOT_FOUND,
-            HResult::ERROR_NOT_FOUND,
-        ];
-        if err.kind().is_any(GONE) && !self.stopped() {
+        if self.inner.exit.signal_says_gone(&err) {
             let err = self.wrap("hcs::Process::Signal", err);
             self.inner.exit.force_release_later(err);
         } else {
