@@ -21,16 +21,8 @@ use crate::cow::Stdio;
 use crate::hresult::HResult;
 use crate::notification::event_type;
 
-/// One recorded call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Call {
-    /// The computecore export.
-    pub export: &'static str,
-    /// The handle the call was made on (0 when none).
-    pub handle: usize,
-    /// The main string argument: id, document, query, options, or the wait timeout.
-    pub arg: String,
-}
+pub use crate::fake_calls::Call;
+use crate::fake_calls::CallLog;
 
 /// A failure (or odd answer) injected into the next call of one export.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,7 +140,7 @@ struct State {
     system_callbacks: HashMap<usize, EventSink>,
     process_callbacks: HashMap<usize, EventSink>,
     host_stdio: HashMap<usize, HostEnd>,
-    calls: Vec<Call>,
+    calls: CallLog,
     injections: HashMap<&'static str, VecDeque<Injection>>,
     runtime_os: HashMap<String, String>,
     gates: HashMap<&'static str, Arc<Gate>>,
@@ -239,22 +231,17 @@ impl FakeHcs {
 
     /// Every call so far.
     pub fn calls(&self) -> Vec<Call> {
-        self.st().calls.clone()
+        self.st().calls.all()
     }
 
     /// The exports called so far, in order.
     pub fn exports(&self) -> Vec<&'static str> {
-        self.st().calls.iter().map(|c| c.export).collect()
+        self.st().calls.exports()
     }
 
     /// The recorded calls of one export.
     pub fn calls_of(&self, export: &str) -> Vec<Call> {
-        self.st()
-            .calls
-            .iter()
-            .filter(|c| c.export == export)
-            .cloned()
-            .collect()
+        self.st().calls.of(export)
     }
 
     /// Open (systems, processes, operations) handles: all zero when nothing leaked.
@@ -423,11 +410,7 @@ impl FakeHcs {
     }
 
     fn record(s: &mut State, export: &'static str, handle: usize, arg: impl Into<String>) {
-        s.calls.push(Call {
-            export,
-            handle,
-            arg: arg.into(),
-        });
+        s.calls.record(export, handle, arg);
     }
 
     fn take_injection(s: &mut State, export: &'static str) -> Option<Injection> {

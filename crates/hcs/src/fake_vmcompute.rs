@@ -26,16 +26,8 @@ const E_INVALID_HANDLE: i32 = 0x8007_0006_u32 as i32;
 /// `HRESULT_FROM_WIN32(ERROR_PROC_NOT_FOUND)`.
 const E_PROC_NOT_FOUND: i32 = 0x8007_007F_u32 as i32;
 
-/// One recorded call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Call {
-    /// The export.
-    pub export: &'static str,
-    /// The handle the call was made on (0 when none).
-    pub handle: usize,
-    /// The arguments, rendered (documents, ids, paths; descriptors as `path@guid`).
-    pub arg: String,
-}
+pub use crate::fake_calls::Call;
+use crate::fake_calls::CallLog;
 
 /// How lifecycle calls complete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -75,7 +67,7 @@ struct State {
     host_stdio: HashMap<usize, HostEnd>,
     guest_stdio: HashMap<(String, u32), GuestStdio>,
     next: usize,
-    calls: Vec<Call>,
+    calls: CallLog,
     completion: Completion,
     fail_next: HashMap<&'static str, i32>,
     status_next: HashMap<&'static str, i32>,
@@ -158,22 +150,17 @@ impl FakeVmcompute {
 
     /// Every call so far.
     pub fn calls(&self) -> Vec<Call> {
-        self.st().calls.clone()
+        self.st().calls.all()
     }
 
     /// The export names called so far.
     pub fn exports(&self) -> Vec<&'static str> {
-        self.st().calls.iter().map(|c| c.export).collect()
+        self.st().calls.exports()
     }
 
     /// The calls of one export.
     pub fn calls_of(&self, export: &str) -> Vec<Call> {
-        self.st()
-            .calls
-            .iter()
-            .filter(|c| c.export == export)
-            .cloned()
-            .collect()
+        self.st().calls.of(export)
     }
 
     /// Open (system handles, process handles, callback registrations).
@@ -278,11 +265,7 @@ impl FakeVmcompute {
     }
 
     fn record(s: &mut State, export: &'static str, handle: usize, arg: impl Into<String>) {
-        s.calls.push(Call {
-            export,
-            handle,
-            arg: arg.into(),
-        });
+        s.calls.record(export, handle, arg);
     }
 
     fn injected(s: &mut State, export: &'static str) -> Option<V1Output> {

@@ -120,6 +120,8 @@ mod exit;
 #[cfg(any(test, feature = "fake"))]
 pub mod fake;
 #[cfg(any(test, feature = "fake"))]
+mod fake_calls;
+#[cfg(any(test, feature = "fake"))]
 pub mod fake_vmcompute;
 pub mod hns_call;
 pub mod hresult;
