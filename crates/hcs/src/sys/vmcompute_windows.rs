@@ -19,9 +19,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use super::{
-    copy_wstr, lock, pipe, wide, GetLastError, GetProcAddress, HcsProcessInformation, Hmodule,
-    Hresult, LoadLibraryExW, Pcwstr, Pwstr, HR_INVALID_ARG, HR_PROC_NOT_FOUND,
-    LOAD_LIBRARY_SEARCH_SYSTEM32,
+    copy_wstr, load_system32, lock, pipe, wide, GetProcAddress, HcsProcessInformation, Hmodule,
+    Hresult, Pcwstr, Pwstr, HR_INVALID_ARG, HR_PROC_NOT_FOUND,
 };
 use crate::api::{ProcessInformation, RawProcess, RawSystem};
 use crate::cow::Stdio;
@@ -138,23 +137,12 @@ impl std::fmt::Debug for Vmcompute {
 pub fn default_vmcompute() -> Result<Arc<dyn VmcomputeApi>> {
     static API: OnceLock<std::result::Result<Arc<Vmcompute>, String>> = OnceLock::new();
     let loaded = API.get_or_init(|| {
-        let name: Vec<u16> = "vmcompute.dll\0".encode_utf16().collect();
-        // SAFETY: `name` is NUL-terminated UTF-16; searching System32 only avoids planting.
-        let module = unsafe {
-            LoadLibraryExW(
-                name.as_ptr(),
-                std::ptr::null_mut(),
-                LOAD_LIBRARY_SEARCH_SYSTEM32,
-            )
-        };
-        if module.is_null() {
-            // SAFETY: reads the calling thread's last-error value; no preconditions.
-            let code = unsafe { GetLastError() };
-            return Err(format!(
+        let module = load_system32("vmcompute.dll").map_err(|code| {
+            format!(
                 "vmcompute.dll could not be loaded (Win32 error {code}); the Containers or \
                  Hyper-V feature is not installed"
-            ));
-        }
+            )
+        })?;
         Ok(Arc::new(Vmcompute {
             fns: VmFns::load(module),
         }))

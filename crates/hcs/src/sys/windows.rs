@@ -186,6 +186,27 @@ exports! {
     modify_service_settings = "HcsModifyServiceSettings": fn(Pcwstr, *mut Pwstr) -> Hresult;
 }
 
+/// `LoadLibraryExW(name, LOAD_LIBRARY_SEARCH_SYSTEM32)`: the module, or the Win32 error
+/// (`GetLastError`) when it could not be loaded. Searching System32 only avoids DLL
+/// planting.
+fn load_system32(name: &str) -> std::result::Result<Hmodule, u32> {
+    let name: Vec<u16> = name.encode_utf16().chain(std::iter::once(0)).collect();
+    // SAFETY: `name` is NUL-terminated UTF-16 and outlives the call.
+    let module = unsafe {
+        LoadLibraryExW(
+            name.as_ptr(),
+            std::ptr::null_mut(),
+            LOAD_LIBRARY_SEARCH_SYSTEM32,
+        )
+    };
+    if module.is_null() {
+        // SAFETY: reads the calling thread's last-error value; no preconditions.
+        Err(unsafe { GetLastError() })
+    } else {
+        Ok(module)
+    }
+}
+
 #[path = "vmcompute_windows.rs"]
 mod vmcompute;
 pub use vmcompute::default_vmcompute;
@@ -196,18 +217,9 @@ pub fn set_current_thread_compartment_id(compartment_id: u32) -> Result<i32> {
     type SetCompartment = unsafe extern "system" fn(u32) -> Hresult;
     static EXPORT: OnceLock<std::result::Result<usize, String>> = OnceLock::new();
     let resolved = EXPORT.get_or_init(|| {
-        let name: Vec<u16> = "iphlpapi.dll\0".encode_utf16().collect();
-        // SAFETY: `name` is NUL-terminated UTF-16; System32 only.
-        let module = unsafe {
-            LoadLibraryExW(
-                name.as_ptr(),
-                std::ptr::null_mut(),
-                LOAD_LIBRARY_SEARCH_SYSTEM32,
-            )
-        };
-        if module.is_null() {
+        let Ok(module) = load_system32("iphlpapi.dll") else {
             return Err("iphlpapi.dll could not be loaded".into());
-        }
+        };
         // SAFETY: a loaded module and a NUL-terminated ASCII name.
         let p = unsafe { GetProcAddress(module, c"SetCurrentThreadCompartmentId".as_ptr().cast()) };
         if p.is_null() {
@@ -253,23 +265,12 @@ pub fn default_api() -> Result<Arc<dyn HcsApi>> {
 
 impl Computecore {
     fn load() -> std::result::Result<Arc<Computecore>, String> {
-        let name: Vec<u16> = "computecore.dll\0".encode_utf16().collect();
-        // SAFETY: `name` is NUL-terminated UTF-16; searching System32 only avoids DLL planting.
-        let module = unsafe {
-            LoadLibraryExW(
-                name.as_ptr(),
-                std::ptr::null_mut(),
-                LOAD_LIBRARY_SEARCH_SYSTEM32,
-            )
-        };
-        if module.is_null() {
-            // SAFETY: reads the calling thread's last-error value; no preconditions.
-            let code = unsafe { GetLastError() };
-            return Err(format!(
+        let module = load_system32("computecore.dll").map_err(|code| {
+            format!(
                 "computecore.dll could not be loaded (Win32 error {code}); the Containers or \
                  Hyper-V feature is not installed, or this Windows is older than 1809"
-            ));
-        }
+            )
+        })?;
         Ok(Arc::new(Computecore {
             fns: Fns::load(module),
             system_keys: Mutex::new(HashMap::new()),
