@@ -19,8 +19,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use super::{
-    copy_wstr, load_system32, lock, pipe, wide, GetProcAddress, HcsProcessInformation, Hmodule,
-    Hresult, Pcwstr, Pwstr, HR_INVALID_ARG, HR_PROC_NOT_FOUND,
+    copy_wstr, load_system32, lock, wide, GetProcAddress, HcsProcessInformation, Hmodule, Hresult,
+    Pcwstr, Pwstr, HR_INVALID_ARG, HR_PROC_NOT_FOUND,
 };
 use crate::api::{ProcessInformation, RawProcess, RawSystem};
 use crate::cow::Stdio;
@@ -570,15 +570,7 @@ impl VmcomputeApi for Vmcompute {
     }
 
     fn stdio_from_info(&self, info: ProcessInformation) -> std::io::Result<Stdio> {
-        // Wrap every handle at once so an early return closes the others.
-        let stdin = pipe(info.std_input);
-        let stdout = pipe(info.std_output);
-        let stderr = pipe(info.std_error);
-        Ok(Stdio {
-            stdin: stdin?.map(|p| Box::new(p) as crate::cow::StdinStream),
-            stdout: stdout?.map(|p| Box::new(p) as crate::cow::OutputStream),
-            stderr: stderr?.map(|p| Box::new(p) as crate::cow::OutputStream),
-        })
+        super::stdio_from_info(info)
     }
 
     fn get_service_properties(&self, query: &str) -> V1Output {

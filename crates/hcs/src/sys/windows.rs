@@ -703,17 +703,22 @@ impl HcsApi for Computecore {
     }
 
     fn stdio_from_info(&self, info: ProcessInformation) -> std::io::Result<Stdio> {
-        // Each handle is owned from here on: wrap it at once so an early return closes the
-        // ones not yet converted.
-        let stdin = pipe(info.std_input);
-        let stdout = pipe(info.std_output);
-        let stderr = pipe(info.std_error);
-        Ok(Stdio {
-            stdin: stdin?.map(|p| Box::new(p) as crate::cow::StdinStream),
-            stdout: stdout?.map(|p| Box::new(p) as crate::cow::OutputStream),
-            stderr: stderr?.map(|p| Box::new(p) as crate::cow::OutputStream),
-        })
+        stdio_from_info(info)
     }
+}
+
+/// The stdio streams of a new process (both DLLs hand out the same pipe handles). Each
+/// handle is owned from here on: all are wrapped at once so an early return closes the
+/// ones not yet converted.
+fn stdio_from_info(info: ProcessInformation) -> std::io::Result<Stdio> {
+    let stdin = pipe(info.std_input);
+    let stdout = pipe(info.std_output);
+    let stderr = pipe(info.std_error);
+    Ok(Stdio {
+        stdin: stdin?.map(|p| Box::new(p) as crate::cow::StdinStream),
+        stdout: stdout?.map(|p| Box::new(p) as crate::cow::OutputStream),
+        stderr: stderr?.map(|p| Box::new(p) as crate::cow::OutputStream),
+    })
 }
 
 fn service_call(
