@@ -349,22 +349,9 @@ fn tty_exec_session() {
         env.root().display(),
         gcs().display()
     );
-    let mut child = Command::new("script")
-        .args(["-qec", &runhcs, "/dev/null"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    std::thread::sleep(Duration::from_millis(500));
-    stdin
-        .write_all(b"tty -s && echo IS-A-TTY; stty size; exit 6\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+    let text = in_terminal(&runhcs, b"tty -s && echo IS-A-TTY; stty size; exit 6\n");
     assert!(text.contains("IS-A-TTY"), "{text}");
     assert!(text.contains("22 77"), "{text}");
-    drop(stdin);
     env.ok(&["delete", "--force", "t1"]);
     env.assert_empty();
 }
@@ -508,22 +495,26 @@ fn tty_run_session_returns_the_exit_code() {
         gcs().display(),
         b.display()
     );
+    let text = in_terminal(&runhcs, b"tty -s && echo IS-A-TTY; stty size; exit 5\n");
+    assert!(text.contains("IS-A-TTY"), "{text}");
+    assert!(text.contains("23 81"), "{text}");
+    assert!(text.contains("code=5"), "{text}");
+    env.assert_empty();
+}
+
+/// Runs `command` in a pseudo-terminal (`script`), types `input` after half a second, and
+/// returns what the terminal showed, with carriage returns removed.
+fn in_terminal(command: &str, input: &[u8]) -> String {
     let mut child = Command::new("script")
-        .args(["-qec", &runhcs, "/dev/null"])
+        .args(["-qec", command, "/dev/null"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
     std::thread::sleep(Duration::from_millis(500));
-    stdin
-        .write_all(b"tty -s && echo IS-A-TTY; stty size; exit 5\n")
-        .unwrap();
+    stdin.write_all(input).unwrap();
     let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
-    assert!(text.contains("IS-A-TTY"), "{text}");
-    assert!(text.contains("23 81"), "{text}");
-    assert!(text.contains("code=5"), "{text}");
     drop(stdin);
-    env.assert_empty();
+    String::from_utf8_lossy(&out.stdout).replace('\r', "")
 }
