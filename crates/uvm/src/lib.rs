@@ -22,3 +22,4 @@ pub use client::{BridgeClient, ClientConfig, ContainerState};
 pub use container::GcsContainer;
 pub use error::{Error, Result};
 pub use process::{GcsProcess, ProcessStdio};
+pub use sandbox::{Sandbox, SandboxKind};

@@ -380,6 +380,46 @@ impl LocalSandbox {
     }
 }
 
+#[async_trait::async_trait]
+impl super::Sandbox for LocalSandbox {
+    fn kind(&self) -> super::SandboxKind {
+        super::SandboxKind::Local
+    }
+
+    fn client(&self) -> &BridgeClient {
+        LocalSandbox::client(self)
+    }
+
+    fn capabilities(&self) -> &GcsCapabilities {
+        LocalSandbox::capabilities(self)
+    }
+
+    fn state_dir(&self) -> PathBuf {
+        LocalSandbox::state_dir(self)
+    }
+
+    fn log_tail(&self) -> String {
+        LocalSandbox::log_tail(self)
+    }
+
+    async fn create_container(
+        &self,
+        id: &str,
+        spec: serde_json::Value,
+        layers: &[PathBuf],
+    ) -> Result<GcsContainer> {
+        LocalSandbox::create_container(self, id, spec, layers).await
+    }
+
+    async fn remove_container(&self, container: &GcsContainer) -> Result<()> {
+        LocalSandbox::remove_container(self, container).await
+    }
+
+    async fn teardown(&self) -> Result<()> {
+        LocalSandbox::teardown(self).await
+    }
+}
+
 impl Drop for LocalSandbox {
     fn drop(&mut self) {
         if self.torn_down.load(Ordering::SeqCst) {

@@ -10,10 +10,95 @@ pub mod local;
 
 use std::path::{Path, PathBuf};
 
-use bridge::messages::{CombinedLayers, ContainerConfig, Layer, SchemaVersion};
+use async_trait::async_trait;
+use bridge::messages::{CombinedLayers, ContainerConfig, GcsCapabilities, Layer, SchemaVersion};
 use bridge::RawJson;
 
+use crate::client::BridgeClient;
+use crate::container::GcsContainer;
 use crate::error::{Error, Result};
+
+/// What hosts a sandbox's GCS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SandboxKind {
+    /// The GCS as a child process of the host, in its own namespaces (Linux).
+    Local,
+    /// The GCS inside a utility VM booted by QEMU (Linux host).
+    Vm,
+    /// The GCS inside an HCS utility VM (Windows host).
+    Hcs,
+}
+
+impl SandboxKind {
+    /// The name used in options, flags and logs (`local`, `vm`, `hcs`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SandboxKind::Local => "local",
+            SandboxKind::Vm => "vm",
+            SandboxKind::Hcs => "hcs",
+        }
+    }
+}
+
+impl std::str::FromStr for SandboxKind {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "local" => Ok(SandboxKind::Local),
+            "vm" => Ok(SandboxKind::Vm),
+            "hcs" => Ok(SandboxKind::Hcs),
+            other => Err(Error::InvalidArgument(format!(
+                "unknown sandbox kind {other:?}: use local, vm or hcs"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for SandboxKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A running utility VM, or what stands in for one: one GCS, reached over one bridge, that
+/// hosts any number of containers. The shim and `runhcs` drive every kind through this
+/// interface; what differs is how the GCS is started and how layers reach it.
+#[async_trait]
+pub trait Sandbox: Send + Sync + std::fmt::Debug {
+    /// What hosts this sandbox's GCS.
+    fn kind(&self) -> SandboxKind;
+
+    /// The bridge to the GCS.
+    fn client(&self) -> &BridgeClient;
+
+    /// What the GCS announced at negotiation.
+    fn capabilities(&self) -> &GcsCapabilities;
+
+    /// The host directory holding the sandbox's state (sockets, logs).
+    fn state_dir(&self) -> PathBuf;
+
+    /// The last lines of the GCS's log (and the VM's console, where there is one), for error
+    /// messages.
+    fn log_tail(&self) -> String;
+
+    /// Builds the root filesystem of container `id` from the host directories `layers`
+    /// (base first, a writable scratch on top) and creates the container from the OCI
+    /// `spec` (prepared for the guest with [`prepare_spec`]).
+    async fn create_container(
+        &self,
+        id: &str,
+        spec: serde_json::Value,
+        layers: &[PathBuf],
+    ) -> Result<GcsContainer>;
+
+    /// Removes a container's guest state and root filesystem.
+    async fn remove_container(&self, container: &GcsContainer) -> Result<()>;
+
+    /// Stops the GCS and removes everything the sandbox made. Safe to call again and after
+    /// the GCS (or the VM) died.
+    async fn teardown(&self) -> Result<()>;
+}
 
 /// Where a container's files live in the guest, as the host lays them out (shim v1 layout:
 /// bundle `<root>/<id>`, rootfs `<bundle>/rootfs`, scratch `<bundle>/scratch/<id>`).
