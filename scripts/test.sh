@@ -27,8 +27,18 @@ cargo clippy --target x86_64-pc-windows-msvc "${win_pkgs[@]}" --all-targets --lo
 step "link the Windows test binaries (x86_64-pc-windows-gnu)"
 cargo test --target x86_64-pc-windows-gnu "${win_pkgs[@]}" --locked --no-run
 
-step "cargo test"
-cargo test --workspace --locked
+step "cargo test (nothing outside the clone: ../shared hidden if present)"
+# Tests must read only what the repository holds. A developer checkout may have the project's
+# shared references beside it; run the tests in a private mount namespace with an empty,
+# read-only tmpfs over ../shared so that a test reading it fails here as on a clean clone.
+shared_dir="$(cd .. && pwd)/shared"
+if [ -d "$shared_dir" ]; then
+  unshare --mount --propagation private -- sh -c \
+    'mount -t tmpfs -o ro,size=4k hidden-shared "$1" && shift && exec "$@"' \
+    sh "$shared_dir" cargo test --workspace --locked
+else
+  cargo test --workspace --locked
+fi
 
 if [ -d fuzz ]; then
   step "fuzz smoke (${FUZZ_SECONDS}s per target)"

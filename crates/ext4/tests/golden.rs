@@ -1,4 +1,5 @@
-//! Compat mode against the reference's golden outputs (`shared/golden/tar2ext4`): every case
+//! Compat mode against the reference's golden outputs (`tests/data/tar2ext4`, a copy of
+//! `shared/golden/tar2ext4` kept in the repository): every case
 //! and option set must give the same bytes (after zeroing the two random fields as the
 //! manifest's normalisation does), the same dm-verity root hash and a valid VHD checksum.
 
@@ -11,7 +12,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 fn golden_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/golden/tar2ext4")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/tar2ext4")
 }
 
 fn hex(b: &[u8]) -> String {
