@@ -470,8 +470,12 @@ pub fn delete(cli: &Cli, id: &str, force: bool) -> Result<()> {
         Err(Error::NotFound(_)) if force => {
             // A half-created container (no state yet) is removed too.
             let cd = dir_of(cli, id)?;
-            let _ = std::fs::remove_dir_all(&cd.dir);
-            return Ok(());
+            return match std::fs::remove_dir_all(&cd.dir) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    Err(Error::io(format!("remove {}", cd.dir.display()), e))
+                }
+                _ => Ok(()),
+            };
         }
         Err(e) => return Err(e),
     };
@@ -485,8 +489,9 @@ pub fn delete(cli: &Cli, id: &str, force: bool) -> Result<()> {
         Status::Created | Status::Running => {
             match control::call(&cd.control_socket(), &Request::Delete { force: true }) {
                 Ok(_) => {}
-                // The shim may have exited on its own meanwhile.
-                Err(_) if !crate::state::process_alive(state.shim_pid) => {}
+                // The shim may have exited on its own meanwhile; then the removal below
+                // finishes its work. A reply with an error (a failed teardown) is returned.
+                Err(Error::ShimGone(_)) if !crate::state::process_alive(state.shim_pid) => {}
                 Err(e) => return Err(e),
             }
         }

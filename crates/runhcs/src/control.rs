@@ -108,7 +108,7 @@ impl Connection {
             .read_line(&mut line)
             .map_err(|e| Error::io("read the shim's reply", e))?;
         if n == 0 {
-            return Err(Error::Shim(
+            return Err(Error::ShimGone(
                 "the container's shim closed the connection without replying".into(),
             ));
         }
@@ -121,7 +121,7 @@ impl Connection {
 /// Sends `request` (with `fds`) to the shim listening on `socket`.
 pub fn send(socket: &Path, request: &Request, fds: &[RawFd]) -> Result<Connection> {
     let stream = UnixStream::connect(socket).map_err(|e| {
-        Error::Shim(format!(
+        Error::ShimGone(format!(
             "cannot reach the container's shim at {}: {e}",
             socket.display()
         ))

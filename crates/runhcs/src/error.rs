@@ -24,6 +24,9 @@ pub enum Error {
     /// The shim reported a failure.
     #[error("{0}")]
     Shim(String),
+    /// The shim could not be reached, or went away without replying.
+    #[error("{0}")]
+    ShimGone(String),
     /// A failure of the sandbox, bridge or guest.
     #[error(transparent)]
     Uvm(#[from] uvm::Error),

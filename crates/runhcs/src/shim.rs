@@ -125,7 +125,9 @@ pub fn run(config: ShimConfig, ready_fd: Option<i32>, exit_fd: Option<i32>) -> i
                 if let Some(r) = ready.as_mut() {
                     let _ = write!(r, "listen on {}: {e}", cd.control_socket().display());
                 }
-                shim.destroy().await;
+                if let Err(e) = shim.destroy().await {
+                    tracing::error!(error = %e, "tear down after a failed start");
+                }
                 let _ = std::fs::remove_dir_all(&cd.dir);
                 return 1;
             }
@@ -150,7 +152,10 @@ pub fn run(config: ShimConfig, ready_fd: Option<i32>, exit_fd: Option<i32>) -> i
                 },
                 _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {
                     tracing::info!("SIGTERM: tearing the container down");
-                    shim.destroy().await;
+                    if let Err(e) = shim.destroy().await {
+                        tracing::error!(error = %e, "tear down on SIGTERM");
+                        return 1;
+                    }
                     let _ = std::fs::remove_dir_all(&shim.cd.dir);
                     return 143;
                 }
@@ -279,16 +284,27 @@ impl Shim {
     /// container's cgroups and files. So the container is not stopped and removed one by
     /// one first (runc kill, runc delete and the overlay unmount through the bridge would
     /// only add latency, and could not leave less behind).
-    async fn destroy(&self) {
+    ///
+    /// Returns the teardown's failure (the first caller only; later calls have nothing left
+    /// to do and return `Ok`).
+    async fn destroy(&self) -> Result<()> {
         let mut done = self.lifecycle.lock().await;
         if *done {
-            return;
+            return Ok(());
         }
         *done = true;
-        if let Err(e) = self.sandbox.teardown().await {
-            tracing::warn!(error = %e, "sandbox teardown");
-        }
-        let _ = std::fs::remove_file(self.cd.control_socket());
+        let torn = self.sandbox.teardown().await.map_err(|e| {
+            tracing::error!(error = %e, "sandbox teardown");
+            Error::Shim(format!("sandbox teardown failed: {e}"))
+        });
+        let socket = self.cd.control_socket();
+        let unlinked = match std::fs::remove_file(&socket) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(Error::io(format!("remove {}", socket.display()), e))
+            }
+            _ => Ok(()),
+        };
+        torn.and(unlinked)
     }
 
     /// For `run`: hands init's exit code over as soon as the container id can be reused,
@@ -370,7 +386,11 @@ impl Shim {
                 s.exit_code = Some(code);
             });
             shim.report_exit(code).await;
-            shim.destroy().await;
+            // A failed teardown leaves the sandbox's files in the container dir, where
+            // `delete` finds them, fails with the reason and tries again.
+            if let Err(e) = shim.destroy().await {
+                tracing::error!(error = %e, "tear down after init exited");
+            }
             if shim.deleting.load(Ordering::SeqCst) {
                 // `delete` owns the exit: it still has to reply to its caller.
                 return;
@@ -456,18 +476,34 @@ impl Shim {
         }
     }
 
-    async fn delete(&self, force: bool) -> Result<()> {
+    /// Whether `delete` may go ahead (a running container needs `force`).
+    fn check_deletable(&self, force: bool) -> Result<()> {
         if self.status() == Status::Running && !force {
             return Err(Error::State(format!(
                 "cannot delete container {} that is not stopped: running",
                 self.config.id
             )));
         }
+        Ok(())
+    }
+
+    /// Tears the sandbox down and removes the container dir; fails with the reason when
+    /// either fails (the container dir then stays, and a later `delete` retries).
+    async fn delete(&self) -> Result<()> {
         self.deleting.store(true, Ordering::SeqCst);
         self.set_state(|s| s.status = Status::Stopped);
-        self.destroy().await;
-        let _ = std::fs::remove_dir_all(&self.cd.dir);
-        Ok(())
+        let torn = self.destroy().await;
+        let removed = match std::fs::remove_dir_all(&self.cd.dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(Error::io(format!("remove {}", self.cd.dir.display()), e))
+            }
+            _ => Ok(()),
+        };
+        match (torn, removed) {
+            (Ok(()), r) => r,
+            (Err(e), Ok(())) => Err(e),
+            (Err(t), Err(r)) => Err(Error::Shim(format!("{t}; {r}"))),
+        }
     }
 }
 
@@ -693,12 +729,15 @@ fn serve(shim: Arc<Shim>, rt: Handle, stream: UnixStream) {
             Ok(Reply::default())
         })),
         Request::Delete { force } => {
-            let r = rt.block_on(shim.delete(force));
-            let ok = r.is_ok();
-            reply(r.map(|_| Reply::default()));
-            if ok {
-                std::process::exit(0);
+            if let Err(e) = shim.check_deletable(force) {
+                return reply(Err(e));
             }
+            // Past this point the sandbox is gone, whatever the outcome: the shim replies
+            // and exits, with 1 when the teardown or the removal failed.
+            let r = rt.block_on(shim.delete());
+            let code = i32::from(r.is_err());
+            reply(r.map(|_| Reply::default()));
+            std::process::exit(code);
         }
         Request::Exec {
             process,

@@ -305,6 +305,62 @@ fn delete_force_of_a_running_container() {
     env.assert_empty();
 }
 
+/// Makes a file immutable (`chattr +i`, so that even root cannot unlink it) until dropped.
+struct Immutable(PathBuf);
+
+impl Immutable {
+    fn new(path: PathBuf) -> Self {
+        std::fs::write(&path, b"pinned").unwrap();
+        let st = Command::new("chattr")
+            .arg("+i")
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(st.success(), "chattr +i {}", path.display());
+        Immutable(path)
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        match Command::new("chattr").arg("-i").arg(&self.0).status() {
+            Ok(st) if st.success() => {}
+            other => eprintln!("chattr -i {} failed: {other:?}", self.0.display()),
+        }
+    }
+}
+
+/// A teardown that cannot remove the sandbox's files makes `delete` fail with the reason
+/// (for a running container through its shim, for a stopped one by itself), and the state
+/// stays so that a later `delete` can finish the job.
+#[test]
+fn delete_fails_with_the_reason_when_teardown_fails() {
+    let env = Env::new("delfail");
+    let b = env.bundle("b", "sleep 1000", false);
+    env.ok(&["run", "-d", "-b", b.to_str().unwrap(), "d1"]);
+    let pinned = Immutable::new(env.root().join("d1/sandbox/pinned"));
+
+    let o = env.run(&["delete", "--force", "d1"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "delete succeeded: {err}");
+    assert!(err.contains("sandbox teardown failed"), "{err}");
+    assert!(err.contains("Operation not permitted"), "{err}");
+    assert_eq!(env.status("d1"), "stopped");
+
+    // The shim is gone now; a plain delete removes the state dir itself and reports why
+    // it cannot.
+    let o = env.run(&["delete", "d1"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "delete succeeded: {err}");
+    assert!(err.contains("remove ") && err.contains("d1"), "{err}");
+    assert!(err.contains("Operation not permitted"), "{err}");
+
+    drop(pinned);
+    env.ok(&["delete", "d1"]);
+    env.assert_empty();
+    assert_no_cgroup("d1");
+}
+
 #[test]
 fn stdin_is_piped_and_mebibytes_of_output_arrive_intact() {
     let env = Env::new("stdio");
