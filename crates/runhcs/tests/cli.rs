@@ -406,8 +406,8 @@ fn tty_exec_session() {
         gcs().display()
     );
     let text = in_terminal(&runhcs, b"tty -s && echo IS-A-TTY; stty size; exit 6\n");
-    assert!(text.contains("IS-A-TTY"), "{text}");
-    assert!(text.contains("22 77"), "{text}");
+    assert_has_line(&text, "IS-A-TTY");
+    assert_has_line(&text, "22 77");
     env.ok(&["delete", "--force", "t1"]);
     env.assert_empty();
 }
@@ -552,10 +552,19 @@ fn tty_run_session_returns_the_exit_code() {
         b.display()
     );
     let text = in_terminal(&runhcs, b"tty -s && echo IS-A-TTY; stty size; exit 5\n");
-    assert!(text.contains("IS-A-TTY"), "{text}");
-    assert!(text.contains("23 81"), "{text}");
-    assert!(text.contains("code=5"), "{text}");
+    assert_has_line(&text, "IS-A-TTY");
+    assert_has_line(&text, "23 81");
+    assert_has_line(&text, "code=5");
     env.assert_empty();
+}
+
+/// `text` has `line` as a whole line: the terminal's echo of the typed command holds the
+/// same words, so a substring match would pass without the command's output.
+fn assert_has_line(text: &str, line: &str) {
+    assert!(
+        text.lines().any(|l| l == line),
+        "no line {line:?} in:\n{text}"
+    );
 }
 
 /// Runs `command` in a pseudo-terminal (`script`), types `input` after half a second, and

@@ -234,10 +234,12 @@ async fn tty_exec() {
         .write_all(b"tty -s && echo IS-A-TTY; stty size; exit 7\n")
         .await
         .unwrap();
-    let out = String::from_utf8_lossy(&read_all(stdio.stdout).await).into_owned();
+    let out = String::from_utf8_lossy(&read_all(stdio.stdout).await).replace('\r', "");
     assert_eq!(p.wait_timeout(T).await.unwrap(), 7);
-    assert!(out.contains("IS-A-TTY"), "{out}");
-    assert!(out.contains("30 100"), "{out}");
+    // Whole lines: the terminal's echo of the typed command contains the words too.
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines.contains(&"IS-A-TTY"), "{out}");
+    assert!(lines.contains(&"30 100"), "{out}");
     c.terminate().await.unwrap();
     c.wait_timeout(T).await.unwrap();
     sb.remove_container(&c).await.unwrap();
@@ -266,6 +268,13 @@ async fn agent_killed_mid_run_fails_pending_calls_and_teardown_cleans_up() {
         agent_mounts.contains(dir.to_str().unwrap()),
         "{agent_mounts}"
     );
+    // This sandbox's own processes (the container's sleep among them), as the host sees
+    // them: other tests run sandboxes of their own at the same time.
+    let ours = descendants(gcs);
+    assert!(
+        ours.iter().any(|p| p.comm == "sleep"),
+        "no sleep under the agent: {ours:?}"
+    );
     // SAFETY: kill(2) on the agent we started.
     unsafe { libc::kill(gcs, libc::SIGKILL) };
     let err = init.wait_timeout(T).await.unwrap_err();
@@ -276,12 +285,69 @@ async fn agent_killed_mid_run_fails_pending_calls_and_teardown_cleans_up() {
     assert!(err.to_string().contains("closed"), "{err}");
     sb.teardown().await.unwrap();
     assert!(!dir.exists());
-    // Nothing of the sandbox is left: no sleep from its container survives.
-    let leftover = std::process::Command::new("sh")
-        .args(["-c", "ps -eo args | grep -c '^/bin/sleep 1000$' || true"])
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&leftover.stdout).trim(), "0");
+    // Nothing of the sandbox is left: none of its processes still runs.
+    let alive: Vec<_> = ours.iter().filter(|p| p.still_running()).collect();
+    assert!(alive.is_empty(), "left running: {alive:?}");
+}
+
+/// A process as the host's /proc shows it; `start` (clock ticks since boot) tells it apart
+/// from a later process that got the same pid.
+#[derive(Debug)]
+struct Proc {
+    pid: i32,
+    start: u64,
+    comm: String,
+}
+
+impl Proc {
+    /// Reads `/proc/<pid>/stat`: (process, parent pid, state), or `None` once it is gone.
+    fn read(pid: i32) -> Option<(Proc, i32, char)> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let open = stat.find('(')?;
+        let close = stat.rfind(')')?;
+        let comm = stat[open + 1..close].to_owned();
+        // Fields after the command: state (3), ppid (4), ..., starttime (22).
+        let rest: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        let state = rest.first()?.chars().next()?;
+        let ppid = rest.get(1)?.parse().ok()?;
+        let start = rest.get(19)?.parse().ok()?;
+        Some((Proc { pid, start, comm }, ppid, state))
+    }
+
+    /// The same process still exists and is not a zombie.
+    fn still_running(&self) -> bool {
+        Proc::read(self.pid).is_some_and(|(p, _, state)| p.start == self.start && state != 'Z')
+    }
+}
+
+/// Every live descendant of `root` (not `root` itself).
+fn descendants(root: i32) -> Vec<Proc> {
+    let mut all = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        if let Some((p, ppid, state)) = Proc::read(pid) {
+            if state != 'Z' {
+                all.push((p, ppid));
+            }
+        }
+    }
+    let mut found = vec![root];
+    let mut out = Vec::new();
+    // Parents are found before their children after at most as many passes as levels.
+    loop {
+        let (next, rest): (Vec<_>, Vec<_>) =
+            all.into_iter().partition(|(_, ppid)| found.contains(ppid));
+        all = rest;
+        if next.is_empty() {
+            return out;
+        }
+        for (p, _) in next {
+            found.push(p.pid);
+            out.push(p);
+        }
+    }
 }
 
 #[tokio::test]

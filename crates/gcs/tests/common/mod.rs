@@ -49,7 +49,8 @@ pub fn repo_root() -> PathBuf {
 
 /// Mount points at or below `dir`, deepest first.
 pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    // An unreadable mountinfo would make "nothing is mounted" pass without looking.
+    let info = std::fs::read_to_string("/proc/self/mountinfo").expect("read mountinfo");
     let prefix = dir.to_string_lossy().into_owned();
     let mut v: Vec<PathBuf> = info
         .lines()
@@ -83,13 +84,11 @@ pub fn cgroups_of(id: &str) -> Vec<PathBuf> {
 /// Pids whose environment or command line mentions `marker` (leftover container processes).
 pub fn processes_with(marker: &str) -> Vec<u32> {
     let mut out = Vec::new();
-    let Ok(rd) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    for e in rd.flatten() {
+    for e in std::fs::read_dir("/proc").expect("list /proc").flatten() {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
             continue;
         };
+        // A process that ended while being listed has no command line: not a leftover.
         let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
         if String::from_utf8_lossy(&cmd).contains(marker) {
             out.push(pid);
