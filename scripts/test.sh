@@ -50,7 +50,11 @@ if [ -d fuzz ]; then
     export RUSTC_BOOTSTRAP=1
     for t in $(cargo fuzz list); do
       echo "fuzz target $t"
-      cargo fuzz run "$t" -- -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 2>&1 | tail -n 3
+      # New inputs go to corpus/<t> (ignored by git); seeds/<t>, when committed, is read too.
+      corpora=("corpus/$t")
+      mkdir -p "corpus/$t"
+      if [ -d "seeds/$t" ]; then corpora+=("seeds/$t"); fi
+      cargo fuzz run "$t" "${corpora[@]}" -- -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 2>&1 | tail -n 3
     done
   )
 fi

@@ -89,7 +89,7 @@ pub fn run(opts: Options) -> Result<Exit> {
         reaper,
         bridge.clone(),
     )?);
-    watch_termination(terminate, Arc::clone(&host));
+    watch_termination(terminate, Arc::clone(&host))?;
 
     if opts.use_inouterr {
         let mut stdin = std::io::stdin().lock();
@@ -175,22 +175,42 @@ fn termination_pipe() -> Result<std::os::fd::OwnedFd> {
     Ok(r)
 }
 
-/// On SIGTERM/SIGINT: end the containers (and undo mounts), then exit. A utility VM is
-/// simply powered off by the host, so this matters for the local sandbox.
-fn watch_termination(pipe: std::os::fd::OwnedFd, host: Arc<Host>) {
-    let _ = std::thread::Builder::new()
-        .name("terminate".into())
+/// Starts a long-lived background thread; a failure to start it is returned with its name.
+fn background(name: &str, f: impl FnOnce() + Send + 'static) -> Result<()> {
+    std::thread::Builder::new()
+        .name(name.into())
         .stack_size(64 * 1024)
-        .spawn(move || {
-            use std::io::Read;
-            let mut f = std::fs::File::from(pipe);
-            let mut b = [0u8; 1];
-            if f.read(&mut b).is_ok() {
+        .spawn(f)
+        .map(drop)
+        .map_err(|e| Error::io(format!("start the {name} thread"), e))
+}
+
+/// Starts an optional background thread of the utility VM setup: a failure is logged and the
+/// agent goes on without it.
+fn background_or_log(name: &str, f: impl FnOnce() + Send + 'static) {
+    if let Err(e) = background(name, f) {
+        tracing::error!(error = %e, "background thread not started");
+    }
+}
+
+/// On SIGTERM/SIGINT: end the containers (and undo mounts), then exit. A utility VM is
+/// simply powered off by the host, so this matters for the local sandbox. Without this
+/// thread the signal handlers would swallow SIGTERM, so failing to start it is fatal.
+fn watch_termination(pipe: std::os::fd::OwnedFd, host: Arc<Host>) -> Result<()> {
+    background("terminate", move || {
+        use std::io::Read;
+        let mut f = std::fs::File::from(pipe);
+        let mut b = [0u8; 1];
+        // One byte (a signal) or EOF (the write end is gone): either way, terminate.
+        match f.read(&mut b).map(drop) {
+            Ok(()) => {
                 tracing::info!("terminating: ending containers");
                 host.teardown();
                 std::process::exit(0);
             }
-        });
+            Err(e) => tracing::error!(error = %e, "termination pipe failed; SIGTERM is ignored"),
+        }
+    })
 }
 
 /// Powers the utility VM off. Reached only with the vsock transport.
@@ -220,15 +240,12 @@ fn vm_setup(opts: &Options, reaper: &Arc<Reaper>) {
         tracing::error!(error = %e, "failed to set up the /gcs cgroup");
     }
     let reserve = opts.root_mem_reserve_bytes;
-    let _ = std::thread::Builder::new()
-        .name("pods-limit".into())
-        .stack_size(64 * 1024)
-        .spawn(move || loop {
-            std::thread::sleep(Duration::from_secs(60));
-            if let Err(e) = crate::cgroup::set_pods_limit(reserve) {
-                tracing::warn!(error = %e, "failed to refresh the /pods memory limit");
-            }
-        });
+    background_or_log("pods-limit", move || loop {
+        std::thread::sleep(Duration::from_secs(60));
+        if let Err(e) = crate::cgroup::set_pods_limit(reserve) {
+            tracing::warn!(error = %e, "failed to refresh the /pods memory limit");
+        }
+    });
     if !opts.disable_time_sync {
         start_chronyd(Arc::clone(reaper));
     }
@@ -236,42 +253,54 @@ fn vm_setup(opts: &Options, reaper: &Arc<Reaper>) {
 
 /// Forwards `/dev/kmsg` records with priority <= `max_level` to the log.
 fn start_kmsg(max_level: u32) {
-    let _ = std::thread::Builder::new()
-        .name("kmsg".into())
-        .stack_size(64 * 1024)
-        .spawn(move || {
-            use std::io::Read;
-            let Ok(mut f) = std::fs::File::open("/dev/kmsg") else {
+    background_or_log("kmsg", move || {
+        use std::io::Read;
+        let mut f = match std::fs::File::open("/dev/kmsg") {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::error!(error = %e, "open /dev/kmsg: kernel messages are not forwarded");
                 return;
-            };
-            let mut buf = vec![0u8; 8192];
-            // Each read returns one record: "pri,seq,ts,flags;message\n".
-            while let Ok(n) = f.read(&mut buf) {
-                if n == 0 {
+            }
+        };
+        let mut buf = vec![0u8; 8192];
+        // Each read returns one record: "pri,seq,ts,flags;message\n".
+        loop {
+            let n = match f.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                // EPIPE: records were overwritten before we read them; the next read goes on.
+                Err(e) if e.raw_os_error() == Some(libc::EPIPE) => {
+                    tracing::warn!("kernel messages were lost (kmsg overrun)");
+                    continue;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    tracing::error!(error = %e, "read /dev/kmsg: forwarding stopped");
                     break;
                 }
-                let rec = String::from_utf8_lossy(&buf[..n]);
-                let Some((head, msg)) = rec.split_once(';') else {
-                    continue;
-                };
-                let pri: u32 = head
-                    .split(',')
-                    .next()
-                    .and_then(|p| p.parse().ok())
-                    .unwrap_or(7);
-                let level = pri & 7;
-                if level > max_level {
-                    continue;
-                }
-                let msg = msg.trim_end();
-                match level {
-                    0..=3 => tracing::error!(kmsg = msg, "kernel"),
-                    4 => tracing::warn!(kmsg = msg, "kernel"),
-                    5 | 6 => tracing::info!(kmsg = msg, "kernel"),
-                    _ => tracing::debug!(kmsg = msg, "kernel"),
-                }
+            };
+            let rec = String::from_utf8_lossy(&buf[..n]);
+            let Some((head, msg)) = rec.split_once(';') else {
+                continue;
+            };
+            let pri: u32 = head
+                .split(',')
+                .next()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(7);
+            let level = pri & 7;
+            if level > max_level {
+                continue;
             }
-        });
+            let msg = msg.trim_end();
+            match level {
+                0..=3 => tracing::error!(kmsg = msg, "kernel"),
+                4 => tracing::warn!(kmsg = msg, "kernel"),
+                5 | 6 => tracing::info!(kmsg = msg, "kernel"),
+                _ => tracing::debug!(kmsg = msg, "kernel"),
+            }
+        }
+    });
 }
 
 /// Starts chronyd on the Hyper-V PTP clock, restarting it with exponential backoff.
@@ -294,24 +323,21 @@ fn start_chronyd(reaper: Arc<Reaper>) {
         tracing::error!(error = %e, "failed to write chronyd.conf");
         return;
     }
-    let _ = std::thread::Builder::new()
-        .name("chronyd".into())
-        .stack_size(64 * 1024)
-        .spawn(move || {
-            let mut backoff = Duration::from_secs(1);
-            loop {
-                let mut cmd = std::process::Command::new("chronyd");
-                cmd.args(["-n", "-f", "/tmp/chronyd.conf"])
-                    .stdin(std::process::Stdio::null());
-                match reaper.spawn(&mut cmd) {
-                    Ok(child) => {
-                        let status = reaper.wait(child.id());
-                        tracing::warn!(?status, "chronyd exited; restarting");
-                    }
-                    Err(e) => tracing::error!(error = %e, "failed to start chronyd"),
+    background_or_log("chronyd", move || {
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            let mut cmd = std::process::Command::new("chronyd");
+            cmd.args(["-n", "-f", "/tmp/chronyd.conf"])
+                .stdin(std::process::Stdio::null());
+            match reaper.spawn(&mut cmd) {
+                Ok(child) => {
+                    let status = reaper.wait(child.id());
+                    tracing::warn!(?status, "chronyd exited; restarting");
                 }
-                std::thread::sleep(backoff);
-                backoff = (backoff * 2).min(Duration::from_secs(600));
+                Err(e) => tracing::error!(error = %e, "failed to start chronyd"),
             }
-        });
+            std::thread::sleep(backoff);
+            backoff = (backoff * 2).min(Duration::from_secs(600));
+        }
+    });
 }

@@ -13,29 +13,53 @@ pub fn is_v2() -> bool {
     Path::new(CGROUP_ROOT).join("cgroup.controllers").exists()
 }
 
-fn read_u64(p: &Path) -> u64 {
-    std::fs::read_to_string(p)
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(0)
+fn read(p: &Path) -> crate::Result<String> {
+    use crate::error::PathContext;
+    std::fs::read_to_string(p).with_path("read", p)
 }
 
-fn read_kv(p: &Path) -> Vec<(String, u64)> {
-    std::fs::read_to_string(p)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| {
-            let mut it = l.split_whitespace();
-            Some((it.next()?.to_string(), it.next()?.parse().ok()?))
+/// A single-value cgroup file; `max` (no limit, cgroup v2) reads as `u64::MAX`, as
+/// containerd's conversion to the v1 `Metrics` shape does.
+fn read_u64(p: &Path) -> crate::Result<u64> {
+    let text = read(p)?;
+    let t = text.trim();
+    if t == "max" {
+        return Ok(u64::MAX);
+    }
+    t.parse()
+        .map_err(|_| crate::Error::Invalid(format!("{}: not a number: {t:?}", p.display())))
+}
+
+/// A flat-keyed cgroup file (`key value` per line), such as `memory.stat`.
+struct Stat {
+    path: PathBuf,
+    values: Vec<(String, u64)>,
+}
+
+impl Stat {
+    fn read(p: &Path) -> crate::Result<Self> {
+        let values = read(p)?
+            .lines()
+            .filter_map(|l| {
+                let mut it = l.split_whitespace();
+                Some((it.next()?.to_string(), it.next()?.parse().ok()?))
+            })
+            .collect();
+        Ok(Stat {
+            path: p.to_path_buf(),
+            values,
         })
-        .collect()
-}
+    }
 
-fn kv(list: &[(String, u64)], key: &str) -> u64 {
-    list.iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| *v)
-        .unwrap_or(0)
+    fn get(&self, key: &str) -> crate::Result<u64> {
+        self.values
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| *v)
+            .ok_or_else(|| {
+                crate::Error::Invalid(format!("{} has no {key:?} entry", self.path.display()))
+            })
+    }
 }
 
 fn v1(controller: &str, cgroups_path: &str) -> PathBuf {
@@ -44,51 +68,52 @@ fn v1(controller: &str, cgroups_path: &str) -> PathBuf {
         .join(cgroups_path.trim_start_matches('/'))
 }
 
-/// The metrics of the cgroup at `cgroups_path` (`linux.cgroupsPath`).
-pub fn metrics(cgroups_path: &str) -> Value {
+/// The metrics of the cgroup at `cgroups_path` (`linux.cgroupsPath`). A file that cannot be
+/// read or parsed is an error naming it, never a zero the host would take as a measurement.
+pub fn metrics(cgroups_path: &str) -> crate::Result<Value> {
     if is_v2() {
         let dir = Path::new(CGROUP_ROOT).join(cgroups_path.trim_start_matches('/'));
-        let cpu = read_kv(&dir.join("cpu.stat"));
-        let mem = read_kv(&dir.join("memory.stat"));
-        json!({
-            "pids": {"current": read_u64(&dir.join("pids.current")), "limit": read_u64(&dir.join("pids.max"))},
+        let cpu = Stat::read(&dir.join("cpu.stat"))?;
+        let mem = Stat::read(&dir.join("memory.stat"))?;
+        Ok(json!({
+            "pids": {"current": read_u64(&dir.join("pids.current"))?, "limit": read_u64(&dir.join("pids.max"))?},
             "cpu": {"usage": {
-                "total": kv(&cpu, "usage_usec") * 1000,
-                "kernel": kv(&cpu, "system_usec") * 1000,
-                "user": kv(&cpu, "user_usec") * 1000,
+                "total": cpu.get("usage_usec")?.saturating_mul(1000),
+                "kernel": cpu.get("system_usec")?.saturating_mul(1000),
+                "user": cpu.get("user_usec")?.saturating_mul(1000),
             }},
             "memory": {
-                "cache": kv(&mem, "file"),
-                "rss": kv(&mem, "anon"),
-                "usage": {"usage": read_u64(&dir.join("memory.current")), "limit": read_u64(&dir.join("memory.max"))},
+                "cache": mem.get("file")?,
+                "rss": mem.get("anon")?,
+                "usage": {"usage": read_u64(&dir.join("memory.current"))?, "limit": read_u64(&dir.join("memory.max"))?},
             },
-        })
+        }))
     } else {
         let pids = v1("pids", cgroups_path);
         let cpu = v1("cpuacct", cgroups_path);
         let mem = v1("memory", cgroups_path);
-        let stat = read_kv(&mem.join("memory.stat"));
-        let cpustat = read_kv(&cpu.join("cpuacct.stat"));
+        let stat = Stat::read(&mem.join("memory.stat"))?;
+        let cpustat = Stat::read(&cpu.join("cpuacct.stat"))?;
         // cpuacct.stat is in USER_HZ ticks (100/s on Linux): convert to nanoseconds.
-        let tick_ns = 10_000_000;
-        json!({
-            "pids": {"current": read_u64(&pids.join("pids.current")), "limit": read_u64(&pids.join("pids.max"))},
+        let tick_ns: u64 = 10_000_000;
+        Ok(json!({
+            "pids": {"current": read_u64(&pids.join("pids.current"))?, "limit": read_u64(&pids.join("pids.max"))?},
             "cpu": {"usage": {
-                "total": read_u64(&cpu.join("cpuacct.usage")),
-                "kernel": kv(&cpustat, "system") * tick_ns,
-                "user": kv(&cpustat, "user") * tick_ns,
+                "total": read_u64(&cpu.join("cpuacct.usage"))?,
+                "kernel": cpustat.get("system")?.saturating_mul(tick_ns),
+                "user": cpustat.get("user")?.saturating_mul(tick_ns),
             }},
             "memory": {
-                "cache": kv(&stat, "cache"),
-                "rss": kv(&stat, "rss"),
+                "cache": stat.get("cache")?,
+                "rss": stat.get("rss")?,
                 "usage": {
-                    "usage": read_u64(&mem.join("memory.usage_in_bytes")),
-                    "limit": read_u64(&mem.join("memory.limit_in_bytes")),
-                    "max": read_u64(&mem.join("memory.max_usage_in_bytes")),
-                    "failcnt": read_u64(&mem.join("memory.failcnt")),
+                    "usage": read_u64(&mem.join("memory.usage_in_bytes"))?,
+                    "limit": read_u64(&mem.join("memory.limit_in_bytes"))?,
+                    "max": read_u64(&mem.join("memory.max_usage_in_bytes"))?,
+                    "failcnt": read_u64(&mem.join("memory.failcnt"))?,
                 },
             },
-        })
+        }))
     }
 }
 
@@ -140,9 +165,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn missing_cgroup_reads_as_zero() {
-        let m = metrics("/does/not/exist");
-        assert_eq!(m["pids"]["current"], 0);
-        assert!(m["memory"]["usage"].is_object());
+    fn a_missing_cgroup_is_an_error_naming_the_file() {
+        let e = metrics("/does/not/exist").unwrap_err().to_string();
+        assert!(e.contains("/does/not/exist/"), "{e}");
+    }
+
+    #[test]
+    fn values_max_and_bad_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("pids.max");
+        std::fs::write(&p, "max\n").unwrap();
+        assert_eq!(read_u64(&p).unwrap(), u64::MAX);
+        std::fs::write(&p, "12\n").unwrap();
+        assert_eq!(read_u64(&p).unwrap(), 12);
+        std::fs::write(&p, "twelve\n").unwrap();
+        assert!(read_u64(&p)
+            .unwrap_err()
+            .to_string()
+            .contains("not a number"));
+        let st = dir.path().join("memory.stat");
+        std::fs::write(&st, "anon 5\nfile 7\n").unwrap();
+        let stat = Stat::read(&st).unwrap();
+        assert_eq!(stat.get("file").unwrap(), 7);
+        let e = stat.get("rss").unwrap_err().to_string();
+        assert!(e.contains("memory.stat has no \"rss\" entry"), "{e}");
     }
 }

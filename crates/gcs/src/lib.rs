@@ -22,12 +22,14 @@ pub mod logging;
 pub mod network;
 pub mod process;
 pub mod reaper;
+pub mod rootfs;
 pub mod runc;
 pub mod server;
 pub mod spec;
 pub mod stdio;
 pub mod storage;
 pub mod transport;
+pub mod user;
 
 pub use bridge::messages::NULL_CONTAINER_ID;
 pub use error::{Error, Result};

@@ -144,8 +144,10 @@ impl Bridge {
             err.to_string(),
         );
         let t = bridge::header::response_for(ctx.message_type);
-        if let Ok(m) = bridge::encode_message(t, ctx.id, &base, bridge::Encoding::Guest) {
-            self.send(m);
+        match bridge::encode_message(t, ctx.id, &base, bridge::Encoding::Guest) {
+            Ok(m) => self.send(m),
+            // A response base always encodes; if it ever did not, the host would wait forever.
+            Err(e) => tracing::error!(id = ctx.id, error = %e, "cannot encode an error response"),
         }
     }
 
@@ -259,12 +261,21 @@ impl Bridge {
             }
             _ => {
                 let (bridge, host) = (Arc::clone(self), Arc::clone(host));
+                let answer_to = ctx.clone();
                 let spawned = std::thread::Builder::new()
                     .name("request".into())
                     .stack_size(256 * 1024)
                     .spawn(move || crate::handlers::handle(&bridge, &host, t, &ctx, &frame));
                 if let Err(e) = spawned {
+                    // The host waits for an answer to every request: give it the failure.
                     tracing::error!(error = %e, "cannot spawn a request thread");
+                    self.respond_error(
+                        &answer_to,
+                        &Error::wrap(
+                            hr::FAIL,
+                            format!("cannot start a thread for the request: {e}"),
+                        ),
+                    );
                 }
                 None
             }

@@ -265,7 +265,8 @@ fn rewrite_mount_sources(spec: &mut Value, sandbox_root: &Path) -> Result<()> {
         };
         if let Some(p) = new {
             if src.starts_with("sandbox") {
-                let _ = std::fs::create_dir_all(&p);
+                use crate::error::PathContext;
+                std::fs::create_dir_all(&p).with_path("mkdir", &p)?;
             }
             m["source"] = Value::String(p.to_string_lossy().into_owned());
         }

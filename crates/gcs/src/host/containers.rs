@@ -108,30 +108,7 @@ impl Host {
             .and_then(Value::as_str)
             .map(|ns| self.networks.resolv_conf(ns))
             .unwrap_or_default();
-        let prepared = crate::spec::prepare(&id, &bundle, &mut spec, &resolv)?;
-
-        std::fs::create_dir_all(&bundle).with_path("mkdir", &bundle)?;
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&bundle, std::fs::Permissions::from_mode(0o700))
-            .with_path("chmod", &bundle)?;
-        let config = bundle.join("config.json");
-        let mut doc = serde_json::to_vec(&spec)
-            .map_err(|e| Error::Invalid(format!("encode config.json: {e}")))?;
-        doc.push(b'\n');
-        std::fs::write(&config, doc).with_path("write", &config)?;
-        if prepared.cwd != "/" {
-            let root = spec.pointer("/root/path").and_then(Value::as_str).map(|r| {
-                if Path::new(r).is_absolute() {
-                    PathBuf::from(r)
-                } else {
-                    bundle.join(r)
-                }
-            });
-            if let Some(root) = root {
-                let cwd = root.join(prepared.cwd.trim_start_matches('/'));
-                let _ = std::fs::create_dir_all(cwd);
-            }
-        }
+        let prepared = prepare_bundle(&id, &bundle, &mut spec, &resolv)?;
 
         let state_dir = self.runc_state.join(&id);
         std::fs::create_dir_all(&state_dir).with_path("mkdir", &state_dir)?;
@@ -248,7 +225,11 @@ impl Host {
                 let status = host.reaper.wait(init.pid());
                 tracing::debug!(id = container.id(), ?status, "container init exited");
                 if !container.owns_pid_ns() {
-                    let _ = host.runc.kill(container.id(), libc::SIGKILL, true);
+                    // The container's other processes share a pid namespace that outlives
+                    // init; a failure leaves them running, which the log must show.
+                    if let Err(e) = host.runc.kill(container.id(), libc::SIGKILL, true) {
+                        tracing::error!(id = container.id(), error = %e, "kill the container's remaining processes");
+                    }
                 }
                 init.finish(status.container_code());
                 container.mark_terminated();
@@ -294,7 +275,12 @@ impl Host {
         if let Err(e) = self.runc.delete(id, false) {
             first_err.get_or_insert(e.into());
         }
-        let _ = std::fs::remove_dir_all(c.state_dir());
+        match std::fs::remove_dir_all(c.state_dir()) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                first_err.get_or_insert(Error::path("remove", c.state_dir(), e));
+            }
+            _ => {}
+        }
         if c.bundle_bind() {
             if let Err(e) = crate::storage::unmount_all(c.bundle()) {
                 first_err.get_or_insert(e);
@@ -354,7 +340,7 @@ impl Host {
                 "Statistics" => {
                     props.insert(
                         "LCOWMetrics".into(),
-                        crate::cgroup::metrics(c.cgroups_path()),
+                        crate::cgroup::metrics(c.cgroups_path())?,
                     );
                 }
                 other => tracing::warn!(property = other, "unknown property type ignored"),
@@ -371,6 +357,44 @@ impl Host {
         self.runc.update(id, &body)?;
         Ok(())
     }
+}
+
+/// Prepares container `id`'s bundle from the Create's OCI spec (spec §4 steps 3-9): rewrites
+/// the spec, writes the bundle dir (mode 0700) with its `config.json`, and creates
+/// `process.cwd` in the rootfs, confined to it. Everything it writes is under `bundle` or the
+/// rootfs (`root.path`), and for a workload under its sandbox's
+/// `sandboxMounts`/`sandboxTmpfsMounts`.
+pub fn prepare_bundle(
+    id: &str,
+    bundle: &Path,
+    spec: &mut Value,
+    resolv: &str,
+) -> Result<crate::spec::Prepared> {
+    let prepared = crate::spec::prepare(id, bundle, spec, resolv)?;
+    // Normally `<bundle>/rootfs` (spec §4); the host may put it elsewhere (a bundle bound
+    // from a shared scratch would hide it), so it is taken as given: it comes from the host,
+    // while `process.cwd` comes from the untrusted image.
+    let root = spec.pointer("/root/path").and_then(Value::as_str).map(|r| {
+        if Path::new(r).is_absolute() {
+            PathBuf::from(r)
+        } else {
+            bundle.join(r)
+        }
+    });
+    std::fs::create_dir_all(bundle).with_path("mkdir", bundle)?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(bundle, std::fs::Permissions::from_mode(0o700))
+        .with_path("chmod", bundle)?;
+    let config = bundle.join("config.json");
+    let mut doc = serde_json::to_vec(&spec)
+        .map_err(|e| Error::Invalid(format!("encode config.json: {e}")))?;
+    doc.push(b'\n');
+    std::fs::write(&config, doc).with_path("write", &config)?;
+    if let (Some(root), true) = (&root, prepared.cwd != "/") {
+        // Confined: a `..` or a symlink in the image cannot lead outside the rootfs.
+        crate::rootfs::mkdir_all(root, &prepared.cwd)?;
+    }
+    Ok(prepared)
 }
 
 /// Container ids become file names and runc arguments: refuse anything that is not a plain

@@ -20,7 +20,7 @@ use crate::reaper::Reaper;
 use crate::runc::Runc;
 use crate::transport::Transport;
 
-pub use containers::CreateRequest;
+pub use containers::{prepare_bundle, CreateRequest};
 pub use processes::{split_command_line, ProcessParams, StdioPorts};
 
 /// Receives container-exit notifications (the bridge publishes them to the host).
@@ -170,8 +170,12 @@ impl Host {
     pub fn teardown(&self) {
         for id in self.container_ids() {
             if self.container(&id).is_ok() {
-                let _ = self.runc.delete(&id, true);
-                let _ = self.delete_container_state(&id);
+                if let Err(e) = self.runc.delete(&id, true) {
+                    tracing::warn!(id, error = %e, "teardown: runc delete --force failed");
+                }
+                if let Err(e) = self.delete_container_state(&id) {
+                    tracing::warn!(id, error = %e, "teardown: delete container state failed");
+                }
             }
         }
         let procs: Vec<_> = self
@@ -182,7 +186,10 @@ impl Host {
             .cloned()
             .collect();
         for p in procs {
-            let _ = p.signal(libc::SIGKILL);
+            // An external process that already ended cannot be signalled: nothing to log.
+            if let Err(e) = p.signal(libc::SIGKILL) {
+                tracing::debug!(pid = p.pid(), error = %e, "teardown: kill external process");
+            }
         }
         let mounts = std::mem::take(&mut *self.mounts.lock().unwrap_or_else(|p| p.into_inner()));
         for m in mounts.iter().rev() {

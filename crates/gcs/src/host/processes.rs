@@ -196,7 +196,12 @@ impl Host {
             let pid = super::containers::read_pid(&pid_file).map_err(cleanup_tmp)?;
             (pid, stdio::relay_pipes(ends, conns, None)?, None)
         };
-        let _ = std::fs::rename(&tmp, c.state_dir().join(pid.to_string()));
+        let record = c.state_dir().join(pid.to_string());
+        if let Err(e) = std::fs::rename(&tmp, &record) {
+            // The process runs; only its record keeps the temporary name (and is removed
+            // with the container's state).
+            tracing::warn!(error = %e, from = %tmp.display(), to = %record.display(), "rename the exec's state dir");
+        }
         let p = Process::new(pid, ProcessKind::Exec);
         if let Some(m) = tty {
             p.set_tty(m);
@@ -347,16 +352,21 @@ impl Host {
 }
 
 /// Fills an exec's OCI process from the container's: rlimits, and the user when none is
-/// given; resolves `user.username` against the container's `/etc/passwd`.
+/// given; resolves `user.username` (an OCI `userstr`) against the container image's
+/// `/etc/passwd` and `/etc/group`. The container's config.json must be readable: without it
+/// the exec would silently run as root with no limits.
 fn complete_process(c: &Container, process: &mut Value) -> Result<()> {
     if !process.is_object() {
         return Err(Error::Invalid("OciProcess must be an object".into()));
     }
     let config = c.bundle().join("config.json");
-    let spec: Value = std::fs::read(&config)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or(Value::Null);
+    let bytes = std::fs::read(&config).with_path("read", &config)?;
+    let spec: Value = serde_json::from_slice(&bytes).map_err(|e| {
+        Error::Invalid(format!(
+            "the container's {} is not valid JSON: {e}",
+            config.display()
+        ))
+    })?;
     let obj = process.as_object_mut().expect("checked above");
     if let Some(rl) = spec.pointer("/process/rlimits") {
         obj.entry("rlimits").or_insert_with(|| rl.clone());
@@ -377,13 +387,13 @@ fn complete_process(c: &Container, process: &mut Value) -> Result<()> {
                 .and_then(Value::as_str)
                 .map(|r| c.bundle().join(r))
                 .unwrap_or_else(|| c.bundle().join("rootfs"));
-            let (uid, gid) = lookup_user(&root.join("etc/passwd"), &name)?;
+            let ids = crate::user::resolve_in_rootfs(&root, &name)?;
             let user = obj
                 .get_mut("user")
                 .and_then(Value::as_object_mut)
-                .expect("user has a username");
-            user.insert("uid".into(), uid.into());
-            user.insert("gid".into(), gid.into());
+                .ok_or_else(|| Error::Invalid("OciProcess.user must be an object".into()))?;
+            user.insert("uid".into(), ids.uid.into());
+            user.insert("gid".into(), ids.gid.into());
             user.remove("username");
         }
         (None, None) => {
@@ -396,22 +406,6 @@ fn complete_process(c: &Container, process: &mut Value) -> Result<()> {
         _ => {}
     }
     Ok(())
-}
-
-fn lookup_user(passwd: &std::path::Path, name: &str) -> Result<(u32, u32)> {
-    let text = std::fs::read_to_string(passwd).with_path("read", passwd)?;
-    for line in text.lines() {
-        let f: Vec<&str> = line.split(':').collect();
-        if f.len() >= 4 && f[0] == name {
-            if let (Ok(u), Ok(g)) = (f[2].parse(), f[3].parse()) {
-                return Ok((u, g));
-            }
-        }
-    }
-    Err(Error::Invalid(format!(
-        "user {name:?} not found in {}",
-        passwd.display()
-    )))
 }
 
 /// Splits a command line with shell-words rules (quotes and backslashes; no expansion).
