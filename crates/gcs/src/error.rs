@@ -42,6 +42,15 @@ pub enum Error {
     /// A bare HRESULT (`gcserr.NewHresultError`).
     #[error("HRESULT: {0:#x}")]
     Hresult(u32),
+    /// Context in front of a bare HRESULT (Go's `fmt.Errorf("context: %w",
+    /// gcserr.NewHresultError(hr))`): `context: HRESULT: 0x…`.
+    #[error("{context}: HRESULT: {hresult:#x}")]
+    Context {
+        /// The text in front.
+        context: String,
+        /// The HRESULT reported on the wire.
+        hresult: u32,
+    },
     /// A cause wrapped with an HRESULT (`gcserr.WrapHresult`).
     #[error("HRESULT {hresult:#x}: {message}")]
     Wrapped {
@@ -83,7 +92,9 @@ impl Error {
     /// The HRESULT that represents this error on the wire.
     pub fn hresult(&self) -> u32 {
         match self {
-            Error::Hresult(hr) | Error::Wrapped { hresult: hr, .. } => *hr,
+            Error::Hresult(hr)
+            | Error::Wrapped { hresult: hr, .. }
+            | Error::Context { hresult: hr, .. } => *hr,
             Error::Runc(e) => e.hresult(),
             Error::Path { .. } | Error::Io { .. } | Error::Invalid(_) => hr::FAIL,
         }

@@ -188,7 +188,7 @@ impl Process {
         match tty {
             Some(m) => crate::stdio::resize(&m, rows, cols),
             None => Err(Error::Invalid(format!(
-                "process {} does not have a tty",
+                "pid: {}, is not a tty and cannot be resized",
                 self.pid
             ))),
         }

@@ -15,7 +15,7 @@ pub const ANNOTATION_CONTAINER_TYPE: &str = "io.kubernetes.cri.container-type";
 pub const ANNOTATION_SANDBOX_ID: &str = "io.kubernetes.cri.sandbox-id";
 /// Annotation setting the size of a workload's `/dev/shm`, in KiB.
 pub const ANNOTATION_SHM_SIZE_KB: &str = "io.microsoft.lcow.shm.size-kb";
-/// Annotation setting a workload's RLIMIT_CORE as `soft:hard`.
+/// Annotation setting a workload's RLIMIT_CORE as `soft;hard` (the reference's separator).
 pub const ANNOTATION_RLIMIT_CORE: &str = "io.microsoft.lcow.rlimitcore";
 /// Annotation asking for host networking.
 pub const ANNOTATION_HOST_NETWORK: &str = "io.microsoft.virtualmachine.lcow.hostnetwork";
@@ -301,11 +301,11 @@ fn apply_workload_annotations(spec: &mut Value) -> Result<()> {
     }
     if let Some(v) = annotation(spec, ANNOTATION_RLIMIT_CORE).map(str::to_string) {
         let parsed = v
-            .split_once(':')
+            .split_once(';')
             .and_then(|(s, h)| Some((s.parse::<u64>().ok()?, h.parse::<u64>().ok()?)));
         let Some((soft, hard)) = parsed else {
             return Err(Error::Invalid(format!(
-                "{ANNOTATION_RLIMIT_CORE}: expected soft:hard, got {v:?}"
+                "{ANNOTATION_RLIMIT_CORE}: expected soft;hard, got {v:?}"
             )));
         };
         let process = spec
@@ -389,7 +389,7 @@ mod tests {
         let mut annotated = json!({
             "annotations": {
                 ANNOTATION_CONTAINER_TYPE: "container", ANNOTATION_SANDBOX_ID: "sb",
-                ANNOTATION_SHM_SIZE_KB: "2048", ANNOTATION_RLIMIT_CORE: "10:20"
+                ANNOTATION_SHM_SIZE_KB: "2048", ANNOTATION_RLIMIT_CORE: "10;20"
             },
             "mounts": [{"destination": "/dev/shm", "type": "tmpfs", "options": ["nosuid", "size=65536k"]}]
         });

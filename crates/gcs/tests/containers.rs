@@ -656,9 +656,9 @@ fn failed_create_rolls_back_and_duplicates_are_refused() {
         result_of(&g.simple(MessageType::DeleteContainerState, &id)),
         hr(0xC037010E)
     );
-    // Invalid ids never reach runc or the file system.
+    // Invalid ids never reach runc or the file system (E_FAIL, as the reference's check).
     let r = g.create("../escape", &["true"], false);
-    assert_eq!(result_of(&r), hr(0x80070057), "{}", body(&r));
+    assert_eq!(result_of(&r), hr(0x80004005), "{}", body(&r));
 
     g.add_rootfs(&id);
     assert_eq!(result_of(&g.create(&id, &["true"], false)), 0);

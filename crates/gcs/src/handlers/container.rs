@@ -27,10 +27,11 @@ pub(super) fn create(
     let req: CreateRequest = decode(frame)?;
     let cfg = req.container_config.into_inner();
     if cfg.schema_version < SchemaVersion::V2_1 {
+        // Go prints the struct with %v: `{2 0}`.
         return Err(Error::wrap(
             hr::INVALID_JSON,
             format!(
-                "unsupported schema version {}.{}",
+                "invalid schema version: {{{} {}}}",
                 cfg.schema_version.major, cfg.schema_version.minor
             ),
         ));
@@ -43,7 +44,10 @@ pub(super) fn create(
         None => return Err(Error::wrap(hr::INVALID_JSON, "OciSpecification is missing")),
     };
     if cfg.oci_bundle_path.is_empty() {
-        return Err(Error::wrap(hr::INVALID_ARG, "OciBundlePath is empty"));
+        // The reference fails creating the directory "" (E_FAIL).
+        return Err(Error::Invalid(
+            "failed to create OCIBundlePath: '': it is empty".into(),
+        ));
     }
     let activity_id = if req.base.activity_id.is_empty() {
         ZERO_ACTIVITY_ID.to_string()
@@ -74,6 +78,8 @@ pub(super) fn shutdown(
     ctx: &RequestContext,
     forced: bool,
 ) -> Result<ResponseBase> {
+    // As the reference: the container first (SystemNotFound, InvalidState), then the policy.
+    host.container(&ctx.container_id)?;
     enforce(bridge, "shutdown container")?;
     host.shutdown_container(&ctx.container_id, forced)?;
     Ok(ok(ctx))
@@ -86,6 +92,11 @@ pub(super) fn get_properties(
     frame: &Frame,
 ) -> Result<GetPropertiesResponse> {
     let req: GetPropertiesRequest = decode(frame)?;
+    if ctx.container_id == crate::NULL_CONTAINER_ID {
+        return Err(Error::Invalid(
+            "getPropertiesV2 is not supported against the UVM".into(),
+        ));
+    }
     enforce(bridge, "get properties")?;
     let types: Vec<String> = req
         .query

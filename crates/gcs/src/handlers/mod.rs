@@ -45,13 +45,8 @@ pub(crate) fn enforce(bridge: &Bridge, what: &str) -> Result<()> {
 pub fn negotiate(bridge: &Bridge, ctx: &RequestContext, frame: &Frame) -> bool {
     let r = decode::<NegotiateProtocolRequest>(frame).and_then(|req| {
         if req.maximum_version < PROTOCOL_VERSION || req.minimum_version > PROTOCOL_VERSION {
-            return Err(Error::wrap(
-                hr::UNSUPPORTED_PROTOCOL_VERSION,
-                format!(
-                    "negotiate failed: supported version {PROTOCOL_VERSION} is outside [{}, {}]",
-                    req.minimum_version, req.maximum_version
-                ),
-            ));
+            // The reference answers with the bare HRESULT.
+            return Err(Error::Hresult(hr::UNSUPPORTED_PROTOCOL_VERSION));
         }
         Ok(NegotiateProtocolResponse {
             base: ok(ctx),

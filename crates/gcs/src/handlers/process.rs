@@ -20,9 +20,14 @@ pub(super) fn execute(
     frame: &Frame,
 ) -> Result<ExecuteProcessResponse> {
     let req: ExecuteProcessRequest = decode(frame)?;
-    enforce(bridge, "execute process")?;
     let ports = req.settings.stdio_ports();
     let p = req.settings.process_parameters.into_inner();
+    // As the reference: a container process needs the container first (SystemNotFound,
+    // InvalidState), then the policy; an external process only the policy.
+    if !(p.create_in_utility_vm || ctx.container_id == crate::NULL_CONTAINER_ID) {
+        host.container(&ctx.container_id)?;
+    }
+    enforce(bridge, "execute process")?;
     let oci_process = match &p.oci_process {
         Some(raw) => {
             Some(serde_json::from_str(raw.get()).map_err(|e| Error::wrap(hr::INVALID_JSON, e))?)
@@ -76,6 +81,8 @@ pub(super) fn signal(
     frame: &Frame,
 ) -> Result<ResponseBase> {
     let req: SignalProcessRequest = decode(frame)?;
+    // As the reference: the container and the process first, then the policy.
+    host.container(&ctx.container_id)?.process(req.process_id)?;
     enforce(bridge, "signal process")?;
     host.signal_process(&ctx.container_id, req.process_id, req.effective_signal())?;
     Ok(ok(ctx))

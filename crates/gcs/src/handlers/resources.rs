@@ -21,52 +21,49 @@ pub(super) fn modify(
     frame: &Frame,
 ) -> Result<ResponseBase> {
     let req: ModifySettingsRequest = decode(frame)?;
-    enforce(bridge, "modify settings")?;
     let rt = req.request.request_type.clone();
+    let resource_type = req.request.resource_type.clone();
+    // The reference rejects an unknown ResourceType while decoding, before any routing.
+    if let ResourceType::Other(t) = &resource_type {
+        return Err(Error::Invalid(format!("invalid ResourceType '{t}'")));
+    }
+    // A container id: the container first (SystemNotFound, InvalidState), then only
+    // ContainerConstraints is accepted.
+    if ctx.container_id != crate::NULL_CONTAINER_ID {
+        host.container(&ctx.container_id)?;
+        if resource_type != ResourceType::ContainerConstraints {
+            return Err(Error::Invalid(format!(
+                "the ResourceType \"{resource_type}\" is not supported for containers"
+            )));
+        }
+    }
+    enforce(bridge, "modify settings")?;
+    // The reference's error for a RequestType a resource does not take (E_FAIL).
+    let bad_request = || {
+        Err(Error::Invalid(format!(
+            "the RequestType \"{rt}\" is not supported"
+        )))
+    };
     let Some(settings) = req.request.settings else {
-        if req.request.resource_type == ResourceType::PodCgroupMemoryLimit {
+        if resource_type == ResourceType::PodCgroupMemoryLimit {
+            if rt != ModifyRequestType::Update {
+                return bad_request();
+            }
             host.update_pods_limit()?;
             return Ok(ok(ctx));
         }
         return Err(Error::wrap(
             hr::INVALID_JSON,
-            format!(
-                "ModifySettings {} has no Settings",
-                req.request.resource_type
-            ),
+            format!("ModifySettings {resource_type} has no Settings"),
         ));
     };
-    if ctx.container_id != crate::NULL_CONTAINER_ID {
-        return match settings {
-            ResourceSettings::ContainerConstraints(c) => {
-                host.update_constraints(&ctx.container_id, &c.linux)?;
-                Ok(ok(ctx))
-            }
-            other => Err(Error::wrap(
-                hr::FAIL,
-                format!(
-                    "the ResourceType {:?} is not supported for containers",
-                    other
-                        .resource_type()
-                        .map(|t| t.to_string())
-                        .unwrap_or_default()
-                ),
-            )),
-        };
-    }
     let add = matches!(rt, ModifyRequestType::Add);
     let remove = matches!(rt, ModifyRequestType::Remove);
-    let bad_request = |what: &str| {
-        Err(Error::wrap(
-            hr::INVALID_ARG,
-            format!("request type {rt} is not supported for {what}"),
-        ))
-    };
     match settings {
         ResourceSettings::CombinedLayers(c) => {
             let root = PathBuf::from(&c.container_root_path);
             if c.container_root_path.is_empty() {
-                return Err(Error::wrap(hr::INVALID_ARG, "ContainerRootPath is empty"));
+                return Err(Error::Invalid("ContainerRootPath is empty".into()));
             }
             if add {
                 let layers: Vec<PathBuf> =
@@ -78,7 +75,7 @@ pub(super) fn modify(
                 storage::unmount_overlay(&root)?;
                 host.untrack_mount(&root);
             } else {
-                return bad_request("CombinedLayers");
+                return bad_request();
             }
         }
         ResourceSettings::MappedVirtualDisk(d) => {
@@ -103,20 +100,19 @@ pub(super) fn modify(
                 storage::unmount_path(&d.mount_path)?;
                 host.untrack_mount(std::path::Path::new(&d.mount_path));
             } else {
-                return bad_request("MappedVirtualDisk");
+                return bad_request();
             }
         }
         ResourceSettings::ScsiDevice(d) => {
             if !remove {
-                return bad_request("SCSIDevice");
+                return bad_request();
             }
             storage::remove_scsi_device(d.controller, d.lun)?;
         }
         ResourceSettings::MappedDirectory(d) => {
             if add {
-                let port = u32::try_from(d.port).map_err(|_| {
-                    Error::wrap(hr::INVALID_ARG, format!("invalid port {}", d.port))
-                })?;
+                let port = u32::try_from(d.port)
+                    .map_err(|_| Error::Invalid(format!("invalid port {}", d.port)))?;
                 storage::mount_plan9(
                     host.transport(),
                     &d.mount_path,
@@ -127,7 +123,7 @@ pub(super) fn modify(
             } else if remove {
                 storage::unmount_path(&d.mount_path)?;
             } else {
-                return bad_request("MappedDirectory");
+                return bad_request();
             }
         }
         ResourceSettings::VPMemDevice(d) => {
@@ -138,7 +134,7 @@ pub(super) fn modify(
                 storage::unmount_path(&d.mount_path)?;
                 host.untrack_mount(std::path::Path::new(&d.mount_path));
             } else {
-                return bad_request("VPMemDevice");
+                return bad_request();
             }
         }
         ResourceSettings::Network(n) => {
@@ -175,14 +171,13 @@ pub(super) fn modify(
             } else if remove {
                 host.networks().remove_adapter(&n.namespace_id, &n.id);
             } else {
-                return bad_request("Network");
+                return bad_request();
             }
         }
-        ResourceSettings::ContainerConstraints(_) => {
-            return Err(Error::wrap(
-                hr::FAIL,
-                "ContainerConstraints needs a container id",
-            ))
+        ResourceSettings::ContainerConstraints(c) => {
+            // The reference looks the container up by the request's id: for the null id
+            // that is SystemNotFound.
+            host.update_constraints(&ctx.container_id, &c.linux)?;
         }
         ResourceSettings::VPCIDevice(_)
         | ResourceSettings::SecurityPolicy(_)
@@ -196,17 +191,12 @@ pub(super) fn modify(
             ))
         }
         ResourceSettings::Other(_) => {
-            if req.request.resource_type == ResourceType::PodCgroupMemoryLimit {
-                host.update_pods_limit()?;
-            } else {
-                return Err(Error::wrap(
-                    hr::FAIL,
-                    format!(
-                        "invalid ResourceType {:?}",
-                        req.request.resource_type.as_str()
-                    ),
-                ));
+            // Only PodCgroupMemoryLimit gets here (unknown types were refused above); its
+            // settings are ignored.
+            if rt != ModifyRequestType::Update {
+                return bad_request();
             }
+            host.update_pods_limit()?;
         }
     }
     Ok(ok(ctx))

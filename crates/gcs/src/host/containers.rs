@@ -252,17 +252,25 @@ impl Host {
         } else {
             (libc::SIGTERM, ExitType::Graceful)
         };
-        c.set_exit_type(exit_type);
-        c.stop_stdio_reconnect();
+        // As the reference (runc kill of a stopped container): a container whose init has
+        // exited cannot be shut down, SystemAlreadyStopped. If init exits between this check
+        // and the kill, runc's "container not running" maps to the same HRESULT.
         if c.status() == Status::Terminated {
-            return Ok(());
+            return Err(Error::Context {
+                context: format!("container {id} is not running"),
+                hresult: hr::SYSTEM_ALREADY_STOPPED,
+            });
         }
-        match self.runc.kill(id, signal, false) {
-            Ok(()) => Ok(()),
-            // The init exited between the check and the kill: nothing left to stop.
-            Err(_) if c.init().exit_code().is_some() => Ok(()),
-            Err(e) => Err(e.into()),
+        // The exit type is recorded before the signal (the exit notification must see it)
+        // and restored if the signal was not delivered.
+        let previous = c.exit_type();
+        c.set_exit_type(exit_type);
+        if let Err(e) = self.runc.kill(id, signal, false) {
+            c.set_exit_type(previous);
+            return Err(e.into());
         }
+        c.stop_stdio_reconnect();
+        Ok(())
     }
 
     /// DeleteContainerState: `runc delete`, removes the wrapper state, the scratch and the
@@ -310,12 +318,6 @@ impl Host {
     /// GetProperties of a container: the requested property types, as the JSON object put
     /// in `Properties`.
     pub fn container_properties(&self, id: &str, types: &[String]) -> Result<Value> {
-        if id == crate::NULL_CONTAINER_ID {
-            return Err(Error::wrap(
-                hr::FAIL,
-                "GetProperties is not supported for the utility VM",
-            ));
-        }
         let c = self.container(id)?;
         let mut props = serde_json::Map::new();
         for t in types {
@@ -403,10 +405,10 @@ fn validate_id(id: &str) -> Result<()> {
     if crate::spec::is_plain_name(id) {
         Ok(())
     } else {
-        Err(Error::wrap(
-            hr::INVALID_ARG,
-            format!("invalid container id {id:?}"),
-        ))
+        // The reference checks ids only in confidential mode, with a plain error (E_FAIL).
+        Err(Error::Invalid(format!(
+            "invalid container id: {id} (must be a plain file name)"
+        )))
     }
 }
 

@@ -123,7 +123,10 @@ impl Host {
             .get(id)
         {
             Some(Slot::Ready(c)) => Ok(Arc::clone(c)),
-            Some(Slot::Creating) => Err(Error::Hresult(hr::INVALID_STATE)),
+            Some(Slot::Creating) => Err(Error::Context {
+                context: "container is still being created".into(),
+                hresult: hr::INVALID_STATE,
+            }),
             None => Err(Error::Hresult(hr::SYSTEM_NOT_FOUND)),
         }
     }

@@ -238,7 +238,8 @@ impl Host {
             split_command_line(&params.command_line)?
         };
         let Some((program, rest)) = args.split_first() else {
-            return Err(Error::wrap(hr::INVALID_ARG, "empty command line"));
+            // The reference indexes an empty argument list and panics; refuse it (E_FAIL).
+            return Err(Error::Invalid("empty command line".into()));
         };
         let mut cmd = Command::new(program);
         cmd.args(rest).env_clear();
@@ -335,12 +336,20 @@ impl Host {
         let signal = if signal == 0 { libc::SIGKILL } else { signal };
         let c = self.container(container_id)?;
         let p = c.process(pid)?;
-        if p.kind() == ProcessKind::Init {
-            if let Some(t) = ExitType::for_signal(signal) {
-                c.set_exit_type(t);
-            }
+        // The exit type goes with the signal to init (recorded first so that the exit
+        // notification sees it, restored if the signal was not delivered).
+        let previous = c.exit_type();
+        let init_type = (p.kind() == ProcessKind::Init)
+            .then(|| ExitType::for_signal(signal))
+            .flatten();
+        if let Some(t) = init_type {
+            c.set_exit_type(t);
         }
-        p.signal(signal)
+        let r = p.signal(signal);
+        if r.is_err() && init_type.is_some() {
+            c.set_exit_type(previous);
+        }
+        r
     }
 
     /// ResizeConsole of a container process.
@@ -408,6 +417,13 @@ fn complete_process(c: &Container, process: &mut Value) -> Result<()> {
     Ok(())
 }
 
+/// The reference's shell-words failure (E_FAIL).
+fn unterminated(line: &str) -> Error {
+    Error::Invalid(format!(
+        "failed to parse command line string {line:?}: unterminated quote"
+    ))
+}
+
 /// Splits a command line with shell-words rules (quotes and backslashes; no expansion).
 pub fn split_command_line(line: &str) -> Result<Vec<String>> {
     let mut out = Vec::new();
@@ -428,12 +444,7 @@ pub fn split_command_line(line: &str) -> Result<Vec<String>> {
                     match chars.next() {
                         Some('\'') => break,
                         Some(c) => cur.push(c),
-                        None => {
-                            return Err(Error::wrap(
-                                hr::INVALID_ARG,
-                                "unterminated quote in command line",
-                            ))
-                        }
+                        None => return Err(unterminated(line)),
                     }
                 }
             }
@@ -448,20 +459,10 @@ pub fn split_command_line(line: &str) -> Result<Vec<String>> {
                                 cur.push('\\');
                                 cur.push(c);
                             }
-                            None => {
-                                return Err(Error::wrap(
-                                    hr::INVALID_ARG,
-                                    "unterminated quote in command line",
-                                ))
-                            }
+                            None => return Err(unterminated(line)),
                         },
                         Some(c) => cur.push(c),
-                        None => {
-                            return Err(Error::wrap(
-                                hr::INVALID_ARG,
-                                "unterminated quote in command line",
-                            ))
-                        }
+                        None => return Err(unterminated(line)),
                     }
                 }
             }
