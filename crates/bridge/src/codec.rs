@@ -123,9 +123,11 @@ impl Frame {
     }
 }
 
-/// Decodes a body into `T`, naming the message type in the error.
+/// Decodes a body into `T` with Go's rules ([`hcs_schema::json`]: case-insensitive keys,
+/// `null` as the zero value, the later duplicate key wins), naming the message type in the
+/// error.
 pub fn decode_body<T: DeserializeOwned>(message_type: u32, body: &[u8]) -> Result<T, DecodeError> {
-    serde_json::from_slice(body).map_err(|source| DecodeError::Json {
+    hcs_schema::json::from_slice(body).map_err(|source| DecodeError::Json {
         message_type: type_display_name(message_type),
         source,
     })

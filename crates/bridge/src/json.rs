@@ -78,10 +78,30 @@ impl<T: Serialize> Serialize for AnyInString<T> {
 impl<'de, T: DeserializeOwned> Deserialize<'de> for AnyInString<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
-        serde_json::from_str(&text)
+        hcs_schema::json::from_str(&text)
             .map(AnyInString)
             .map_err(|e| D::Error::custom(format_args!("invalid JSON inside string: {e}")))
     }
+}
+
+/// Decodes `T` from a parsed JSON value with Go's rules ([`hcs_schema::json`]), for payload
+/// documents that arrive as values (e.g. through the `hcs::cow` traits).
+pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, serde_json::Error> {
+    hcs_schema::json::from_value(value)
+}
+
+/// Decodes a body that embeds base `B` (Go's embedded struct) and has its own fields `O`:
+/// both are read from the same document with Go's rules ([`hcs_schema::json`]).
+pub(crate) fn embedded<'de, D, B, O>(deserializer: D) -> Result<(B, O), D::Error>
+where
+    D: Deserializer<'de>,
+    B: DeserializeOwned,
+    O: DeserializeOwned,
+{
+    let doc = hcs_schema::json::Document::deserialize(deserializer)?;
+    let base = hcs_schema::json::from_document(doc.clone()).map_err(D::Error::custom)?;
+    let own = hcs_schema::json::from_document(doc).map_err(D::Error::custom)?;
+    Ok((base, own))
 }
 
 /// An embedded JSON document kept verbatim (for example an OCI spec), so that what was
@@ -102,9 +122,9 @@ impl RawJson {
         RawValue::from_string(json).map(RawJson)
     }
 
-    /// Parses the document into `T`.
+    /// Parses the document into `T` with Go's rules ([`hcs_schema::json`]).
     pub fn parse<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
-        serde_json::from_str(self.0.get())
+        hcs_schema::json::from_str(self.0.get())
     }
 
     /// The JSON text.

@@ -49,6 +49,36 @@ pub fn from_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     T::deserialize(GoValue(serde_json::from_slice::<Node>(bytes)?))
 }
 
+/// A JSON document parsed once, in document order with duplicate keys kept, to be decoded
+/// with Go's rules into one or more types ([`from_document`]). This is how a Go struct that
+/// embeds another (a message body embedding its base) is decoded: each part reads the keys
+/// it knows from the same document.
+#[derive(Clone)]
+pub struct Document(Node);
+
+impl<'de> Deserialize<'de> for Document {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Node::deserialize(deserializer).map(Document)
+    }
+}
+
+impl std::fmt::Debug for Document {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match serde_json::to_string(&self.0) {
+            Ok(text) => f.write_str(&text),
+            Err(_) => f.write_str("<unprintable document>"),
+        }
+    }
+}
+
+/// Decodes `T` from a [`Document`] with Go's rules (see the module docs).
+///
+/// # Errors
+/// A value of the wrong type for a known field.
+pub fn from_document<T: DeserializeOwned>(document: Document) -> Result<T, Error> {
+    T::deserialize(GoValue(document.0))
+}
+
 /// Decodes `T` from an already parsed JSON value with Go's rules (see the module docs).
 ///
 /// A `Value` has already merged duplicate keys and (without serde_json's `preserve_order`)
@@ -120,6 +150,7 @@ fn equal_fold(a: &str, b: &str) -> bool {
 
 /// A parsed JSON document that keeps object members in document order, duplicates included,
 /// so that Go's "the later key wins" can be applied after case folding.
+#[derive(Clone)]
 enum Node {
     Null,
     Bool(bool),
@@ -147,6 +178,65 @@ impl From<Value> for Node {
                 Node::Object(map.into_iter().map(|(k, v)| (k, Node::from(v))).collect())
             }
         }
+    }
+}
+
+/// Writes the document back in its own order (duplicates included): the text of a raw
+/// embedded document ([`serde_json::value::RawValue`]).
+impl Serialize for Node {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        match self {
+            Node::Null => s.serialize_unit(),
+            Node::Bool(b) => s.serialize_bool(*b),
+            Node::Number(n) => n.serialize(s),
+            Node::String(t) => s.serialize_str(t),
+            Node::Array(items) => {
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(item)?;
+                }
+                seq.end()
+            }
+            Node::Object(members) => {
+                let mut map = s.serialize_map(Some(members.len()))?;
+                for (k, v) in members {
+                    map.serialize_entry(k, v)?;
+                }
+                map.end()
+            }
+        }
+    }
+}
+
+/// The name under which `serde_json::value::RawValue` asks a deserializer for the raw text
+/// of a value (serde_json's private protocol, stable since 1.0.30: a map with this one key
+/// whose value is the JSON text).
+const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
+
+/// Hands a `RawValue` its text.
+struct RawValueAccess(Option<String>);
+
+impl<'de> MapAccess<'de> for RawValueAccess {
+    type Error = Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Error> {
+        if self.0.is_none() {
+            return Ok(None);
+        }
+        seed.deserialize(MapKey(RAW_VALUE_TOKEN.to_owned()))
+            .map(Some)
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Error> {
+        let text = self
+            .0
+            .take()
+            .ok_or_else(|| <Error as de::Error>::custom("raw value requested twice"))?;
+        seed.deserialize(text.into_deserializer())
     }
 }
 
@@ -272,9 +362,14 @@ impl<'de> Deserializer<'de> for GoValue {
 
     fn deserialize_newtype_struct<V: Visitor<'de>>(
         self,
-        _name: &'static str,
+        name: &'static str,
         visitor: V,
     ) -> Result<V::Value, Error> {
+        // An embedded document kept verbatim (`Box<RawValue>`): its text, in document order.
+        if name == RAW_VALUE_TOKEN {
+            let text = serde_json::to_string(&self.0)?;
+            return visitor.visit_map(RawValueAccess(Some(text)));
+        }
         visitor.visit_newtype_struct(self)
     }
 
@@ -587,6 +682,30 @@ mod tests {
             v,
             serde_json::json!({"a":[1,-2,3.5,"x",true,{"K":null}],"b":null})
         );
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct WithRaw {
+        #[serde(rename = "Spec")]
+        spec: Box<serde_json::value::RawValue>,
+        #[serde(rename = "Maybe", default)]
+        maybe: Option<Box<serde_json::value::RawValue>>,
+    }
+
+    #[test]
+    fn raw_values_keep_document_order() {
+        let got: WithRaw =
+            from_str(r#"{"spec":{"z":1,"a":[true,null,"x"],"m":{}},"Maybe":null}"#).unwrap();
+        assert_eq!(got.spec.get(), r#"{"z":1,"a":[true,null,"x"],"m":{}}"#);
+        assert!(got.maybe.is_none());
+    }
+
+    #[test]
+    fn one_document_decodes_into_several_parts() {
+        let doc: Document = serde_json::from_str(r#"{"id":"a","processid":3}"#).unwrap();
+        let outer: Outer = from_document(doc.clone()).unwrap();
+        let inner: Inner = from_document(doc).unwrap();
+        assert_eq!((outer.id.as_str(), inner.process_id), ("a", 3));
     }
 
     #[test]

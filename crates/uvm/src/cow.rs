@@ -123,7 +123,7 @@ impl hcs::cow::ProcessHost for GcsContainer {
         &self,
         config: &serde_json::Value,
     ) -> hcs::Result<Box<dyn hcs::cow::Process>> {
-        let params: ProcessParameters = serde_json::from_value(config.clone()).map_err(|e| {
+        let params: ProcessParameters = bridge::json::from_value(config.clone()).map_err(|e| {
             HcsError::op(
                 "CreateProcess",
                 ErrorKind::InvalidArgument(format!("process parameters: {e}")),
@@ -191,7 +191,7 @@ impl hcs::cow::Container for GcsContainer {
 
     async fn modify(&self, config: &serde_json::Value) -> hcs::Result<()> {
         let request: ModifySettingRequest =
-            serde_json::from_value(config.clone()).map_err(|e| {
+            bridge::messages::modify_setting_request_from_value(config.clone()).map_err(|e| {
                 HcsError::op(
                     "Modify",
                     ErrorKind::InvalidArgument(format!("modify request: {e}")),

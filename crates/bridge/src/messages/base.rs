@@ -30,10 +30,10 @@ pub const UNKNOWN_LINE: u32 = u32::MAX;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RequestBase {
     /// Target container, or [`NULL_CONTAINER_ID`] for the utility VM.
-    #[serde(rename = "ContainerId", alias = "ContainerID", default)]
+    #[serde(rename = "ContainerId", default)]
     pub container_id: String,
     /// Activity GUID; the host always sends it (the zero GUID).
-    #[serde(rename = "ActivityId", alias = "ActivityID", default)]
+    #[serde(rename = "ActivityId", default)]
     pub activity_id: String,
     /// W3C trace context (`traceparent`, `tracestate`), present only with a valid span.
     #[serde(rename = "otsc", default, skip_serializing_if = "Option::is_none")]
@@ -114,7 +114,6 @@ pub struct ResponseBase {
     /// Copied from the request; omitted when empty.
     #[serde(
         rename = "ActivityId",
-        alias = "ActivityID",
         default,
         skip_serializing_if = "String::is_empty"
     )]

@@ -45,42 +45,45 @@ pub struct ContainerConfig {
     pub scratch_dir_path: String,
 }
 
-/// Create (`0x10100101`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CreateRequest {
-    /// Request base: the new container's id.
-    #[serde(flatten)]
-    pub base: RequestBase,
-    /// The create document, as JSON inside a string.
-    #[serde(rename = "ContainerConfig")]
-    pub container_config: AnyInString<ContainerConfig>,
+super::message! {
+    /// Create (`0x10100101`).
+    #[derive(Clone, Debug, Default, PartialEq, Eq)]
+    pub struct CreateRequest {
+        /// Request base: the new container's id.
+        pub base: RequestBase,
+        /// The create document, as JSON inside a string.
+        #[serde(rename = "ContainerConfig")]
+        pub container_config: AnyInString<ContainerConfig>,
+    }
 }
 
-/// Create response; the host reads only the base.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CreateResponse {
-    /// Response base.
-    #[serde(flatten)]
-    pub base: ResponseBase,
-    /// Legacy, omitted.
-    #[serde(
-        rename = "SelectedVersion",
-        default,
-        skip_serializing_if = "String::is_empty"
-    )]
-    pub selected_version: String,
-    /// Always 0, never omitted.
-    #[serde(rename = "SelectedProtocolVersion", default)]
-    pub selected_protocol_version: u32,
+super::message! {
+    /// Create response; the host reads only the base.
+    #[derive(Clone, Debug, Default, PartialEq, Eq)]
+    pub struct CreateResponse {
+        /// Response base.
+        pub base: ResponseBase,
+        /// Legacy, omitted.
+        #[serde(
+            rename = "SelectedVersion",
+            default,
+            skip_serializing_if = "String::is_empty"
+        )]
+        pub selected_version: String,
+        /// Always 0, never omitted.
+        #[serde(rename = "SelectedProtocolVersion", default)]
+        pub selected_protocol_version: u32,
+    }
 }
 
-/// DumpStacks response.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DumpStacksResponse {
-    /// Response base.
-    #[serde(flatten)]
-    pub base: ResponseBase,
-    /// A dump of the guest's stacks. Mind the host's 64 KiB message limit.
-    #[serde(rename = "GuestStacks", default)]
-    pub guest_stacks: String,
+super::message! {
+    /// DumpStacks response.
+    #[derive(Clone, Debug, Default, PartialEq, Eq)]
+    pub struct DumpStacksResponse {
+        /// Response base.
+        pub base: ResponseBase,
+        /// A dump of the guest's stacks. Mind the host's 64 KiB message limit.
+        #[serde(rename = "GuestStacks", default)]
+        pub guest_stacks: String,
+    }
 }

@@ -5,11 +5,12 @@
 //! `skip_serializing_if` plus `default`. Where the reference's two sides disagree (host GUIDs
 //! vs guest strings) the looser type is used (strings).
 //!
-//! **Key case.** Go's decoder matches keys case-insensitively; serde does not. The spellings
-//! that really occur with different case are accepted as aliases (`ContainerID` for
-//! `ContainerId`, `ActivityID`, `ProcessID`, `CreateInUtilityVm` (hcsschema) for
-//! `CreateInUtilityVM`, `HVSocketConfigOnStartup`). Other miscased keys are ignored like
-//! unknown keys, which leaves the field at its default.
+//! **Decoding follows Go's `encoding/json`** ([`hcs_schema::json`], the same decoder the HCS
+//! documents use): keys match case-insensitively, `null` leaves a field at its zero value,
+//! a later duplicate key wins, unknown keys are ignored. Message bodies embed their base the
+//! way Go embeds a struct ([`message!`]): the base's keys and the message's own share one
+//! object, and each part is decoded from it with those rules (serde's `flatten` would bypass
+//! them). A key absent from a body leaves its field at the zero value, as in Go.
 
 mod base;
 mod container;
@@ -29,8 +30,58 @@ pub use process::*;
 pub use properties::*;
 pub use service::*;
 
+/// Declares a message body that embeds `base` (Go's embedded struct): on the wire the base's
+/// keys come first, in the same object as the message's own fields. Serialization flattens
+/// the base; deserialization reads the base and the message's own fields (each absent one at
+/// its zero value) from the same document with Go's rules ([`crate::json::embedded`]).
+macro_rules! message {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $(#[$bmeta:meta])*
+            pub base: $base:ty,
+            $(
+                $(#[$fmeta:meta])*
+                pub $field:ident : $ty:ty,
+            )*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(serde::Serialize)]
+        pub struct $name {
+            $(#[$bmeta])*
+            #[serde(flatten)]
+            pub base: $base,
+            $(
+                $(#[$fmeta])*
+                pub $field: $ty,
+            )*
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                /// The message's own fields, absent ones at their zero value as in Go.
+                #[derive(serde::Deserialize, Default)]
+                #[serde(default)]
+                struct Own {
+                    $(
+                        $(#[$fmeta])*
+                        $field: $ty,
+                    )*
+                }
+                let (base, own): ($base, Own) = $crate::json::embedded(deserializer)?;
+                Ok(Self {
+                    base,
+                    $($field: own.$field,)*
+                })
+            }
+        }
+    };
+}
+pub(crate) use message;
+
 /// Defines a string enum that keeps unknown values (`Other`), because the reference's Go
-/// types are plain strings and accept anything.
+/// types are plain strings and accept anything. Its zero value (`Default`) is Go's `""`.
 macro_rules! string_enum {
     ($(#[$meta:meta])* $name:ident { $( $(#[$vdoc:meta])* $variant:ident = $text:literal, )* }) => {
         $(#[$meta])*
@@ -57,6 +108,13 @@ macro_rules! string_enum {
                     $( $text => $name::$variant, )*
                     other => $name::Other(other.to_owned()),
                 }
+            }
+        }
+
+        /// Go's zero value for a string type: `""`.
+        impl Default for $name {
+            fn default() -> Self {
+                $name::Other(String::new())
             }
         }
 

@@ -1,10 +1,13 @@
 //! ModifySettings (`0x10100a01`) and the resource settings the LCOW GCS accepts (spec §5).
 //!
-//! `Request` is a plain JSON object (not a string) whose `Settings` shape depends on
-//! `ResourceType`. Decoding picks the typed settings from the resource type; an unknown
-//! resource type still decodes (as [`ResourceSettings::Other`]) so that the GCS can answer
-//! it with `HrFail` ("invalid ResourceType"), while bad settings for a known type are a
-//! decode error (the GCS answers `HrVmcomputeInvalidJSON`).
+//! `Request` is a plain JSON object (not a string): hcs-schema's
+//! [`GuestModificationRequest`], the one definition of `guestrequest.ModificationRequest`
+//! the host documents and this protocol share, here with its `Settings` typed by
+//! `ResourceType` ([`ResourceSettings`]). Decoding reads the request with Go's rules, then
+//! the settings for their resource type: an unknown resource type still decodes (as
+//! [`ResourceSettings::Other`]) so that the GCS can answer it with `HrFail` ("invalid
+//! ResourceType"), while bad settings for a known type are a decode error (the GCS answers
+//! `HrVmcomputeInvalidJSON`).
 
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -12,48 +15,32 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::base::RequestBase;
 use crate::json::is_default;
 
-super::string_enum! {
-    /// `RequestType` of a modification.
-    #[derive(Default)]
-    ModifyRequestType {
-        /// Add a resource (also the guest's default for an empty value).
-        #[default]
-        Add = "Add",
-        /// Remove a resource.
-        Remove = "Remove",
-        /// Update a resource.
-        Update = "Update",
-        /// Pre-add (host side only).
-        PreAdd = "PreAdd",
-    }
-}
+pub use hcs_schema::v2::{
+    GuestModificationRequest, GuestResourceType as ResourceType, GuestSettings,
+    RequestType as ModifyRequestType,
+};
 
-super::string_enum! {
-    /// `ResourceType` of a modification.
-    ResourceType {
-        /// A SCSI disk mounted in the UVM.
-        MappedVirtualDisk = "MappedVirtualDisk",
-        /// A SCSI device (Remove only).
-        ScsiDevice = "SCSIDevice",
-        /// A plan9 share.
-        MappedDirectory = "MappedDirectory",
-        /// A VPMem device.
-        VPMemDevice = "VPMemDevice",
-        /// An overlay root filesystem.
-        CombinedLayers = "CombinedLayers",
-        /// A network adapter.
-        Network = "Network",
-        /// A VPCI device.
-        VPCIDevice = "VPCIDevice",
-        /// Container resource limits.
-        ContainerConstraints = "ContainerConstraints",
-        /// The confidential security policy.
-        SecurityPolicy = "SecurityPolicy",
-        /// A security policy fragment.
-        SecurityPolicyFragment = "SecurityPolicyFragment",
-        /// Recompute the `/pods` memory limit (Update only).
-        PodCgroupMemoryLimit = "PodCgroupMemoryLimit",
-    }
+/// The `Request` of ModifySettings with typed settings.
+pub type ModifySettingRequest = GuestModificationRequest<ResourceSettings>;
+
+/// Whether the Linux GCS takes `ResourceType` `t` (spec §5); the others (host-only types such
+/// as `NetworkNamespace`, and unknown ones) fail as "invalid ResourceType".
+pub fn linux_gcs_accepts(t: &ResourceType) -> bool {
+    use ResourceType as T;
+    matches!(
+        t,
+        T::MappedVirtualDisk
+            | T::ScsiDevice
+            | T::MappedDirectory
+            | T::VpMemDevice
+            | T::CombinedLayers
+            | T::Network
+            | T::VpciDevice
+            | T::ContainerConstraints
+            | T::SecurityPolicy
+            | T::SecurityPolicyFragment
+            | T::PodCgroupMemoryLimit
+    )
 }
 
 /// MappedVirtualDisk settings (`LCOWMappedVirtualDisk`).
@@ -176,7 +163,6 @@ pub struct CombinedLayers {
     /// Container id (confidential mode checks the root path against it).
     #[serde(
         rename = "ContainerID",
-        alias = "ContainerId",
         default,
         skip_serializing_if = "String::is_empty"
     )]
@@ -398,10 +384,10 @@ impl ResourceSettings {
             Self::MappedVirtualDisk(_) => ResourceType::MappedVirtualDisk,
             Self::ScsiDevice(_) => ResourceType::ScsiDevice,
             Self::MappedDirectory(_) => ResourceType::MappedDirectory,
-            Self::VPMemDevice(_) => ResourceType::VPMemDevice,
+            Self::VPMemDevice(_) => ResourceType::VpMemDevice,
             Self::CombinedLayers(_) => ResourceType::CombinedLayers,
             Self::Network(_) => ResourceType::Network,
-            Self::VPCIDevice(_) => ResourceType::VPCIDevice,
+            Self::VPCIDevice(_) => ResourceType::VpciDevice,
             Self::ContainerConstraints(_) => ResourceType::ContainerConstraints,
             Self::SecurityPolicy(_) => ResourceType::SecurityPolicy,
             Self::SecurityPolicyFragment(_) => ResourceType::SecurityPolicyFragment,
@@ -409,24 +395,62 @@ impl ResourceSettings {
         })
     }
 
-    fn from_value(
+    /// Types `value` as the settings of `resource_type` (Go's decoding rules); settings of a
+    /// type without a typed shape stay free JSON.
+    pub fn from_value(
         resource_type: &ResourceType,
         value: serde_json::Value,
     ) -> Result<Self, serde_json::Error> {
-        use serde_json::from_value as v;
+        use hcs_schema::json::from_value as v;
         Ok(match resource_type {
             ResourceType::MappedVirtualDisk => Self::MappedVirtualDisk(v(value)?),
             ResourceType::ScsiDevice => Self::ScsiDevice(v(value)?),
             ResourceType::MappedDirectory => Self::MappedDirectory(v(value)?),
-            ResourceType::VPMemDevice => Self::VPMemDevice(v(value)?),
+            ResourceType::VpMemDevice => Self::VPMemDevice(v(value)?),
             ResourceType::CombinedLayers => Self::CombinedLayers(v(value)?),
             ResourceType::Network => Self::Network(v(value)?),
-            ResourceType::VPCIDevice => Self::VPCIDevice(v(value)?),
+            ResourceType::VpciDevice => Self::VPCIDevice(v(value)?),
             ResourceType::ContainerConstraints => Self::ContainerConstraints(v(value)?),
             ResourceType::SecurityPolicy => Self::SecurityPolicy(v(value)?),
             ResourceType::SecurityPolicyFragment => Self::SecurityPolicyFragment(v(value)?),
-            ResourceType::PodCgroupMemoryLimit | ResourceType::Other(_) => Self::Other(value),
+            _ => Self::Other(value),
         })
+    }
+
+    /// Types the settings of a request decoded with raw settings. (An empty `RequestType`
+    /// stays empty; the GCS reads it as `Add`.)
+    pub fn typed(
+        raw: GuestModificationRequest<serde_json::Value>,
+    ) -> Result<ModifySettingRequest, serde_json::Error> {
+        let settings = match raw.settings {
+            None => None,
+            Some(value) => Some(Self::from_value(&raw.resource_type, value).map_err(|e| {
+                serde_json::Error::custom(format_args!(
+                    "invalid {} settings: {e}",
+                    raw.resource_type
+                ))
+            })?),
+        };
+        Ok(GuestModificationRequest {
+            request_type: raw.request_type,
+            resource_type: raw.resource_type,
+            settings,
+        })
+    }
+}
+
+/// Decodes a modification request (a `GuestRequest`, or the `Request` of ModifySettings)
+/// from JSON with Go's rules, its settings typed by its resource type.
+pub fn modify_setting_request_from_value(
+    value: serde_json::Value,
+) -> Result<ModifySettingRequest, serde_json::Error> {
+    ResourceSettings::typed(hcs_schema::json::from_value(value)?)
+}
+
+/// Settings name their resource type (`Other` settings name none: `""`).
+impl GuestSettings for ResourceSettings {
+    fn guest_resource_type(&self) -> ResourceType {
+        self.resource_type().unwrap_or_default()
     }
 }
 
@@ -448,69 +472,8 @@ impl Serialize for ResourceSettings {
     }
 }
 
-/// The `Request` object of ModifySettings (`ModifySettingRequest`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct ModifySettingRequest {
-    /// Operation; an absent or empty value means Add.
-    #[serde(rename = "RequestType")]
-    pub request_type: ModifyRequestType,
-    /// Resource kind.
-    #[serde(rename = "ResourceType")]
-    pub resource_type: ResourceType,
-    /// Resource settings, typed by `resource_type`.
-    #[serde(rename = "Settings", skip_serializing_if = "Option::is_none")]
-    pub settings: Option<ResourceSettings>,
-}
-
-impl ModifySettingRequest {
-    /// A request whose resource type is taken from typed settings.
-    ///
-    /// Settings of the `Other` kind have no resource type: use the struct literal instead.
-    pub fn new(request_type: ModifyRequestType, settings: ResourceSettings) -> Self {
-        Self {
-            request_type,
-            resource_type: settings
-                .resource_type()
-                .unwrap_or(ResourceType::Other(String::new())),
-            settings: Some(settings),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for ModifySettingRequest {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        struct Wire {
-            #[serde(rename = "RequestType", default)]
-            request_type: String,
-            #[serde(rename = "ResourceType", default)]
-            resource_type: String,
-            #[serde(rename = "Settings", default)]
-            settings: Option<serde_json::Value>,
-        }
-        let wire = Wire::deserialize(d)?;
-        let request_type = if wire.request_type.is_empty() {
-            ModifyRequestType::Add
-        } else {
-            ModifyRequestType::from(wire.request_type.as_str())
-        };
-        let resource_type = ResourceType::from(wire.resource_type.as_str());
-        let settings = match wire.settings {
-            None | Some(serde_json::Value::Null) => None,
-            Some(value) => Some(ResourceSettings::from_value(&resource_type, value).map_err(
-                |e| D::Error::custom(format_args!("invalid {resource_type} settings: {e}")),
-            )?),
-        };
-        Ok(Self {
-            request_type,
-            resource_type,
-            settings,
-        })
-    }
-}
-
 /// ModifySettings request (`0x10100a01`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ModifySettingsRequest {
     /// Request base: the null id for UVM resources, a container id for constraints.
     #[serde(flatten)]
@@ -518,4 +481,19 @@ pub struct ModifySettingsRequest {
     /// The modification.
     #[serde(rename = "Request")]
     pub request: ModifySettingRequest,
+}
+
+impl<'de> Deserialize<'de> for ModifySettingsRequest {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        /// The request with raw settings, typed once its resource type is known.
+        #[derive(Deserialize, Default)]
+        #[serde(default)]
+        struct Own {
+            #[serde(rename = "Request")]
+            request: GuestModificationRequest<serde_json::Value>,
+        }
+        let (base, own): (RequestBase, Own) = crate::json::embedded(d)?;
+        let request = ResourceSettings::typed(own.request).map_err(D::Error::custom)?;
+        Ok(Self { base, request })
+    }
 }

@@ -5,18 +5,19 @@ use serde::{Deserialize, Serialize};
 use super::base::{RequestBase, ResponseBase, PROTOCOL_VERSION};
 use crate::json::is_default;
 
-/// NegotiateProtocol request: the host sends 4 and 4.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NegotiateProtocolRequest {
-    /// Request base (null container id).
-    #[serde(flatten)]
-    pub base: RequestBase,
-    /// Lowest acceptable version.
-    #[serde(rename = "MinimumVersion", default)]
-    pub minimum_version: u32,
-    /// Highest acceptable version.
-    #[serde(rename = "MaximumVersion", default)]
-    pub maximum_version: u32,
+super::message! {
+    /// NegotiateProtocol request: the host sends 4 and 4.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct NegotiateProtocolRequest {
+        /// Request base (null container id).
+        pub base: RequestBase,
+        /// Lowest acceptable version.
+        #[serde(rename = "MinimumVersion", default)]
+        pub minimum_version: u32,
+        /// Highest acceptable version.
+        #[serde(rename = "MaximumVersion", default)]
+        pub maximum_version: u32,
+    }
 }
 
 impl Default for NegotiateProtocolRequest {
@@ -100,7 +101,6 @@ pub struct GcsCapabilities {
     /// Ask for an HvSocket ModifySettings at startup.
     #[serde(
         rename = "HvSocketConfigOnStartup",
-        alias = "HVSocketConfigOnStartup",
         default,
         skip_serializing_if = "is_default"
     )]
@@ -145,16 +145,17 @@ impl GcsCapabilities {
     }
 }
 
-/// NegotiateProtocol response.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NegotiateProtocolResponse {
-    /// Response base.
-    #[serde(flatten)]
-    pub base: ResponseBase,
-    /// Selected version; the host requires 4.
-    #[serde(rename = "Version", default)]
-    pub version: u32,
-    /// Guest capabilities.
-    #[serde(rename = "Capabilities", default)]
-    pub capabilities: GcsCapabilities,
+super::message! {
+    /// NegotiateProtocol response.
+    #[derive(Clone, Debug, Default, PartialEq, Eq)]
+    pub struct NegotiateProtocolResponse {
+        /// Response base.
+        pub base: ResponseBase,
+        /// Selected version; the host requires 4.
+        #[serde(rename = "Version", default)]
+        pub version: u32,
+        /// Guest capabilities.
+        #[serde(rename = "Capabilities", default)]
+        pub capabilities: GcsCapabilities,
+    }
 }

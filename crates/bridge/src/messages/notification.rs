@@ -1,7 +1,5 @@
 //! The container notification (`0x30100101`, id 0), guest → host (spec §7).
 
-use serde::{Deserialize, Serialize};
-
 use super::base::RequestBase;
 use crate::hresult::Hresult;
 
@@ -49,28 +47,29 @@ super::string_enum! {
     }
 }
 
-/// The container-exit notification. At most one per created container.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ContainerNotification {
-    /// Container id, and the ActivityId of the original Create request.
-    #[serde(flatten)]
-    pub base: RequestBase,
-    /// Exit type.
-    #[serde(rename = "Type")]
-    pub notification_type: NotificationType,
-    /// Always `None`.
-    #[serde(rename = "Operation")]
-    pub operation: ActiveOperation,
-    /// Always 0.
-    #[serde(rename = "Result", default)]
-    pub result: Hresult,
-    /// Always omitted.
-    #[serde(
-        rename = "ResultInfo",
-        default,
-        skip_serializing_if = "String::is_empty"
-    )]
-    pub result_info: String,
+super::message! {
+    /// The container-exit notification. At most one per created container.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct ContainerNotification {
+        /// Container id, and the ActivityId of the original Create request.
+        pub base: RequestBase,
+        /// Exit type.
+        #[serde(rename = "Type")]
+        pub notification_type: NotificationType,
+        /// Always `None`.
+        #[serde(rename = "Operation")]
+        pub operation: ActiveOperation,
+        /// Always 0.
+        #[serde(rename = "Result", default)]
+        pub result: Hresult,
+        /// Always omitted.
+        #[serde(
+            rename = "ResultInfo",
+            default,
+            skip_serializing_if = "String::is_empty"
+        )]
+        pub result_info: String,
+    }
 }
 
 impl ContainerNotification {

@@ -63,7 +63,6 @@ pub struct ProcessParameters {
     /// spells it `CreateInUtilityVm`; Go's case-insensitive decoder accepts both.
     #[serde(
         rename = "CreateInUtilityVM",
-        alias = "CreateInUtilityVm",
         default,
         skip_serializing_if = "is_default"
     )]
@@ -120,40 +119,43 @@ impl ExecuteProcessSettings {
     }
 }
 
-/// ExecuteProcess (`0x10100501`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ExecuteProcessRequest {
-    /// Request base.
-    #[serde(flatten)]
-    pub base: RequestBase,
-    /// Process settings.
-    #[serde(rename = "Settings")]
-    pub settings: ExecuteProcessSettings,
+super::message! {
+    /// ExecuteProcess (`0x10100501`).
+    #[derive(Clone, Debug, Default, PartialEq, Eq)]
+    pub struct ExecuteProcessRequest {
+        /// Request base.
+        pub base: RequestBase,
+        /// Process settings.
+        #[serde(rename = "Settings")]
+        pub settings: ExecuteProcessSettings,
+    }
 }
 
-/// ExecuteProcess response: the pid in the UVM's root pid namespace.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ExecuteProcessResponse {
-    /// Response base.
-    #[serde(flatten)]
-    pub base: ResponseBase,
-    /// The process id.
-    #[serde(rename = "ProcessId", alias = "ProcessID", default)]
-    pub process_id: u32,
+super::message! {
+    /// ExecuteProcess response: the pid in the UVM's root pid namespace.
+    #[derive(Clone, Debug, Default, PartialEq, Eq)]
+    pub struct ExecuteProcessResponse {
+        /// Response base.
+        pub base: ResponseBase,
+        /// The process id.
+        #[serde(rename = "ProcessId", default)]
+        pub process_id: u32,
+    }
 }
 
-/// WaitForProcess (`0x10100601`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WaitForProcessRequest {
-    /// Request base.
-    #[serde(flatten)]
-    pub base: RequestBase,
-    /// The process id.
-    #[serde(rename = "ProcessId", alias = "ProcessID", default)]
-    pub process_id: u32,
-    /// Timeout in ms; [`INFINITE_TIMEOUT_MS`] = infinite.
-    #[serde(rename = "TimeoutInMs", default)]
-    pub timeout_in_ms: u32,
+super::message! {
+    /// WaitForProcess (`0x10100601`).
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct WaitForProcessRequest {
+        /// Request base.
+        pub base: RequestBase,
+        /// The process id.
+        #[serde(rename = "ProcessId", default)]
+        pub process_id: u32,
+        /// Timeout in ms; [`INFINITE_TIMEOUT_MS`] = infinite.
+        #[serde(rename = "TimeoutInMs", default)]
+        pub timeout_in_ms: u32,
+    }
 }
 
 impl Default for WaitForProcessRequest {
@@ -166,16 +168,17 @@ impl Default for WaitForProcessRequest {
     }
 }
 
-/// WaitForProcess response, sent only once the process has exited.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WaitForProcessResponse {
-    /// Response base.
-    #[serde(flatten)]
-    pub base: ResponseBase,
-    /// Exit status, `128+signal` for signalled container processes, `4294967295` (-1) for
-    /// signalled external processes.
-    #[serde(rename = "ExitCode", default)]
-    pub exit_code: u32,
+super::message! {
+    /// WaitForProcess response, sent only once the process has exited.
+    #[derive(Clone, Debug, Default, PartialEq, Eq)]
+    pub struct WaitForProcessResponse {
+        /// Response base.
+        pub base: ResponseBase,
+        /// Exit status, `128+signal` for signalled container processes, `4294967295` (-1) for
+        /// signalled external processes.
+        #[serde(rename = "ExitCode", default)]
+        pub exit_code: u32,
+    }
 }
 
 /// LCOW signal options: a raw Linux signal number; 0 or absent means SIGKILL.
@@ -186,18 +189,19 @@ pub struct SignalProcessOptions {
     pub signal: i32,
 }
 
-/// SignalProcess (`0x10100701`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SignalProcessRequest {
-    /// Request base.
-    #[serde(flatten)]
-    pub base: RequestBase,
-    /// The process id.
-    #[serde(rename = "ProcessId", alias = "ProcessID", default)]
-    pub process_id: u32,
-    /// Signal options; absent for a kill.
-    #[serde(rename = "Options", default, skip_serializing_if = "Option::is_none")]
-    pub options: Option<SignalProcessOptions>,
+super::message! {
+    /// SignalProcess (`0x10100701`).
+    #[derive(Clone, Debug, Default, PartialEq, Eq)]
+    pub struct SignalProcessRequest {
+        /// Request base.
+        pub base: RequestBase,
+        /// The process id.
+        #[serde(rename = "ProcessId", default)]
+        pub process_id: u32,
+        /// Signal options; absent for a kill.
+        #[serde(rename = "Options", default, skip_serializing_if = "Option::is_none")]
+        pub options: Option<SignalProcessOptions>,
+    }
 }
 
 impl SignalProcessRequest {
@@ -210,19 +214,20 @@ impl SignalProcessRequest {
     }
 }
 
-/// ResizeConsole (`0x10100801`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ResizeConsoleRequest {
-    /// Request base.
-    #[serde(flatten)]
-    pub base: RequestBase,
-    /// The process id.
-    #[serde(rename = "ProcessId", alias = "ProcessID", default)]
-    pub process_id: u32,
-    /// Rows.
-    #[serde(rename = "Height", default)]
-    pub height: u16,
-    /// Columns.
-    #[serde(rename = "Width", default)]
-    pub width: u16,
+super::message! {
+    /// ResizeConsole (`0x10100801`).
+    #[derive(Clone, Debug, Default, PartialEq, Eq)]
+    pub struct ResizeConsoleRequest {
+        /// Request base.
+        pub base: RequestBase,
+        /// The process id.
+        #[serde(rename = "ProcessId", default)]
+        pub process_id: u32,
+        /// Rows.
+        #[serde(rename = "Height", default)]
+        pub height: u16,
+        /// Columns.
+        #[serde(rename = "Width", default)]
+        pub width: u16,
+    }
 }

@@ -29,22 +29,23 @@ pub struct PropertyQuery {
     pub property_types: Vec<PropertyType>,
 }
 
-/// GetProperties request.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GetPropertiesRequest {
-    /// Request base.
-    #[serde(flatten)]
-    pub base: RequestBase,
-    /// The query, as JSON inside a string.
-    #[serde(rename = "Query")]
-    pub query: AnyInString<PropertyQuery>,
+super::message! {
+    /// GetProperties request.
+    #[derive(Clone, Debug, Default, PartialEq, Eq)]
+    pub struct GetPropertiesRequest {
+        /// Request base.
+        pub base: RequestBase,
+        /// The query, as JSON inside a string.
+        #[serde(rename = "Query")]
+        pub query: AnyInString<PropertyQuery>,
+    }
 }
 
 /// One process of a process list.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProcessDetails {
     /// Pid in the UVM's root pid namespace.
-    #[serde(rename = "ProcessId", alias = "ProcessID", default)]
+    #[serde(rename = "ProcessId", default)]
     pub process_id: u32,
 }
 
@@ -63,13 +64,14 @@ pub struct Properties {
     pub lcow_metrics: Option<serde_json::Value>,
 }
 
-/// GetProperties response.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GetPropertiesResponse {
-    /// Response base.
-    #[serde(flatten)]
-    pub base: ResponseBase,
-    /// The properties, as JSON inside a string.
-    #[serde(rename = "Properties")]
-    pub properties: AnyInString<Properties>,
+super::message! {
+    /// GetProperties response.
+    #[derive(Clone, Debug, Default, PartialEq, Eq)]
+    pub struct GetPropertiesResponse {
+        /// Response base.
+        pub base: ResponseBase,
+        /// The properties, as JSON inside a string.
+        #[serde(rename = "Properties")]
+        pub properties: AnyInString<Properties>,
+    }
 }

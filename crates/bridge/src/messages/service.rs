@@ -3,20 +3,19 @@
 //! UpdateContainer and LifecycleNotification have no LCOW payload in the spec: they are
 //! answered from the request base alone.
 
-use serde::{Deserialize, Serialize};
-
 use super::base::RequestBase;
 
-/// ModifyServiceSettings request.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ModifyServiceSettingsRequest {
-    /// Request base.
-    #[serde(flatten)]
-    pub base: RequestBase,
-    /// `"LogForwardService"`.
-    #[serde(rename = "PropertyType", default)]
-    pub property_type: String,
-    /// `{"RPCType":…,"Settings":"<base64>"}`, free-form here.
-    #[serde(rename = "Settings", default)]
-    pub settings: serde_json::Value,
+super::message! {
+    /// ModifyServiceSettings request.
+    #[derive(Clone, Debug, Default, PartialEq, Eq)]
+    pub struct ModifyServiceSettingsRequest {
+        /// Request base.
+        pub base: RequestBase,
+        /// `"LogForwardService"`.
+        #[serde(rename = "PropertyType", default)]
+        pub property_type: String,
+        /// `{"RPCType":…,"Settings":"<base64>"}`, free-form here.
+        #[serde(rename = "Settings", default)]
+        pub settings: serde_json::Value,
+    }
 }

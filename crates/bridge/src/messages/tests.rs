@@ -7,17 +7,20 @@ use crate::json::AnyInString;
 
 #[test]
 fn accepts_go_case_variants() {
-    let base: RequestBase =
-        serde_json::from_str(r#"{"ContainerID":"c1","ActivityID":"a"}"#).unwrap();
+    use hcs_schema::json::from_str;
+    let base: RequestBase = from_str(r#"{"ContainerID":"c1","ActivityID":"a"}"#).unwrap();
     assert_eq!(base.container_id, "c1");
     assert_eq!(base.activity_id, "a");
-    let p: ProcessParameters = serde_json::from_str(r#"{"CreateInUtilityVm":true}"#).unwrap();
+    let p: ProcessParameters = from_str(r#"{"CreateInUtilityVm":true}"#).unwrap();
     assert!(p.create_in_utility_vm);
     let w: WaitForProcessRequest =
-        serde_json::from_str(r#"{"ContainerId":"c","ProcessID":5,"TimeoutInMs":1}"#).unwrap();
+        from_str(r#"{"ContainerId":"c","ProcessID":5,"TimeoutInMs":1}"#).unwrap();
     assert_eq!(w.process_id, 5);
-    let c: GcsCapabilities = serde_json::from_str(r#"{"HVSocketConfigOnStartup":true}"#).unwrap();
+    let c: GcsCapabilities = from_str(r#"{"HVSocketConfigOnStartup":true}"#).unwrap();
     assert!(c.hv_socket_config_on_startup);
+    // Two spellings of one key: the later wins, as in Go.
+    let w: WaitForProcessRequest = from_str(r#"{"ProcessId":1,"PROCESSID":2}"#).unwrap();
+    assert_eq!(w.process_id, 2);
 }
 
 #[test]
@@ -32,12 +35,14 @@ fn missing_fields_take_go_zero_values() {
 }
 
 #[test]
-fn modify_settings_empty_request_type_means_add() {
+fn modify_settings_empty_request_type_is_kept_empty() {
+    // The GCS reads "" as Add; the decoded request says what was on the wire.
     let m: ModifySettingsRequest = serde_json::from_str(
         r#"{"ContainerId":"c","Request":{"ResourceType":"SCSIDevice","Settings":{"Lun":2}}}"#,
     )
     .unwrap();
-    assert_eq!(m.request.request_type, ModifyRequestType::Add);
+    assert_eq!(m.request.request_type, ModifyRequestType::default());
+    assert_eq!(m.request.request_type.as_str(), "");
     assert_eq!(
         m.request.settings,
         Some(ResourceSettings::ScsiDevice(ScsiDevice {
@@ -50,17 +55,22 @@ fn modify_settings_empty_request_type_means_add() {
 #[test]
 fn modify_settings_unknown_resource_type_decodes_as_other() {
     let m: ModifySettingsRequest = serde_json::from_str(
-        r#"{"ContainerId":"c","Request":{"RequestType":"Add","ResourceType":"HvSocket","Settings":{"x":1}}}"#,
+        r#"{"ContainerId":"c","Request":{"RequestType":"Add","ResourceType":"Bogus","Settings":{"x":1}}}"#,
     )
     .unwrap();
-    assert_eq!(
-        m.request.resource_type,
-        ResourceType::Other("HvSocket".into())
-    );
+    assert_eq!(m.request.resource_type, ResourceType::Other("Bogus".into()));
+    assert!(!linux_gcs_accepts(&m.request.resource_type));
     assert!(matches!(
         m.request.settings,
         Some(ResourceSettings::Other(_))
     ));
+    // A host-only type is known to the schema but not taken by the Linux GCS.
+    let m: ModifySettingsRequest = serde_json::from_str(
+        r#"{"ContainerId":"c","Request":{"RequestType":"Add","ResourceType":"HvSocket","Settings":{"x":1}}}"#,
+    )
+    .unwrap();
+    assert_eq!(m.request.resource_type, ResourceType::HvSocket);
+    assert!(!linux_gcs_accepts(&m.request.resource_type));
 }
 
 #[test]
@@ -137,4 +147,41 @@ fn failure_response_has_one_gcs_record() {
     assert_eq!(r.error_records[0].module_name, GCS_MODULE_NAME);
     assert_eq!(r.error_records[0].line, UNKNOWN_LINE);
     assert!(!r.is_success());
+}
+
+/// Go's decoder: `null` leaves a field at its zero value, keys match in any case, absent
+/// keys are zero; both through the codec and through plain serde_json.
+#[test]
+fn bodies_decode_with_go_rules() {
+    let body = br#"{"containerid":"c","ActivityId":null,"PROCESSID":7,"TimeoutInMs":null}"#;
+    let via_codec: WaitForProcessRequest =
+        crate::codec::decode_body(crate::MessageType::WaitForProcess.as_u32(), body).unwrap();
+    let via_serde: WaitForProcessRequest = serde_json::from_slice(body).unwrap();
+    for r in [via_codec, via_serde] {
+        assert_eq!(r.base.container_id, "c");
+        assert_eq!(r.base.activity_id, "");
+        assert_eq!((r.process_id, r.timeout_in_ms), (7, 0));
+    }
+    let r: ExecuteProcessResponse = crate::codec::decode_body(
+        crate::MessageType::ExecuteProcess.as_u32(),
+        br#"{"Result":null,"ErrorMessage":null,"ErrorRecords":null,"ProcessId":null}"#,
+    )
+    .unwrap();
+    assert_eq!(r, ExecuteProcessResponse::default());
+    // A notification without Type or Operation: Go's zero values ("").
+    let n: ContainerNotification = serde_json::from_str(r#"{"ContainerId":"c"}"#).unwrap();
+    assert_eq!(n.notification_type.as_str(), "");
+    // Wrong types are still errors.
+    assert!(serde_json::from_str::<WaitForProcessRequest>(r#"{"ProcessId":"7"}"#).is_err());
+}
+
+/// An embedded OCI document inside a JSON string is kept in the sender's key order.
+#[test]
+fn embedded_documents_keep_their_order() {
+    let r: ExecuteProcessRequest = serde_json::from_str(
+        r#"{"ContainerId":"c","Settings":{"ProcessParameters":"{\"ociprocess\":{\"z\":1,\"args\":[\"a\",null]}}"}}"#,
+    )
+    .unwrap();
+    let p = r.settings.process_parameters.into_inner();
+    assert_eq!(p.oci_process.unwrap().get(), r#"{"z":1,"args":["a",null]}"#);
 }

@@ -21,11 +21,17 @@ pub(super) fn modify(
     frame: &Frame,
 ) -> Result<ResponseBase> {
     let req: ModifySettingsRequest = decode(frame)?;
-    let rt = req.request.request_type.clone();
+    // An empty RequestType is Add, as the reference guest's decoder makes it.
+    let rt = match req.request.request_type.clone() {
+        t if t.as_str().is_empty() => ModifyRequestType::Add,
+        t => t,
+    };
     let resource_type = req.request.resource_type.clone();
     // The reference rejects an unknown ResourceType while decoding, before any routing.
-    if let ResourceType::Other(t) = &resource_type {
-        return Err(Error::Invalid(format!("invalid ResourceType '{t}'")));
+    if !bridge::messages::linux_gcs_accepts(&resource_type) {
+        return Err(Error::Invalid(format!(
+            "invalid ResourceType '{resource_type}'"
+        )));
     }
     // A container id: the container first (SystemNotFound, InvalidState), then only
     // ContainerConstraints is accepted.

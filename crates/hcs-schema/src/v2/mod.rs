@@ -58,8 +58,8 @@ pub use host::{
 };
 pub use hvsocket::{HvSocket, HvSocketAddress, HvSocketServiceConfig, HvSocketSystemConfig};
 pub use modify::{
-    resource_paths, GuestModificationRequest, GuestResourceType, ModificationRequest,
-    ModifySettingRequest, RequestType, ServiceProperties,
+    resource_paths, GuestModificationRequest, GuestResourceType, GuestSettings,
+    ModificationRequest, ModifySettingRequest, RequestType, ServiceProperties,
 };
 pub use network::{InterruptModerationMode, IovSettings, NetworkAdapter, Networking};
 pub use process::{

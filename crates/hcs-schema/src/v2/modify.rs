@@ -144,6 +144,24 @@ pub struct GuestModificationRequest<S = Value> {
     pub settings: Option<S>,
 }
 
+/// Settings that know the resource type they belong to, so that a
+/// [`GuestModificationRequest`] can be built from them alone.
+pub trait GuestSettings {
+    /// The `ResourceType` these settings go with.
+    fn guest_resource_type(&self) -> GuestResourceType;
+}
+
+impl<S: GuestSettings> GuestModificationRequest<S> {
+    /// A request of `request_type` for `settings`, with the resource type they name.
+    pub fn new(request_type: RequestType, settings: S) -> Self {
+        Self {
+            request_type,
+            resource_type: settings.guest_resource_type(),
+            settings: Some(settings),
+        }
+    }
+}
+
 impl<S> Default for GuestModificationRequest<S> {
     fn default() -> Self {
         Self {
