@@ -497,9 +497,24 @@ pub fn delete(cli: &Cli, id: &str, force: bool) -> Result<()> {
         }
     }
     crate::state::wait_gone(state.shim_pid, Duration::from_secs(15));
-    // A shim that was killed could not tear its sandbox down: the kernel took its
-    // processes and mounts with the agent, the container's (empty) cgroups are left.
-    uvm::sandbox::local::remove_container_cgroups(std::slice::from_ref(&state.id));
+    // A shim that was killed could not tear its sandbox down: the kernel takes its
+    // processes and mounts with the agent, the container's cgroups are left, empty once the
+    // last of those processes is gone (which may take a moment after the agent).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = uvm::sandbox::local::remove_container_cgroups(std::slice::from_ref(&state.id));
+        if left.is_empty() {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            let left: Vec<String> = left.iter().map(|p| p.display().to_string()).collect();
+            return Err(Error::State(format!(
+                "the container's cgroups are still in use: {}",
+                left.join(", ")
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
     match std::fs::remove_dir_all(&cd.dir) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
             Err(Error::io(format!("remove {}", cd.dir.display()), e))

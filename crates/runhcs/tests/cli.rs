@@ -62,6 +62,12 @@ fn rootfs() -> PathBuf {
     .clone()
 }
 
+/// A container id unique to this test run: container cgroups are host-wide (`/pods/<id>`),
+/// and other test processes run containers at the same time.
+fn uid(name: &str) -> String {
+    format!("{name}-{}", std::process::id())
+}
+
 /// A test's own state root and bundle dir; removed on drop.
 struct Env {
     dir: PathBuf,
@@ -204,13 +210,14 @@ impl Drop for Env {
 #[test]
 fn run_reports_output_and_exit_code() {
     let env = Env::new("run");
+    let r1 = uid("r1");
     let b = env.bundle("b", "echo hello; echo oops >&2; exit 3", false);
-    let o = env.run(&["run", "--bundle", b.to_str().unwrap(), "r1"]);
+    let o = env.run(&["run", "--bundle", b.to_str().unwrap(), &r1]);
     assert_eq!(o.status.code(), Some(3));
     assert_eq!(String::from_utf8_lossy(&o.stdout), "hello\n");
     assert_eq!(String::from_utf8_lossy(&o.stderr), "oops\n");
     env.assert_empty();
-    assert_no_cgroup("r1");
+    assert_no_cgroup(&r1);
 }
 
 /// `run` returns the exit code before the sandbox's teardown has finished: by then the id
@@ -219,22 +226,23 @@ fn run_reports_output_and_exit_code() {
 #[test]
 fn run_frees_the_id_and_the_pipes_before_returning() {
     let env = Env::new("rerun");
+    let same = uid("same");
     let b = env.bundle("b", "echo hello; echo oops >&2; exit 3", false);
     for _ in 0..3 {
         // Pipes, not files: `output` reads them to their end.
         let o = env
-            .cmd(&["run", "--bundle", b.to_str().unwrap(), "same"])
+            .cmd(&["run", "--bundle", b.to_str().unwrap(), &same])
             .stdin(Stdio::null())
             .output()
             .unwrap();
         assert_eq!(o.status.code(), Some(3), "{o:?}");
         assert_eq!(String::from_utf8_lossy(&o.stdout), "hello\n");
         assert_eq!(String::from_utf8_lossy(&o.stderr), "oops\n");
-        let o = env.run(&["state", "same"]);
+        let o = env.run(&["state", &same]);
         assert!(String::from_utf8_lossy(&o.stderr).contains("does not exist"));
     }
     env.assert_empty();
-    assert_no_cgroup("same");
+    assert_no_cgroup(&same);
 }
 
 /// No cgroup of container `id` is left in any hierarchy.
@@ -252,56 +260,58 @@ fn assert_no_cgroup(id: &str) {
 #[test]
 fn lifecycle_create_start_exec_ps_state_list_kill_delete() {
     let env = Env::new("life");
+    let c1 = uid("c1");
     let b = env.bundle("b", "sleep 1000", false);
     let b = b.to_str().unwrap();
-    env.ok(&["create", "-b", b, "c1"]);
-    assert_eq!(env.status("c1"), "created");
-    let o = env.run(&["create", "-b", b, "c1"]);
+    env.ok(&["create", "-b", b, &c1]);
+    assert_eq!(env.status(&c1), "created");
+    let o = env.run(&["create", "-b", b, &c1]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("already exists"));
 
-    env.ok(&["start", "c1"]);
-    assert_eq!(env.status("c1"), "running");
-    let o = env.run(&["start", "c1"]);
+    env.ok(&["start", &c1]);
+    assert_eq!(env.status(&c1), "running");
+    let o = env.run(&["start", &c1]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("already running"));
 
     let list = env.ok(&["list"]);
     assert!(list.starts_with("ID"), "{list}");
-    assert!(list.contains("c1") && list.contains("running"), "{list}");
-    assert_eq!(env.ok(&["list", "-q"]), "c1\n");
+    assert!(list.contains(&c1) && list.contains("running"), "{list}");
+    assert_eq!(env.ok(&["list", "-q"]), format!("{c1}\n"));
     let json: serde_json::Value =
         serde_json::from_str(&env.ok(&["list", "--format", "json"])).unwrap();
-    assert_eq!(json[0]["id"], "c1");
+    assert_eq!(json[0]["id"], c1.as_str());
 
-    let o = env.run(&["exec", "c1", "/bin/sh", "-c", "echo in-exec; exit 4"]);
+    let o = env.run(&["exec", &c1, "/bin/sh", "-c", "echo in-exec; exit 4"]);
     assert_eq!(o.status.code(), Some(4));
     assert_eq!(String::from_utf8_lossy(&o.stdout), "in-exec\n");
 
-    let pids: Vec<u32> = serde_json::from_str(&env.ok(&["ps", "--format", "json", "c1"])).unwrap();
+    let pids: Vec<u32> = serde_json::from_str(&env.ok(&["ps", "--format", "json", &c1])).unwrap();
     assert!(!pids.is_empty());
 
-    let o = env.run(&["delete", "c1"]);
+    let o = env.run(&["delete", &c1]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("not stopped"));
 
     // sleep is pid 1 in its namespace: TERM is ignored there, KILL is not.
-    env.ok(&["kill", "c1", "KILL"]);
-    env.wait_status("c1", "stopped");
-    let o = env.run(&["exec", "c1", "true"]);
+    env.ok(&["kill", &c1, "KILL"]);
+    env.wait_status(&c1, "stopped");
+    let o = env.run(&["exec", &c1, "true"]);
     assert!(!o.status.success());
-    env.ok(&["delete", "c1"]);
-    let o = env.run(&["state", "c1"]);
+    env.ok(&["delete", &c1]);
+    let o = env.run(&["state", &c1]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("does not exist"));
-    env.ok(&["delete", "--force", "c1"]);
+    env.ok(&["delete", "--force", &c1]);
     env.assert_empty();
 }
 
 #[test]
 fn delete_force_of_a_running_container() {
     let env = Env::new("force");
+    let f1 = uid("f1");
     let b = env.bundle("b", "sleep 1000", false);
-    env.ok(&["run", "-d", "-b", b.to_str().unwrap(), "f1"]);
-    assert_eq!(env.status("f1"), "running");
-    env.ok(&["delete", "--force", "f1"]);
+    env.ok(&["run", "-d", "-b", b.to_str().unwrap(), &f1]);
+    assert_eq!(env.status(&f1), "running");
+    env.ok(&["delete", "--force", &f1]);
     env.assert_empty();
 }
 
@@ -336,40 +346,42 @@ impl Drop for Immutable {
 #[test]
 fn delete_fails_with_the_reason_when_teardown_fails() {
     let env = Env::new("delfail");
+    let d1 = uid("d1");
     let b = env.bundle("b", "sleep 1000", false);
-    env.ok(&["run", "-d", "-b", b.to_str().unwrap(), "d1"]);
-    let pinned = Immutable::new(env.root().join("d1/sandbox/pinned"));
+    env.ok(&["run", "-d", "-b", b.to_str().unwrap(), &d1]);
+    let pinned = Immutable::new(env.root().join(&d1).join("sandbox/pinned"));
 
-    let o = env.run(&["delete", "--force", "d1"]);
+    let o = env.run(&["delete", "--force", &d1]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success(), "delete succeeded: {err}");
     assert!(err.contains("sandbox teardown failed"), "{err}");
     assert!(err.contains("Operation not permitted"), "{err}");
-    assert_eq!(env.status("d1"), "stopped");
+    assert_eq!(env.status(&d1), "stopped");
 
     // The shim is gone now; a plain delete removes the state dir itself and reports why
     // it cannot.
-    let o = env.run(&["delete", "d1"]);
+    let o = env.run(&["delete", &d1]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success(), "delete succeeded: {err}");
-    assert!(err.contains("remove ") && err.contains("d1"), "{err}");
+    assert!(err.contains("remove ") && err.contains(&d1), "{err}");
     assert!(err.contains("Operation not permitted"), "{err}");
 
     drop(pinned);
-    env.ok(&["delete", "d1"]);
+    env.ok(&["delete", &d1]);
     env.assert_empty();
-    assert_no_cgroup("d1");
+    assert_no_cgroup(&d1);
 }
 
 #[test]
 fn stdin_is_piped_and_mebibytes_of_output_arrive_intact() {
     let env = Env::new("stdio");
+    let p1 = uid("p1");
     let b = env.bundle("b", "cat", false);
     let data: Vec<u8> = (0..6 * 1024 * 1024u32)
         .map(|i| (i * 7 % 253) as u8)
         .collect();
     let mut child = env
-        .cmd(&["run", "-b", b.to_str().unwrap(), "p1"])
+        .cmd(&["run", "-b", b.to_str().unwrap(), &p1])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -395,12 +407,13 @@ fn stdin_is_piped_and_mebibytes_of_output_arrive_intact() {
 #[test]
 fn tty_exec_session() {
     let env = Env::new("tty");
+    let t1 = uid("t1");
     let b = env.bundle("b", "sleep 1000", false);
-    env.ok(&["run", "-d", "-b", b.to_str().unwrap(), "t1"]);
+    env.ok(&["run", "-d", "-b", b.to_str().unwrap(), &t1]);
     // script(1) gives runhcs a terminal of 77x22; the shell inside must see a terminal of
     // that size.
     let runhcs = format!(
-        "stty cols 77 rows 22; {} --root {} --gcs {} exec -t t1 /bin/sh",
+        "stty cols 77 rows 22; {} --root {} --gcs {} exec -t {t1} /bin/sh",
         env!("CARGO_BIN_EXE_runhcs"),
         env.root().display(),
         gcs().display()
@@ -408,15 +421,19 @@ fn tty_exec_session() {
     let text = in_terminal(&runhcs, b"tty -s && echo IS-A-TTY; stty size; exit 6\n");
     assert_has_line(&text, "IS-A-TTY");
     assert_has_line(&text, "22 77");
-    env.ok(&["delete", "--force", "t1"]);
+    env.ok(&["delete", "--force", &t1]);
     env.assert_empty();
 }
 
 #[test]
 fn bad_bundles_fail_clearly_and_leave_nothing() {
     let env = Env::new("bad");
+    let x1 = uid("x1");
+    let x2 = uid("x2");
+    let x3 = uid("x3");
+    let x4 = uid("x4");
     let missing = env.dir.join("nope");
-    let o = env.run(&["create", "-b", missing.to_str().unwrap(), "x1"]);
+    let o = env.run(&["create", "-b", missing.to_str().unwrap(), &x1]);
     assert!(!o.status.success());
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("bundle"),
@@ -425,7 +442,7 @@ fn bad_bundles_fail_clearly_and_leave_nothing() {
 
     let b = env.bundle("b", "true", false);
     std::fs::write(b.join("config.json"), "{not json").unwrap();
-    let o = env.run(&["create", "-b", b.to_str().unwrap(), "x2"]);
+    let o = env.run(&["create", "-b", b.to_str().unwrap(), &x2]);
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("not valid JSON"),
         "{o:?}"
@@ -433,7 +450,7 @@ fn bad_bundles_fail_clearly_and_leave_nothing() {
 
     let b = env.bundle("c", "true", false);
     std::fs::remove_file(b.join("rootfs")).unwrap();
-    let o = env.run(&["create", "-b", b.to_str().unwrap(), "x3"]);
+    let o = env.run(&["create", "-b", b.to_str().unwrap(), &x3]);
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("rootfs"),
         "{o:?}"
@@ -449,7 +466,7 @@ fn bad_bundles_fail_clearly_and_leave_nothing() {
         .unwrap()
         .push(serde_json::json!({"destination": "/x", "type": "nosuchfs", "source": "none"}));
     std::fs::write(b.join("config.json"), serde_json::to_vec(&spec).unwrap()).unwrap();
-    let o = env.run(&["run", "-b", b.to_str().unwrap(), "x4"]);
+    let o = env.run(&["run", "-b", b.to_str().unwrap(), &x4]);
     assert!(!o.status.success());
     assert!(!o.stderr.is_empty());
 
@@ -464,9 +481,10 @@ fn bad_bundles_fail_clearly_and_leave_nothing() {
 #[test]
 fn gcs_killed_mid_run_stops_the_container_and_delete_cleans_up() {
     let env = Env::new("crash");
+    let k1 = uid("k1");
     let b = env.bundle("b", "sleep 1000", false);
-    env.ok(&["run", "-d", "-b", b.to_str().unwrap(), "k1"]);
-    let state: serde_json::Value = serde_json::from_str(&env.ok(&["state", "k1"])).unwrap();
+    env.ok(&["run", "-d", "-b", b.to_str().unwrap(), &k1]);
+    let state: serde_json::Value = serde_json::from_str(&env.ok(&["state", &k1])).unwrap();
     let shim = state["pid"].as_u64().unwrap();
     // The gcs is the shim's only child, forked by one of its threads.
     let mut children = Vec::new();
@@ -486,10 +504,10 @@ fn gcs_killed_mid_run_stops_the_container_and_delete_cleans_up() {
     assert_eq!(comm.trim(), "gcs");
     // SAFETY: kill(2) of the gcs this test started.
     unsafe { libc::kill(gcs, libc::SIGKILL) };
-    env.wait_status("k1", "stopped");
-    env.ok(&["delete", "k1"]);
+    env.wait_status(&k1, "stopped");
+    env.ok(&["delete", &k1]);
     env.assert_empty();
-    let sandbox = env.root().join("k1");
+    let sandbox = env.root().join(&k1);
     assert!(!sandbox.exists());
 }
 
@@ -543,9 +561,10 @@ fn shim_killed_outright_takes_the_sandbox_along_and_delete_cleans_up() {
 #[test]
 fn tty_run_session_returns_the_exit_code() {
     let env = Env::new("ttyrun");
+    let tr1 = uid("tr1");
     let b = env.bundle("b", "exec /bin/sh", true);
     let runhcs = format!(
-        "stty cols 81 rows 23; {} --root {} --gcs {} run -b {} tr1; echo code=$?",
+        "stty cols 81 rows 23; {} --root {} --gcs {} run -b {} {tr1}; echo code=$?",
         env!("CARGO_BIN_EXE_runhcs"),
         env.root().display(),
         gcs().display(),

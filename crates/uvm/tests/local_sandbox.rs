@@ -26,7 +26,7 @@ async fn init_process_output_and_exit_code() {
     let sb = sandbox("init").await;
     let c = sb
         .create_container(
-            "c1",
+            &uid("c1"),
             spec(
                 &["/bin/sh", "-c", "echo hello; echo err >&2; exit 3"],
                 false,
@@ -53,7 +53,7 @@ async fn init_process_output_and_exit_code() {
 #[tokio::test]
 async fn stdin_and_large_output_through_exec() {
     let sb = sandbox("exec").await;
-    let c = sleeper(&sb, "c1").await;
+    let c = sleeper(&sb, &uid("c1")).await;
     let init = c.start_init(false, false, false).await.unwrap();
     // 4 MiB through stdin, back through stdout (cat), checked byte for byte.
     let data: Vec<u8> = (0..4 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
@@ -101,7 +101,7 @@ async fn many_containers_in_one_sandbox() {
     let sb = sandbox("many").await;
     let mut handles = Vec::new();
     for i in 0..5 {
-        let id = format!("m{i}");
+        let id = uid(&format!("m{i}"));
         let c = sb
             .create_container(
                 &id,
@@ -119,7 +119,7 @@ async fn many_containers_in_one_sandbox() {
     }
     for (i, (c, p)) in handles.iter().zip(&running).enumerate() {
         let out = read_all(p.take_stdio().stdout).await;
-        assert_eq!(String::from_utf8_lossy(&out), format!("m{i}\n"));
+        assert_eq!(String::from_utf8_lossy(&out), format!("{}\n", c.id()));
         assert_eq!(p.wait_timeout(T).await.unwrap(), i as i32);
         c.wait_timeout(T).await.unwrap();
         sb.remove_container(c).await.unwrap();
@@ -218,7 +218,7 @@ async fn twenty_containers_at_once_in_one_sandbox() {
 #[tokio::test]
 async fn tty_exec() {
     let sb = sandbox("tty").await;
-    let c = sleeper(&sb, "t1").await;
+    let c = sleeper(&sb, &uid("t1")).await;
     let _init = c.start_init(false, false, false).await.unwrap();
     let params = ProcessParameters {
         create_std_in_pipe: true,
@@ -249,7 +249,7 @@ async fn tty_exec() {
 #[tokio::test]
 async fn agent_killed_mid_run_fails_pending_calls_and_teardown_cleans_up() {
     let sb = sandbox("crash").await;
-    let c = sleeper(&sb, "k1").await;
+    let c = sleeper(&sb, &uid("k1")).await;
     let init = c.start_init(false, false, false).await.unwrap();
     // The agent is pid 1 of the sandbox's pid namespace, with a /proc of its own.
     let gcs = sb.agent_pid().unwrap() as i32;
@@ -354,7 +354,11 @@ fn descendants(root: i32) -> Vec<Proc> {
 async fn bad_spec_gives_a_clear_error_and_leaves_nothing() {
     let sb = sandbox("bad").await;
     let err = sb
-        .create_container("b1", spec(&["/does/not/exist"], false), &[busybox_rootfs()])
+        .create_container(
+            &uid("b1"),
+            spec(&["/does/not/exist"], false),
+            &[busybox_rootfs()],
+        )
         .await;
     // runc create succeeds for a missing binary only at start; accept either failure point.
     match err {
@@ -367,24 +371,24 @@ async fn bad_spec_gives_a_clear_error_and_leaves_nothing() {
     }
     let err = sb
         .create_container(
-            "b2",
+            &uid("b2"),
             serde_json::json!({"ociVersion": "1"}),
             &[busybox_rootfs()],
         )
         .await
         .unwrap_err();
     assert!(err.to_string().contains("no process"), "{err}");
-    assert!(!sb.container_paths("b2").bundle.exists());
+    assert!(!sb.container_paths(&uid("b2")).bundle.exists());
     teardown_and_check(sb).await;
 }
 
 #[tokio::test]
 async fn driven_through_the_hcs_cow_traits() {
     let sb = sandbox("cow").await;
-    let c = sleeper(&sb, "w1").await;
+    let c = sleeper(&sb, &uid("w1")).await;
     let init = c.start_init(false, false, false).await.unwrap();
     let container: &dyn hcs::cow::Container = &c;
-    assert_eq!(container.id(), "w1");
+    assert_eq!(container.id(), uid("w1"));
     assert_eq!(container.os(), hcs::Os::Linux);
     // lcowProcessParameters: schema2 ProcessParameters plus OciProcess.
     let config = serde_json::json!({
@@ -430,7 +434,7 @@ async fn agent_on_stdin_stdout() {
     let sb = uvm::sandbox::local::LocalSandbox::start(cfg).await.unwrap();
     let c = sb
         .create_container(
-            "io1",
+            &uid("io1"),
             spec(&["/bin/echo", "over-stdio"], false),
             &[busybox_rootfs()],
         )
@@ -450,7 +454,7 @@ async fn release_names_frees_the_dir_and_cgroups_before_teardown() {
     let sb = sandbox("release").await;
     let c = sb
         .create_container(
-            "rel1",
+            &uid("rel1"),
             spec(&["/bin/sh", "-c", "echo done"], false),
             &[busybox_rootfs()],
         )
@@ -472,7 +476,7 @@ async fn release_names_frees_the_dir_and_cgroups_before_teardown() {
     std::fs::create_dir(&old).unwrap();
     std::fs::remove_dir(&old).unwrap();
     for base in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
-        let cg = base.path().join("pods/rel1");
+        let cg = base.path().join("pods").join(uid("rel1"));
         assert!(!cg.exists(), "{} left behind", cg.display());
     }
     // The bridge is closed: calls fail rather than hang.

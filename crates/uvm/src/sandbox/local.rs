@@ -477,8 +477,10 @@ async fn kill_agent(agent: &Agent) {
 /// Removes the cgroups runc made for the sandbox's containers (the GCS puts a standalone
 /// container at `/pods/<id>`), in every v1 hierarchy or the v2 tree. Only empty cgroups can
 /// be removed, so this never touches a live one. Teardown does this; it is public for
-/// cleaning up after a host process that died without tearing its sandbox down.
-pub fn remove_container_cgroups(ids: &[String]) {
+/// cleaning up after a host process that died without tearing its sandbox down. Returns the
+/// cgroups that could not be removed (still in use, e.g. by processes still dying).
+pub fn remove_container_cgroups(ids: &[String]) -> Vec<PathBuf> {
+    let mut left = Vec::new();
     let root = Path::new("/sys/fs/cgroup");
     let mut bases = vec![root.to_path_buf()];
     if let Ok(entries) = std::fs::read_dir(root) {
@@ -490,6 +492,7 @@ pub fn remove_container_cgroups(ids: &[String]) {
             if dir.is_dir() {
                 if let Err(e) = std::fs::remove_dir(&dir) {
                     tracing::debug!(dir = %dir.display(), error = %e, "cgroup not removed");
+                    left.push(dir);
                 }
             }
         }
@@ -499,10 +502,12 @@ pub fn remove_container_cgroups(ids: &[String]) {
         // and no container is being created (then that sandbox removes it later).
         if let Some(_guard) = CgroupLock::try_exclusive() {
             for base in &bases {
+                // Best effort: it stays while another sandbox has containers in it.
                 let _ = std::fs::remove_dir(base.join("pods"));
             }
         }
     }
+    left
 }
 
 /// A host-wide advisory lock (flock on the cgroup root directory, so no lock file is left

@@ -93,6 +93,12 @@ pub async fn sandbox(tag: &str) -> LocalSandbox {
 }
 
 /// Creates container `id` in `sb` running `sleep 1000` from the busybox rootfs.
+/// A container id unique to this test process: container cgroups are host-wide
+/// (`/pods/<id>`) and other test processes run containers at the same time.
+pub fn uid(name: &str) -> String {
+    format!("{name}-{}", std::process::id())
+}
+
 pub async fn sleeper(sb: &LocalSandbox, id: &str) -> GcsContainer {
     sb.create_container(
         id,
