@@ -11,6 +11,7 @@ APT_PACKAGES=(
   cryptsetup-bin  # veritysetup checks dm-verity trees
   qemu-utils      # qemu-img checks VHD footers
   gcc-mingw-w64-x86-64 # links the Windows test binaries
+  binutils-mingw-w64-x86-64 # objdump reads their import tables (check-imports.sh)
   iproute2
 )
 
@@ -33,7 +34,7 @@ fi
 if command -v rustup >/dev/null; then
   rustup show active-toolchain >/dev/null
   rustup component add rustfmt clippy >/dev/null 2>&1 || true
-  rustup target add x86_64-pc-windows-msvc x86_64-pc-windows-gnu >/dev/null
+  rustup target add x86_64-pc-windows-msvc x86_64-pc-windows-gnu aarch64-pc-windows-msvc >/dev/null
 else
   echo "setup: rustup not found; install Rust (https://rustup.rs) first" >&2
   exit 1

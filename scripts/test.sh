@@ -24,8 +24,17 @@ win_pkgs=()
 for c in "${WINDOWS_CRATES[@]}"; do win_pkgs+=(-p "$c"); done
 cargo clippy --target x86_64-pc-windows-msvc "${win_pkgs[@]}" --all-targets --locked -- -D warnings
 
-step "link the Windows test binaries (x86_64-pc-windows-gnu)"
-cargo test --target x86_64-pc-windows-gnu "${win_pkgs[@]}" --locked --no-run
+step "cargo clippy (aarch64-pc-windows-msvc)"
+cargo clippy --target aarch64-pc-windows-msvc "${win_pkgs[@]}" --all-targets --locked -- -D warnings
+
+step "link the Windows test binaries (x86_64-pc-windows-gnu) and check their DLL imports"
+mkdir -p target
+cargo test --target x86_64-pc-windows-gnu "${win_pkgs[@]}" --locked --no-run \
+  --message-format=json-render-diagnostics >target/windows-gnu-tests.json
+mapfile -t win_exes < <(
+  grep -o '"executable":"[^"]*"' target/windows-gnu-tests.json | sed 's/^"executable":"//; s/"$//'
+)
+bash scripts/check-imports.sh "${win_exes[@]}"
 
 step "cargo test"
 cargo test --workspace --locked
