@@ -1,10 +1,12 @@
 //! Sandboxes: something that runs a GCS and hands out a bridge to it (the utility VM).
 //!
-//! On Windows the sandbox is an HCS utility VM; on Linux the [`local`] sandbox runs the
+//! On Windows the sandbox is an HCS utility VM ([`hcs`], whose logic is OS-neutral and
+//! tested against the `hcs` crate's simulators); on Linux the `local` sandbox runs the
 //! `gcs` binary as a child process, which is enough to run real containers with runc.
 
 #[cfg(target_os = "linux")]
 mod agent;
+pub mod hcs;
 #[cfg(target_os = "linux")]
 pub mod local;
 
