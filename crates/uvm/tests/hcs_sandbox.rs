@@ -159,14 +159,14 @@ async fn the_utility_vm_lifecycle_reaches_hcs_and_the_guest_in_order() {
     let tmp = tempfile::tempdir().unwrap();
     let boot = boot_files(tmp.path());
     let hcs = FakeHcs::new();
-    hcs.set_runtime_os("uvm-1", "Linux");
-    hcs.set_runtime_id("uvm-1", VM_ID);
+    hcs.set_runtime_os("c1@vm", "Linux");
+    hcs.set_runtime_id("c1@vm", VM_ID);
     let vmcompute = FakeVmcompute::new();
     let (sockets, changes) = MemSockets::new();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let guest = tokio::spawn(boot_guest(sockets.clone(), changes, seen.clone()));
 
-    let mut config = HcsSandboxConfig::new("uvm-1", tmp.path().join("state"), "test", &boot);
+    let mut config = HcsSandboxConfig::new("c1@vm", tmp.path().join("state"), "test", &boot);
     config.connect_timeout = Duration::from_secs(10);
     let backends = HcsBackends {
         hcs: hcs.clone(),
@@ -184,10 +184,10 @@ async fn the_utility_vm_lifecycle_reaches_hcs_and_the_guest_in_order() {
         doc["SchemaVersion"],
         serde_json::json!({"Major": 2, "Minor": 1})
     );
-    assert_eq!(
-        doc["VirtualMachine"]["Chipset"]["LinuxKernelDirect"]["KernelFilePath"],
-        format!("{boot}/kernel")
-    );
+    let kernel = doc["VirtualMachine"]["Chipset"]["LinuxKernelDirect"]["KernelFilePath"]
+        .as_str()
+        .unwrap();
+    assert_eq!(std::path::Path::new(kernel), tmp.path().join("kernel"));
     let exports = hcs.exports();
     let pos = |e: &str| exports.iter().position(|x| *x == e).unwrap();
     assert!(pos("HcsCreateComputeSystem") < pos("HcsStartComputeSystem"));
@@ -228,7 +228,7 @@ async fn the_utility_vm_lifecycle_reaches_hcs_and_the_guest_in_order() {
         .collect();
     let expected: Vec<String> = layers
         .iter()
-        .map(|p| format!("uvm-1 {}", p.display()))
+        .map(|p| format!("c1@vm {}", p.display()))
         .collect();
     assert_eq!(grants, expected);
     // HCS: one SCSI attachment per VHD, read-only layers, writable scratch.
@@ -354,7 +354,13 @@ async fn missing_boot_files_fail_before_hcs_is_called() {
         vmcompute: FakeVmcompute::new(),
         sockets,
     };
-    let err = HcsSandbox::start(config, backends).await.unwrap_err();
+    let err = HcsSandbox::start(config, backends.clone())
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("boot file"), "{err}");
+    let boot = boot_files(tmp.path());
+    let bad_id = HcsSandboxConfig::new("bad\nid", tmp.path().join("state"), "test", &boot);
+    let err = HcsSandbox::start(bad_id, backends).await.unwrap_err();
+    assert!(err.to_string().contains("compute system id"), "{err}");
     assert!(hcs.calls().is_empty());
 }

@@ -179,7 +179,7 @@ impl HcsSandbox {
     /// bridge connection and negotiates. On failure the VM is terminated and the state dir
     /// removed.
     pub async fn start(config: HcsSandboxConfig, backends: HcsBackends) -> Result<Self> {
-        validate_container_id(&config.id)?;
+        validate_system_id(&config.id)?;
         let document = doc::lcow_document(&config.options)?;
         for file in [config.options.kernel_path(), config.options.root_fs_path()] {
             if !Path::new(&file).is_file() {
@@ -450,6 +450,17 @@ impl HcsSandbox {
         };
         result.and(removed)
     }
+}
+
+/// A compute-system id HCS accepts: 1 to 256 printable characters (the reference names a
+/// container's utility VM `<id>@vm`).
+fn validate_system_id(id: &str) -> Result<()> {
+    if id.is_empty() || id.chars().count() > 256 || id.chars().any(char::is_control) {
+        return Err(Error::InvalidArgument(format!(
+            "invalid compute system id {id:?}: use 1 to 256 printable characters"
+        )));
+    }
+    Ok(())
 }
 
 /// Terminates `system` (already stopped or gone is fine), waits up to [`STOP_TIMEOUT`] and
