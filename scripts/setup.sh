@@ -19,6 +19,15 @@ missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Installed without their recommendations (a desktop's worth for wine64).
+LEAN_PACKAGES=(
+  wine64 # runs the Windows test binaries (scripts/wine-tests.sh)
+)
+lean_missing=()
+for p in "${LEAN_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || lean_missing+=("$p")
+done
+
 if ((${#missing[@]})); then
   if [ "$(id -u)" -ne 0 ]; then
     echo "setup: missing packages ${missing[*]}; run as root to install them" >&2
@@ -27,6 +36,16 @@ if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+if ((${#lean_missing[@]})); then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: missing packages ${lean_missing[*]}; run as root to install them" >&2
+    exit 1
+  fi
+  echo "setup: installing ${lean_missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "${lean_missing[@]}" >/dev/null
 fi
 
 # rust-toolchain.toml names the components and targets; rustup installs them on first use,

@@ -31,10 +31,19 @@ step "link the Windows test binaries (x86_64-pc-windows-gnu) and check their DLL
 mkdir -p target
 cargo test --target x86_64-pc-windows-gnu "${win_pkgs[@]}" --locked --no-run \
   --message-format=json-render-diagnostics >target/windows-gnu-tests.json
-mapfile -t win_exes < <(
-  grep -o '"executable":"[^"]*"' target/windows-gnu-tests.json | sed 's/^"executable":"//; s/"$//'
-)
+win_exes=()
+win_tests=()
+while IFS= read -r line; do
+  exe=$(grep -o '"executable":"[^"]*"' <<<"$line" | sed 's/^"executable":"//; s/"$//') || continue
+  win_exes+=("$exe")
+  if grep -o '"profile":{[^}]*}' <<<"$line" | grep -q '"test":true'; then
+    win_tests+=("$exe")
+  fi
+done <target/windows-gnu-tests.json
 bash scripts/check-imports.sh "${win_exes[@]}"
+
+step "run the Windows test binaries under Wine (no HCS there: the code paths that need none)"
+bash scripts/wine-tests.sh "${win_tests[@]}"
 
 step "cargo test"
 cargo test --workspace --locked
