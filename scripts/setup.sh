@@ -11,6 +11,7 @@ APT_PACKAGES=(
   cryptsetup-bin  # veritysetup checks dm-verity trees
   qemu-utils      # qemu-img checks VHD footers
   gcc-mingw-w64-x86-64 # links the Windows test binaries
+  binutils-mingw-w64-x86-64 # objdump reads their import tables (check-imports.sh)
   iproute2
 )
 
@@ -18,6 +19,15 @@ missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Installed without their recommendations (a desktop's worth for wine64).
+LEAN_PACKAGES=(
+  wine64 # runs the Windows test binaries (scripts/wine-tests.sh)
+)
+lean_missing=()
+for p in "${LEAN_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || lean_missing+=("$p")
+done
+
 if ((${#missing[@]})); then
   if [ "$(id -u)" -ne 0 ]; then
     echo "setup: missing packages ${missing[*]}; run as root to install them" >&2
@@ -27,13 +37,23 @@ if ((${#missing[@]})); then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+if ((${#lean_missing[@]})); then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: missing packages ${lean_missing[*]}; run as root to install them" >&2
+    exit 1
+  fi
+  echo "setup: installing ${lean_missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "${lean_missing[@]}" >/dev/null
+fi
 
 # rust-toolchain.toml names the components and targets; rustup installs them on first use,
 # but do it explicitly so a failure is reported here.
 if command -v rustup >/dev/null; then
   rustup show active-toolchain >/dev/null
   rustup component add rustfmt clippy >/dev/null 2>&1 || true
-  rustup target add x86_64-pc-windows-msvc x86_64-pc-windows-gnu >/dev/null
+  rustup target add x86_64-pc-windows-msvc x86_64-pc-windows-gnu aarch64-pc-windows-msvc >/dev/null
 else
   echo "setup: rustup not found; install Rust (https://rustup.rs) first" >&2
   exit 1

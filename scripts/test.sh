@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 
 # Crates meant to run on Windows; the GCS (Linux-only by nature) is left out by selection.
-WINDOWS_CRATES=(hcs-schema hcs bridge ext4 uvm)
+WINDOWS_CRATES=(hcs-schema hcs bridge ext4 uvm runhcs)
 FUZZ_SECONDS=${FUZZ_SECONDS:-20}
 
 step() { printf '\n==> %s\n' "$*"; }
@@ -24,8 +24,26 @@ win_pkgs=()
 for c in "${WINDOWS_CRATES[@]}"; do win_pkgs+=(-p "$c"); done
 cargo clippy --target x86_64-pc-windows-msvc "${win_pkgs[@]}" --all-targets --locked -- -D warnings
 
-step "link the Windows test binaries (x86_64-pc-windows-gnu)"
-cargo test --target x86_64-pc-windows-gnu "${win_pkgs[@]}" --locked --no-run
+step "cargo clippy (aarch64-pc-windows-msvc)"
+cargo clippy --target aarch64-pc-windows-msvc "${win_pkgs[@]}" --all-targets --locked -- -D warnings
+
+step "link the Windows test binaries (x86_64-pc-windows-gnu) and check their DLL imports"
+mkdir -p target
+cargo test --target x86_64-pc-windows-gnu "${win_pkgs[@]}" --locked --no-run \
+  --message-format=json-render-diagnostics >target/windows-gnu-tests.json
+win_exes=()
+win_tests=()
+while IFS= read -r line; do
+  exe=$(grep -o '"executable":"[^"]*"' <<<"$line" | sed 's/^"executable":"//; s/"$//') || continue
+  win_exes+=("$exe")
+  if grep -o '"profile":{[^}]*}' <<<"$line" | grep -q '"test":true'; then
+    win_tests+=("$exe")
+  fi
+done <target/windows-gnu-tests.json
+bash scripts/check-imports.sh "${win_exes[@]}"
+
+step "run the Windows test binaries under Wine (no HCS there: the code paths that need none)"
+bash scripts/wine-tests.sh "${win_tests[@]}"
 
 step "cargo test (nothing outside the clone: ../shared hidden if present)"
 # Tests must read only what the repository holds. A developer checkout may have the project's

@@ -4,7 +4,7 @@
 //! Everything that decides something (JSON documents, operation waits and cancellation,
 //! HRESULT mapping, result-document parsing, event decoding, state) lives above this trait
 //! in platform-neutral code, tested on Linux against `fake::FakeHcs` (feature `fake`). The Win32
-//! implementation (`sys::windows::Computecore`) is a thin layer that converts strings to
+//! implementation (`sys::Computecore`) is a thin layer that converts strings to
 //! UTF-16, calls the export, and copies and frees returned strings.
 //!
 //! The methods are synchronous and may block (a wait blocks for up to its timeout); the

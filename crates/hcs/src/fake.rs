@@ -120,6 +120,7 @@ struct SimSystem {
     system_type: String,
     os: String,
     owner: String,
+    runtime_id: String,
     processes: BTreeMap<u32, SimProcess>,
 }
 
@@ -143,6 +144,7 @@ struct State {
     calls: CallLog,
     injections: HashMap<&'static str, VecDeque<Injection>>,
     runtime_os: HashMap<String, String>,
+    runtime_ids: HashMap<String, String>,
     gates: HashMap<&'static str, Arc<Gate>>,
 }
 
@@ -227,6 +229,14 @@ impl FakeHcs {
     /// Sets the `RuntimeOsType` a system created with `id` will report (default `Windows`).
     pub fn set_runtime_os(&self, id: &str, os: &str) {
         self.st().runtime_os.insert(id.to_string(), os.to_string());
+    }
+
+    /// Sets the `RuntimeId` (a VM's Hyper-V id) a system created with `id` will report
+    /// (default the nil GUID).
+    pub fn set_runtime_id(&self, id: &str, runtime_id: &str) {
+        self.st()
+            .runtime_ids
+            .insert(id.to_string(), runtime_id.to_string());
     }
 
     /// Every call so far.
@@ -503,7 +513,7 @@ impl FakeHcs {
             "SystemType": sys.system_type,
             "RuntimeOsType": sys.os,
             "Owner": sys.owner,
-            "RuntimeId": "00000000-0000-0000-0000-000000000000",
+            "RuntimeId": sys.runtime_id,
         });
         if sys.state == SimState::Stopped {
             props["Stopped"] = json!(true);
@@ -723,6 +733,11 @@ impl HcsApi for FakeHcs {
                     system_type: system_type.into(),
                     os,
                     owner: config["Owner"].as_str().unwrap_or_default().to_string(),
+                    runtime_id: s
+                        .runtime_ids
+                        .get(id)
+                        .cloned()
+                        .unwrap_or_else(|| "00000000-0000-0000-0000-000000000000".into()),
                     processes: BTreeMap::new(),
                 },
             );

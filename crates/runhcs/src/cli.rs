@@ -38,6 +38,10 @@ pub struct Cli {
     /// Speak the bridge over the GCS's stdin/stdout (`-use-inouterr`).
     #[arg(long = "gcs-use-inouterr", global = true)]
     pub gcs_use_inouterr: bool,
+    /// Windows: the utility VM's boot files (kernel, initrd.img or rootfs.vhd); default
+    /// `%ProgramFiles%\Linux Containers`.
+    #[arg(long = "boot-files", global = true, env = "RUNHCS_BOOT_FILES")]
+    pub boot_files: Option<String>,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -225,6 +229,9 @@ pub struct ShimArgs {
     /// Fd of `run`'s exit pipe (init's exit code, early).
     #[arg(long = "exit-fd")]
     pub exit_fd: Option<i32>,
+    /// Windows: the named pipe of `create`'s readiness report.
+    #[arg(long = "ready-pipe")]
+    pub ready_pipe: Option<String>,
     /// Shim log path.
     #[arg(long = "shim-log")]
     pub shim_log: Option<PathBuf>,
@@ -262,6 +269,8 @@ const LONG_FLAGS: &[&str] = &[
     "use-virtual-memory",
     "ready-fd",
     "exit-fd",
+    "ready-pipe",
+    "boot-files",
     "help",
     "version",
 ];

@@ -1,26 +1,41 @@
-//! The subcommands (the reference's `cmd/runhcs/*.go`), over the local sandbox.
+//! The subcommands (the reference's `cmd/runhcs/*.go`), over the local sandbox on Linux
+//! and the HCS utility VM on Windows. `create`, `run` and `exec` start and talk to the shim
+//! in the platform's way (here for Unix; `commands_windows.rs`); the rest only use the
+//! control channel and the state files.
 
+#[cfg(unix)]
 use std::io::Read;
+#[cfg(unix)]
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+#[cfg(unix)]
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
+#[cfg(unix)]
 use std::process::{Child, Command as Process};
 use std::time::Duration;
 
-use crate::cli::{Cli, CreateArgs, ExecArgs};
+#[cfg(unix)]
+use crate::cli::CreateArgs;
+use crate::cli::{Cli, ExecArgs};
 use crate::control::{self, Request};
 use crate::error::{Error, Result};
-use crate::shim::{read_spec, rootfs_of, READY};
+#[cfg(unix)]
+use crate::shim::{rootfs_of, READY};
 use crate::signal::parse_signal;
+use crate::spec::read_spec;
 use crate::state::{root_dir, ContainerDir, State, Status};
+#[cfg(unix)]
 use crate::term;
 
-fn dir_of(cli: &Cli, id: &str) -> Result<ContainerDir> {
+#[cfg(windows)]
+pub use crate::commands_windows::{create, exec, run, ShimProcess};
+
+pub(crate) fn dir_of(cli: &Cli, id: &str) -> Result<ContainerDir> {
     uvm::sandbox::validate_container_id(id).map_err(|e| Error::Invalid(e.to_string()))?;
     Ok(ContainerDir::new(&root_dir(&cli.root), id))
 }
 
-fn read_state(cli: &Cli, id: &str) -> Result<(ContainerDir, State)> {
+pub(crate) fn read_state(cli: &Cli, id: &str) -> Result<(ContainerDir, State)> {
     let cd = dir_of(cli, id)?;
     let state = cd.read(id)?;
     Ok((cd, state))
@@ -41,6 +56,7 @@ pub fn gcs_path(cli: &Cli) -> PathBuf {
     PathBuf::from("gcs")
 }
 
+#[cfg(unix)]
 fn global_args(cli: &Cli) -> Vec<String> {
     let mut a = vec![
         "--root".to_owned(),
@@ -62,12 +78,14 @@ fn global_args(cli: &Cli) -> Vec<String> {
     a
 }
 
+#[cfg(unix)]
 /// `create`: validates the bundle, starts the shim (which starts the sandbox and creates
 /// the container) and waits for its readiness handshake. Returns the shim process.
 pub fn create(cli: &Cli, args: &CreateArgs) -> Result<Child> {
     create_with(cli, args, None)
 }
 
+#[cfg(unix)]
 /// `create`, handing the shim the write end of `run`'s exit pipe when given.
 fn create_with(cli: &Cli, args: &CreateArgs, exit_pipe: Option<OwnedFd>) -> Result<Child> {
     if args.host {
@@ -104,6 +122,7 @@ fn create_with(cli: &Cli, args: &CreateArgs, exit_pipe: Option<OwnedFd>) -> Resu
     }
 }
 
+#[cfg(unix)]
 fn spawn_shim(
     cli: &Cli,
     args: &CreateArgs,
@@ -203,6 +222,7 @@ pub fn start(cli: &Cli, id: &str) -> Result<()> {
     Ok(())
 }
 
+#[cfg(unix)]
 fn wait_child(child: &mut Child) -> i32 {
     use std::os::unix::process::ExitStatusExt;
     match child.wait() {
@@ -211,6 +231,7 @@ fn wait_child(child: &mut Child) -> i32 {
     }
 }
 
+#[cfg(unix)]
 /// Forwards SIGWINCH (as resizes) and terminating signals (as kills) to the container
 /// while `run`/`exec` wait. Dropping (or sending on) the returned sender stops the thread
 /// at once; it never wakes otherwise.
@@ -274,6 +295,7 @@ fn forward_signals(
     stop
 }
 
+#[cfg(unix)]
 /// Resolves the first of several futures (a tiny `select_all`).
 async fn futures_select<F: std::future::Future<Output = i32> + Unpin>(mut futs: Vec<F>) -> i32 {
     if futs.is_empty() {
@@ -290,6 +312,7 @@ async fn futures_select<F: std::future::Future<Output = i32> + Unpin>(mut futs: 
     .await
 }
 
+#[cfg(unix)]
 /// `run`: create + start; without `--detach` wait and return the container's exit code
 /// (after deleting it).
 ///
@@ -338,7 +361,7 @@ pub fn run(cli: &Cli, args: &CreateArgs, detach: bool) -> Result<i32> {
     Ok(code)
 }
 
-fn build_process(state: &State, args: &ExecArgs) -> Result<serde_json::Value> {
+pub(crate) fn build_process(state: &State, args: &ExecArgs) -> Result<serde_json::Value> {
     if let Some(path) = &args.process {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::Invalid(format!("cannot read {}: {e}", path.display())))?;
@@ -403,6 +426,7 @@ fn build_process(state: &State, args: &ExecArgs) -> Result<serde_json::Value> {
     }))
 }
 
+#[cfg(unix)]
 /// `exec`: runs a process with this command's stdio; returns its exit code.
 pub fn exec(cli: &Cli, args: &ExecArgs) -> Result<i32> {
     let (cd, state) = read_state(cli, &args.id)?;
@@ -500,20 +524,25 @@ pub fn delete(cli: &Cli, id: &str, force: bool) -> Result<()> {
     // A shim that was killed could not tear its sandbox down: the kernel takes its
     // processes and mounts with the agent, the container's cgroups are left, empty once the
     // last of those processes is gone (which may take a moment after the agent).
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let left = uvm::sandbox::local::remove_container_cgroups(std::slice::from_ref(&state.id));
-        if left.is_empty() {
-            break;
+    // (On Windows the utility VM dies with the shim's last handle to it.)
+    #[cfg(target_os = "linux")]
+    {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let left =
+                uvm::sandbox::local::remove_container_cgroups(std::slice::from_ref(&state.id));
+            if left.is_empty() {
+                break;
+            }
+            if std::time::Instant::now() > deadline {
+                let left: Vec<String> = left.iter().map(|p| p.display().to_string()).collect();
+                return Err(Error::State(format!(
+                    "the container's cgroups are still in use: {}",
+                    left.join(", ")
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
-        if std::time::Instant::now() > deadline {
-            let left: Vec<String> = left.iter().map(|p| p.display().to_string()).collect();
-            return Err(Error::State(format!(
-                "the container's cgroups are still in use: {}",
-                left.join(", ")
-            )));
-        }
-        std::thread::sleep(Duration::from_millis(50));
     }
     match std::fs::remove_dir_all(&cd.dir) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {

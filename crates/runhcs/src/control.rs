@@ -1,7 +1,7 @@
-//! The control protocol between runhcs commands and a container's shim: one JSON line per
-//! request on `shim.sock`, one JSON line per reply. `exec` passes the caller's stdio file
-//! descriptors with the request (`SCM_RIGHTS`) and gets a second reply with the exit code
-//! when the process ends.
+//! The control channel between runhcs commands and a container's shim (Unix): one JSON line
+//! per request ([`crate::protocol`]) on `shim.sock`, one JSON line per reply. `exec` passes
+//! the caller's stdio file descriptors with the request (`SCM_RIGHTS`) and gets a second
+//! reply with the exit code when the process ends.
 
 use std::io::{BufRead, BufReader, IoSlice, IoSliceMut, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -9,90 +9,10 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 
 use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
-use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-
-/// Largest request accepted by the shim.
-const MAX_REQUEST: usize = 1 << 20;
-
-/// A request to the shim.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "kebab-case")]
-pub enum Request {
-    /// Start the init process.
-    Start,
-    /// Signal init (or every process with `all`).
-    Kill {
-        /// Linux signal number.
-        signal: i32,
-        /// Signal every process of the container.
-        #[serde(default)]
-        all: bool,
-    },
-    /// List the container's pids.
-    Ps,
-    /// Run a process; the fds for the requested streams follow in stdin, stdout, stderr order.
-    Exec {
-        /// The OCI process.
-        process: serde_json::Value,
-        /// An fd for stdin is attached.
-        stdin: bool,
-        /// An fd for stdout is attached.
-        stdout: bool,
-        /// An fd for stderr is attached.
-        stderr: bool,
-    },
-    /// Resize a terminal (init when `pid` is absent).
-    Resize {
-        /// The process (sandbox pid).
-        #[serde(default)]
-        pid: Option<u32>,
-        /// Columns.
-        width: u16,
-        /// Rows.
-        height: u16,
-    },
-    /// Delete the container (kill first when `force`), tear the sandbox down, exit.
-    Delete {
-        /// Kill a running container.
-        force: bool,
-    },
-}
-
-/// A reply from the shim.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Reply {
-    /// The failure, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// `ps`: the pids.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pids: Option<Vec<u32>>,
-    /// `exec`/`start`: the process's pid.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pid: Option<u32>,
-    /// `exec` second reply: the exit code.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub exit_code: Option<i32>,
-}
-
-impl Reply {
-    /// A failure reply.
-    pub fn error(e: impl ToString) -> Self {
-        Reply {
-            error: Some(e.to_string()),
-            ..Default::default()
-        }
-    }
-
-    fn into_result(self) -> Result<Self> {
-        match self.error {
-            Some(e) => Err(Error::Shim(e)),
-            None => Ok(self),
-        }
-    }
-}
+use crate::protocol::MAX_REQUEST;
+pub use crate::protocol::{Reply, Request};
 
 /// A connection to a shim, after the request was sent.
 pub struct Connection {

@@ -18,8 +18,8 @@ pub enum Error {
     /// The operation does not apply to the container's state.
     #[error("{0}")]
     State(String),
-    /// The command exists in the reference but not with the local sandbox.
-    #[error("{0} is not supported by runhcs with the Linux local sandbox")]
+    /// The command exists in the reference but not here.
+    #[error("{0} is not supported by this runhcs")]
     Unsupported(&'static str),
     /// The shim reported a failure.
     #[error("{0}")]

@@ -13,15 +13,29 @@
 //! passes its own stdio to the shim over the control socket. `run` gets the init process's
 //! exit code from the shim on an exit pipe as soon as the container is gone and its id free;
 //! the shim then finishes tearing the sandbox down by itself.
+//!
+//! On Windows the same commands drive an HCS utility VM (`uvm::sandbox::hcs`) per container,
+//! whose layers are the bundle's `windows.layerFolders`; the control channel is a named pipe
+//! and `exec` relays its handles through named pipes (`*_windows.rs`). That side compiles
+//! and its neutral parts are tested on Linux; it has never run on Windows.
 
 pub mod cli;
 pub mod commands;
+#[cfg(windows)]
+mod commands_windows;
+#[cfg_attr(windows, path = "control_windows.rs")]
 pub mod control;
 pub mod error;
+pub mod protocol;
+#[cfg_attr(windows, path = "shim_windows.rs")]
 pub mod shim;
 pub mod signal;
+pub mod spec;
 pub mod state;
+#[cfg_attr(windows, path = "term_windows.rs")]
 pub mod term;
+#[cfg(windows)]
+mod winproc;
 
 use cli::{Cli, Command};
 use error::Error;
@@ -86,19 +100,7 @@ pub fn main_with(cli: Cli) -> i32 {
         } => commands::resize_tty(&cli, id, *width, *height, *pid).map(|_| 0),
         Command::CreateScratch { .. } => Err(Error::Unsupported("create-scratch")),
         Command::PrepareDisk { .. } => Err(Error::Unsupported("prepare-disk")),
-        Command::Shim(a) => {
-            let config = shim::ShimConfig {
-                id: a.id.clone(),
-                root: state::root_dir(&cli.root),
-                bundle: a.bundle.clone(),
-                gcs: commands::gcs_path(&cli),
-                gcs_args: cli.gcs_args.split_whitespace().map(str::to_owned).collect(),
-                use_inouterr: cli.gcs_use_inouterr,
-                owner: cli.owner.clone(),
-                debug: cli.debug,
-            };
-            Ok(shim::run(config, a.ready_fd, a.exit_fd))
-        }
+        Command::Shim(a) => Ok(run_shim(&cli, a)),
     };
     match result {
         Ok(code) => code,
@@ -107,4 +109,35 @@ pub fn main_with(cli: Cli) -> i32 {
             1
         }
     }
+}
+
+#[cfg(unix)]
+fn run_shim(cli: &Cli, a: &cli::ShimArgs) -> i32 {
+    let config = shim::ShimConfig {
+        id: a.id.clone(),
+        root: state::root_dir(&cli.root),
+        bundle: a.bundle.clone(),
+        gcs: commands::gcs_path(cli),
+        gcs_args: cli.gcs_args.split_whitespace().map(str::to_owned).collect(),
+        use_inouterr: cli.gcs_use_inouterr,
+        owner: cli.owner.clone(),
+        debug: cli.debug,
+    };
+    shim::run(config, a.ready_fd, a.exit_fd)
+}
+
+#[cfg(windows)]
+fn run_shim(cli: &Cli, a: &cli::ShimArgs) -> i32 {
+    let config = shim::ShimConfig {
+        id: a.id.clone(),
+        root: state::root_dir(&cli.root),
+        bundle: a.bundle.clone(),
+        boot_files: cli
+            .boot_files
+            .clone()
+            .unwrap_or_else(shim::default_boot_files),
+        owner: cli.owner.clone(),
+        debug: cli.debug,
+    };
+    shim::run(config, a.ready_pipe.clone())
 }

@@ -12,7 +12,7 @@ use std::fs::File;
 use std::io::Write;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -28,6 +28,7 @@ use uvm::{GcsContainer, GcsProcess, ProcessStdio};
 
 use crate::control::{self, Reply, Request};
 use crate::error::{Error, Result};
+pub use crate::spec::{read_spec, rootfs_of};
 use crate::state::{ContainerDir, State, Status};
 
 /// The handshake bytes of a successful start.
@@ -227,41 +228,6 @@ async fn setup(config: ShimConfig, cd: ContainerDir, exit_pipe: Option<File>) ->
         deleting: AtomicBool::new(false),
         exit_pipe: Mutex::new(exit_pipe),
     })
-}
-
-/// Reads and parses a bundle's config.json with a clear error.
-pub fn read_spec(path: &Path) -> Result<serde_json::Value> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::Invalid(format!("cannot read {}: {e}", path.display())))?;
-    let spec: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| Error::Invalid(format!("{} is not valid JSON: {e}", path.display())))?;
-    let args_ok = spec
-        .pointer("/process/args")
-        .and_then(|a| a.as_array())
-        .is_some_and(|a| !a.is_empty());
-    if !args_ok {
-        return Err(Error::Invalid(format!(
-            "{}: process.args must be a non-empty list",
-            path.display()
-        )));
-    }
-    Ok(spec)
-}
-
-/// The rootfs directory named by `root.path` (relative to the bundle).
-pub fn rootfs_of(spec: &serde_json::Value, bundle: &Path) -> Result<PathBuf> {
-    let root = spec
-        .pointer("/root/path")
-        .and_then(|p| p.as_str())
-        .ok_or_else(|| Error::Invalid("the bundle's config.json has no root.path".into()))?;
-    let path = bundle.join(root);
-    if !path.is_dir() {
-        return Err(Error::Invalid(format!(
-            "rootfs {} does not exist or is not a directory",
-            path.display()
-        )));
-    }
-    Ok(path)
 }
 
 impl Shim {

@@ -1,9 +1,10 @@
 //! Persisted container state: `<root>/<id>/state.json`, written by `create` and the shim.
 //!
-//! The reference keeps this in volatile registry keys; on Linux it is a directory per
-//! container under the root (`/run/runhcs/<root>` for a name, or the path itself):
-//! `state.json`, `shim.sock` (the shim's control socket), `shim.log`, and `sandbox/` (the
-//! local sandbox's state dir).
+//! The reference keeps this in volatile registry keys; here it is a directory per container
+//! under the root (`/run/runhcs/<root>` on Linux, `%ProgramData%\runhcs\<root>` on Windows,
+//! for a name; or the path itself): `state.json`, `shim.sock` (the shim's control socket;
+//! on Windows a named pipe, [`pipe_name`]), `shim.log`, and `sandbox/` (the sandbox's state
+//! dir).
 
 use std::path::{Path, PathBuf};
 
@@ -11,17 +12,42 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-/// Base of named roots.
+/// Base of named roots (Linux).
 pub const RUN_DIR: &str = "/run/runhcs";
 
-/// Resolves `--root`: an absolute path is used as is, a name lives under [`RUN_DIR`].
+/// Resolves `--root`: an absolute path is used as is, a name lives under [`RUN_DIR`]
+/// (`%ProgramData%\runhcs` on Windows).
 pub fn root_dir(root: &str) -> PathBuf {
     let p = Path::new(root);
     if p.is_absolute() {
         p.to_path_buf()
     } else {
-        Path::new(RUN_DIR).join(root)
+        run_dir().join(root)
     }
+}
+
+#[cfg(not(windows))]
+fn run_dir() -> PathBuf {
+    PathBuf::from(RUN_DIR)
+}
+
+#[cfg(windows)]
+fn run_dir() -> PathBuf {
+    let data = std::env::var_os("ProgramData").unwrap_or_else(|| r"C:\ProgramData".into());
+    Path::new(&data).join("runhcs")
+}
+
+/// The shim's control pipe on Windows: `\\.\pipe\runhcs-<hash of the container dir>-<id>`,
+/// so that containers of the same id under different roots do not collide. (The id is
+/// validated: `[A-Za-z0-9_.-]`, at most 128 characters.)
+pub fn pipe_name(dir: &Path, id: &str) -> String {
+    // FNV-1a, 64 bits: stable across runs and builds (unlike std's hasher).
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in dir.to_string_lossy().bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!(r"\\.\pipe\runhcs-{h:016x}-{id}")
 }
 
 /// A container's status as `state` and `list` show it.
@@ -94,8 +120,19 @@ impl ContainerDir {
         self.dir.join("state.json")
     }
     /// The shim's control socket.
+    #[cfg(not(windows))]
     pub fn control_socket(&self) -> PathBuf {
         self.dir.join("shim.sock")
+    }
+    /// The shim's control pipe ([`pipe_name`]).
+    #[cfg(windows)]
+    pub fn control_socket(&self) -> PathBuf {
+        let id = self
+            .dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        PathBuf::from(pipe_name(&self.dir, &id))
     }
     /// The shim's log.
     pub fn shim_log(&self) -> PathBuf {
@@ -129,7 +166,11 @@ impl ContainerDir {
     }
 }
 
+#[cfg(windows)]
+pub use crate::winproc::{process_alive, wait_gone};
+
 /// True if `pid` is a live process (not a zombie).
+#[cfg(not(windows))]
 pub fn process_alive(pid: u32) -> bool {
     if pid == 0 {
         return false;
@@ -146,6 +187,7 @@ pub fn process_alive(pid: u32) -> bool {
 
 /// Waits up to `limit` for process `pid` to end (exit or become a zombie), through a pidfd
 /// that becomes readable when it does; polls every 20 ms only where pidfds are missing.
+#[cfg(not(windows))]
 pub fn wait_gone(pid: u32, limit: std::time::Duration) {
     if pid == 0 {
         return;
@@ -229,6 +271,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 mod tests {
     use super::*;
 
+    #[cfg(not(windows))]
     #[test]
     fn roots() {
         assert_eq!(root_dir("default"), Path::new("/run/runhcs/default"));
@@ -268,6 +311,29 @@ mod tests {
         assert_eq!(dead.effective_status(), Status::Stopped);
     }
 
+    #[test]
+    fn control_pipes_differ_by_root_and_id() {
+        let a = pipe_name(Path::new(r"C:\ProgramData\runhcs\default\c1"), "c1");
+        assert!(a.starts_with(r"\\.\pipe\runhcs-"), "{a}");
+        assert!(a.ends_with("-c1"), "{a}");
+        assert_eq!(a.len(), r"\\.\pipe\runhcs-".len() + 16 + 3);
+        assert_eq!(
+            a,
+            pipe_name(Path::new(r"C:\ProgramData\runhcs\default\c1"), "c1"),
+            "stable"
+        );
+        assert_ne!(
+            a,
+            pipe_name(Path::new(r"C:\ProgramData\runhcs\other\c1"), "c1")
+        );
+        // FNV-1a of the empty string is its offset basis.
+        assert_eq!(
+            pipe_name(Path::new(""), "x"),
+            r"\\.\pipe\runhcs-cbf29ce484222325-x"
+        );
+    }
+
+    #[cfg(not(windows))]
     #[test]
     fn wait_gone_returns_when_the_process_ends() {
         use std::time::{Duration, Instant};

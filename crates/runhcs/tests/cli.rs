@@ -1,5 +1,8 @@
 //! runhcs end to end with the real gcs and runc (as root, as CI runs): run, create/start,
 //! exec, kill, delete, ps, state, list, stdio, TTY, failures and cleanup.
+//! Linux only: the local sandbox.
+
+#![cfg(target_os = "linux")]
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -59,6 +59,9 @@ pub enum Error {
     /// The handle was closed.
     #[error("{0} is closed")]
     Closed(String),
+    /// A Host Compute Service call failed (the HCS sandbox).
+    #[error("HCS: {0}")]
+    Hcs(#[from] hcs::Error),
 }
 
 impl Error {

@@ -6,7 +6,10 @@
 //! * [`transport`]: where the host listens for the guest's stdio connections.
 //! * [`container`], [`process`]: handles over the bridge.
 //! * [`sandbox`]: the utility-VM abstraction; on Linux the local sandbox runs `gcs` as a
-//!   child process in its own mount and pid namespaces, speaking over Unix sockets.
+//!   child process in its own mount and pid namespaces, speaking over Unix sockets; the HCS
+//!   sandbox (`sandbox::hcs`) creates an LCOW utility VM through the Host Compute Service.
+//! * [`hvsock`]: Hyper-V socket addressing of a utility VM's vsock ports (AF_HYPERV
+//!   listeners on Windows).
 //! * [`cow`]: the `hcs` crate's `Container` / `Process` traits for these handles.
 
 pub mod client;
@@ -14,6 +17,7 @@ pub mod container;
 pub mod cow;
 
 pub mod error;
+pub mod hvsock;
 pub mod process;
 pub mod sandbox;
 pub mod transport;

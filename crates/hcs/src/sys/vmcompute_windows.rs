@@ -4,9 +4,24 @@
 //! is loaded from System32 only when first needed, and each export is optional, so an
 //! export missing on a build fails only its call, with `ERROR_PROC_NOT_FOUND`.
 //!
-//! The signatures are hand-written from hcsshim's declarations (hcs-hcn-api.md §1.4, §4.1,
-//! §6.1); vmcompute.dll's exports are undocumented. Strings it allocates for the caller are
-//! released with `CoTaskMemFree`, as hcsshim does for this DLL.
+//! **Hand-declared, and why.** Microsoft's Win32 metadata (and so `windows-sys`) has no
+//! vmcompute.dll at all: its exports are undocumented, and the v1 compute-system exports
+//! share their names with computecore's but not their signatures. So this module is the one
+//! place where export signatures are written by hand, from hcsshim's `//sys` declarations
+//! (hcs-hcn-api.md §1.4, §4.1, §6.1):
+//!
+//! * the v1 compute-system, process and service calls (`HcsEnumerateComputeSystems` …
+//!   `HcsModifyServiceSettings`, `HcsRegister/Unregister{ComputeSystem,Process}Callback`),
+//! * `HNSCall` (HNS v1),
+//! * the graph-driver layer exports (`ActivateLayer` … `GrantVmAccess`),
+//! * and the two structs they take, `DRIVER_INFO` ([`DriverInfo`]) and
+//!   `WC_LAYER_DESCRIPTOR` ([`WcLayerDescriptor`]).
+//!
+//! Their parameter types still come from the metadata wherever it has them: the handles
+//! (`HCS_SYSTEM`, `HCS_PROCESS`, `HCS_CALLBACK`), `HCS_PROCESS_INFORMATION`, the v1
+//! notification callback type `HCS_NOTIFICATION_CALLBACK`, `GUID`, `PCWSTR`/`PWSTR` and
+//! `HRESULT`. Strings vmcompute allocates for the caller are released with `CoTaskMemFree`,
+//! as hcsshim does for this DLL.
 //!
 //! Notification callbacks: the context is an integer key into a registry of sinks, never a
 //! pointer; the trampoline catches panics. `HcsUnregisterComputeSystemCallback` blocks until
@@ -18,108 +33,88 @@ use std::ffi::c_void;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
+use windows_sys::core::{GUID, HRESULT, PCWSTR, PWSTR};
+use windows_sys::Win32::Foundation::HANDLE;
+use windows_sys::Win32::System::Com::CoTaskMemFree;
+use windows_sys::Win32::System::HostCompute::HCS_CALLBACK;
+use windows_sys::Win32::System::HostComputeSystem::{
+    HCS_NOTIFICATION_CALLBACK, HCS_PROCESS, HCS_PROCESS_INFORMATION, HCS_SYSTEM,
+};
+
 use super::{
-    copy_wstr, load_system32, lock, wide, GetProcAddress, HcsProcessInformation, Hmodule, Hresult,
-    Pcwstr, Pwstr, HR_INVALID_ARG, HR_PROC_NOT_FOUND,
+    copy_wstr, load_system32, lock, process_information, wide, HR_INVALID_ARG, HR_PROC_NOT_FOUND,
 };
 use crate::api::{ProcessInformation, RawProcess, RawSystem};
 use crate::cow::Stdio;
 use crate::error::{Error, ErrorKind, Result};
 use crate::vmcompute::{
-    LayerCall, LayerDescriptor, LayerGuid, LayerOutput, NotificationSink, RawCallback, SystemCall,
-    V1Notification, V1Output, VmcomputeApi,
+    LayerCall, LayerOutput, NotificationSink, RawCallback, SystemCall, V1Notification, V1Output,
+    VmcomputeApi,
 };
 
-type Handle = *mut c_void;
+#[path = "vmcompute_layers_windows.rs"]
+mod layers;
 
-#[link(name = "ole32")]
-extern "system" {
-    fn CoTaskMemFree(p: *mut c_void);
-}
+use layers::{Descs, Info};
+pub(super) use layers::{DriverInfo, WcLayerDescriptor};
 
-/// `DriverInfo`. hcsshim declares `Flavour` as a Go `int` (8 bytes on x64); a pointer-sized
-/// integer keeps the same layout with zeroed padding.
-#[repr(C)]
-struct DriverInfo {
-    flavour: isize,
-    home_dir: Pcwstr,
-}
-
-/// `GUID`.
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-struct Guid {
-    data1: u32,
-    data2: u16,
-    data3: u16,
-    data4: [u8; 8],
-}
-
-/// `WC_LAYER_DESCRIPTOR`.
-#[repr(C)]
-struct WcLayerDescriptor {
-    layer_id: Guid,
-    flags: u32,
-    path: Pcwstr,
-}
-
-type NotificationCallback = unsafe extern "system" fn(u32, usize, i32, Pcwstr);
-type Info = *const DriverInfo;
-type Descs = *const WcLayerDescriptor;
-
-exports! {
-    /// The vmcompute.dll exports, each `None` when this Windows build lacks it.
+export_table! {
+    /// The vmcompute.dll exports, each `None` when this Windows build lacks it. Declared by
+    /// hand: the Win32 metadata has no vmcompute.dll (see the module docs).
     VmFns;
-    enumerate = "HcsEnumerateComputeSystems": fn(Pcwstr, *mut Pwstr, *mut Pwstr) -> Hresult;
-    create = "HcsCreateComputeSystem":
-        fn(Pcwstr, Pcwstr, Handle, *mut Handle, *mut Pwstr) -> Hresult;
-    open = "HcsOpenComputeSystem": fn(Pcwstr, *mut Handle, *mut Pwstr) -> Hresult;
-    close = "HcsCloseComputeSystem": fn(Handle) -> Hresult;
-    start = "HcsStartComputeSystem": fn(Handle, Pcwstr, *mut Pwstr) -> Hresult;
-    shutdown = "HcsShutdownComputeSystem": fn(Handle, Pcwstr, *mut Pwstr) -> Hresult;
-    terminate = "HcsTerminateComputeSystem": fn(Handle, Pcwstr, *mut Pwstr) -> Hresult;
-    pause = "HcsPauseComputeSystem": fn(Handle, Pcwstr, *mut Pwstr) -> Hresult;
-    resume = "HcsResumeComputeSystem": fn(Handle, Pcwstr, *mut Pwstr) -> Hresult;
-    save = "HcsSaveComputeSystem": fn(Handle, Pcwstr, *mut Pwstr) -> Hresult;
-    properties = "HcsGetComputeSystemProperties":
-        fn(Handle, Pcwstr, *mut Pwstr, *mut Pwstr) -> Hresult;
-    modify = "HcsModifyComputeSystem": fn(Handle, Pcwstr, *mut Pwstr) -> Hresult;
-    register = "HcsRegisterComputeSystemCallback":
-        fn(Handle, NotificationCallback, usize, *mut Handle) -> Hresult;
-    unregister = "HcsUnregisterComputeSystemCallback": fn(Handle) -> Hresult;
-    create_process = "HcsCreateProcess":
-        fn(Handle, Pcwstr, *mut HcsProcessInformation, *mut Handle, *mut Pwstr) -> Hresult;
-    open_process = "HcsOpenProcess": fn(Handle, u32, *mut Handle, *mut Pwstr) -> Hresult;
-    close_process = "HcsCloseProcess": fn(Handle) -> Hresult;
-    terminate_process = "HcsTerminateProcess": fn(Handle, *mut Pwstr) -> Hresult;
-    signal_process = "HcsSignalProcess": fn(Handle, Pcwstr, *mut Pwstr) -> Hresult;
-    process_info = "HcsGetProcessInfo":
-        fn(Handle, *mut HcsProcessInformation, *mut Pwstr) -> Hresult;
-    process_properties = "HcsGetProcessProperties": fn(Handle, *mut Pwstr, *mut Pwstr) -> Hresult;
-    modify_process = "HcsModifyProcess": fn(Handle, Pcwstr, *mut Pwstr) -> Hresult;
-    register_process = "HcsRegisterProcessCallback":
-        fn(Handle, NotificationCallback, usize, *mut Handle) -> Hresult;
-    unregister_process = "HcsUnregisterProcessCallback": fn(Handle) -> Hresult;
-    service_properties = "HcsGetServiceProperties": fn(Pcwstr, *mut Pwstr, *mut Pwstr) -> Hresult;
-    service_modify = "HcsModifyServiceSettings": fn(Pcwstr, *mut Pwstr) -> Hresult;
-    hns = "HNSCall": fn(Pcwstr, Pcwstr, Pcwstr, *mut Pwstr) -> Hresult;
-    activate = "ActivateLayer": fn(Info, Pcwstr) -> Hresult;
-    deactivate = "DeactivateLayer": fn(Info, Pcwstr) -> Hresult;
-    create_layer = "CreateLayer": fn(Info, Pcwstr, Pcwstr) -> Hresult;
-    create_sandbox = "CreateSandboxLayer": fn(Info, Pcwstr, Pcwstr, Descs, usize) -> Hresult;
-    expand_sandbox = "ExpandSandboxSize": fn(Info, Pcwstr, u64) -> Hresult;
-    destroy = "DestroyLayer": fn(Info, Pcwstr) -> Hresult;
-    export_layer = "ExportLayer": fn(Info, Pcwstr, Pcwstr, Descs, usize) -> Hresult;
-    import_layer = "ImportLayer": fn(Info, Pcwstr, Pcwstr, Descs, usize) -> Hresult;
-    mount_path = "GetLayerMountPath": fn(Info, Pcwstr, *mut usize, *mut u16) -> Hresult;
-    base_images = "GetBaseImages": fn(*mut Pwstr) -> Hresult;
-    exists = "LayerExists": fn(Info, Pcwstr, *mut u32) -> Hresult;
-    name_to_guid = "NameToGuid": fn(Pcwstr, *mut Guid) -> Hresult;
-    prepare = "PrepareLayer": fn(Info, Pcwstr, Descs, usize) -> Hresult;
-    unprepare = "UnprepareLayer": fn(Info, Pcwstr) -> Hresult;
-    process_base = "ProcessBaseImage": fn(Pcwstr) -> Hresult;
-    process_utility = "ProcessUtilityImage": fn(Pcwstr) -> Hresult;
-    grant_vm_access = "GrantVmAccess": fn(Pcwstr, Pcwstr) -> Hresult;
+    enumerate = HcsEnumerateComputeSystems: fn(PCWSTR, *mut PWSTR, *mut PWSTR) -> HRESULT;
+    create = HcsCreateComputeSystem:
+        fn(PCWSTR, PCWSTR, HANDLE, *mut HCS_SYSTEM, *mut PWSTR) -> HRESULT;
+    open = HcsOpenComputeSystem: fn(PCWSTR, *mut HCS_SYSTEM, *mut PWSTR) -> HRESULT;
+    close = HcsCloseComputeSystem: fn(HCS_SYSTEM) -> HRESULT;
+    start = HcsStartComputeSystem: fn(HCS_SYSTEM, PCWSTR, *mut PWSTR) -> HRESULT;
+    shutdown = HcsShutdownComputeSystem: fn(HCS_SYSTEM, PCWSTR, *mut PWSTR) -> HRESULT;
+    terminate = HcsTerminateComputeSystem: fn(HCS_SYSTEM, PCWSTR, *mut PWSTR) -> HRESULT;
+    pause = HcsPauseComputeSystem: fn(HCS_SYSTEM, PCWSTR, *mut PWSTR) -> HRESULT;
+    resume = HcsResumeComputeSystem: fn(HCS_SYSTEM, PCWSTR, *mut PWSTR) -> HRESULT;
+    save = HcsSaveComputeSystem: fn(HCS_SYSTEM, PCWSTR, *mut PWSTR) -> HRESULT;
+    properties = HcsGetComputeSystemProperties:
+        fn(HCS_SYSTEM, PCWSTR, *mut PWSTR, *mut PWSTR) -> HRESULT;
+    modify = HcsModifyComputeSystem: fn(HCS_SYSTEM, PCWSTR, *mut PWSTR) -> HRESULT;
+    register = HcsRegisterComputeSystemCallback:
+        fn(HCS_SYSTEM, HCS_NOTIFICATION_CALLBACK, *const c_void, *mut HCS_CALLBACK) -> HRESULT;
+    unregister = HcsUnregisterComputeSystemCallback: fn(HCS_CALLBACK) -> HRESULT;
+    create_process = HcsCreateProcess:
+        fn(HCS_SYSTEM, PCWSTR, *mut HCS_PROCESS_INFORMATION, *mut HCS_PROCESS, *mut PWSTR)
+            -> HRESULT;
+    open_process = HcsOpenProcess: fn(HCS_SYSTEM, u32, *mut HCS_PROCESS, *mut PWSTR) -> HRESULT;
+    close_process = HcsCloseProcess: fn(HCS_PROCESS) -> HRESULT;
+    terminate_process = HcsTerminateProcess: fn(HCS_PROCESS, *mut PWSTR) -> HRESULT;
+    signal_process = HcsSignalProcess: fn(HCS_PROCESS, PCWSTR, *mut PWSTR) -> HRESULT;
+    process_info = HcsGetProcessInfo:
+        fn(HCS_PROCESS, *mut HCS_PROCESS_INFORMATION, *mut PWSTR) -> HRESULT;
+    process_properties = HcsGetProcessProperties:
+        fn(HCS_PROCESS, *mut PWSTR, *mut PWSTR) -> HRESULT;
+    modify_process = HcsModifyProcess: fn(HCS_PROCESS, PCWSTR, *mut PWSTR) -> HRESULT;
+    register_process = HcsRegisterProcessCallback:
+        fn(HCS_PROCESS, HCS_NOTIFICATION_CALLBACK, *const c_void, *mut HCS_CALLBACK) -> HRESULT;
+    unregister_process = HcsUnregisterProcessCallback: fn(HCS_CALLBACK) -> HRESULT;
+    service_properties = HcsGetServiceProperties:
+        fn(PCWSTR, *mut PWSTR, *mut PWSTR) -> HRESULT;
+    service_modify = HcsModifyServiceSettings: fn(PCWSTR, *mut PWSTR) -> HRESULT;
+    hns = HNSCall: fn(PCWSTR, PCWSTR, PCWSTR, *mut PWSTR) -> HRESULT;
+    activate = ActivateLayer: fn(Info, PCWSTR) -> HRESULT;
+    deactivate = DeactivateLayer: fn(Info, PCWSTR) -> HRESULT;
+    create_layer = CreateLayer: fn(Info, PCWSTR, PCWSTR) -> HRESULT;
+    create_sandbox = CreateSandboxLayer: fn(Info, PCWSTR, PCWSTR, Descs, usize) -> HRESULT;
+    expand_sandbox = ExpandSandboxSize: fn(Info, PCWSTR, u64) -> HRESULT;
+    destroy = DestroyLayer: fn(Info, PCWSTR) -> HRESULT;
+    export_layer = ExportLayer: fn(Info, PCWSTR, PCWSTR, Descs, usize) -> HRESULT;
+    import_layer = ImportLayer: fn(Info, PCWSTR, PCWSTR, Descs, usize) -> HRESULT;
+    mount_path = GetLayerMountPath: fn(Info, PCWSTR, *mut usize, *mut u16) -> HRESULT;
+    base_images = GetBaseImages: fn(*mut PWSTR) -> HRESULT;
+    exists = LayerExists: fn(Info, PCWSTR, *mut u32) -> HRESULT;
+    name_to_guid = NameToGuid: fn(PCWSTR, *mut GUID) -> HRESULT;
+    prepare = PrepareLayer: fn(Info, PCWSTR, Descs, usize) -> HRESULT;
+    unprepare = UnprepareLayer: fn(Info, PCWSTR) -> HRESULT;
+    process_base = ProcessBaseImage: fn(PCWSTR) -> HRESULT;
+    process_utility = ProcessUtilityImage: fn(PCWSTR) -> HRESULT;
+    grant_vm_access = GrantVmAccess: fn(PCWSTR, PCWSTR) -> HRESULT;
 }
 
 /// vmcompute.dll. The module stays loaded for the life of the process.
@@ -157,7 +152,7 @@ pub fn default_vmcompute() -> Result<Arc<dyn VmcomputeApi>> {
 ///
 /// # Safety
 /// `p` is null or a string vmcompute returned to the caller, not yet freed.
-unsafe fn take(p: Pwstr) -> Option<String> {
+unsafe fn take(p: PWSTR) -> Option<String> {
     // SAFETY: forwarded from the caller.
     let s = unsafe { copy_wstr(p) };
     if !p.is_null() {
@@ -184,29 +179,42 @@ fn callback_keys() -> &'static Mutex<HashMap<usize, usize>> {
     KEYS.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
-unsafe extern "system" fn notification_trampoline(
+/// The `HCS_NOTIFICATION_CALLBACK` registered for every handle (its type is checked against
+/// the metadata in `checks`).
+pub(super) unsafe extern "system" fn notification_trampoline(
     notification_type: u32,
-    context: usize,
-    status: i32,
-    data: Pcwstr,
+    context: *const c_void,
+    status: HRESULT,
+    data: PCWSTR,
 ) {
-    let _ = std::panic::catch_unwind(|| {
-        // SAFETY: HCS passes null or a NUL-terminated string it owns for the duration of
-        // the callback; it is copied, not freed.
-        let data = unsafe { copy_wstr(data) };
-        let sink = lock(sinks()).get(&context).cloned();
-        if let Some(sink) = sink {
-            sink(V1Notification {
-                notification_type,
-                status,
-                data,
-            });
-        }
-    });
+    let key = context.addr();
+    // SAFETY: HCS passes null or a NUL-terminated string it owns for the duration of the
+    // callback; it is copied, not freed.
+    let data = unsafe { copy_wstr(data) };
+    let Some(sink) = lock(sinks()).get(&key).cloned() else {
+        return;
+    };
+    // A panic must not unwind into HCS: it is contained and reported here.
+    let delivered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        sink(V1Notification {
+            notification_type,
+            status,
+            data,
+        });
+    }));
+    if delivered.is_err() {
+        tracing::error!(notification_type, "a vmcompute notification sink panicked");
+    }
 }
 
-type RegisterFn =
-    unsafe extern "system" fn(Handle, NotificationCallback, usize, *mut Handle) -> Hresult;
+/// `HcsRegister{ComputeSystem,Process}Callback` (`HCS_SYSTEM` and `HCS_PROCESS` are the
+/// same pointer type).
+type RegisterFn = unsafe extern "system" fn(
+    HCS_SYSTEM,
+    HCS_NOTIFICATION_CALLBACK,
+    *const c_void,
+    *mut HCS_CALLBACK,
+) -> HRESULT;
 
 /// `HcsRegister{ComputeSystem,Process}Callback` with an integer context.
 fn register(
@@ -218,10 +226,18 @@ fn register(
     let f = f.ok_or(HR_PROC_NOT_FOUND)?;
     let key = NEXT.fetch_add(1, Ordering::Relaxed);
     lock(sinks()).insert(key, sink);
-    let mut cb: Handle = std::ptr::null_mut();
+    let mut cb: HCS_CALLBACK = std::ptr::null_mut();
+    let context = std::ptr::without_provenance::<c_void>(key);
     // SAFETY: `handle` is open; the context is an integer key, never dereferenced; the
     // trampoline has the HCS_NOTIFICATION_CALLBACK signature; `cb` is a valid out pointer.
-    let hr = unsafe { f(handle as Handle, notification_trampoline, key, &mut cb) };
+    let hr = unsafe {
+        f(
+            handle as HCS_SYSTEM,
+            Some(notification_trampoline),
+            context,
+            &mut cb,
+        )
+    };
     if hr < 0 || cb.is_null() {
         lock(sinks()).remove(&key);
         return Err(if hr < 0 { hr } else { HR_INVALID_ARG });
@@ -232,13 +248,13 @@ fn register(
 
 /// `HcsUnregister{ComputeSystem,Process}Callback`, then drops the sink.
 fn unregister(
-    f: Option<unsafe extern "system" fn(Handle) -> Hresult>,
+    f: Option<unsafe extern "system" fn(HCS_CALLBACK) -> HRESULT>,
     callback: RawCallback,
 ) -> i32 {
     let hr = match f {
         // SAFETY: `callback` is a live registration, unregistered once; this blocks until
         // callbacks in flight finish, and no registry lock is held meanwhile.
-        Some(f) => unsafe { f(callback.0 as Handle) },
+        Some(f) => unsafe { f(callback.0 as HCS_CALLBACK) },
         None => HR_PROC_NOT_FOUND,
     };
     let key = lock(callback_keys()).remove(&callback.0);
@@ -250,8 +266,8 @@ fn unregister(
 
 impl Vmcompute {
     fn doc_call(
-        f: Option<unsafe extern "system" fn(Handle, Pcwstr, *mut Pwstr) -> Hresult>,
-        handle: Handle,
+        f: Option<unsafe extern "system" fn(HCS_SYSTEM, PCWSTR, *mut PWSTR) -> HRESULT>,
+        handle: HCS_SYSTEM,
         doc: &str,
     ) -> V1Output {
         let Some(f) = f else { return missing() };
@@ -259,7 +275,7 @@ impl Vmcompute {
             Ok(d) => d,
             Err(hr) => return V1Output::hr(hr),
         };
-        let mut result: Pwstr = std::ptr::null_mut();
+        let mut result: PWSTR = std::ptr::null_mut();
         // SAFETY: `handle` is open; `doc` is NUL-terminated and alive; `result` is a valid
         // out pointer.
         let hr = unsafe { f(handle, doc.as_ptr(), &mut result) };
@@ -272,38 +288,6 @@ impl Vmcompute {
     }
 }
 
-fn descriptors(
-    parents: &[LayerDescriptor],
-) -> std::result::Result<(Vec<Vec<u16>>, Vec<WcLayerDescriptor>), i32> {
-    let paths = parents
-        .iter()
-        .map(|d| wide(&d.path))
-        .collect::<std::result::Result<Vec<_>, _>>()?;
-    let descs = parents
-        .iter()
-        .zip(&paths)
-        .map(|(d, p)| WcLayerDescriptor {
-            layer_id: Guid {
-                data1: d.layer_id.data1,
-                data2: d.layer_id.data2,
-                data3: d.layer_id.data3,
-                data4: d.layer_id.data4,
-            },
-            flags: d.flags,
-            path: p.as_ptr(),
-        })
-        .collect();
-    Ok((paths, descs))
-}
-
-fn check(hr: Hresult) -> std::result::Result<LayerOutput, i32> {
-    if hr < 0 {
-        Err(hr)
-    } else {
-        Ok(LayerOutput::None)
-    }
-}
-
 impl VmcomputeApi for Vmcompute {
     fn enumerate_compute_systems(&self, query: &str) -> V1Output {
         let Some(f) = self.fns.enumerate else {
@@ -313,7 +297,7 @@ impl VmcomputeApi for Vmcompute {
             Ok(q) => q,
             Err(hr) => return V1Output::hr(hr),
         };
-        let (mut out, mut result): (Pwstr, Pwstr) = (std::ptr::null_mut(), std::ptr::null_mut());
+        let (mut out, mut result): (PWSTR, PWSTR) = (std::ptr::null_mut(), std::ptr::null_mut());
         // SAFETY: `q` is NUL-terminated and alive; both out pointers are valid.
         let hr = unsafe { f(q.as_ptr(), &mut out, &mut result) };
         // SAFETY: null or allocated by vmcompute for this call.
@@ -333,8 +317,8 @@ impl VmcomputeApi for Vmcompute {
             (Ok(a), Ok(b)) => (a, b),
             _ => return (V1Output::hr(HR_INVALID_ARG), None),
         };
-        let mut h: Handle = std::ptr::null_mut();
-        let mut result: Pwstr = std::ptr::null_mut();
+        let mut h: HCS_SYSTEM = std::ptr::null_mut();
+        let mut result: PWSTR = std::ptr::null_mut();
         // SAFETY: strings are NUL-terminated and alive; identity 0 as hcsshim passes; the
         // out pointers are valid.
         let hr = unsafe {
@@ -366,8 +350,8 @@ impl VmcomputeApi for Vmcompute {
             Ok(i) => i,
             Err(hr) => return (V1Output::hr(hr), None),
         };
-        let mut h: Handle = std::ptr::null_mut();
-        let mut result: Pwstr = std::ptr::null_mut();
+        let mut h: HCS_SYSTEM = std::ptr::null_mut();
+        let mut result: PWSTR = std::ptr::null_mut();
         // SAFETY: `id` is NUL-terminated and alive; the out pointers are valid.
         let hr = unsafe { f(id.as_ptr(), &mut h, &mut result) };
         // SAFETY: null or allocated by vmcompute for this call.
@@ -385,7 +369,7 @@ impl VmcomputeApi for Vmcompute {
     fn close_compute_system(&self, system: RawSystem) -> i32 {
         match self.fns.close {
             // SAFETY: `system` is open and closed once by its owner.
-            Some(f) => unsafe { f(system.0 as Handle) },
+            Some(f) => unsafe { f(system.0 as HCS_SYSTEM) },
             None => HR_PROC_NOT_FOUND,
         }
     }
@@ -400,7 +384,7 @@ impl VmcomputeApi for Vmcompute {
             SystemCall::Save => self.fns.save,
             SystemCall::Crash => None,
         };
-        Self::doc_call(f, system.0 as Handle, options)
+        Self::doc_call(f, system.0 as HCS_SYSTEM, options)
     }
 
     fn get_compute_system_properties(&self, system: RawSystem, query: &str) -> V1Output {
@@ -411,16 +395,16 @@ impl VmcomputeApi for Vmcompute {
             Ok(q) => q,
             Err(hr) => return V1Output::hr(hr),
         };
-        let (mut out, mut result): (Pwstr, Pwstr) = (std::ptr::null_mut(), std::ptr::null_mut());
+        let (mut out, mut result): (PWSTR, PWSTR) = (std::ptr::null_mut(), std::ptr::null_mut());
         // SAFETY: `system` is open; `q` is NUL-terminated and alive; out pointers valid.
-        let hr = unsafe { f(system.0 as Handle, q.as_ptr(), &mut out, &mut result) };
+        let hr = unsafe { f(system.0 as HCS_SYSTEM, q.as_ptr(), &mut out, &mut result) };
         // SAFETY: null or allocated by vmcompute for this call.
         let (output, result) = unsafe { (take(out), take(result)) };
         V1Output { hr, output, result }
     }
 
     fn modify_compute_system(&self, system: RawSystem, configuration: &str) -> V1Output {
-        Self::doc_call(self.fns.modify, system.0 as Handle, configuration)
+        Self::doc_call(self.fns.modify, system.0 as HCS_SYSTEM, configuration)
     }
 
     fn register_compute_system_callback(
@@ -447,14 +431,14 @@ impl VmcomputeApi for Vmcompute {
             Ok(p) => p,
             Err(hr) => return (V1Output::hr(hr), None),
         };
-        let mut info = HcsProcessInformation::zeroed();
-        let mut h: Handle = std::ptr::null_mut();
-        let mut result: Pwstr = std::ptr::null_mut();
+        let mut info = HCS_PROCESS_INFORMATION::default();
+        let mut h: HCS_PROCESS = std::ptr::null_mut();
+        let mut result: PWSTR = std::ptr::null_mut();
         // SAFETY: `system` is open; `params` is NUL-terminated and alive; the out pointers
         // are valid.
         let hr = unsafe {
             f(
-                system.0 as Handle,
+                system.0 as HCS_SYSTEM,
                 params.as_ptr(),
                 &mut info,
                 &mut h,
@@ -463,7 +447,8 @@ impl VmcomputeApi for Vmcompute {
         };
         // SAFETY: null or allocated by vmcompute for this call.
         let result = unsafe { take(result) };
-        let created = (hr >= 0 && !h.is_null()).then(|| (RawProcess(h as usize), info.to_api()));
+        let created =
+            (hr >= 0 && !h.is_null()).then(|| (RawProcess(h as usize), process_information(&info)));
         (
             V1Output {
                 hr,
@@ -478,10 +463,10 @@ impl VmcomputeApi for Vmcompute {
         let Some(f) = self.fns.open_process else {
             return (missing(), None);
         };
-        let mut h: Handle = std::ptr::null_mut();
-        let mut result: Pwstr = std::ptr::null_mut();
+        let mut h: HCS_PROCESS = std::ptr::null_mut();
+        let mut result: PWSTR = std::ptr::null_mut();
         // SAFETY: `system` is open; the out pointers are valid.
-        let hr = unsafe { f(system.0 as Handle, pid, &mut h, &mut result) };
+        let hr = unsafe { f(system.0 as HCS_SYSTEM, pid, &mut h, &mut result) };
         // SAFETY: null or allocated by vmcompute for this call.
         let result = unsafe { take(result) };
         (
@@ -497,7 +482,7 @@ impl VmcomputeApi for Vmcompute {
     fn close_process(&self, process: RawProcess) -> i32 {
         match self.fns.close_process {
             // SAFETY: `process` is open and closed once by its owner.
-            Some(f) => unsafe { f(process.0 as Handle) },
+            Some(f) => unsafe { f(process.0 as HCS_PROCESS) },
             None => HR_PROC_NOT_FOUND,
         }
     }
@@ -506,9 +491,9 @@ impl VmcomputeApi for Vmcompute {
         let Some(f) = self.fns.terminate_process else {
             return missing();
         };
-        let mut result: Pwstr = std::ptr::null_mut();
+        let mut result: PWSTR = std::ptr::null_mut();
         // SAFETY: `process` is open; the out pointer is valid.
-        let hr = unsafe { f(process.0 as Handle, &mut result) };
+        let hr = unsafe { f(process.0 as HCS_PROCESS, &mut result) };
         V1Output {
             hr,
             output: None,
@@ -518,17 +503,17 @@ impl VmcomputeApi for Vmcompute {
     }
 
     fn signal_process(&self, process: RawProcess, options: &str) -> V1Output {
-        Self::doc_call(self.fns.signal_process, process.0 as Handle, options)
+        Self::doc_call(self.fns.signal_process, process.0 as HCS_PROCESS, options)
     }
 
     fn get_process_info(&self, process: RawProcess) -> (V1Output, Option<ProcessInformation>) {
         let Some(f) = self.fns.process_info else {
             return (missing(), None);
         };
-        let mut info = HcsProcessInformation::zeroed();
-        let mut result: Pwstr = std::ptr::null_mut();
+        let mut info = HCS_PROCESS_INFORMATION::default();
+        let mut result: PWSTR = std::ptr::null_mut();
         // SAFETY: `process` is open; the out pointers are valid.
-        let hr = unsafe { f(process.0 as Handle, &mut info, &mut result) };
+        let hr = unsafe { f(process.0 as HCS_PROCESS, &mut info, &mut result) };
         // SAFETY: null or allocated by vmcompute for this call.
         let result = unsafe { take(result) };
         (
@@ -537,7 +522,7 @@ impl VmcomputeApi for Vmcompute {
                 output: None,
                 result,
             },
-            (hr >= 0).then(|| info.to_api()),
+            (hr >= 0).then(|| process_information(&info)),
         )
     }
 
@@ -545,16 +530,16 @@ impl VmcomputeApi for Vmcompute {
         let Some(f) = self.fns.process_properties else {
             return missing();
         };
-        let (mut out, mut result): (Pwstr, Pwstr) = (std::ptr::null_mut(), std::ptr::null_mut());
+        let (mut out, mut result): (PWSTR, PWSTR) = (std::ptr::null_mut(), std::ptr::null_mut());
         // SAFETY: `process` is open; the out pointers are valid.
-        let hr = unsafe { f(process.0 as Handle, &mut out, &mut result) };
+        let hr = unsafe { f(process.0 as HCS_PROCESS, &mut out, &mut result) };
         // SAFETY: null or allocated by vmcompute for this call.
         let (output, result) = unsafe { (take(out), take(result)) };
         V1Output { hr, output, result }
     }
 
     fn modify_process(&self, process: RawProcess, settings: &str) -> V1Output {
-        Self::doc_call(self.fns.modify_process, process.0 as Handle, settings)
+        Self::doc_call(self.fns.modify_process, process.0 as HCS_PROCESS, settings)
     }
 
     fn register_process_callback(
@@ -581,7 +566,7 @@ impl VmcomputeApi for Vmcompute {
             Ok(q) => q,
             Err(hr) => return V1Output::hr(hr),
         };
-        let (mut out, mut result): (Pwstr, Pwstr) = (std::ptr::null_mut(), std::ptr::null_mut());
+        let (mut out, mut result): (PWSTR, PWSTR) = (std::ptr::null_mut(), std::ptr::null_mut());
         // SAFETY: `q` is NUL-terminated and alive; out pointers valid.
         let hr = unsafe { f(q.as_ptr(), &mut out, &mut result) };
         // SAFETY: null or allocated by vmcompute for this call.
@@ -597,7 +582,7 @@ impl VmcomputeApi for Vmcompute {
             Ok(s) => s,
             Err(hr) => return V1Output::hr(hr),
         };
-        let mut result: Pwstr = std::ptr::null_mut();
+        let mut result: PWSTR = std::ptr::null_mut();
         // SAFETY: `s` is NUL-terminated and alive; the out pointer is valid.
         let hr = unsafe { f(s.as_ptr(), &mut result) };
         V1Output {
@@ -616,7 +601,7 @@ impl VmcomputeApi for Vmcompute {
             (Ok(m), Ok(p), Ok(r)) => (m, p, r),
             _ => return V1Output::hr(HR_INVALID_ARG),
         };
-        let mut response: Pwstr = std::ptr::null_mut();
+        let mut response: PWSTR = std::ptr::null_mut();
         // SAFETY: the strings are NUL-terminated and alive; the out pointer is valid.
         let hr = unsafe { f(m.as_ptr(), p.as_ptr(), r.as_ptr(), &mut response) };
         V1Output {
@@ -628,161 +613,7 @@ impl VmcomputeApi for Vmcompute {
     }
 
     fn layer_call(&self, call: LayerCall<'_>) -> std::result::Result<LayerOutput, i32> {
-        let home = [0u16];
-        // hcsshim: {Flavour: 1 (filter driver), HomeDir: ""}.
-        let info = DriverInfo {
-            flavour: 1,
-            home_dir: home.as_ptr(),
-        };
-        let info: Info = &info;
-        let f = &self.fns;
-        match call {
-            LayerCall::Activate { id }
-            | LayerCall::Deactivate { id }
-            | LayerCall::Destroy { id }
-            | LayerCall::Unprepare { id } => {
-                let export = match call {
-                    LayerCall::Activate { .. } => f.activate,
-                    LayerCall::Deactivate { .. } => f.deactivate,
-                    LayerCall::Destroy { .. } => f.destroy,
-                    _ => f.unprepare,
-                };
-                let export = export.ok_or(HR_PROC_NOT_FOUND)?;
-                let id = wide(id)?;
-                // SAFETY: `info` and `id` are valid for the call.
-                check(unsafe { export(info, id.as_ptr()) })
-            }
-            LayerCall::Create { id, parent } => {
-                let export = f.create_layer.ok_or(HR_PROC_NOT_FOUND)?;
-                let (id, parent) = (wide(id)?, wide(parent)?);
-                // SAFETY: all pointers are valid for the call.
-                check(unsafe { export(info, id.as_ptr(), parent.as_ptr()) })
-            }
-            LayerCall::CreateSandbox { id, parents } => {
-                let export = f.create_sandbox.ok_or(HR_PROC_NOT_FOUND)?;
-                let id = wide(id)?;
-                let (_paths, descs) = descriptors(parents)?;
-                // SAFETY: `descs` (and the paths they point to, kept in `_paths`) outlive the
-                // call; the parent argument is NULL as hcsshim passes it.
-                check(unsafe {
-                    export(
-                        info,
-                        id.as_ptr(),
-                        std::ptr::null(),
-                        descs.as_ptr(),
-                        descs.len(),
-                    )
-                })
-            }
-            LayerCall::ExpandSandboxSize { id, size } => {
-                let export = f.expand_sandbox.ok_or(HR_PROC_NOT_FOUND)?;
-                let id = wide(id)?;
-                // SAFETY: pointers valid for the call.
-                check(unsafe { export(info, id.as_ptr(), size) })
-            }
-            LayerCall::Export { id, path, parents } | LayerCall::Import { id, path, parents } => {
-                let export = match call {
-                    LayerCall::Export { .. } => f.export_layer,
-                    _ => f.import_layer,
-                }
-                .ok_or(HR_PROC_NOT_FOUND)?;
-                let (id, path) = (wide(id)?, wide(path)?);
-                let (_paths, descs) = descriptors(parents)?;
-                // SAFETY: all strings and descriptors outlive the call.
-                check(unsafe {
-                    export(
-                        info,
-                        id.as_ptr(),
-                        path.as_ptr(),
-                        descs.as_ptr(),
-                        descs.len(),
-                    )
-                })
-            }
-            LayerCall::Prepare { id, parents } => {
-                let export = f.prepare.ok_or(HR_PROC_NOT_FOUND)?;
-                let id = wide(id)?;
-                let (_paths, descs) = descriptors(parents)?;
-                // SAFETY: all strings and descriptors outlive the call.
-                check(unsafe { export(info, id.as_ptr(), descs.as_ptr(), descs.len()) })
-            }
-            LayerCall::GetMountPath { id } => {
-                let export = f.mount_path.ok_or(HR_PROC_NOT_FOUND)?;
-                let id = wide(id)?;
-                let mut len: usize = 0;
-                // SAFETY: first call: a null buffer asks for the length.
-                let hr = unsafe { export(info, id.as_ptr(), &mut len, std::ptr::null_mut()) };
-                if hr < 0 {
-                    return Err(hr);
-                }
-                if len == 0 {
-                    return Ok(LayerOutput::Text(String::new()));
-                }
-                let mut buf = vec![0u16; len];
-                // SAFETY: `buf` holds `len` units, the length vmcompute asked for.
-                let hr = unsafe { export(info, id.as_ptr(), &mut len, buf.as_mut_ptr()) };
-                if hr < 0 {
-                    return Err(hr);
-                }
-                let end = buf.iter().position(|&c| c == 0).unwrap_or(buf.len());
-                Ok(LayerOutput::Text(String::from_utf16_lossy(&buf[..end])))
-            }
-            LayerCall::GetBaseImages => {
-                let export = f.base_images.ok_or(HR_PROC_NOT_FOUND)?;
-                let mut out: Pwstr = std::ptr::null_mut();
-                // SAFETY: the out pointer is valid.
-                let hr = unsafe { export(&mut out) };
-                // SAFETY: null or allocated by vmcompute for this call.
-                let text = unsafe { take(out) };
-                if hr < 0 {
-                    return Err(hr);
-                }
-                Ok(LayerOutput::Text(text.unwrap_or_default()))
-            }
-            LayerCall::Exists { id } => {
-                let export = f.exists.ok_or(HR_PROC_NOT_FOUND)?;
-                let id = wide(id)?;
-                let mut exists: u32 = 0;
-                // SAFETY: pointers valid for the call.
-                let hr = unsafe { export(info, id.as_ptr(), &mut exists) };
-                if hr < 0 {
-                    return Err(hr);
-                }
-                Ok(LayerOutput::Exists(exists != 0))
-            }
-            LayerCall::NameToGuid { name } => {
-                let export = f.name_to_guid.ok_or(HR_PROC_NOT_FOUND)?;
-                let name = wide(name)?;
-                let mut g = Guid::default();
-                // SAFETY: pointers valid for the call.
-                let hr = unsafe { export(name.as_ptr(), &mut g) };
-                if hr < 0 {
-                    return Err(hr);
-                }
-                Ok(LayerOutput::Guid(LayerGuid {
-                    data1: g.data1,
-                    data2: g.data2,
-                    data3: g.data3,
-                    data4: g.data4,
-                }))
-            }
-            LayerCall::ProcessBaseImage { path } | LayerCall::ProcessUtilityImage { path } => {
-                let export = match call {
-                    LayerCall::ProcessBaseImage { .. } => f.process_base,
-                    _ => f.process_utility,
-                }
-                .ok_or(HR_PROC_NOT_FOUND)?;
-                let path = wide(path)?;
-                // SAFETY: `path` is valid for the call.
-                check(unsafe { export(path.as_ptr()) })
-            }
-            LayerCall::GrantVmAccess { vm_id, path } => {
-                let export = f.grant_vm_access.ok_or(HR_PROC_NOT_FOUND)?;
-                let (vm, path) = (wide(vm_id)?, wide(path)?);
-                // SAFETY: both strings are valid for the call.
-                check(unsafe { export(vm.as_ptr(), path.as_ptr()) })
-            }
-        }
+        layers::layer_call(&self.fns, call)
     }
 }
 
@@ -791,59 +622,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn layouts_match_hcsshim() {
-        assert_eq!(std::mem::size_of::<DriverInfo>(), 16);
-        assert_eq!(std::mem::size_of::<Guid>(), 16);
-        assert_eq!(std::mem::size_of::<WcLayerDescriptor>(), 32);
-        assert_eq!(std::mem::offset_of!(WcLayerDescriptor, path), 24);
-    }
-
-    #[test]
-    fn trampoline_routes_by_key_and_survives_panics() {
+    fn trampoline_routes_by_key_and_contains_panics() {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let key = 1_000_000_007;
-        {
+        let record = |seen: &Arc<Mutex<Vec<V1Notification>>>, panics: bool| -> NotificationSink {
             let seen = seen.clone();
-            lock(sinks()).insert(key, Arc::new(move |n: V1Notification| lock(&seen).push(n)));
-        }
+            Arc::new(move |n: V1Notification| {
+                lock(&seen).push(n);
+                if panics {
+                    panic!("sink panics");
+                }
+            })
+        };
+        lock(sinks()).insert(key, record(&seen, false));
+        lock(sinks()).insert(key + 2, record(&seen, true));
+        let ctx = |k: usize| std::ptr::without_provenance::<c_void>(k);
         let data = wide("x").unwrap();
         // SAFETY: called as HCS would, with a valid string.
-        unsafe { notification_trampoline(3, key, -5, data.as_ptr()) };
-        // SAFETY: unknown key, null data.
-        unsafe { notification_trampoline(3, key + 1, 0, std::ptr::null()) };
-        lock(sinks()).insert(key + 2, Arc::new(|_| panic!("sink panics")));
-        // SAFETY: as above; the panic must not unwind out.
-        unsafe { notification_trampoline(1, key + 2, 0, std::ptr::null()) };
+        unsafe { notification_trampoline(3, ctx(key), -5, data.as_ptr()) };
+        // SAFETY: unknown key, null data: nothing is delivered.
+        unsafe { notification_trampoline(3, ctx(key + 1), 0, std::ptr::null()) };
+        // SAFETY: as above. The sink panics; were the panic to unwind out of the
+        // `extern "system"` trampoline, the test process would abort here.
+        unsafe { notification_trampoline(1, ctx(key + 2), 0, std::ptr::null()) };
+        // SAFETY: as above; delivery goes on after the panic.
+        unsafe { notification_trampoline(2, ctx(key), 0, std::ptr::null()) };
         lock(sinks()).remove(&key);
         lock(sinks()).remove(&(key + 2));
-        assert_eq!(
-            *lock(&seen),
-            [V1Notification {
-                notification_type: 3,
-                status: -5,
-                data: Some("x".into())
-            }]
-        );
-    }
-
-    #[test]
-    fn descriptors_point_at_their_paths() {
-        let parents = [LayerDescriptor {
-            layer_id: LayerGuid {
-                data1: 7,
-                ..Default::default()
-            },
-            flags: 0,
-            path: "C:\\l".into(),
-        }];
-        let (paths, descs) = descriptors(&parents).unwrap();
-        assert_eq!(descs[0].path, paths[0].as_ptr());
-        assert_eq!(descs[0].layer_id.data1, 7);
-        let bad = [LayerDescriptor {
-            layer_id: LayerGuid::default(),
-            flags: 0,
-            path: "a\0b".into(),
-        }];
-        assert!(descriptors(&bad).is_err());
+        let got: Vec<(u32, i32, Option<String>)> = lock(&seen)
+            .iter()
+            .map(|n| (n.notification_type, n.status, n.data.clone()))
+            .collect();
+        assert_eq!(got, [(3, -5, Some("x".into())), (1, 0, None), (2, 0, None)]);
     }
 }

@@ -1,10 +1,12 @@
 //! Sandboxes: something that runs a GCS and hands out a bridge to it (the utility VM).
 //!
-//! On Windows the sandbox is an HCS utility VM; on Linux the [`local`] sandbox runs the
+//! On Windows the sandbox is an HCS utility VM ([`hcs`], whose logic is OS-neutral and
+//! tested against the `hcs` crate's simulators); on Linux the `local` sandbox runs the
 //! `gcs` binary as a child process, which is enough to run real containers with runc.
 
 #[cfg(target_os = "linux")]
 mod agent;
+pub mod hcs;
 #[cfg(target_os = "linux")]
 pub mod local;
 
@@ -114,12 +116,16 @@ pub struct ContainerPaths {
 
 impl ContainerPaths {
     /// The layout for container `id` under `root` (`/run/gcs/c` in a utility VM).
+    ///
+    /// These are the guest's (Linux) paths whatever the host is: they are joined with `/`,
+    /// never with the host's separator (a Windows host's `Path::join` would insert `\`).
     pub fn new(root: &Path, id: &str) -> Self {
-        let bundle = root.join(id);
+        let root = root.display().to_string();
+        let bundle = format!("{}/{id}", root.trim_end_matches('/'));
         Self {
-            rootfs: bundle.join("rootfs"),
-            scratch: bundle.join("scratch").join(id),
-            bundle,
+            rootfs: PathBuf::from(format!("{bundle}/rootfs")),
+            scratch: PathBuf::from(format!("{bundle}/scratch/{id}")),
+            bundle: PathBuf::from(bundle),
         }
     }
 
@@ -239,6 +245,14 @@ mod tests {
         assert_eq!(cfg.oci_bundle_path, "/run/gcs/c/c1");
         assert!(prepare_spec(serde_json::json!([]), &paths).is_err());
         assert!(prepare_spec(serde_json::json!({"ociVersion": "1"}), &paths).is_err());
+    }
+
+    #[test]
+    fn guest_paths_use_slashes_on_every_host() {
+        let paths = ContainerPaths::new(Path::new("/run/gcs/c/"), "c1");
+        assert_eq!(paths.bundle.to_str(), Some("/run/gcs/c/c1"));
+        assert_eq!(paths.rootfs.to_str(), Some("/run/gcs/c/c1/rootfs"));
+        assert_eq!(paths.scratch.to_str(), Some("/run/gcs/c/c1/scratch/c1"));
     }
 
     #[test]

@@ -1,0 +1,366 @@
+//! The HCS sandbox's whole lifecycle on Linux, against the `hcs` crate's computecore and
+//! vmcompute simulators, in-memory VM sockets, and a scripted guest (init dialing the
+//! entropy and log ports, the GCS dialing the bridge and answering requests). What it
+//! checks: the documents and requests HCS receives, in order; that the host listens on the
+//! VM's id before the VM starts and serves entropy and the log; the guest requests that
+//! attach, combine and remove layers; and that teardown leaves no handle open.
+//!
+//! What it cannot check: anything of real HCS, Hyper-V sockets or a real guest kernel.
+
+use std::collections::HashMap;
+use std::io;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bridge::codec::{encode_message, read_frame_async, Encoding, Frame};
+use bridge::header::MessageType;
+use bridge::messages::*;
+use hcs::fake::FakeHcs;
+use hcs::fake_vmcompute::FakeVmcompute;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+use tokio::sync::{oneshot, watch};
+use uvm::hvsock::{Guid, VmSockets};
+use uvm::sandbox::hcs::{HcsBackends, HcsSandbox, HcsSandboxConfig};
+use uvm::sandbox::Sandbox;
+use uvm::transport::{BoxStream, PortListener};
+
+const VM_ID: &str = "8f3c5e2a-1b2c-4d5e-8f90-a1b2c3d4e5f6";
+
+/// VM sockets in memory: `listen` registers a port; the test's guest `dial`s it.
+#[derive(Debug, Default)]
+struct MemSockets {
+    ports: Mutex<HashMap<(Guid, u32), oneshot::Sender<DuplexStream>>>,
+    /// Every listen, in order.
+    listens: Mutex<Vec<(Guid, u32)>>,
+    changed: Mutex<Option<watch::Sender<u64>>>,
+}
+
+struct MemListener(oneshot::Receiver<DuplexStream>);
+
+#[async_trait]
+impl PortListener for MemListener {
+    async fn accept(self: Box<Self>) -> io::Result<BoxStream> {
+        let s = self
+            .0
+            .await
+            .map_err(|_| io::Error::other("listener dropped"))?;
+        Ok(Box::new(s))
+    }
+}
+
+impl MemSockets {
+    fn new() -> (Arc<Self>, watch::Receiver<u64>) {
+        let (tx, rx) = watch::channel(0);
+        let s = Self {
+            changed: Mutex::new(Some(tx)),
+            ..Default::default()
+        };
+        (Arc::new(s), rx)
+    }
+
+    /// Connects to `port` of `vm` once the host listens there.
+    async fn dial(&self, vm: Guid, port: u32, changes: &mut watch::Receiver<u64>) -> DuplexStream {
+        loop {
+            if let Some(tx) = self.ports.lock().unwrap().remove(&(vm, port)) {
+                let (host, guest) = tokio::io::duplex(1 << 20);
+                tx.send(host).expect("the host is listening");
+                return guest;
+            }
+            changes.changed().await.expect("sockets alive");
+        }
+    }
+}
+
+#[async_trait]
+impl VmSockets for MemSockets {
+    async fn listen(&self, vm_id: Guid, port: u32) -> io::Result<Box<dyn PortListener>> {
+        let (tx, rx) = oneshot::channel();
+        self.ports.lock().unwrap().insert((vm_id, port), tx);
+        self.listens.lock().unwrap().push((vm_id, port));
+        if let Some(c) = self.changed.lock().unwrap().as_ref() {
+            c.send_modify(|n| *n += 1);
+        }
+        Ok(Box::new(MemListener(rx)))
+    }
+}
+
+/// The GCS side of the bridge: answers every request with success and records it.
+async fn serve_gcs(mut stream: DuplexStream, seen: Arc<Mutex<Vec<(MessageType, String)>>>) {
+    loop {
+        let frame: Frame = match read_frame_async(&mut stream, u32::MAX).await {
+            Ok(Some(f)) => f,
+            _ => return,
+        };
+        let t = frame.header.known_type().expect("a known request type");
+        let body = String::from_utf8_lossy(&frame.body).trim_end().to_owned();
+        seen.lock().unwrap().push((t, body));
+        let response = t.response().expect("a request");
+        let bytes = if t == MessageType::NegotiateProtocol {
+            encode_message(
+                response,
+                frame.header.id,
+                &NegotiateProtocolResponse {
+                    base: ResponseBase::success(ZERO_ACTIVITY_ID),
+                    version: 4,
+                    capabilities: GcsCapabilities::linux_gcs(),
+                },
+                Encoding::Guest,
+            )
+        } else {
+            encode_message(
+                response,
+                frame.header.id,
+                &ResponseBase::success(ZERO_ACTIVITY_ID),
+                Encoding::Guest,
+            )
+        }
+        .unwrap();
+        if stream.write_all(&bytes).await.is_err() {
+            return;
+        }
+    }
+}
+
+struct Guest {
+    entropy: Vec<u8>,
+}
+
+/// What the guest does at boot: init takes its entropy, vsockexec connects the log, the
+/// GCS dials the bridge and serves it.
+async fn boot_guest(
+    sockets: Arc<MemSockets>,
+    mut changes: watch::Receiver<u64>,
+    seen: Arc<Mutex<Vec<(MessageType, String)>>>,
+) -> Guest {
+    let vm = Guid::parse(VM_ID).unwrap();
+    let mut entropy = Vec::new();
+    let mut e = sockets.dial(vm, 1, &mut changes).await;
+    e.read_to_end(&mut entropy).await.unwrap();
+    let mut log = sockets.dial(vm, 109, &mut changes).await;
+    log.write_all(b"{\"level\":\"info\",\"msg\":\"gcs started\"}\n")
+        .await
+        .unwrap();
+    drop(log);
+    let bridge = sockets.dial(vm, 0x4000_0000, &mut changes).await;
+    tokio::spawn(serve_gcs(bridge, seen));
+    Guest { entropy }
+}
+
+fn boot_files(dir: &std::path::Path) -> String {
+    std::fs::write(dir.join("kernel"), b"kernel").unwrap();
+    std::fs::write(dir.join("initrd.img"), b"initrd").unwrap();
+    dir.display().to_string()
+}
+
+#[tokio::test]
+async fn the_utility_vm_lifecycle_reaches_hcs_and_the_guest_in_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let boot = boot_files(tmp.path());
+    let hcs = FakeHcs::new();
+    hcs.set_runtime_os("c1@vm", "Linux");
+    hcs.set_runtime_id("c1@vm", VM_ID);
+    let vmcompute = FakeVmcompute::new();
+    let (sockets, changes) = MemSockets::new();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let guest = tokio::spawn(boot_guest(sockets.clone(), changes, seen.clone()));
+
+    let mut config = HcsSandboxConfig::new("c1@vm", tmp.path().join("state"), "test", &boot);
+    config.connect_timeout = Duration::from_secs(10);
+    let backends = HcsBackends {
+        hcs: hcs.clone(),
+        vmcompute: vmcompute.clone(),
+        sockets: sockets.clone(),
+    };
+    let sandbox = HcsSandbox::start(config, backends).await.unwrap();
+    let guest = guest.await.unwrap();
+
+    // HCS: create with the LCOW document, read the runtime id, then start.
+    let creates = hcs.calls_of("HcsCreateComputeSystem");
+    assert_eq!(creates.len(), 1);
+    let doc: serde_json::Value = serde_json::from_str(&creates[0].arg).unwrap();
+    assert_eq!(
+        doc["SchemaVersion"],
+        serde_json::json!({"Major": 2, "Minor": 1})
+    );
+    let kernel = doc["VirtualMachine"]["Chipset"]["LinuxKernelDirect"]["KernelFilePath"]
+        .as_str()
+        .unwrap();
+    assert_eq!(std::path::Path::new(kernel), tmp.path().join("kernel"));
+    let exports = hcs.exports();
+    let pos = |e: &str| exports.iter().position(|x| *x == e).unwrap();
+    assert!(pos("HcsCreateComputeSystem") < pos("HcsStartComputeSystem"));
+    // The host listened on the VM's id, on entropy, log and bridge, before the start.
+    let vm = Guid::parse(VM_ID).unwrap();
+    assert_eq!(sandbox.vm_id(), vm);
+    assert_eq!(
+        *sockets.listens.lock().unwrap(),
+        [(vm, 1), (vm, 109), (vm, 0x4000_0000)]
+    );
+    assert_eq!(guest.entropy.len(), 512);
+    assert!(
+        guest.entropy.iter().any(|&b| b != 0),
+        "entropy is random bytes"
+    );
+    assert_eq!(sandbox.kind(), uvm::SandboxKind::Hcs);
+    assert_eq!(sandbox.capabilities().runtime_os_type, "Linux");
+
+    // A container: two layer VHDs and a scratch VHD.
+    let layers: Vec<PathBuf> = ["base.vhd", "top.vhd", "sandbox.vhdx"]
+        .iter()
+        .map(|f| {
+            let p = tmp.path().join(f);
+            std::fs::write(&p, b"vhd").unwrap();
+            p
+        })
+        .collect();
+    let spec = serde_json::json!({"ociVersion": "1.1.0", "process": {"args": ["sh"], "cwd": "/"}});
+    let container = Sandbox::create_container(&sandbox, "c1", spec, &layers)
+        .await
+        .unwrap();
+
+    // vmcompute: the VM may open each VHD.
+    let grants: Vec<String> = vmcompute
+        .calls_of("GrantVmAccess")
+        .into_iter()
+        .map(|c| c.arg)
+        .collect();
+    let expected: Vec<String> = layers
+        .iter()
+        .map(|p| format!("c1@vm {}", p.display()))
+        .collect();
+    assert_eq!(grants, expected);
+    // HCS: one SCSI attachment per VHD, read-only layers, writable scratch.
+    let modifies: Vec<serde_json::Value> = hcs
+        .calls_of("HcsModifyComputeSystem")
+        .iter()
+        .map(|c| serde_json::from_str(&c.arg).unwrap())
+        .collect();
+    assert_eq!(modifies.len(), 3);
+    for (lun, (m, path)) in modifies.iter().zip(&layers).enumerate() {
+        assert_eq!(
+            m["ResourcePath"],
+            format!("VirtualMachine/Devices/Scsi/df6d0690-79e5-55b6-a5ec-c1e2f77f580a/Attachments/{lun}")
+        );
+        assert_eq!(m["RequestType"], "Add");
+        assert_eq!(m["Settings"]["Path"], path.display().to_string());
+        assert_eq!(
+            m["Settings"]["ReadOnly"].as_bool().unwrap_or(false),
+            lun < 2
+        );
+    }
+    // The guest: negotiate, mount the three disks, combine the layers, create.
+    let requests: Vec<(MessageType, serde_json::Value)> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(t, b)| (*t, serde_json::from_str(b).unwrap()))
+        .collect();
+    let types: Vec<MessageType> = requests.iter().map(|(t, _)| *t).collect();
+    assert_eq!(
+        types,
+        [
+            MessageType::NegotiateProtocol,
+            MessageType::ModifySettings,
+            MessageType::ModifySettings,
+            MessageType::ModifySettings,
+            MessageType::ModifySettings,
+            MessageType::Create,
+        ]
+    );
+    let settings = |i: usize| requests[i].1["Request"]["Settings"].clone();
+    assert_eq!(settings(1)["MountPath"], "/run/mounts/scsi/m0");
+    assert_eq!(settings(3)["MountPath"], "/run/mounts/scsi/m2");
+    assert_eq!(settings(3)["EnsureFilesystem"], true);
+    assert_eq!(
+        settings(4),
+        serde_json::json!({
+            "ContainerID": "c1",
+            "ContainerRootPath": "/run/gcs/c/c1/rootfs",
+            "Layers": [{"Path": "/run/mounts/scsi/m0"}, {"Path": "/run/mounts/scsi/m1"}],
+            "ScratchPath": "/run/mounts/scsi/m2/scratch/c1"
+        })
+    );
+    let create: serde_json::Value =
+        serde_json::from_str(requests[5].1["ContainerConfig"].as_str().unwrap()).unwrap();
+    assert_eq!(create["OciBundlePath"], "/run/gcs/c/c1");
+    assert_eq!(create["ScratchDirPath"], "/run/mounts/scsi/m2/scratch/c1");
+    assert_eq!(sandbox.attached_disks().len(), 3);
+
+    // Removal: guest state, root, then unmount + unplug + detach of each disk.
+    Sandbox::remove_container(&sandbox, &container)
+        .await
+        .unwrap();
+    let after: Vec<MessageType> = seen.lock().unwrap()[6..].iter().map(|(t, _)| *t).collect();
+    assert_eq!(after[0], MessageType::DeleteContainerState);
+    assert_eq!(after.len(), 1 + 1 + 3 * 2, "{after:?}");
+    let detaches = hcs.calls_of("HcsModifyComputeSystem");
+    assert_eq!(detaches.len(), 6);
+    assert!(detaches[3..]
+        .iter()
+        .all(|c| c.arg.contains(r#""RequestType":"Remove""#)));
+    assert!(sandbox.attached_disks().is_empty());
+
+    // The GCS log reached the state dir.
+    assert!(
+        sandbox.log_tail().contains("gcs started"),
+        "{}",
+        sandbox.log_tail()
+    );
+
+    // Teardown: terminate, close; nothing left open; a second teardown is a no-op.
+    Sandbox::teardown(&sandbox).await.unwrap();
+    assert!(hcs.exports().contains(&"HcsTerminateComputeSystem"));
+    assert_eq!(hcs.open_handles(), (0, 0, 0));
+    assert!(!tmp.path().join("state").exists());
+    Sandbox::teardown(&sandbox).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_vm_that_never_connects_is_torn_down() {
+    let tmp = tempfile::tempdir().unwrap();
+    let boot = boot_files(tmp.path());
+    let hcs = FakeHcs::new();
+    hcs.set_runtime_id("uvm-2", VM_ID);
+    let (sockets, _changes) = MemSockets::new();
+    let mut config = HcsSandboxConfig::new("uvm-2", tmp.path().join("state"), "test", &boot);
+    config.connect_timeout = Duration::from_millis(200);
+    let backends = HcsBackends {
+        hcs: hcs.clone(),
+        vmcompute: FakeVmcompute::new(),
+        sockets,
+    };
+    let err = HcsSandbox::start(config, backends).await.unwrap_err();
+    assert!(matches!(err, uvm::Error::Timeout { .. }), "{err}");
+    assert!(hcs.exports().contains(&"HcsTerminateComputeSystem"));
+    assert_eq!(hcs.open_handles(), (0, 0, 0));
+    assert!(!tmp.path().join("state").exists());
+}
+
+#[tokio::test]
+async fn missing_boot_files_fail_before_hcs_is_called() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hcs = FakeHcs::new();
+    let (sockets, _changes) = MemSockets::new();
+    let config = HcsSandboxConfig::new(
+        "uvm-3",
+        tmp.path().join("state"),
+        "test",
+        &tmp.path().display().to_string(),
+    );
+    let backends = HcsBackends {
+        hcs: hcs.clone(),
+        vmcompute: FakeVmcompute::new(),
+        sockets,
+    };
+    let err = HcsSandbox::start(config, backends.clone())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("boot file"), "{err}");
+    let boot = boot_files(tmp.path());
+    let bad_id = HcsSandboxConfig::new("bad\nid", tmp.path().join("state"), "test", &boot);
+    let err = HcsSandbox::start(bad_id, backends).await.unwrap_err();
+    assert!(err.to_string().contains("compute system id"), "{err}");
+    assert!(hcs.calls().is_empty());
+}
