@@ -1,7 +1,7 @@
 //! Errors of the guest programs and the boot-files builder.
 
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Result alias of this crate.
 pub type Result<T> = std::result::Result<T, Error>;
@@ -24,6 +24,15 @@ pub enum Error {
     /// An input of the boot-files builder is unusable.
     #[error("{0}")]
     Input(String),
+    /// Writing the ext4 image failed.
+    #[error("ext4 image {path}: {source}")]
+    Ext4 {
+        /// The image.
+        path: PathBuf,
+        /// The writer's error.
+        #[source]
+        source: ext4::Error,
+    },
 }
 
 impl Error {
