@@ -7,6 +7,8 @@
 mod agent;
 #[cfg(target_os = "linux")]
 pub mod local;
+#[cfg(target_os = "linux")]
+pub mod vm;
 
 use std::path::{Path, PathBuf};
 
