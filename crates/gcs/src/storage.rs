@@ -158,11 +158,16 @@ pub fn scsi_device(controller: u8, lun: u8, partition: u64) -> Result<PathBuf> {
             } else {
                 dev
             };
-            return Ok(PathBuf::from("/dev").join(name));
+            // The sysfs entry comes before the disk is ready: poll until it opens
+            // (ENXIO/ENOENT until then).
+            let path = PathBuf::from("/dev").join(name);
+            if std::fs::File::open(&path).is_ok() {
+                return Ok(path);
+            }
         }
         if Instant::now() >= deadline {
             return Err(Error::Invalid(format!(
-                "SCSI disk controller {controller} lun {lun} not found after {}s",
+                "SCSI disk controller {controller} lun {lun} not found or not ready after {}s",
                 DEVICE_TIMEOUT.as_secs()
             )));
         }

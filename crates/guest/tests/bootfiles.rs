@@ -93,6 +93,7 @@ fn boot_files_are_reproducible_and_complete() {
         "dev/console".into(),
         format!("lib/modules/{release}/kernel/net/vmw_vsock/vmw_vsock_virtio_transport.ko"),
         format!("lib/modules/{release}/kernel/drivers/scsi/virtio_scsi.ko"),
+        format!("lib/modules/{release}/modules.load"),
     ] {
         assert!(names.contains(&want), "{want} missing from the initrd");
     }

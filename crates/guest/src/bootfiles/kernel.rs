@@ -143,6 +143,32 @@ pub fn resolve(dep: &BTreeMap<String, Vec<String>>, names: &[&str]) -> Result<Ve
     Ok(out.into_iter().collect())
 }
 
+/// `paths` ordered so that every module comes after its dependencies (ties in path order):
+/// the order `init` loads them in (`modules.load`).
+pub fn load_order(dep: &BTreeMap<String, Vec<String>>, paths: &[String]) -> Vec<String> {
+    fn visit(
+        p: &str,
+        dep: &BTreeMap<String, Vec<String>>,
+        want: &std::collections::BTreeSet<&str>,
+        done: &mut std::collections::BTreeSet<String>,
+        out: &mut Vec<String>,
+    ) {
+        if !want.contains(p) || !done.insert(p.to_string()) {
+            return;
+        }
+        for d in dep.get(p).into_iter().flatten() {
+            visit(d, dep, want, done, out);
+        }
+        out.push(p.to_string());
+    }
+    let want: std::collections::BTreeSet<&str> = paths.iter().map(String::as_str).collect();
+    let (mut done, mut out) = (std::collections::BTreeSet::new(), Vec::new());
+    for p in paths {
+        visit(p, dep, &want, &mut done, &mut out);
+    }
+    out
+}
+
 /// An installed kernel: `/boot/vmlinuz-<release>` and `/lib/modules/<release>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Kernel {
@@ -236,6 +262,12 @@ kernel/net/vmw_vsock/vsock.ko:\nkernel/drivers/scsi/sd_mod.ko: kernel/lib/crc-t1
             ]
         );
         assert_eq!(module_name("kernel/lib/crc-t10dif.ko"), "crc_t10dif");
+        let order = load_order(&dep, &got);
+        let pos = |m: &str| order.iter().position(|p| p.ends_with(m)).unwrap();
+        assert!(pos("/vsock.ko") < pos("/vmw_vsock_virtio_transport_common.ko"));
+        assert!(pos("_common.ko") < pos("/vmw_vsock_virtio_transport.ko"));
+        assert!(pos("crc-t10dif.ko") < pos("sd_mod.ko"));
+        assert_eq!(order.len(), got.len());
         assert!(resolve(&dep, &["nosuch"]).is_err());
     }
 

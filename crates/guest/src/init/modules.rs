@@ -2,16 +2,20 @@
 //! build's walk over `/lib/modules/$(uname -r)`).
 //!
 //! The boot-files builder puts only the modules the VM needs (virtio transport, vsock,
-//! SCSI disks, ext4, overlayfs) under `/lib/modules/<release>`. There is no `modprobe` in
-//! the guest, so dependencies are resolved by loading in passes: a module whose symbols
-//! are not there yet fails with `ENOENT`/`EINVAL`/`ENOEXEC`-class errors and is retried after the
-//! others, until a pass loads nothing new.
+//! SCSI disks, ext4, overlayfs) under `/lib/modules/<release>`, with [`LOAD_ORDER`]
+//! listing them dependencies first. There is no `modprobe` in the guest: the listed
+//! modules are loaded in that order, the others after them, and whatever fails (a module
+//! whose symbols are not there yet) is retried in further passes until one loads nothing
+//! new, so a root filesystem without the list still works.
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+
+/// The file, in the release dir, listing module paths in load order.
+pub const LOAD_ORDER: &str = "modules.load";
 
 /// Loads one module file.
 pub trait Loader {
@@ -89,8 +93,18 @@ pub fn load_all(dir: &Path, loader: &dyn Loader) -> Result<Loaded> {
     if !dir.is_dir() {
         return Ok(r);
     }
+    let mut found = find_modules(dir)?;
+    let listed = std::fs::read_to_string(dir.join(LOAD_ORDER)).unwrap_or_default();
+    let mut ordered: Vec<PathBuf> = Vec::new();
+    for l in listed.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let p = dir.join(l);
+        if let Some(i) = found.iter().position(|f| *f == p) {
+            ordered.push(found.remove(i));
+        }
+    }
+    ordered.extend(found);
     let mut pending: Vec<(PathBuf, Option<std::io::Error>)> =
-        find_modules(dir)?.into_iter().map(|p| (p, None)).collect();
+        ordered.into_iter().map(|p| (p, None)).collect();
     loop {
         let before = pending.len();
         let mut next = Vec::new();
@@ -165,6 +179,28 @@ mod tests {
         assert_eq!(r.loaded.len(), 3);
         assert_eq!(r.failed.len(), 1);
         assert!(r.failed[0].0.ends_with("c/broken.ko"));
+    }
+
+    #[test]
+    fn the_listed_order_comes_first() {
+        let dir = tempfile::tempdir().unwrap();
+        for f in ["a/top.ko", "z/base.ko", "m/other.ko"] {
+            let p = dir.path().join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, b"").unwrap();
+        }
+        std::fs::write(
+            dir.path().join(LOAD_ORDER),
+            "z/base.ko\na/top.ko\nmissing.ko\n",
+        )
+        .unwrap();
+        let fake = Fake {
+            deps: vec![("top", "base")],
+            loaded: RefCell::new(Vec::new()),
+        };
+        let r = load_all(dir.path(), &fake).unwrap();
+        assert_eq!(*fake.loaded.borrow(), ["base", "top", "other"]);
+        assert!(r.failed.is_empty());
     }
 
     #[test]
