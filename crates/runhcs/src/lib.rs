@@ -87,7 +87,18 @@ pub fn main_with(cli: Cli) -> i32 {
         Command::CreateScratch { .. } => Err(Error::Unsupported("create-scratch")),
         Command::PrepareDisk { .. } => Err(Error::Unsupported("prepare-disk")),
         Command::Shim(a) => {
+            let sandbox = match cli.sandbox.parse::<uvm::SandboxKind>() {
+                Ok(k @ (uvm::SandboxKind::Local | uvm::SandboxKind::Vm)) => k,
+                Ok(k) => {
+                    return fail(Error::Invalid(format!(
+                        "--sandbox {k} is not available on Linux"
+                    )))
+                }
+                Err(e) => return fail(Error::Invalid(e.to_string())),
+            };
             let config = shim::ShimConfig {
+                sandbox,
+                boot_files: cli.boot_files.clone(),
                 id: a.id.clone(),
                 root: state::root_dir(&cli.root),
                 bundle: a.bundle.clone(),
@@ -102,9 +113,11 @@ pub fn main_with(cli: Cli) -> i32 {
     };
     match result {
         Ok(code) => code,
-        Err(e) => {
-            eprintln!("runhcs: {e}");
-            1
-        }
+        Err(e) => fail(e),
     }
+}
+
+fn fail(e: Error) -> i32 {
+    eprintln!("runhcs: {e}");
+    1
 }
