@@ -227,6 +227,12 @@ fn vm_setup(opts: &Options, reaper: &Arc<Reaper>) {
     if let Err(e) = crate::cgroup::enter_gcs_cgroup() {
         tracing::error!(error = %e, "failed to set up the /gcs cgroup");
     }
+    let pods_limit = crate::cgroup::total_memory()
+        .unwrap_or(0)
+        .saturating_sub(opts.root_mem_reserve_bytes);
+    if let Err(e) = crate::memwatch::start(opts.gcs_mem_limit_bytes, pods_limit) {
+        tracing::error!(error = %e, "failed to register the memory notifications");
+    }
     let reserve = opts.root_mem_reserve_bytes;
     let _ = std::thread::Builder::new()
         .name("pods-limit".into())

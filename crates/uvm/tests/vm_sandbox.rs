@@ -31,13 +31,14 @@ fn boot_files() -> PathBuf {
     dir
 }
 
-async fn start(tag: &str) -> VmSandbox {
+async fn start(tag: &str, gcs_args: &[&str]) -> VmSandbox {
     assert!(is_root(), "the VM sandbox tests run as root (as CI does)");
     let mut cfg = VmSandboxConfig::new(state_dir(tag));
     cfg.boot_files = boot_files();
     cfg.log_level = "debug".into();
     cfg.memory_mib = 512;
     cfg.scratch_size = 256 << 20;
+    cfg.gcs_args = gcs_args.iter().map(|s| s.to_string()).collect();
     VmSandbox::start(cfg).await.expect("start the VM sandbox")
 }
 
@@ -64,7 +65,8 @@ async fn read_all(s: Option<uvm::transport::BoxStream>) -> Vec<u8> {
 
 #[tokio::test]
 async fn containers_run_in_a_qemu_utility_vm() {
-    let sb = start("vm").await;
+    // The GCS uses more than 1 MiB: its /gcs threshold warning must come.
+    let sb = start("vm", &["-gcs-mem-limit-bytes=1048576"]).await;
     let times = sb.start_times();
     eprintln!(
         "VM sandbox negotiated in {:?} (kvm: {})",
@@ -144,8 +146,49 @@ async fn containers_run_in_a_qemu_utility_vm() {
         NotificationType::ForcedExit
     );
 
+    // A container that runs out of its 16 MiB: the OOM in /pods is logged.
+    let mut oom_spec = spec(&["/bin/tail", "/dev/zero"], false);
+    oom_spec["linux"]["resources"] = serde_json::json!({"memory": {"limit": 16 << 20}});
+    let c3 = sb
+        .create_container("c3", oom_spec, &[busybox_rootfs()])
+        .await
+        .expect("create c3");
+    let p3 = c3.start_init(false, false, false).await.unwrap();
+    assert_eq!(
+        p3.wait_timeout(T).await.unwrap(),
+        128 + 9,
+        "tail was not OOM-killed"
+    );
+    let log = dir.join("gcs.log");
+    let logged = |msg: &str, cgroup: &str| {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .any(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap_or_default();
+                v["msg"] == msg && v["cgroup"] == cgroup
+            })
+    };
+    for _ in 0..100 {
+        if logged("out of memory in cgroup", "/pods")
+            && logged("memory usage for cgroup exceeded threshold", "/gcs")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        logged("out of memory in cgroup", "/pods"),
+        "no OOM notification for /pods in the GCS log"
+    );
+    assert!(
+        logged("memory usage for cgroup exceeded threshold", "/gcs"),
+        "no /gcs threshold notification in the GCS log"
+    );
+
     sb.remove_container(&c1).await.expect("remove c1");
     sb.remove_container(&c2).await.expect("remove c2");
+    sb.remove_container(&c3).await.expect("remove c3");
     let disks: Vec<_> = std::fs::read_dir(dir.join("disks")).unwrap().collect();
     assert!(
         disks.is_empty(),
@@ -163,7 +206,7 @@ async fn containers_run_in_a_qemu_utility_vm() {
 
 #[tokio::test]
 async fn killing_qemu_fails_calls_and_teardown_cleans_up() {
-    let sb = start("vmcrash").await;
+    let sb = start("vmcrash", &[]).await;
     let (qemu, backend) = sb.pids();
     let dir = sb.state_dir();
     let c = sb

@@ -87,6 +87,9 @@ pub struct VmSandboxConfig {
     pub log_level: String,
     /// Extra kernel arguments (before init's).
     pub kernel_args: String,
+    /// Extra GCS flags, appended to its command line (each without spaces, e.g.
+    /// `-gcs-mem-limit-bytes=104857600`).
+    pub gcs_args: Vec<String>,
     /// Bridge client timeouts.
     pub client: ClientConfig,
 }
@@ -122,6 +125,7 @@ impl VmSandboxConfig {
             connect_timeout,
             log_level: "info".into(),
             kernel_args: String::new(),
+            gcs_args: Vec::new(),
             client: ClientConfig::default(),
         }
     }
@@ -251,6 +255,15 @@ impl VmSandbox {
     }
 
     async fn start_in(config: VmSandboxConfig) -> Result<Self> {
+        if let Some(a) = config
+            .gcs_args
+            .iter()
+            .find(|a| a.is_empty() || a.contains(char::is_whitespace))
+        {
+            return Err(Error::InvalidArgument(format!(
+                "GCS argument {a:?} is empty or has spaces"
+            )));
+        }
         let t0 = Instant::now();
         let kvm = match config.accel {
             Accel::Tcg => false,
@@ -395,6 +408,7 @@ impl VmSandbox {
                 config.cpus,
                 &config.log_level,
                 &config.kernel_args,
+                &config.gcs_args,
             ),
             vhost_socket: vhost.to_path_buf(),
             qmp_socket: dir.join("qmp.sock"),

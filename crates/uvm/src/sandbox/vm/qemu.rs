@@ -179,6 +179,7 @@ pub fn kernel_command_line(
     cpus: u32,
     gcs_log_level: &str,
     extra: &str,
+    gcs_args: &[String],
 ) -> String {
     let mut k = format!("console=ttyS0 quiet panic=-1 nr_cpus={cpus} brd.rd_nr=0 pmtmr=0");
     if machine == Machine::Microvm {
@@ -191,6 +192,10 @@ pub fn kernel_command_line(
     k.push_str(&format!(
         " -- -e 1 /bin/vsockexec -r -e 109 /bin/gcs -v4 -log-format json -loglevel {gcs_log_level} -disable-time-sync"
     ));
+    for a in gcs_args {
+        k.push(' ');
+        k.push_str(a);
+    }
     k
 }
 
@@ -451,9 +456,20 @@ mod tests {
 
     #[test]
     fn command_line_ends_with_init_arguments() {
-        let k = kernel_command_line(Machine::Microvm, 2, "info", "");
+        let k = kernel_command_line(Machine::Microvm, 2, "info", "", &[]);
         assert!(k.contains("panic=-1") && k.contains("pci=off") && k.contains("nr_cpus=2"));
         assert!(k.ends_with("-- -e 1 /bin/vsockexec -r -e 109 /bin/gcs -v4 -log-format json -loglevel info -disable-time-sync"));
-        assert!(!kernel_command_line(Machine::Q35, 1, "debug", "").contains("pci=off"));
+        assert!(!kernel_command_line(Machine::Q35, 1, "debug", "", &[]).contains("pci=off"));
+        let args = ["-gcs-mem-limit-bytes=1".to_string()];
+        let k = kernel_command_line(Machine::Q35, 1, "debug", "", &args);
+        assert!(k.ends_with("-disable-time-sync -gcs-mem-limit-bytes=1"));
+        let k = kernel_command_line(
+            Machine::Q35,
+            1,
+            "debug",
+            "",
+            &["-gcs-mem-limit-bytes=1".into()],
+        );
+        assert!(k.ends_with("-disable-time-sync -gcs-mem-limit-bytes=1"));
     }
 }
