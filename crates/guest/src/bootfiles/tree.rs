@@ -145,22 +145,33 @@ impl Tree {
         Ok(())
     }
 
-    /// Reads a tar, tar.gz, cpio (newc) or cpio.gz archive.
+    /// Reads a tar, tar.gz, cpio (newc) or cpio.gz archive of at most [`MAX_TOTAL`]
+    /// bytes of file data.
     pub fn read_archive(bytes: &[u8]) -> Result<Tree> {
+        Self::read_archive_limited(bytes, MAX_TOTAL)
+    }
+
+    /// [`Tree::read_archive`] with `limit` bytes of (uncompressed) archive and file data.
+    pub fn read_archive_limited(bytes: &[u8], limit: u64) -> Result<Tree> {
         let data = if bytes.starts_with(&[0x1f, 0x8b]) {
             let mut out = Vec::new();
             flate2::read::MultiGzDecoder::new(bytes)
-                .take(MAX_TOTAL)
+                .take(limit.saturating_add(1))
                 .read_to_end(&mut out)
                 .map_err(|e| Error::Input(format!("gunzip the base archive: {e}")))?;
+            if out.len() as u64 > limit {
+                return Err(Error::Input(format!(
+                    "the base archive unpacks to more than {limit} bytes"
+                )));
+            }
             out
         } else {
             bytes.to_vec()
         };
         if data.starts_with(b"070701") || data.starts_with(b"070702") {
-            read_cpio(&data)
+            read_cpio(&data, limit)
         } else {
-            read_tar(&data)
+            read_tar(&data, limit)
         }
     }
 
@@ -302,9 +313,9 @@ impl Budget {
     }
 }
 
-fn read_tar(data: &[u8]) -> Result<Tree> {
+fn read_tar(data: &[u8], limit: u64) -> Result<Tree> {
     let mut t = Tree::new();
-    let mut budget = Budget(MAX_TOTAL);
+    let mut budget = Budget(limit);
     let mut ar = tar::Archive::new(data);
     let entries = ar
         .entries()
@@ -373,9 +384,9 @@ fn link_name(e: &tar::Entry<'_, &[u8]>, name: &str) -> Result<String> {
         .ok_or_else(|| Error::Input(format!("{name}: link without a target")))
 }
 
-fn read_cpio(mut data: &[u8]) -> Result<Tree> {
+fn read_cpio(mut data: &[u8], limit: u64) -> Result<Tree> {
     let mut t = Tree::new();
-    let mut budget = Budget(MAX_TOTAL);
+    let mut budget = Budget(limit);
     loop {
         let mut r =
             cpio::NewcReader::new(data).map_err(|e| Error::Input(format!("read cpio: {e}")))?;
