@@ -27,6 +27,9 @@ cargo clippy --target x86_64-pc-windows-msvc "${win_pkgs[@]}" --all-targets --lo
 step "link the Windows test binaries (x86_64-pc-windows-gnu)"
 cargo test --target x86_64-pc-windows-gnu "${win_pkgs[@]}" --locked --no-run
 
+step "UVM boot files (scripts/build-bootfiles.sh out/uvm; the VM tests boot them)"
+bash scripts/build-bootfiles.sh out/uvm
+
 step "cargo test"
 cargo test --workspace --locked
 
