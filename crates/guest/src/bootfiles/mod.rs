@@ -111,12 +111,22 @@ pub fn delta_tree(i: &Inputs) -> Result<Tree> {
     )?;
     if let Some(k) = &i.kernel {
         let names: Vec<&str> = i.modules.iter().map(String::as_str).collect();
+        let mut order = String::new();
         for (path, data) in k.modules_for(&names)? {
             t.insert(
                 &format!("lib/modules/{}/{path}", k.release),
                 file(data, 0o644),
             )?;
+            order.push_str(&path);
+            order.push('\n');
         }
+        // The order init loads them in: there is no modprobe in the guest.
+        let list = format!(
+            "lib/modules/{}/{}",
+            k.release,
+            crate::init::modules::LOAD_ORDER
+        );
+        t.insert(&list, file(order.into_bytes(), 0o644))?;
     }
     Ok(t)
 }
