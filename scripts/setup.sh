@@ -13,6 +13,8 @@ APT_PACKAGES=(
   gcc-mingw-w64-x86-64 # links the Windows test binaries
   binutils-mingw-w64-x86-64 # objdump reads their import tables (check-imports.sh)
   iproute2
+  qemu-system-x86    # the VM sandbox's hypervisor
+  linux-image-amd64  # the utility VM's kernel and modules (boot files; never booted on the host)
 )
 
 missing=()
@@ -57,4 +59,10 @@ if command -v rustup >/dev/null; then
 else
   echo "setup: rustup not found; install Rust (https://rustup.rs) first" >&2
   exit 1
+fi
+
+# The host side of the VM sandbox's vsock (rust-vmm, crates.io); about 2 minutes to build.
+if ! command -v vhost-device-vsock >/dev/null && [ ! -x "${CARGO_HOME:-$HOME/.cargo}/bin/vhost-device-vsock" ]; then
+  echo "setup: installing vhost-device-vsock"
+  cargo install vhost-device-vsock --locked --quiet
 fi

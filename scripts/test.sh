@@ -45,6 +45,9 @@ bash scripts/check-imports.sh "${win_exes[@]}"
 step "run the Windows test binaries under Wine (no HCS there: the code paths that need none)"
 bash scripts/wine-tests.sh "${win_tests[@]}"
 
+step "UVM boot files (scripts/build-bootfiles.sh out/uvm; the VM tests boot them)"
+bash scripts/build-bootfiles.sh out/uvm
+
 step "cargo test (nothing outside the clone: ../shared hidden if present)"
 # Tests must read only what the repository holds. A developer checkout may have the project's
 # shared references beside it; run the tests in a private mount namespace with an empty,

@@ -17,6 +17,9 @@ use crate::reaper::Reaper;
 use crate::server::{Bridge, ServeEnd, ServerOptions};
 use crate::transport::{Transport, BRIDGE_PORT};
 
+/// Present when the guest's vsock is virtio (QEMU) rather than Hyper-V sockets.
+const VIRTIO_VSOCK_DRIVER: &str = "/sys/bus/virtio/drivers/vmw_vsock_virtio_transport";
+
 /// Pause between bridge dials (reference: 100 ms).
 const REDIAL: Duration = Duration::from_millis(100);
 
@@ -68,6 +71,11 @@ pub fn run(opts: Options) -> Result<Exit> {
         transport = ?transport,
         "GCS started"
     );
+    // vhost-device-vsock (the Linux VM sandbox's host side) drops write shutdowns; a
+    // Hyper-V host (hv_sock) gets the reference's half-close.
+    if vm && std::path::Path::new(VIRTIO_VSOCK_DRIVER).exists() {
+        crate::stdio::set_full_close(true);
+    }
     let reaper = Reaper::start()?;
     if vm {
         vm_setup(&opts, &reaper);
@@ -238,6 +246,12 @@ fn vm_setup(opts: &Options, reaper: &Arc<Reaper>) {
     }
     if let Err(e) = crate::cgroup::enter_gcs_cgroup() {
         tracing::error!(error = %e, "failed to set up the /gcs cgroup");
+    }
+    let pods_limit = crate::cgroup::total_memory()
+        .unwrap_or(0)
+        .saturating_sub(opts.root_mem_reserve_bytes);
+    if let Err(e) = crate::memwatch::start(opts.gcs_mem_limit_bytes, pods_limit) {
+        tracing::error!(error = %e, "failed to register the memory notifications");
     }
     let reserve = opts.root_mem_reserve_bytes;
     background_or_log("pods-limit", move || loop {

@@ -38,7 +38,12 @@ pub enum TransportKind {
 
 /// The GCS options.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "gcs", about = "Linux guest compute service", version)]
+#[command(
+    name = "gcs",
+    about = "Linux guest compute service",
+    version,
+    after_help = "(VM): acts only inside a utility VM (-transport vsock without -use-inouterr); with\n-transport unix or -use-inouterr (the local sandbox) the flag is accepted and ignored."
+)]
 pub struct Options {
     /// Logging level (panic, fatal, error, warning, info, debug, trace).
     #[arg(long = "loglevel", default_value = "debug")]
@@ -49,10 +54,10 @@ pub struct Options {
     /// Log format: text or json (logrus-compatible).
     #[arg(long = "log-format", value_enum, default_value = "text")]
     pub log_format: LogFormat,
-    /// Forward /dev/kmsg entries with priority at most this level.
+    /// (VM) Forward /dev/kmsg entries with priority at most this level to the log.
     #[arg(long = "kmsgLogLevel", default_value_t = 4)]
     pub kmsg_log_level: u32,
-    /// Written to /proc/sys/kernel/core_pattern (utility VM only).
+    /// (VM) Written to /proc/sys/kernel/core_pattern.
     #[arg(long = "core-dump-location", default_value = "")]
     pub core_dump_location: String,
     /// Use stdin/stdout as the bridge and stderr for logs.
@@ -61,13 +66,15 @@ pub struct Options {
     /// Register the protocol-v4 handlers (required to serve anything).
     #[arg(long = "v4", action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
     pub v4: bool,
-    /// /pods memory limit = total RAM minus this.
+    /// (VM) The containers' parent cgroup /pods is limited to total RAM minus this
+    /// (refreshed every 60 s); an OOM there is logged as an error.
     #[arg(long = "root-mem-reserve-bytes", default_value_t = 75 * 1024 * 1024)]
     pub root_mem_reserve_bytes: u64,
-    /// Threshold for the /gcs memory event (logged, not enforced).
+    /// (VM) A warning is logged each time the GCS's own cgroup /gcs uses more memory
+    /// than this (a notification, not a limit).
     #[arg(long = "gcs-mem-limit-bytes", default_value_t = 50 * 1024 * 1024)]
     pub gcs_mem_limit_bytes: u64,
-    /// Do not start chronyd.
+    /// (VM) Do not start chronyd on the Hyper-V PTP clock.
     #[arg(long = "disable-time-sync", action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
     pub disable_time_sync: bool,
     /// Scrub environment and spec contents from logs.

@@ -19,6 +19,7 @@ pub mod error;
 pub mod handlers;
 pub mod host;
 pub mod logging;
+pub mod memwatch;
 pub mod network;
 pub mod process;
 pub mod reaper;

@@ -5,6 +5,11 @@
 //! when the process closes an output stream the relay shuts down the write side of the
 //! connection, waits for the host's close (one read that must see EOF) and closes. When the
 //! process exits, stdin's connection is shut down for reading so a blocked copy unblocks.
+//!
+//! On a virtio-vsock host served by `vhost-device-vsock` (the Linux VM sandbox) a write
+//! shutdown never reaches the host: the backend acts only on a shutdown of both directions.
+//! With [`set_full_close`] on, the closing half therefore shuts both directions down, which
+//! the backend turns into EOF on the host's socket once it has delivered every byte.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -47,6 +52,38 @@ const COPY_BUF: usize = 128 * 1024;
 const SPLICE_LEN: usize = 1 << 20;
 /// Pipe capacity asked for (the kernel caps it at `/proc/sys/fs/pipe-max-size`).
 const PIPE_SIZE: i32 = 1 << 20;
+
+/// Whether output connections end with a shutdown of both directions (see the module docs).
+static FULL_CLOSE: AtomicBool = AtomicBool::new(false);
+/// How often, and how far apart, the full shutdown is repeated: the backend ignores it
+/// while it still holds undelivered bytes for the host, and the guest cannot see whether
+/// it was taken (the packets of later repeats are dropped once it has been).
+const FULL_CLOSE_REPEATS: u32 = 50;
+const FULL_CLOSE_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Makes output connections end with a full shutdown instead of waiting for the host's
+/// close after a write shutdown. Set once at startup on a virtio-vsock transport.
+pub fn set_full_close(on: bool) {
+    FULL_CLOSE.store(on, Ordering::Relaxed);
+}
+
+/// The closing half of the protocol after the last byte was written (the write side is
+/// already shut down).
+fn finish_output(conn: &mut UnixStream) {
+    if FULL_CLOSE.load(Ordering::Relaxed) {
+        for _ in 0..FULL_CLOSE_REPEATS {
+            if let Err(e) = conn.shutdown(std::net::Shutdown::Both) {
+                tracing::debug!(error = %e, "output connection shutdown");
+                return;
+            }
+            std::thread::sleep(FULL_CLOSE_INTERVAL);
+        }
+        return;
+    }
+    // Wait for the host to finish reading and close its end.
+    let mut b = [0u8; 1];
+    let _ = conn.read(&mut b);
+}
 
 /// The host-side connections of one process, each present only if its `CreateStd*Pipe` was
 /// set. Dialed in the order stdin, stdout, stderr.
@@ -239,9 +276,7 @@ fn output_relay(src: &File, mut conn: UnixStream, drain: &Drain) {
     }
     let _ = conn.shutdown(std::net::Shutdown::Write);
     drain.finish();
-    // Wait for the host to finish reading and close its end.
-    let mut b = [0u8; 1];
-    let _ = conn.read(&mut b);
+    finish_output(&mut conn);
 }
 
 fn is_disconnect(e: &io::Error) -> bool {
@@ -322,8 +357,7 @@ fn reconnecting_output_relay(
     }
     let _ = conn.shutdown(std::net::Shutdown::Write);
     drain.finish();
-    let mut b = [0u8; 1];
-    let _ = conn.read(&mut b);
+    finish_output(&mut conn);
 }
 
 /// Copies until EOF, with splice when one side is a pipe, read/write otherwise. A pty's EIO

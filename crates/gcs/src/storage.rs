@@ -152,17 +152,22 @@ pub fn scsi_device(controller: u8, lun: u8, partition: u64) -> Result<PathBuf> {
         .ok_or_else(|| Error::Invalid(format!("SCSI controller {controller} out of range")))?;
     let deadline = Instant::now() + DEVICE_TIMEOUT;
     loop {
-        if let Some(dev) = find_scsi_block(guid, lun) {
+        if let Some(dev) = find_scsi_block(guid, controller, lun) {
             let name = if partition > 0 {
                 format!("{dev}{partition}")
             } else {
                 dev
             };
-            return Ok(PathBuf::from("/dev").join(name));
+            // The sysfs entry comes before the disk is ready: poll until it opens
+            // (ENXIO/ENOENT until then).
+            let path = PathBuf::from("/dev").join(name);
+            if std::fs::File::open(&path).is_ok() {
+                return Ok(path);
+            }
         }
         if Instant::now() >= deadline {
             return Err(Error::Invalid(format!(
-                "SCSI disk controller {controller} lun {lun} not found after {}s",
+                "SCSI disk controller {controller} lun {lun} not found or not ready after {}s",
                 DEVICE_TIMEOUT.as_secs()
             )));
         }
@@ -170,16 +175,47 @@ pub fn scsi_device(controller: u8, lun: u8, partition: u64) -> Result<PathBuf> {
     }
 }
 
-fn scsi_host_number(guid: &str) -> Option<String> {
-    let dir = Path::new("/sys/bus/vmbus/devices").join(guid);
-    std::fs::read_dir(dir).ok()?.flatten().find_map(|e| {
-        let n = e.file_name().to_string_lossy().into_owned();
-        n.strip_prefix("host").map(str::to_string)
-    })
+/// The SCSI host number of controller `controller`: the `host<N>` under its VMBus device in
+/// a Hyper-V utility VM; where there is no VMBus (a QEMU utility VM with virtio-scsi), the
+/// `controller`-th virtio-scsi host in the order of the hosts' device paths.
+fn scsi_host_number(guid: &str, controller: u8) -> Option<String> {
+    let vmbus = Path::new("/sys/bus/vmbus/devices");
+    if vmbus.is_dir() {
+        let dir = vmbus.join(guid);
+        return std::fs::read_dir(dir).ok()?.flatten().find_map(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            n.strip_prefix("host").map(str::to_string)
+        });
+    }
+    virtio_scsi_hosts().into_iter().nth(controller as usize)
 }
 
-fn find_scsi_block(guid: &str, lun: u8) -> Option<String> {
-    let host = scsi_host_number(guid)?;
+/// The host numbers of the virtio-scsi adapters, ordered by device path.
+fn virtio_scsi_hosts() -> Vec<String> {
+    let Ok(rd) = std::fs::read_dir("/sys/class/scsi_host") else {
+        return Vec::new();
+    };
+    let mut hosts: Vec<(PathBuf, String)> = rd
+        .flatten()
+        .filter(|e| {
+            std::fs::read_to_string(e.path().join("proc_name"))
+                .is_ok_and(|n| n.trim() == "virtio_scsi")
+        })
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let n = name.strip_prefix("host")?.to_string();
+            Some((
+                std::fs::canonicalize(e.path()).unwrap_or_else(|_| e.path()),
+                n,
+            ))
+        })
+        .collect();
+    hosts.sort();
+    hosts.into_iter().map(|(_, n)| n).collect()
+}
+
+fn find_scsi_block(guid: &str, controller: u8, lun: u8) -> Option<String> {
+    let host = scsi_host_number(guid, controller)?;
     let dir = PathBuf::from(format!("/sys/bus/scsi/devices/{host}:0:0:{lun}/block"));
     let e = std::fs::read_dir(dir).ok()?.flatten().next()?;
     Some(e.file_name().to_string_lossy().into_owned())
@@ -261,7 +297,7 @@ pub fn remove_scsi_device(controller: u8, lun: u8) -> Result<()> {
     let guid = SCSI_CONTROLLER_GUIDS
         .get(controller as usize)
         .ok_or_else(|| Error::Invalid(format!("SCSI controller {controller} out of range")))?;
-    let Some(host) = scsi_host_number(guid) else {
+    let Some(host) = scsi_host_number(guid, controller) else {
         return Ok(());
     };
     let p = PathBuf::from(format!("/sys/bus/scsi/devices/{host}:0:0:{lun}/delete"));

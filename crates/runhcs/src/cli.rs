@@ -38,10 +38,21 @@ pub struct Cli {
     /// Speak the bridge over the GCS's stdin/stdout (`-use-inouterr`).
     #[arg(long = "gcs-use-inouterr", global = true)]
     pub gcs_use_inouterr: bool,
-    /// Windows: the utility VM's boot files (kernel, initrd.img or rootfs.vhd); default
-    /// `%ProgramFiles%\Linux Containers`.
+    /// What hosts each container's GCS: `local` (a child process in its own namespaces) or
+    /// `vm` (a QEMU utility VM booted from the boot files; see `--boot-files`).
+    #[arg(
+        long = "sandbox",
+        global = true,
+        env = "RUNHCS_SANDBOX",
+        default_value = "local"
+    )]
+    pub sandbox: String,
+    /// Directory of the utility VM's boot files. Linux, `--sandbox vm`: `vmlinux` and
+    /// `initrd.img` (default: `$HCSSHIM_UVM_BOOTFILES`, else /usr/local/share/hcsshim-rs/uvm;
+    /// build them with scripts/build-bootfiles.sh). Windows: the kernel and `initrd.img` or
+    /// `rootfs.vhd` (default `%ProgramFiles%\Linux Containers`).
     #[arg(long = "boot-files", global = true, env = "RUNHCS_BOOT_FILES")]
-    pub boot_files: Option<String>,
+    pub boot_files: Option<PathBuf>,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -246,6 +257,8 @@ const LONG_FLAGS: &[&str] = &[
     "gcs",
     "gcs-args",
     "gcs-use-inouterr",
+    "sandbox",
+    "boot-files",
     "bundle",
     "pid-file",
     "shim-log",

@@ -56,6 +56,18 @@ pub fn gcs_path(cli: &Cli) -> PathBuf {
     PathBuf::from("gcs")
 }
 
+/// The `--sandbox` kind, if Linux has it (`local` or `vm`).
+#[cfg(unix)]
+pub fn sandbox_kind(cli: &Cli) -> Result<uvm::SandboxKind> {
+    match cli.sandbox.parse::<uvm::SandboxKind>() {
+        Ok(k @ (uvm::SandboxKind::Local | uvm::SandboxKind::Vm)) => Ok(k),
+        Ok(k) => Err(Error::Invalid(format!(
+            "--sandbox {k} is not available on Linux: use local or vm"
+        ))),
+        Err(e) => Err(Error::Invalid(e.to_string())),
+    }
+}
+
 #[cfg(unix)]
 fn global_args(cli: &Cli) -> Vec<String> {
     let mut a = vec![
@@ -71,6 +83,10 @@ fn global_args(cli: &Cli) -> Vec<String> {
     }
     if cli.gcs_use_inouterr {
         a.push("--gcs-use-inouterr".to_owned());
+    }
+    a.push(format!("--sandbox={}", cli.sandbox));
+    if let Some(b) = &cli.boot_files {
+        a.push(format!("--boot-files={}", b.display()));
     }
     if cli.debug {
         a.push("--debug".to_owned());
@@ -91,6 +107,7 @@ fn create_with(cli: &Cli, args: &CreateArgs, exit_pipe: Option<OwnedFd>) -> Resu
     if args.host {
         return Err(Error::Unsupported("--host (process isolation)"));
     }
+    sandbox_kind(cli)?;
     let cd = dir_of(cli, &args.id)?;
     let bundle = std::fs::canonicalize(&args.bundle)
         .map_err(|e| Error::Invalid(format!("bundle {}: {e}", args.bundle.display())))?;

@@ -100,7 +100,7 @@ pub fn main_with(cli: Cli) -> i32 {
         } => commands::resize_tty(&cli, id, *width, *height, *pid).map(|_| 0),
         Command::CreateScratch { .. } => Err(Error::Unsupported("create-scratch")),
         Command::PrepareDisk { .. } => Err(Error::Unsupported("prepare-disk")),
-        Command::Shim(a) => Ok(run_shim(&cli, a)),
+        Command::Shim(a) => run_shim(&cli, a),
     };
     match result {
         Ok(code) => code,
@@ -112,8 +112,10 @@ pub fn main_with(cli: Cli) -> i32 {
 }
 
 #[cfg(unix)]
-fn run_shim(cli: &Cli, a: &cli::ShimArgs) -> i32 {
+fn run_shim(cli: &Cli, a: &cli::ShimArgs) -> Result<i32, Error> {
     let config = shim::ShimConfig {
+        sandbox: commands::sandbox_kind(cli)?,
+        boot_files: cli.boot_files.clone(),
         id: a.id.clone(),
         root: state::root_dir(&cli.root),
         bundle: a.bundle.clone(),
@@ -123,21 +125,22 @@ fn run_shim(cli: &Cli, a: &cli::ShimArgs) -> i32 {
         owner: cli.owner.clone(),
         debug: cli.debug,
     };
-    shim::run(config, a.ready_fd, a.exit_fd)
+    Ok(shim::run(config, a.ready_fd, a.exit_fd))
 }
 
 #[cfg(windows)]
-fn run_shim(cli: &Cli, a: &cli::ShimArgs) -> i32 {
+fn run_shim(cli: &Cli, a: &cli::ShimArgs) -> Result<i32, Error> {
     let config = shim::ShimConfig {
         id: a.id.clone(),
         root: state::root_dir(&cli.root),
         bundle: a.bundle.clone(),
         boot_files: cli
             .boot_files
-            .clone()
+            .as_ref()
+            .map(|p| p.display().to_string())
             .unwrap_or_else(shim::default_boot_files),
         owner: cli.owner.clone(),
         debug: cli.debug,
     };
-    shim::run(config, a.ready_pipe.clone())
+    Ok(shim::run(config, a.ready_pipe.clone()))
 }

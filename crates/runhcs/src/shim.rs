@@ -12,7 +12,7 @@ use std::fs::File;
 use std::io::Write;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -23,8 +23,10 @@ use tokio::io::AsyncWriteExt;
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 use uvm::sandbox::local::{LocalSandbox, LocalSandboxConfig};
+use uvm::sandbox::vm::{VmSandbox, VmSandboxConfig};
 use uvm::transport::BoxStream;
 use uvm::{GcsContainer, GcsProcess, ProcessStdio};
+use uvm::{Sandbox, SandboxKind};
 
 use crate::control::{self, Reply, Request};
 use crate::error::{Error, Result};
@@ -40,6 +42,10 @@ const DRAIN: Duration = Duration::from_secs(30);
 /// What the shim needs to know.
 #[derive(Debug, Clone)]
 pub struct ShimConfig {
+    /// What hosts the GCS (`--sandbox`).
+    pub sandbox: SandboxKind,
+    /// The VM sandbox's boot files (`--boot-files`).
+    pub boot_files: Option<PathBuf>,
     /// Container id.
     pub id: String,
     /// The root dir.
@@ -61,7 +67,7 @@ pub struct ShimConfig {
 struct Shim {
     config: ShimConfig,
     cd: ContainerDir,
-    sandbox: LocalSandbox,
+    sandbox: ShimSandbox,
     container: GcsContainer,
     terminal: bool,
     state: Mutex<State>,
@@ -179,15 +185,9 @@ async fn setup(config: ShimConfig, cd: ContainerDir, exit_pipe: Option<File>) ->
         .cloned()
         .unwrap_or_default();
 
-    let mut sb_config = LocalSandboxConfig::new(cd.sandbox_dir());
-    sb_config.agent = config.gcs.clone();
-    sb_config.agent_args = config.gcs_args.iter().map(Into::into).collect();
-    sb_config.use_inouterr = config.use_inouterr;
-    if config.debug {
-        sb_config.log_level = "debug".into();
-    }
-    let sandbox = LocalSandbox::start(sb_config).await?;
+    let sandbox = ShimSandbox::start(&config, &cd).await?;
     let container = match sandbox
+        .as_dyn()
         .create_container(&config.id, spec, std::slice::from_ref(&rootfs))
         .await
     {
@@ -228,6 +228,60 @@ async fn setup(config: ShimConfig, cd: ContainerDir, exit_pipe: Option<File>) ->
         deleting: AtomicBool::new(false),
         exit_pipe: Mutex::new(exit_pipe),
     })
+}
+
+/// The sandbox of one container, by kind.
+enum ShimSandbox {
+    Local(Box<LocalSandbox>),
+    Vm(Box<VmSandbox>),
+}
+
+impl ShimSandbox {
+    async fn start(config: &ShimConfig, cd: &ContainerDir) -> Result<Self> {
+        let log_level = if config.debug { "debug" } else { "info" };
+        match config.sandbox {
+            SandboxKind::Vm => {
+                let mut c = VmSandboxConfig::new(cd.sandbox_dir());
+                if let Some(b) = &config.boot_files {
+                    c.boot_files = b.clone();
+                }
+                c.log_level = log_level.into();
+                Ok(ShimSandbox::Vm(Box::new(VmSandbox::start(c).await?)))
+            }
+            _ => {
+                let mut c = LocalSandboxConfig::new(cd.sandbox_dir());
+                c.agent = config.gcs.clone();
+                c.agent_args = config.gcs_args.iter().map(Into::into).collect();
+                c.use_inouterr = config.use_inouterr;
+                c.log_level = log_level.into();
+                Ok(ShimSandbox::Local(Box::new(LocalSandbox::start(c).await?)))
+            }
+        }
+    }
+
+    fn as_dyn(&self) -> &dyn Sandbox {
+        match self {
+            ShimSandbox::Local(s) => s.as_ref(),
+            ShimSandbox::Vm(s) => s.as_ref(),
+        }
+    }
+
+    fn log_tail(&self) -> String {
+        self.as_dyn().log_tail()
+    }
+
+    async fn teardown(&self) -> uvm::Result<()> {
+        self.as_dyn().teardown().await
+    }
+
+    /// Frees the state dir's name early; false where the sandbox cannot (a VM's sockets
+    /// and disk images stay where QEMU opened them until teardown).
+    async fn release_names(&self, to: &Path) -> uvm::Result<bool> {
+        match self {
+            ShimSandbox::Local(s) => s.release_names(to).await.map(|()| true),
+            ShimSandbox::Vm(_) => Ok(false),
+        }
+    }
 }
 
 impl Shim {
@@ -293,10 +347,14 @@ impl Shim {
             self.config.id,
             std::process::id()
         ));
-        if let Err(e) = self.sandbox.release_names(&parking).await {
+        match self.sandbox.release_names(&parking).await {
+            Ok(true) => {}
             // `run` then waits for the whole teardown (the shim's exit) instead.
-            tracing::warn!(error = %e, "release the sandbox's names");
-            return;
+            Ok(false) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "release the sandbox's names");
+                return;
+            }
         }
         drop(done);
         tracing::debug!("sandbox names released");

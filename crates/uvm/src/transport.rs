@@ -4,7 +4,9 @@
 //! ExecuteProcess the host opens one listener per requested pipe, each accepting exactly one
 //! connection. On Windows that is an HvSocket service id per vsock port; the local sandbox
 //! uses a Unix socket per port, `<dir>/<port>.sock` (the port in decimal), which is what the
-//! `gcs -transport unix -socket-dir <dir>` dials.
+//! `gcs -transport unix -socket-dir <dir>` dials. The VM sandbox's guest dials real vsock
+//! ports, which `vhost-device-vsock` in hybrid mode turns into connections to
+//! `<uds>_<port>` ([`UnixTransport::hybrid_vsock`]).
 
 use std::io;
 #[cfg(unix)]
@@ -40,18 +42,46 @@ pub const FIRST_STDIO_PORT: u32 = 0x4000_0001;
 /// The vsock port of the bridge (`LinuxGcsVsockPort`).
 pub const BRIDGE_PORT: u32 = 0x4000_0000;
 
-/// Unix-socket stdio transport: `<dir>/<port>.sock`.
+/// Unix-socket stdio transport: `<dir>/<port>.sock`, or `<uds>_<port>` for hybrid vsock.
 #[cfg(unix)]
 #[derive(Debug, Clone)]
 pub struct UnixTransport {
     dir: PathBuf,
+    hybrid: bool,
 }
 
 #[cfg(unix)]
 impl UnixTransport {
     /// A transport whose sockets live in `dir`.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into() }
+        Self {
+            dir: dir.into(),
+            hybrid: false,
+        }
+    }
+
+    /// The host side of a guest's vsock served by `vhost-device-vsock --uds-path <uds>`:
+    /// a guest dial of host port `P` arrives on `<uds>_P`.
+    pub fn hybrid_vsock(uds: impl Into<PathBuf>) -> Self {
+        Self {
+            dir: uds.into(),
+            hybrid: true,
+        }
+    }
+
+    /// The hybrid-vsock listener path for `port` of the backend socket `uds`.
+    pub fn hybrid_path(uds: &Path, port: u32) -> PathBuf {
+        let mut p = uds.as_os_str().to_owned();
+        p.push(format!("_{port}"));
+        PathBuf::from(p)
+    }
+
+    fn path_for(&self, port: u32) -> PathBuf {
+        if self.hybrid {
+            Self::hybrid_path(&self.dir, port)
+        } else {
+            Self::socket_path(&self.dir, port)
+        }
     }
 
     /// The socket path for `port` (`bridge.sock` for the bridge port), as the GCS dials it.
@@ -91,7 +121,7 @@ impl PortListener for UnixPortListener {
 #[async_trait]
 impl StdioTransport for UnixTransport {
     async fn listen(&self, port: u32) -> io::Result<Box<dyn PortListener>> {
-        let path = Self::socket_path(&self.dir, port);
+        let path = self.path_for(port);
         // A stale file from a crashed run would make bind fail with EADDRINUSE.
         let _ = std::fs::remove_file(&path);
         let listener = tokio::net::UnixListener::bind(&path)

@@ -197,15 +197,12 @@ impl Agent {
 
     /// Waits for the agent to end; returns how it ended.
     pub(super) async fn wait(&self) -> String {
-        let mut rx = self.exit.clone();
-        loop {
-            if let Some(how) = rx.borrow_and_update().clone() {
-                return how;
-            }
-            if rx.changed().await.is_err() {
-                return "the agent's thread ended".into();
-            }
-        }
+        wait_watch(self.exit.clone()).await
+    }
+
+    /// A receiver of how the agent ended, for waiting without borrowing the agent.
+    pub(super) fn exit_watch(&self) -> watch::Receiver<Option<String>> {
+        self.exit.clone()
     }
 
     /// Kills the agent and waits up to `limit` for it to end. False if it did not.
@@ -223,6 +220,18 @@ impl Agent {
             .wait_timeout_while(guard, limit, |ended| !*ended)
             .unwrap_or_else(|e| e.into_inner());
         *guard
+    }
+}
+
+/// Waits on an [`Agent::exit_watch`] receiver; returns how the agent ended.
+pub(super) async fn wait_watch(mut rx: watch::Receiver<Option<String>>) -> String {
+    loop {
+        if let Some(how) = rx.borrow_and_update().clone() {
+            return how;
+        }
+        if rx.changed().await.is_err() {
+            return "the agent's thread ended".into();
+        }
     }
 }
 

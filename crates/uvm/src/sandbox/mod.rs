@@ -9,6 +9,8 @@ mod agent;
 pub mod hcs;
 #[cfg(target_os = "linux")]
 pub mod local;
+#[cfg(target_os = "linux")]
+pub mod vm;
 
 use std::path::{Path, PathBuf};
 

@@ -1,0 +1,236 @@
+//! The VM sandbox end to end: QEMU boots the project's boot files (TCG on machines without a
+//! usable KVM), the GCS dials the bridge over virtio-vsock through vhost-device-vsock, and
+//! containers run inside the VM. Needs root, qemu-system-x86, vhost-device-vsock and the
+//! boot files (`scripts/build-bootfiles.sh`, found in `$HCSSHIM_UVM_BOOTFILES` or
+//! `<workspace>/out/uvm`). Two boots in all: one full lifecycle, one crash.
+
+#![cfg(target_os = "linux")]
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bridge::messages::{NotificationType, ProcessParameters};
+use bridge::RawJson;
+use common::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use uvm::sandbox::vm::{VmSandbox, VmSandboxConfig};
+
+const T: Duration = Duration::from_secs(120);
+
+fn boot_files() -> PathBuf {
+    let dir = std::env::var_os("HCSSHIM_UVM_BOOTFILES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../out/uvm"));
+    assert!(
+        dir.join("vmlinux").is_file() && dir.join("initrd.img").is_file(),
+        "no boot files in {}: run scripts/build-bootfiles.sh first",
+        dir.display()
+    );
+    dir
+}
+
+async fn start(tag: &str, gcs_args: &[&str]) -> VmSandbox {
+    assert!(is_root(), "the VM sandbox tests run as root (as CI does)");
+    let mut cfg = VmSandboxConfig::new(state_dir(tag));
+    cfg.boot_files = boot_files();
+    cfg.log_level = "debug".into();
+    cfg.memory_mib = 512;
+    cfg.scratch_size = 256 << 20;
+    cfg.gcs_args = gcs_args.iter().map(|s| s.to_string()).collect();
+    VmSandbox::start(cfg).await.expect("start the VM sandbox")
+}
+
+fn alive(pid: u32) -> bool {
+    // A zombie still answers kill(0): read the state from /proc instead.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            !s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+        .unwrap_or(false)
+}
+
+async fn read_all(s: Option<uvm::transport::BoxStream>) -> Vec<u8> {
+    let mut out = Vec::new();
+    if let Some(mut s) = s {
+        s.read_to_end(&mut out).await.expect("read stdio");
+    }
+    out
+}
+
+#[tokio::test]
+async fn containers_run_in_a_qemu_utility_vm() {
+    // The GCS uses more than 1 MiB: its /gcs threshold warning must come.
+    let sb = start("vm", &["-gcs-mem-limit-bytes=1048576"]).await;
+    let times = sb.start_times();
+    eprintln!(
+        "VM sandbox negotiated in {:?} (kvm: {})",
+        times.negotiated, times.kvm
+    );
+    assert!(sb.capabilities().guest_defined_capabilities.is_some());
+    let (qemu, backend) = sb.pids();
+    let dir = sb.state_dir();
+
+    // A container whose init reads stdin, writes stdout and stderr, and exits 5.
+    let c1 = sb
+        .create_container(
+            "c1",
+            spec(
+                &[
+                    "/bin/sh",
+                    "-c",
+                    "read line; echo got:$line; echo err >&2; exit 5",
+                ],
+                false,
+            ),
+            &[busybox_rootfs()],
+        )
+        .await
+        .expect("create c1");
+    let p = c1.start_init(true, true, true).await.expect("start c1");
+    let stdio = p.take_stdio();
+    let mut stdin = stdio.stdin.unwrap();
+    stdin.write_all(b"hello vm\n").await.unwrap();
+    stdin.shutdown().await.unwrap();
+    let (out, err) = tokio::join!(read_all(stdio.stdout), read_all(stdio.stderr));
+    assert_eq!(String::from_utf8_lossy(&out), "got:hello vm\n");
+    assert_eq!(String::from_utf8_lossy(&err), "err\n");
+    assert_eq!(p.wait_timeout(T).await.unwrap(), 5);
+    assert_eq!(
+        c1.wait_timeout(T).await.unwrap(),
+        NotificationType::UnexpectedExit
+    );
+
+    // A second container in the same VM, on the same layer disk: an exec whose stdin is
+    // ended by the host (cat sees EOF), then the init is killed.
+    let c2 = sb
+        .create_container(
+            "c2",
+            spec(&["/bin/sleep", "1000"], false),
+            &[busybox_rootfs()],
+        )
+        .await
+        .expect("create c2");
+    let init = c2.start_init(false, false, false).await.unwrap();
+    let params = ProcessParameters {
+        create_std_in_pipe: true,
+        create_std_out_pipe: true,
+        oci_process: Some(RawJson::from_value(&process(&["/bin/cat"], false)).unwrap()),
+        ..Default::default()
+    };
+    let e = c2.exec(params).await.expect("exec");
+    let stdio = e.take_stdio();
+    let data: Vec<u8> = (0..256 * 1024u32).map(|i| (i % 251) as u8).collect();
+    let mut stdin = stdio.stdin.unwrap();
+    let input = data.clone();
+    let writer = tokio::spawn(async move {
+        stdin.write_all(&input).await.unwrap();
+        stdin.shutdown().await.unwrap();
+    });
+    let out = read_all(stdio.stdout).await;
+    writer.await.unwrap();
+    assert_eq!(e.wait_timeout(T).await.unwrap(), 0);
+    assert!(
+        out == data,
+        "exec output differs from its input ({} bytes)",
+        out.len()
+    );
+    assert!(init.signal(Some(9)).await.unwrap());
+    assert_eq!(
+        c2.wait_timeout(T).await.unwrap(),
+        NotificationType::ForcedExit
+    );
+
+    // A container that runs out of its 16 MiB: the OOM in /pods is logged.
+    let mut oom_spec = spec(&["/bin/tail", "/dev/zero"], false);
+    oom_spec["linux"]["resources"] = serde_json::json!({"memory": {"limit": 16 << 20}});
+    let c3 = sb
+        .create_container("c3", oom_spec, &[busybox_rootfs()])
+        .await
+        .expect("create c3");
+    let p3 = c3.start_init(false, false, false).await.unwrap();
+    assert_eq!(
+        p3.wait_timeout(T).await.unwrap(),
+        128 + 9,
+        "tail was not OOM-killed"
+    );
+    let log = dir.join("gcs.log");
+    let logged = |msg: &str, cgroup: &str| {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .any(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap_or_default();
+                v["msg"] == msg && v["cgroup"] == cgroup
+            })
+    };
+    for _ in 0..100 {
+        if logged("out of memory in cgroup", "/pods")
+            && logged("memory usage for cgroup exceeded threshold", "/gcs")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        logged("out of memory in cgroup", "/pods"),
+        "no OOM notification for /pods in the GCS log"
+    );
+    assert!(
+        logged("memory usage for cgroup exceeded threshold", "/gcs"),
+        "no /gcs threshold notification in the GCS log"
+    );
+
+    sb.remove_container(&c1).await.expect("remove c1");
+    sb.remove_container(&c2).await.expect("remove c2");
+    sb.remove_container(&c3).await.expect("remove c3");
+    let disks: Vec<_> = std::fs::read_dir(dir.join("disks")).unwrap().collect();
+    assert!(
+        disks.is_empty(),
+        "disk images left after removing every container"
+    );
+
+    // A clean shutdown: the GCS powers the VM off; nothing is left.
+    sb.teardown().await.expect("teardown");
+    assert!(
+        !alive(qemu) && !alive(backend),
+        "QEMU or the backend still runs"
+    );
+    assert!(!dir.exists(), "{} left behind", dir.display());
+}
+
+#[tokio::test]
+async fn killing_qemu_fails_calls_and_teardown_cleans_up() {
+    let sb = start("vmcrash", &[]).await;
+    let (qemu, backend) = sb.pids();
+    let dir = sb.state_dir();
+    let c = sb
+        .create_container(
+            "c1",
+            spec(&["/bin/sleep", "1000"], false),
+            &[busybox_rootfs()],
+        )
+        .await
+        .expect("create");
+    // SAFETY: kill(2) on the QEMU process this test started.
+    assert_eq!(unsafe { libc::kill(qemu as i32, libc::SIGKILL) }, 0);
+    let closed = tokio::time::timeout(T, sb.client().closed())
+        .await
+        .expect("bridge closes");
+    assert!(
+        closed.contains("utility VM ended") || !closed.is_empty(),
+        "{closed}"
+    );
+    assert!(c.start_init(false, false, false).await.is_err());
+    sb.teardown().await.expect("teardown after a crash");
+    assert!(
+        !alive(qemu) && !alive(backend),
+        "QEMU or the backend still runs"
+    );
+    assert!(!dir.exists(), "{} left behind", dir.display());
+}
