@@ -40,7 +40,11 @@ if [ -d fuzz ]; then
     export RUSTC_BOOTSTRAP=1
     for t in $(cargo fuzz list); do
       echo "fuzz target $t"
-      cargo fuzz run "$t" -- -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 2>&1 | tail -n 3
+      # A committed seed corpus (fuzz/seeds/<target>) is read besides the working corpus.
+      dirs=("corpus/$t")
+      if [ -d "seeds/$t" ]; then dirs+=("seeds/$t"); fi
+      mkdir -p "corpus/$t"
+      cargo fuzz run "$t" "${dirs[@]}" -- -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 2>&1 | tail -n 3
     done
   )
 fi
