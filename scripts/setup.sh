@@ -15,6 +15,7 @@ APT_PACKAGES=(
   iproute2
   qemu-system-x86    # the VM sandbox's hypervisor
   linux-image-amd64  # the utility VM's kernel and modules (boot files; never booted on the host)
+  nftables        # nft, which the nftables crate drives for hnsd's dataplane
 )
 
 missing=()
