@@ -73,6 +73,9 @@ pub enum Error {
     /// The writer or reader was used in a state that does not allow the call.
     #[error("{0}")]
     State(&'static str),
+    /// A writer was closed after one of its calls had failed (the first failure).
+    #[error("the layer writer failed earlier: {0}")]
+    WriterFailed(String),
     /// The operation does not exist on this platform or with this store.
     #[error("not supported: {0}")]
     Unsupported(String),

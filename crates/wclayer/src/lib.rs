@@ -9,8 +9,15 @@ pub mod backuptar;
 pub mod ea;
 pub mod error;
 pub mod fileinfo;
+pub mod fs;
 pub mod guid;
+pub mod layer;
+pub mod layout;
+pub mod oci;
+pub mod privilege;
 pub mod reparse;
+#[cfg(all(test, unix))]
+mod testutil;
 
 #[cfg_attr(windows, path = "sys/windows.rs")]
 #[cfg_attr(not(windows), path = "sys/other.rs")]

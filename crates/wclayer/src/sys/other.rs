@@ -10,3 +10,15 @@ pub fn sddl_to_security_descriptor(_sddl: &str) -> Result<Vec<u8>> {
             .into(),
     ))
 }
+
+/// The streaming layer exports: vmcompute.dll only.
+pub fn streaming_exports() -> Option<std::sync::Arc<dyn crate::layer::filter::StreamingExports>> {
+    None
+}
+
+/// Process privileges: Windows only.
+pub fn enable_process_privileges(names: &[&str]) -> Result<()> {
+    Err(Error::Unsupported(format!(
+        "privileges {names:?} exist only on Windows"
+    )))
+}
