@@ -6,6 +6,7 @@
 
 pub mod backup;
 pub mod backuptar;
+pub mod baselayer;
 pub mod ea;
 pub mod error;
 pub mod fileinfo;

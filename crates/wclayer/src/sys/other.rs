@@ -22,3 +22,19 @@ pub fn enable_process_privileges(names: &[&str]) -> Result<()> {
         "privileges {names:?} exist only on Windows"
     )))
 }
+
+/// Creates an empty registry hive: offreg.dll only.
+pub fn create_empty_hive(path: &std::path::Path) -> Result<()> {
+    Err(Error::Unsupported(format!(
+        "creating the registry hive {} needs offreg.dll (Windows)",
+        path.display()
+    )))
+}
+
+/// Grows the NTFS volume of a scratch VHD: virtdisk and volume ioctls, Windows only.
+pub fn grow_scratch_volume(vhdx: &std::path::Path, _volume: &str) -> Result<()> {
+    Err(Error::Unsupported(format!(
+        "growing the volume of {} needs Windows (virtdisk.dll)",
+        vhdx.display()
+    )))
+}
