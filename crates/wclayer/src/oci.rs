@@ -35,8 +35,8 @@ pub const WHITEOUT_PREFIX: &str = ".wh.";
 pub const OPAQUE_WHITEOUT: &str = ".wh..wh..opq";
 
 /// `ImportLayerFromTar`: imports the layer tar `r` into the folder `path` (created when
-/// missing; it must be empty otherwise) on top of `parents` (lowest first, as the reference
-/// takes them), returning the total size of the layer's files. On failure the folder is left
+/// missing; it must be empty otherwise) on top of `parents` (nearest first, the order
+/// vmcompute.dll takes), returning the total size of the layer's files. On failure the folder is left
 /// as it was found (removed, or emptied).
 pub fn import_layer_from_tar(
     layers: &Layers,
@@ -204,7 +204,7 @@ fn saved_copy_name(name: &LayerPath) -> Option<&'static str> {
         .map(|(_, saved)| *saved)
 }
 
-/// `ExportLayerToTar`: writes the layer `path` (on top of `parents`, lowest first) as an OCI
+/// `ExportLayerToTar`: writes the layer `path` (on top of `parents`, nearest first) as an OCI
 /// layer tar to `w`.
 pub fn export_layer_to_tar<W: Write>(
     layers: &Layers,
