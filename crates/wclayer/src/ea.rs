@@ -78,8 +78,8 @@ pub fn decode(mut b: &[u8]) -> Result<Vec<ExtendedAttribute>> {
         }
         let name = std::str::from_utf8(&b[ENTRY_HEADER_LEN..ENTRY_HEADER_LEN + name_len])
             .map_err(|_| bad("name is not UTF-8"))?;
-        if name.is_empty() {
-            return Err(bad("empty name"));
+        if name.is_empty() || name.contains('\0') {
+            return Err(bad("empty name or a NUL inside it"));
         }
         out.push(ExtendedAttribute {
             name: name.to_string(),
