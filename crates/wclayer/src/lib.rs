@@ -20,7 +20,7 @@ pub mod reparse;
 #[cfg(all(test, unix))]
 mod testutil;
 
-#[cfg_attr(windows, path = "sys/windows.rs")]
+#[cfg_attr(windows, path = "sys/windows/mod.rs")]
 #[cfg_attr(not(windows), path = "sys/other.rs")]
 mod sys;
 
