@@ -136,7 +136,7 @@ impl<R: Read> TarArchive<R> {
 }
 
 /// The entries of a [`TarArchive`]. Each entry's data must be read (or left) before the next
-/// call to [`TarEntries::next`]; unread data is skipped.
+/// call to [`TarEntries::next_entry`]; unread data is skipped.
 pub struct TarEntries<'a, R: Read> {
     inner: tar::Entries<'a, TrackEof<R>>,
     hit_eof: Rc<Cell<bool>>,
