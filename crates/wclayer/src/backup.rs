@@ -211,6 +211,30 @@ impl<R: Read> BackupStreamReader<R> {
         Ok(buf)
     }
 
+    /// Skips the rest of the current record with `skip` (given the underlying reader and the
+    /// byte count; it returns how many it skipped), e.g. by seeking.
+    pub fn skip_rest_with(
+        &mut self,
+        skip: impl FnOnce(&mut R, u64) -> io::Result<u64>,
+    ) -> Result<()> {
+        let want = self.remaining;
+        if want == 0 {
+            return Ok(());
+        }
+        let skipped = skip(&mut self.inner, want).map_err(|err| Error::Read {
+            what: "backup stream",
+            err,
+        })?;
+        if skipped < want {
+            return Err(bad(format!(
+                "truncated: {} bytes of a stream missing",
+                want - skipped
+            )));
+        }
+        self.remaining = 0;
+        Ok(())
+    }
+
     /// Bytes of the current record not read yet.
     pub fn remaining(&self) -> u64 {
         self.remaining

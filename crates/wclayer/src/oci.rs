@@ -241,6 +241,10 @@ impl RewindRead for ReaderRewind<'_> {
     fn rewind(&mut self) -> io::Result<()> {
         self.0.rewind().map_err(Error::into_io)
     }
+
+    fn skip(&mut self, n: u64) -> io::Result<u64> {
+        self.0.skip(n).map_err(Error::into_io)
+    }
 }
 
 /// `writeTarFromLayer`: every entry of `r` as tar entries on `w`.

@@ -26,6 +26,31 @@ use crate::reparse::ReparsePoint;
 pub trait RewindRead: Read {
     /// Goes back to the beginning of the stream.
     fn rewind(&mut self) -> io::Result<()>;
+
+    /// Skips up to `n` bytes, returning how many were skipped (fewer only at the end of the
+    /// stream). Sources that can seek override this so the metadata pass does not read
+    /// file data it then throws away.
+    fn skip(&mut self, n: u64) -> io::Result<u64> {
+        skip_by_reading(self, n)
+    }
+}
+
+/// [`RewindRead::skip`] for sources that cannot seek.
+pub fn skip_by_reading<R: Read + ?Sized>(r: &mut R, n: u64) -> io::Result<u64> {
+    let mut buf = [0u8; 64 * 1024];
+    let mut done = 0;
+    while done < n {
+        let want = buf
+            .len()
+            .min(usize::try_from(n - done).unwrap_or(usize::MAX));
+        match r.read(&mut buf[..want]) {
+            Ok(0) => break,
+            Ok(k) => done += k as u64,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
 }
 
 /// [`RewindRead`] over anything seekable, rewinding to where it was when wrapped.
@@ -52,6 +77,15 @@ impl<T: Read + Seek> RewindRead for SeekRewind<T> {
     fn rewind(&mut self) -> io::Result<()> {
         self.inner.seek(SeekFrom::Start(self.start)).map(|_| ())
     }
+
+    fn skip(&mut self, n: u64) -> io::Result<u64> {
+        // Never past the end: a stream cut short must still read as truncated.
+        let pos = self.inner.stream_position()?;
+        let end = self.inner.seek(SeekFrom::End(0))?;
+        let to = pos.saturating_add(n).min(end.max(pos));
+        self.inner.seek(SeekFrom::Start(to))?;
+        Ok(to - pos)
+    }
 }
 
 /// What the first pass found.
@@ -73,6 +107,7 @@ fn scan(r: &mut dyn RewindRead, name: &str) -> Result<Scan> {
                     return Err(Error::BackupStream(format!("{name}: two data streams")));
                 }
                 s.data = Some(h);
+                br.skip_rest_with(|r, n| r.skip(n))?;
             }
             BACKUP_SECURITY_DATA => s.sd = Some(br.read_metadata("security")?),
             BACKUP_REPARSE_DATA => {
@@ -91,7 +126,7 @@ fn scan(r: &mut dyn RewindRead, name: &str) -> Result<Scan> {
             | BACKUP_LINK
             | BACKUP_PROPERTY_DATA
             | BACKUP_OBJECT_ID
-            | BACKUP_TXFS_DATA => {}
+            | BACKUP_TXFS_DATA => br.skip_rest_with(|r, n| r.skip(n))?,
             other => {
                 return Err(Error::BackupStream(format!(
                     "{name}: unknown stream id {other}"

@@ -423,3 +423,19 @@ fn sddl_needs_windows() {
     #[cfg(windows)]
     assert!(r.is_ok());
 }
+
+#[test]
+fn a_stream_cut_inside_its_data_is_an_error_even_when_skipped_by_seeking() {
+    let full = stream(&[
+        (BackupHeader::new(BACKUP_DATA, 10), b"0123456789"),
+        (BackupHeader::new(BACKUP_EA_DATA, 2), b"ea"),
+    ]);
+    for cut in [22, 25, 29] {
+        let mut tar = Vec::new();
+        let mut t = TarOut::new(&mut tar);
+        let mut src = SeekRewind::new(Cursor::new(&full[..cut])).unwrap();
+        let err =
+            write_tar_file_from_backup_stream(&mut t, &mut src, "f", 10, &info(0)).unwrap_err();
+        assert!(err.to_string().contains("truncated"), "cut {cut}: {err}");
+    }
+}

@@ -639,6 +639,26 @@ impl Read for Replay {
 }
 
 impl RewindRead for Replay {
+    fn skip(&mut self, n: u64) -> io::Result<u64> {
+        let mut left = n;
+        let cursor = |c: &mut Cursor<Vec<u8>>, left: &mut u64| {
+            let k = (c.get_ref().len() as u64 - c.position()).min(*left);
+            c.set_position(c.position() + k);
+            *left -= k;
+        };
+        cursor(&mut self.head, &mut left);
+        if let Some(f) = &mut self.file {
+            let k = (self.len - self.done).min(left);
+            if k > 0 {
+                f.seek(SeekFrom::Current(k as i64))?;
+                self.done += k;
+                left -= k;
+            }
+        }
+        cursor(&mut self.post, &mut left);
+        Ok(n - left)
+    }
+
     fn rewind(&mut self) -> io::Result<()> {
         self.head.set_position(0);
         self.post.set_position(0);

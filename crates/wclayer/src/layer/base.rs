@@ -93,6 +93,13 @@ impl LayerReader for BaseLayerReader {
         }
     }
 
+    fn skip(&mut self, n: u64) -> Result<u64> {
+        match &mut self.current {
+            Some((p, r)) => r.skip(n).map_err(|e| Error::io("read", p.as_path(), e)),
+            None => Err(Error::State("no current entry")),
+        }
+    }
+
     fn close(self: Box<Self>) -> Result<()> {
         Ok(())
     }

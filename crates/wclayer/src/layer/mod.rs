@@ -53,6 +53,12 @@ pub trait LayerReader: Read + Send {
     fn can_rewind(&self) -> bool;
     /// Starts the current entry's backup stream over.
     fn rewind(&mut self) -> Result<()>;
+    /// Skips up to `n` bytes of the current entry's backup stream (by seeking where the
+    /// reader can), returning how many were skipped.
+    fn skip(&mut self, n: u64) -> Result<u64> {
+        crate::backuptar::from_backup::skip_by_reading(self, n)
+            .map_err(|e| crate::Error::from_io("layer entry", e))
+    }
     /// Finishes reading and releases what the reader holds (temporary folders included).
     fn close(self: Box<Self>) -> Result<()>;
 }

@@ -76,6 +76,18 @@ fn restore_then_backup_gives_the_stream_back() {
         ids.push(h.id);
     }
     assert_eq!(ids, [BACKUP_EA_DATA, BACKUP_DATA, BACKUP_ALTERNATE_DATA]);
+    // Skipping seeks through the recorded parts and the content alike.
+    for at in [0, 5, 40, 50, s.len() - 3, s.len()] {
+        let mut src = fs.backup(&p, true).unwrap();
+        assert_eq!(src.skip(at as u64).unwrap(), at as u64);
+        let mut rest = Vec::new();
+        src.read_to_end(&mut rest).unwrap();
+        assert_eq!(rest, &s[at..], "skip {at}");
+    }
+    assert_eq!(
+        fs.backup(&p, true).unwrap().skip(1 << 20).unwrap(),
+        s.len() as u64
+    );
     // Rewinding replays from the start.
     let mut src = fs.backup(&p, true).unwrap();
     let mut first = vec![0u8; 30];

@@ -16,6 +16,7 @@ use super::{open_transport, parse_tombstones, MAX_TOMBSTONES_FILE};
 use crate::backup::{
     BackupStreamReader, BACKUP_DATA, BACKUP_SPARSE_BLOCK, STREAM_SPARSE_ATTRIBUTE,
 };
+use crate::backuptar::RewindRead;
 use crate::error::{Error, Result};
 use crate::fs::{walk, BackupSource, LayerFs, LinkInfo};
 use crate::layer::{LayerEntry, LayerReader};
@@ -234,6 +235,21 @@ impl LayerReader for LegacyLayerReader {
             Current::Real { stream, path } => stream
                 .rewind()
                 .map_err(|e| Error::io("rewind", path.as_path(), e)),
+        }
+    }
+
+    fn skip(&mut self, n: u64) -> Result<u64> {
+        match &mut self.current {
+            Current::None => Err(Error::State("no current file")),
+            Current::Transport { file, path } => {
+                let mut src = crate::backuptar::SeekRewind::new(&mut *file)
+                    .map_err(|e| Error::io("seek", path.as_path(), e))?;
+                src.skip(n)
+                    .map_err(|e| Error::io("seek", path.as_path(), e))
+            }
+            Current::Real { stream, path } => stream
+                .skip(n)
+                .map_err(|e| Error::io("read", path.as_path(), e)),
         }
     }
 
