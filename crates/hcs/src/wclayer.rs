@@ -7,10 +7,9 @@
 //! `LayerId` is `NameToGuid(basename(path))`. Errors carry the operation
 //! `"hcsshim::<Function>"`.
 //!
-//! Not here (yet): the NTFS volume growth that hcsshim's `ExpandScratchSize` performs after
-//! the export (virtdisk attach + `FSCTL_EXTEND_VOLUME`; [`Wclayer::expand_sandbox_size`] is
-//! the export alone), `ConvertToBaseLayer` (offline registry hives) and the layer
-//! reader/writer (backup streams).
+//! Not here: the NTFS volume growth that hcsshim's `ExpandScratchSize` performs after the
+//! export ([`Wclayer::expand_sandbox_size`] is the export alone), `ConvertToBaseLayer` and the
+//! layer reader/writer; they are in the `wclayer` crate, which builds on this binding.
 
 use std::sync::Arc;
 
