@@ -88,8 +88,7 @@ fn cleanup(cmd: &Command, bundle: &Path) {
                 .map(|e| e.file_name().to_string_lossy().into_owned()),
         );
     }
-    remove_pod_cgroups(&cmd.id);
-    uvm::sandbox::local::remove_container_cgroups(&ids);
+    crate::host::sweep_cgroups(&ids, std::time::Duration::from_secs(5));
     if state.exists() {
         if let Err(e) = std::fs::remove_dir_all(&state) {
             eprintln!("remove {}: {e}", state.display());
@@ -103,31 +102,6 @@ fn is_our_shim(pid: u32) -> bool {
     let exe = std::fs::read_link(format!("/proc/{pid}/exe"));
     let me = std::env::current_exe();
     matches!((exe, me), (Ok(a), Ok(b)) if a.file_name() == b.file_name())
-}
-
-/// Removes the empty cgroups of a dead pod's workloads (`pods/<pod>/<id>`) in every
-/// hierarchy; the pod's own is removed after them.
-#[cfg(target_os = "linux")]
-fn remove_pod_cgroups(pod: &str) {
-    let root = Path::new("/sys/fs/cgroup");
-    let mut bases = vec![root.to_path_buf()];
-    if let Ok(entries) = std::fs::read_dir(root) {
-        bases.extend(entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
-    }
-    for base in bases {
-        let dir = base.join("pods").join(pod);
-        let Ok(children) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for c in children.flatten() {
-            if c.path().is_dir() {
-                // Only empty cgroups can go; a live one stays (and is reported by rmdir).
-                if let Err(e) = std::fs::remove_dir(c.path()) {
-                    eprintln!("remove cgroup {}: {e}", c.path().display());
-                }
-            }
-        }
-    }
 }
 
 #[cfg(not(target_os = "linux"))]

@@ -35,6 +35,9 @@ pub const MAX_ATTEMPTS: u32 = 5;
 /// Bound of one send.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Bound of a send on a connection made earlier (containerd may have gone since), ns.
+const REUSE_TIMEOUT_NS: i64 = 2_000_000_000;
+
 /// Where events go.
 #[async_trait]
 pub trait EventSink: Send + Sync {
@@ -208,34 +211,50 @@ impl RemoteSink {
     }
 }
 
+impl RemoteSink {
+    async fn connect(&self) -> Result<EventsClient> {
+        let client = Client::connect(&self.address)
+            .await
+            .map_err(|source| Error::Ttrpc {
+                context: format!("connect to containerd's events service at {}", self.address),
+                source,
+            })?;
+        Ok(EventsClient::new(client))
+    }
+}
+
 #[async_trait]
 impl EventSink for RemoteSink {
     async fn forward(&self, envelope: Envelope) -> Result<()> {
-        let mut guard = self.client.lock().await;
-        if guard.is_none() {
-            let client = Client::connect(&self.address)
-                .await
-                .map_err(|source| Error::Ttrpc {
-                    context: format!("connect to containerd's events service at {}", self.address),
-                    source,
-                })?;
-            *guard = Some(EventsClient::new(client));
-        }
-        let client = guard.as_ref().expect("connected above");
         let request = ForwardRequest {
             envelope: MessageField::some(envelope),
             ..Default::default()
         };
-        match client.forward(context::with_timeout(0), &request).await {
-            Ok(_) => Ok(()),
-            Err(source) => {
-                // Reconnect next time: containerd may have restarted.
-                *guard = None;
-                Err(Error::Ttrpc {
-                    context: "forward an event to containerd".into(),
-                    source,
-                })
+        let mut guard = self.client.lock().await;
+        // The client is taken out while in use: a send abandoned by its caller's timeout
+        // leaves none behind, and the next send connects afresh.
+        if let Some(client) = guard.take() {
+            // Bounded: a connection containerd dropped may never answer.
+            if client
+                .forward(context::with_timeout(REUSE_TIMEOUT_NS), &request)
+                .await
+                .is_ok()
+            {
+                *guard = Some(client);
+                return Ok(());
             }
+            // The connection broke (containerd restarted): one more try on a new one.
+        }
+        let client = self.connect().await?;
+        match client.forward(context::with_timeout(0), &request).await {
+            Ok(_) => {
+                *guard = Some(client);
+                Ok(())
+            }
+            Err(source) => Err(Error::Ttrpc {
+                context: "forward an event to containerd".into(),
+                source,
+            }),
         }
     }
 }

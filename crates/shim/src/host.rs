@@ -105,6 +105,8 @@ pub async fn start_sandbox(kind: SandboxKind, config: &HostConfig) -> Result<Arc
 pub struct SandboxHost {
     sandbox: Arc<dyn Sandbox>,
     containers: Mutex<HashMap<String, Arc<GcsContainer>>>,
+    /// Every container id ever created here (for the cgroup sweep after teardown).
+    created: Mutex<Vec<String>>,
 }
 
 impl SandboxHost {
@@ -113,6 +115,7 @@ impl SandboxHost {
         Self {
             sandbox,
             containers: Mutex::new(HashMap::new()),
+            created: Mutex::new(Vec::new()),
         }
     }
 
@@ -150,6 +153,10 @@ impl TaskHost for SandboxHost {
             )
         })?);
         self.lock().insert(id.to_owned(), c.clone());
+        self.created
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(id.to_owned());
         Ok(c)
     }
 
@@ -165,10 +172,69 @@ impl TaskHost for SandboxHost {
 
     async fn teardown(&self) -> Result<()> {
         self.lock().clear();
-        self.sandbox
+        let r = self
+            .sandbox
             .teardown()
             .await
-            .map_err(|e| Error::sandbox("tear the sandbox down", e))
+            .map_err(|e| Error::sandbox("tear the sandbox down", e));
+        #[cfg(target_os = "linux")]
+        if self.sandbox.kind() == SandboxKind::Local {
+            let ids = self
+                .created
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            tokio::task::spawn_blocking(move || {
+                sweep_cgroups(&ids, std::time::Duration::from_secs(5))
+            })
+            .await
+            .map_err(|e| Error::Other(format!("cgroup sweep: {e}")))?;
+        }
+        r
+    }
+}
+
+/// Removes the cgroups the local sandbox's containers had (`pods/<id>`, and for a pod its
+/// workloads' `pods/<pod>/<id>`) in every hierarchy. A killed pid namespace empties its
+/// cgroups a moment after its init is reaped (the unified hierarchy of a hybrid host lags
+/// most), so removal is retried until `limit`; only empty cgroups are ever removed.
+#[cfg(target_os = "linux")]
+pub fn sweep_cgroups(ids: &[String], limit: std::time::Duration) {
+    let root = Path::new("/sys/fs/cgroup");
+    let mut bases = vec![root.to_path_buf()];
+    if let Ok(entries) = std::fs::read_dir(root) {
+        bases.extend(entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
+    }
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let mut left = Vec::new();
+        for id in ids {
+            for base in &bases {
+                let dir = base.join("pods").join(id);
+                if !dir.is_dir() {
+                    continue;
+                }
+                if let Ok(children) = std::fs::read_dir(&dir) {
+                    for c in children.flatten().filter(|c| c.path().is_dir()) {
+                        if std::fs::remove_dir(c.path()).is_err() {
+                            left.push(c.path());
+                        }
+                    }
+                }
+                if std::fs::remove_dir(&dir).is_err() {
+                    left.push(dir);
+                }
+            }
+        }
+        if left.is_empty() {
+            uvm::sandbox::local::remove_container_cgroups(ids);
+            return;
+        }
+        if std::time::Instant::now() >= deadline {
+            tracing::warn!(?left, "cgroups still busy after the sandbox's teardown");
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
 

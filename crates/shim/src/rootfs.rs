@@ -23,7 +23,7 @@
 
 use std::path::{Path, PathBuf};
 
-use containerd_shim_protos::types::mount::Mount;
+pub use containerd_shim_protos::types::mount::Mount;
 
 use crate::error::{Error, Result};
 

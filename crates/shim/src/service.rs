@@ -333,14 +333,9 @@ impl Service {
         let task = self.get_task(&req.id)?;
         let mut processes = Vec::new();
         for (pid, exec_id) in task.pids().await? {
-            let details = ProcessDetails {
-                process_id: pid,
-                exec_id,
-                ..Default::default()
-            };
             processes.push(ProcessInfo {
                 pid,
-                info: MessageField::some(options::pack(&details)?),
+                info: MessageField::some(process_details(pid, exec_id)?),
                 ..Default::default()
             });
         }
@@ -401,6 +396,28 @@ impl Service {
         let resources: serde_json::Value = serde_json::from_slice(&any.value)
             .map_err(|e| Error::InvalidArgument(format!("LinuxResources: {e}")))?;
         task.update(resources).await
+    }
+}
+
+/// The `info` of a Pids entry in the type this host's containerd decodes: the
+/// reference's `containerd.runhcs.v1.ProcessDetails` on Windows; on Linux, where ctr and
+/// CRI only know runc's types, `containerd.runc.v1.ProcessDetails` (which carries the exec
+/// id, all a Linux process needs).
+fn process_details(
+    pid: u32,
+    exec_id: String,
+) -> Result<containerd_shim_protos::protobuf::well_known_types::any::Any> {
+    if cfg!(windows) {
+        options::pack(&ProcessDetails {
+            process_id: pid,
+            exec_id,
+            ..Default::default()
+        })
+    } else {
+        options::pack(&containerd_shim_protos::shim::oci::ProcessDetails {
+            exec_id,
+            ..Default::default()
+        })
     }
 }
 

@@ -327,9 +327,13 @@ impl Exec {
         if let Some(p) = process {
             let w = u16::try_from(width).unwrap_or(u16::MAX);
             let h = u16::try_from(height).unwrap_or(u16::MAX);
-            p.resize_console(w, h)
-                .await
-                .map_err(|e| Error::hcs(format!("resize {}", self.describe()), e))?;
+            if let Err(e) = p.resize_console(w, h).await {
+                // A process that exited meanwhile has no console to resize: ignored, as
+                // for one that is not running.
+                if self.exit.borrow().is_none() && p.exit_code().is_err() {
+                    return Err(Error::hcs(format!("resize {}", self.describe()), e));
+                }
+            }
         }
         Ok(())
     }
