@@ -12,6 +12,9 @@ APT_PACKAGES=(
   qemu-utils      # qemu-img checks VHD footers
   gcc-mingw-w64-x86-64 # links the Windows test binaries
   iproute2
+  containerd      # the shim's tests run Debian's containerd (private config; service not enabled)
+  containernetworking-plugins # CNI bridge/loopback for the shim's CRI pod test
+  protobuf-compiler # protoc, for the CRI protos of the shim's test client (k8s-cri)
 )
 
 missing=()
@@ -26,6 +29,11 @@ if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# The shim's tests start their own containerd; the package's system service must not run.
+if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
+  systemctl disable --now containerd >/dev/null 2>&1 || true
 fi
 
 # rust-toolchain.toml names the components and targets; rustup installs them on first use,
