@@ -257,18 +257,21 @@ mod tests {
 
     #[test]
     fn serve_takes_its_own_flags() {
+        let socket = if cfg!(windows) {
+            r"\\.\pipe\ProtectedPrefix\Administrators\containerd-shim-default-c1-pipe"
+        } else {
+            "unix:///run/x"
+        };
         let mut a = BASE.to_vec();
-        a.extend(["serve", "--socket", "unix:///run/x", "--is-sandbox"]);
+        a.extend(["serve", "--socket", socket, "--is-sandbox"]);
         let c = parse(&args(&a)).unwrap();
-        if cfg!(unix) {
-            assert_eq!(
-                c.action,
-                Action::Serve {
-                    socket: "unix:///run/x".into(),
-                    is_sandbox: true
-                }
-            );
-        }
+        assert_eq!(
+            c.action,
+            Action::Serve {
+                socket: socket.into(),
+                is_sandbox: true
+            }
+        );
         let mut bad = BASE.to_vec();
         bad.extend(["serve", "-socket", "tcp://x"]);
         assert!(parse(&args(&bad)).is_err());

@@ -128,6 +128,11 @@ mod tests {
         assert_eq!(m.memory.usage.limit, 40);
         assert!(metrics_from_json(&serde_json::json!({"pids": {"current": "x"}})).is_err());
         let any = stats_any(m).unwrap();
-        assert_eq!(any.type_url, "io.containerd.cgroups.v1.Metrics");
+        let want = if cfg!(windows) {
+            "containerd.runhcs.stats.v1.Statistics"
+        } else {
+            "io.containerd.cgroups.v1.Metrics"
+        };
+        assert_eq!(any.type_url, want);
     }
 }
