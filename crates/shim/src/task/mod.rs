@@ -184,8 +184,12 @@ impl Task {
         let process = match started {
             Ok(p) => p,
             Err(e) => {
-                if eid.is_empty() {
-                    // The init never ran: the task is over.
+                if eid.is_empty()
+                    && exec.state().await == ExecState::Exited
+                    && exec.pid().await == 0
+                {
+                    // The init failed to start (not a Start in the wrong state): the task
+                    // is over.
                     let task = self.clone();
                     tokio::spawn(async move { task.close().await });
                 }
@@ -464,3 +468,6 @@ impl Task {
             .map_err(|e| Error::hcs(format!("update the resources of {}", self.id), e))
     }
 }
+
+#[cfg(test)]
+mod tests;
