@@ -108,10 +108,23 @@ pub fn log_writer(bundle: &std::path::Path) -> Option<std::fs::File> {
         .ok()
 }
 
-/// Whether process `pid` exists.
+/// Whether process `pid` exists and has not exited (a zombie waiting for its parent to
+/// reap it counts as gone).
 pub fn process_alive(pid: u32) -> bool {
-    i32::try_from(pid)
-        .is_ok_and(|p| p > 0 && nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), None).is_ok())
+    let exists = i32::try_from(pid).is_ok_and(|p| {
+        p > 0 && nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), None).is_ok()
+    });
+    if !exists {
+        return false;
+    }
+    // /proc/<pid>/stat: "pid (comm) S ...": the state follows the last ')'.
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
+    }
 }
 
 /// Kills process `pid` (SIGKILL) and waits up to `limit` for it to be gone.
