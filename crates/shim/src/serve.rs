@@ -79,7 +79,7 @@ fn serve(cmd: &Command, socket: &str, is_sandbox: bool) -> Result<()> {
         ))
     })?;
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(1)
         .enable_all()
         .build()
         .map_err(|e| Error::io("start the runtime", e))?;
