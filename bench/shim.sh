@@ -34,6 +34,15 @@ cleanup() {
   for id in $(ls /run/containerd/runc/default 2>/dev/null | grep -- "-$$\$" || true); do
     runc --root /run/containerd/runc/default delete -f "$id" >/dev/null 2>&1 || true
   done
+  # Containers still there (the script stopped early) go through containerd, so each shim
+  # cleans up after itself (sandbox dir, socket, cgroups).
+  if [ -n "$ctrd_pid" ]; then
+    for id in $(command ctr -a "$work/containerd.sock" c ls -q 2>/dev/null || true); do
+      command ctr -a "$work/containerd.sock" t kill -s SIGKILL "$id" >/dev/null 2>&1 || true
+      command ctr -a "$work/containerd.sock" t rm -f "$id" >/dev/null 2>&1 || true
+      command ctr -a "$work/containerd.sock" c rm "$id" >/dev/null 2>&1 || true
+    done
+  fi
   [ -n "${BENCH_LOG:-}" ] && cp "$work/containerd.log" "$BENCH_LOG"
   [ -n "$ctrd_pid" ] && { kill "$ctrd_pid" 2>/dev/null; wait "$ctrd_pid" 2>/dev/null || true; }
   for p in $(pgrep -f "containerd-shim-.*-address $work/containerd.sock" || true); do kill -9 "$p" 2>/dev/null || true; done
