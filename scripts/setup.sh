@@ -16,6 +16,9 @@ APT_PACKAGES=(
   qemu-system-x86    # the VM sandbox's hypervisor
   linux-image-amd64  # the utility VM's kernel and modules (boot files; never booted on the host)
   nftables        # nft, which the nftables crate drives for hnsd's dataplane
+  containerd      # the shim's tests run Debian's containerd (private config; service not enabled)
+  containernetworking-plugins # CNI bridge/loopback for the shim's CRI pod test
+  protobuf-compiler # protoc, for the CRI protos of the shim's test client (k8s-cri)
 )
 
 missing=()
@@ -49,6 +52,11 @@ if ((${#lean_missing[@]})); then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     "${lean_missing[@]}" >/dev/null
+fi
+
+# The shim's tests start their own containerd; the package's system service must not run.
+if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
+  systemctl disable --now containerd >/dev/null 2>&1 || true
 fi
 
 # rust-toolchain.toml names the components and targets; rustup installs them on first use,

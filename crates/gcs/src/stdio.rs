@@ -207,7 +207,10 @@ pub fn relay_pipes(
         relays.stdin_conn = conn.try_clone().ok();
         relays.threads.push(spawn("stdin-relay", move || {
             let mut w = File::from(w);
-            let _ = copy(&conn, &mut w);
+            // Not splice: splicing from a socket into a pipe holds the pipe's lock while
+            // it waits for data, so a process exiting with stdin open (nobody writing)
+            // would hang in the kernel closing that pipe.
+            let _ = copy_read_write(&conn, &mut w, 0);
             // Dropping `w` closes the process's stdin: it reads EOF.
         })?);
     }
@@ -381,6 +384,11 @@ pub fn copy<R: AsFd, W: AsFd + Write>(src: R, dst: &mut W) -> io::Result<u64> {
             Err(e) => return Err(e.into()),
         }
     }
+    copy_read_write(src, dst, total)
+}
+
+/// Copies until EOF with read/write, adding to `total` bytes already copied.
+pub fn copy_read_write<R: AsFd, W: Write>(src: R, dst: &mut W, mut total: u64) -> io::Result<u64> {
     // SAFETY: the fd is borrowed for the duration of this function; ManuallyDrop keeps the
     // File from closing it.
     let mut src_file =

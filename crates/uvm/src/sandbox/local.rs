@@ -256,14 +256,35 @@ impl LocalSandbox {
         ContainerPaths::new(&self.config.state_dir.join("c"), id)
     }
 
-    /// Builds the rootfs of `id` from directory `layers` (base first; a writable scratch on
-    /// top) with ModifySettings CombinedLayers, then creates the container from `spec`.
+    /// Builds the rootfs of `id` from directory `layers` (topmost first; a writable scratch
+    /// on top) with ModifySettings CombinedLayers, then creates the container from `spec`.
     pub async fn create_container(
         &self,
         id: &str,
         spec: serde_json::Value,
         layers: &[PathBuf],
     ) -> Result<GcsContainer> {
+        self.create_container_in(id, spec, layers, None).await
+    }
+
+    /// [`LocalSandbox::create_container`] with the writable layer in the host directory
+    /// `scratch` (`upper` and `work` in it) rather than in the sandbox's state dir. The
+    /// agent shares the host's filesystem, so it writes there directly.
+    pub async fn create_container_in(
+        &self,
+        id: &str,
+        spec: serde_json::Value,
+        layers: &[PathBuf],
+        scratch: Option<&Path>,
+    ) -> Result<GcsContainer> {
+        if let Some(s) = scratch {
+            if !s.is_absolute() || !s.is_dir() {
+                return Err(Error::InvalidArgument(format!(
+                    "scratch {} is not an absolute path to a directory",
+                    s.display()
+                )));
+            }
+        }
         validate_container_id(id)?;
         if layers.is_empty() {
             return Err(Error::InvalidArgument(
@@ -285,9 +306,13 @@ impl LocalSandbox {
         }
         create_private_dir(&paths.bundle)?;
         lock(&self.containers).push(id.to_owned());
+        let mut combined = paths.combined_layers(id, layers);
+        if let Some(s) = scratch {
+            combined.scratch_path = s.display().to_string();
+        }
         let layers_req = ModifySettingRequest::new(
             ModifyRequestType::Add,
-            ResourceSettings::CombinedLayers(paths.combined_layers(id, layers)),
+            ResourceSettings::CombinedLayers(combined),
         );
         if let Err(e) = modify_settings(&self.client, NULL_CONTAINER_ID, layers_req).await {
             let _ = std::fs::remove_dir_all(&paths.bundle);
@@ -409,6 +434,16 @@ impl super::Sandbox for LocalSandbox {
         layers: &[PathBuf],
     ) -> Result<GcsContainer> {
         LocalSandbox::create_container(self, id, spec, layers).await
+    }
+
+    async fn create_container_on_scratch(
+        &self,
+        id: &str,
+        spec: serde_json::Value,
+        layers: &[PathBuf],
+        scratch: &Path,
+    ) -> Result<GcsContainer> {
+        LocalSandbox::create_container_in(self, id, spec, layers, Some(scratch)).await
     }
 
     async fn remove_container(&self, container: &GcsContainer) -> Result<()> {

@@ -87,7 +87,7 @@ pub trait Sandbox: Send + Sync + std::fmt::Debug {
     fn log_tail(&self) -> String;
 
     /// Builds the root filesystem of container `id` from the host directories `layers`
-    /// (base first, a writable scratch on top) and creates the container from the OCI
+    /// (in overlayfs `lowerdir` order: the topmost first; a writable scratch on top) and creates the container from the OCI
     /// `spec` (prepared for the guest with [`prepare_spec`]).
     async fn create_container(
         &self,
@@ -95,6 +95,26 @@ pub trait Sandbox: Send + Sync + std::fmt::Debug {
         spec: serde_json::Value,
         layers: &[PathBuf],
     ) -> Result<GcsContainer>;
+
+    /// Like [`Sandbox::create_container`], but the container's writable layer is the host
+    /// directory `scratch` (the overlay's `upper` and `work` are made in it) instead of one
+    /// of the sandbox's own, so the container's changes stay where the caller keeps them
+    /// (the shim: containerd's snapshot). A sandbox whose GCS cannot write to host
+    /// directories refuses it.
+    async fn create_container_on_scratch(
+        &self,
+        id: &str,
+        spec: serde_json::Value,
+        layers: &[PathBuf],
+        scratch: &Path,
+    ) -> Result<GcsContainer> {
+        let _ = (id, spec, layers);
+        Err(Error::InvalidArgument(format!(
+            "the {} sandbox cannot use the host directory {} as a container's scratch",
+            self.kind(),
+            scratch.display()
+        )))
+    }
 
     /// Removes a container's guest state and root filesystem.
     async fn remove_container(&self, container: &GcsContainer) -> Result<()>;
@@ -131,7 +151,8 @@ impl ContainerPaths {
         }
     }
 
-    /// The CombinedLayers settings that build the rootfs from `layers` (base first).
+    /// The CombinedLayers settings that build the rootfs from `layers` (topmost first, as
+    /// overlayfs reads `lowerdir`).
     pub fn combined_layers(&self, id: &str, layers: &[PathBuf]) -> CombinedLayers {
         CombinedLayers {
             container_id: id.to_owned(),

@@ -1,0 +1,130 @@
+#[cfg(unix)]
+use std::path::Path;
+
+use super::*;
+
+#[cfg(unix)]
+fn generate(out: &Path) {
+    let proto = Path::new(env!("CARGO_MANIFEST_DIR")).join("proto");
+    protobuf_codegen::Codegen::new()
+        .pure()
+        .include(&proto)
+        .inputs([
+            proto.join("runhcs.proto"),
+            proto.join("runtimeoptions.proto"),
+        ])
+        .out_dir(out)
+        .run()
+        .expect("protobuf codegen");
+}
+
+/// A check of the build's inputs, run where the tree is built (not in the Windows test
+/// binaries run elsewhere).
+#[cfg(unix)]
+#[test]
+fn generated_code_is_current() {
+    let tmp = tempfile::tempdir().unwrap();
+    generate(tmp.path());
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/options");
+    for name in ["runhcs.rs", "runtimeoptions.rs"] {
+        let fresh = std::fs::read_to_string(tmp.path().join(name)).unwrap();
+        let path = dir.join(name);
+        if std::env::var_os("REGENERATE_PROTOS").is_some() {
+            std::fs::write(&path, &fresh).unwrap();
+            continue;
+        }
+        let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            fresh == checked_in,
+            "{} is stale: run `REGENERATE_PROTOS=1 cargo test -p shim generated_code_is_current`",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn nil_empty_and_cri_generic_options_give_defaults() {
+    assert_eq!(decode_any(None).unwrap(), Options::new());
+    assert_eq!(decode_any(Some(&Any::new())).unwrap(), Options::new());
+    let generic = runtimeoptions::Options {
+        type_url: "x".into(),
+        config_path: "/etc/runhcs.toml".into(),
+        ..Default::default()
+    };
+    let any = Any {
+        type_url: RUNTIME_OPTIONS_TYPE.into(),
+        value: generic.write_to_bytes().unwrap(),
+        ..Default::default()
+    };
+    assert_eq!(decode_any(Some(&any)).unwrap(), Options::new());
+    assert_eq!(decode_stdin(&[]).unwrap(), Options::new());
+}
+
+#[test]
+fn runhcs_options_round_trip_through_any_and_stdin() {
+    let mut o = Options::new();
+    o.debug = true;
+    o.log_level = "trace".into();
+    o.vm_memory_size_in_mb = 2048;
+    o.sandbox_isolation = SandboxIsolation::HYPERVISOR.into();
+    o.default_container_annotations
+        .insert("a".into(), "b".into());
+    let any = to_any(&o).unwrap();
+    assert_eq!(decode_any(Some(&any)).unwrap(), o);
+    let mut prefixed = any.clone();
+    prefixed.type_url = format!("types.googleapis.com/{OPTIONS_TYPE}");
+    assert_eq!(decode_any(Some(&prefixed)).unwrap(), o);
+    assert_eq!(decode_stdin(&any.write_to_bytes().unwrap()).unwrap(), o);
+    assert_eq!(log_level(&o).as_deref(), Some("trace"));
+}
+
+#[test]
+fn bootstrap_params_extension_is_found() {
+    use containerd_shim_protos::bootstrap_api::{BootstrapParams, Extension};
+    let mut o = Options::new();
+    o.io_retry_timeout_in_sec = 7;
+    let mut params = BootstrapParams::new();
+    params.instance_id = "c1".into();
+    params.namespace = "default".into();
+    let mut ext = Extension::new();
+    ext.value = protobuf::MessageField::some(to_any(&o).unwrap());
+    params.extensions.push(ext);
+    assert_eq!(decode_stdin(&params.write_to_bytes().unwrap()).unwrap(), o);
+}
+
+#[test]
+fn unknown_types_are_refused_by_name() {
+    let any = Any {
+        type_url: "io.containerd.runc.v1.Options".into(),
+        value: vec![],
+        ..Default::default()
+    };
+    let e = decode_any(Some(&any)).unwrap_err();
+    assert!(
+        e.to_string().contains("io.containerd.runc.v1.Options"),
+        "{e}"
+    );
+    let garbage = Any {
+        type_url: OPTIONS_TYPE.into(),
+        value: vec![0xff, 0xff],
+        ..Default::default()
+    };
+    assert!(decode_any(Some(&garbage)).is_err());
+}
+
+#[test]
+fn options_fill_annotations_without_overriding() {
+    let mut o = Options::new();
+    o.vm_processor_count = 4;
+    o.boot_files_root_path = "/boot".into();
+    o.sandbox_isolation = SandboxIsolation::HYPERVISOR.into();
+    o.default_container_annotations
+        .insert("x".into(), "default".into());
+    let mut a = HashMap::from([("x".to_string(), "explicit".to_string())]);
+    apply_to_annotations(&o, &mut a);
+    assert_eq!(a["x"], "explicit");
+    assert_eq!(a[annotations::PROCESSOR_COUNT], "4");
+    assert_eq!(a[annotations::BOOT_FILES_ROOT_PATH], "/boot");
+    assert_eq!(a[annotations::SANDBOX_KIND], "vm");
+    assert!(!a.contains_key(annotations::MEMORY_SIZE_MB));
+}

@@ -1,0 +1,327 @@
+//! Stdio between containerd and a process (spec §1.6).
+//!
+//! containerd names the upstream ends in Create/Exec: FIFOs it created (Linux) or named
+//! pipes it serves (Windows); an empty path means the stream is absent. The outputs are
+//! opened when the task or exec is created (before Start), stdin when its writer shows up.
+//! After the process exits the output relays get [`DRAIN_GRACE`] to finish, then they are
+//! cut. CloseIO (or the end of upstream stdin) closes the process's stdin.
+//!
+//! Only plain paths are accepted: the reference's `binary://` logging driver is not
+//! implemented, and such a URL is refused by name rather than taken for a path.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use hcs::cow::{OutputStream, StdinStream, Stdio};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::error::{Error, Result};
+use crate::sys;
+
+/// How long output relays may run after the process exited.
+pub const DRAIN_GRACE: Duration = Duration::from_secs(1);
+
+/// The upstream stdio of a task or exec, as containerd named it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IoPaths {
+    /// stdin path ("" = none).
+    pub stdin: String,
+    /// stdout path ("" = none).
+    pub stdout: String,
+    /// stderr path ("" = none; always none with a terminal).
+    pub stderr: String,
+    /// The process has a terminal.
+    pub terminal: bool,
+}
+
+impl IoPaths {
+    /// Validates the paths: a terminal has no stderr (FailedPrecondition, as the
+    /// reference), and URLs (`scheme://`) are refused.
+    pub fn validate(&self) -> Result<()> {
+        if self.terminal && !self.stderr.is_empty() {
+            return Err(Error::FailedPrecondition(
+                "if using terminal, stderr must be empty".into(),
+            ));
+        }
+        for p in [&self.stdin, &self.stdout, &self.stderr] {
+            if let Some((scheme, _)) = p.split_once("://") {
+                return Err(Error::InvalidArgument(format!(
+                    "stdio {p:?}: scheme {scheme:?} is not supported (the binary logging driver is not implemented); use a FIFO or pipe path"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+type Writer = Box<dyn AsyncWrite + Send + Unpin>;
+type Reader = Box<dyn AsyncRead + Send + Unpin>;
+
+/// The upstream ends opened at create time.
+pub struct Upstream {
+    paths: IoPaths,
+    stdout: Option<Writer>,
+    stderr: Option<Writer>,
+}
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upstream")
+            .field("paths", &self.paths)
+            .finish()
+    }
+}
+
+impl Upstream {
+    /// Opens the upstream outputs now (stdin is opened by the relay).
+    pub async fn open(paths: &IoPaths) -> Result<Self> {
+        paths.validate()?;
+        let stdout = match paths.stdout.as_str() {
+            "" => None,
+            p => Some(sys::open_output(p).await?),
+        };
+        let stderr = match paths.stderr.as_str() {
+            "" => None,
+            p => Some(sys::open_output(p).await?),
+        };
+        Ok(Self {
+            paths: paths.clone(),
+            stdout,
+            stderr,
+        })
+    }
+
+    /// Which process pipes are needed: (stdin, stdout, stderr).
+    pub fn wanted(&self) -> (bool, bool, bool) {
+        (
+            !self.paths.stdin.is_empty(),
+            !self.paths.stdout.is_empty(),
+            !self.paths.stderr.is_empty(),
+        )
+    }
+
+    /// The paths.
+    pub fn paths(&self) -> &IoPaths {
+        &self.paths
+    }
+}
+
+/// The running copies between upstream and a process.
+pub struct Relay {
+    stdin_path: String,
+    stdin_stop: Mutex<Option<oneshot::Sender<()>>>,
+    stdin_task: Mutex<Option<JoinHandle<()>>>,
+    outputs: tokio::sync::Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Relay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Relay")
+            .field("stdin", &self.stdin_path)
+            .finish()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+async fn copy_out(mut from: OutputStream, mut to: Writer, what: &'static str) {
+    if let Err(e) = tokio::io::copy(&mut from, &mut to).await {
+        tracing::debug!(error = %e, "{what} relay ended");
+    }
+    if let Err(e) = to.shutdown().await {
+        tracing::debug!(error = %e, "closing upstream {what}");
+    }
+}
+
+async fn copy_in(path: String, mut to: StdinStream, stop: oneshot::Receiver<()>) {
+    let relay = async {
+        let mut from: Reader = match sys::open_input(&path).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "opening upstream stdin");
+                return;
+            }
+        };
+        if let Err(e) = tokio::io::copy(&mut from, &mut to).await {
+            tracing::debug!(error = %e, "stdin relay ended");
+        }
+    };
+    tokio::select! {
+        _ = relay => {}
+        _ = stop => {}
+    }
+    // EOF or CloseIO: the process's stdin is closed either way.
+    if let Err(e) = to.shutdown().await {
+        tracing::debug!(error = %e, "closing the process's stdin");
+    }
+}
+
+impl Relay {
+    /// Starts copying between `upstream` and the process's `stdio`.
+    pub fn start(upstream: Upstream, stdio: Stdio) -> Self {
+        let mut outputs = Vec::new();
+        if let (Some(from), Some(to)) = (stdio.stdout, upstream.stdout) {
+            outputs.push(tokio::spawn(copy_out(from, to, "stdout")));
+        }
+        if let (Some(from), Some(to)) = (stdio.stderr, upstream.stderr) {
+            outputs.push(tokio::spawn(copy_out(from, to, "stderr")));
+        }
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let stdin_task = match stdio.stdin {
+            Some(to) if !upstream.paths.stdin.is_empty() => Some(tokio::spawn(copy_in(
+                upstream.paths.stdin.clone(),
+                to,
+                stop_rx,
+            ))),
+            _ => None,
+        };
+        Self {
+            stdin_path: upstream.paths.stdin.clone(),
+            stdin_stop: Mutex::new(Some(stop_tx)),
+            stdin_task: Mutex::new(stdin_task),
+            outputs: tokio::sync::Mutex::new(outputs),
+        }
+    }
+
+    /// CloseIO: stops the stdin relay and closes the process's stdin. Idempotent.
+    pub fn close_stdin(&self) {
+        if let Some(stop) = lock(&self.stdin_stop).take() {
+            // The relay may be gone already (EOF); nothing else to stop then.
+            let _ = stop.send(());
+        }
+        if !self.stdin_path.is_empty() {
+            // A relay still waiting for a writer must not hold a thread forever.
+            sys::unblock_input(&self.stdin_path);
+        }
+    }
+
+    /// After the process exited: lets the outputs drain for `grace`, then cuts them; stops
+    /// the stdin relay.
+    pub async fn finish(&self, grace: Duration) {
+        let outputs = std::mem::take(&mut *self.outputs.lock().await);
+        let deadline = tokio::time::Instant::now() + grace;
+        for mut h in outputs {
+            if tokio::time::timeout_at(deadline, &mut h).await.is_err() {
+                h.abort();
+            }
+        }
+        self.close_stdin();
+        if let Some(h) = lock(&self.stdin_task).take() {
+            h.abort();
+        }
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, DuplexStream};
+
+    fn mkfifo(path: &std::path::Path) {
+        nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    }
+
+    #[test]
+    fn terminal_with_stderr_and_urls_are_refused() {
+        let p = IoPaths {
+            stderr: "/x".into(),
+            terminal: true,
+            ..Default::default()
+        };
+        assert!(matches!(p.validate(), Err(Error::FailedPrecondition(_))));
+        let b = IoPaths {
+            stdout: "binary:///usr/bin/logger?x=1".into(),
+            ..Default::default()
+        };
+        assert!(matches!(b.validate(), Err(Error::InvalidArgument(m)) if m.contains("binary")));
+    }
+
+    #[tokio::test]
+    async fn output_and_stdin_flow_through_fifos() {
+        let dir = tempfile::tempdir().unwrap();
+        let (i, o) = (dir.path().join("in"), dir.path().join("out"));
+        mkfifo(&i);
+        mkfifo(&o);
+        let paths = IoPaths {
+            stdin: i.display().to_string(),
+            stdout: o.display().to_string(),
+            ..Default::default()
+        };
+        // containerd's reader of stdout, opened before the shim (as ctr does).
+        let out_reader = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&o)
+            .unwrap();
+        let upstream = Upstream::open(&paths).await.unwrap();
+        let (proc_out, mut proc_out_w): (DuplexStream, DuplexStream) = tokio::io::duplex(64);
+        let (mut proc_in_r, proc_in): (DuplexStream, DuplexStream) = tokio::io::duplex(64);
+        let relay = Relay::start(
+            upstream,
+            Stdio {
+                stdin: Some(Box::new(proc_in)),
+                stdout: Some(Box::new(proc_out)),
+                stderr: None,
+            },
+        );
+        // The writer of stdin (containerd's side).
+        let in_path = i.clone();
+        let writer = tokio::task::spawn_blocking(move || {
+            use std::io::Write;
+            let mut w = std::fs::OpenOptions::new()
+                .write(true)
+                .open(in_path)
+                .unwrap();
+            w.write_all(b"hello").unwrap();
+        });
+        let mut got = [0u8; 5];
+        proc_in_r.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"hello");
+        writer.await.unwrap();
+        // The writer closed: the process sees EOF on stdin.
+        let mut rest = Vec::new();
+        proc_in_r.read_to_end(&mut rest).await.unwrap();
+        assert!(rest.is_empty());
+
+        proc_out_w.write_all(b"out!").await.unwrap();
+        drop(proc_out_w);
+        relay.finish(DRAIN_GRACE).await;
+        let mut reader = tokio::net::unix::pipe::Receiver::from_file(out_reader).unwrap();
+        let mut buf = Vec::new();
+        reader.read_to_end(&mut buf).await.unwrap();
+        assert_eq!(buf, b"out!");
+    }
+
+    #[tokio::test]
+    async fn close_io_closes_stdin_without_a_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let i = dir.path().join("in");
+        mkfifo(&i);
+        let paths = IoPaths {
+            stdin: i.display().to_string(),
+            ..Default::default()
+        };
+        let upstream = Upstream::open(&paths).await.unwrap();
+        let (mut proc_in_r, proc_in) = tokio::io::duplex(64);
+        let relay = Relay::start(
+            upstream,
+            Stdio {
+                stdin: Some(Box::new(proc_in)),
+                ..Default::default()
+            },
+        );
+        relay.close_stdin();
+        relay.close_stdin();
+        let mut rest = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), proc_in_r.read_to_end(&mut rest))
+            .await
+            .expect("stdin closed")
+            .unwrap();
+    }
+
+    use std::os::unix::fs::OpenOptionsExt;
+}

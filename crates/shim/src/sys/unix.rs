@@ -1,0 +1,149 @@
+//! Linux/Unix: FIFOs created by containerd, Unix sockets, fd-level handshakes.
+
+use std::os::unix::fs::OpenOptionsExt;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::error::{Error, Result};
+
+/// Opens an upstream output FIFO for writing. Opened read-write, so the open never waits
+/// for a reader and a reader that goes away (containerd restarting) does not break the
+/// stream: output waits in the pipe for the next reader.
+pub async fn open_output(path: &str) -> Result<Box<dyn AsyncWrite + Send + Unpin>> {
+    let sender = tokio::net::unix::pipe::OpenOptions::new()
+        .read_write(true)
+        .open_sender(path)
+        .map_err(|e| Error::io(format!("open {path}"), e))?;
+    Ok(Box::new(sender))
+}
+
+/// Opens the upstream stdin FIFO for reading; waits (on a blocking thread) for containerd's
+/// writer, so the reads that follow see data and, at the end, EOF.
+pub async fn open_input(path: &str) -> Result<Box<dyn AsyncRead + Send + Unpin>> {
+    let file = tokio::fs::OpenOptions::new()
+        .read(true)
+        .open(path)
+        .await
+        .map_err(|e| Error::io(format!("open {path}"), e))?;
+    Ok(Box::new(file))
+}
+
+/// Completes an [`open_input`] still waiting for a writer (the stream then reads EOF).
+pub fn unblock_input(path: &str) {
+    // ENXIO (no reader waiting) and ENOENT (the FIFO is gone) mean there is nothing to
+    // unblock; the file is closed at once.
+    let _ = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path);
+}
+
+/// Puts a spawned shim server in its own process group, so signals meant for containerd's
+/// group do not reach it.
+pub fn detach(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    cmd.process_group(0);
+}
+
+/// Binds the ttrpc server on a `unix://` address; a stale socket file (nobody answers) is
+/// replaced, a live one is an error.
+pub fn bind(address: &str) -> Result<containerd_shim_protos::ttrpc::r#async::Server> {
+    use containerd_shim_protos::ttrpc::r#async::{transport::Listener, Server};
+    let path = crate::address::socket_path(address);
+    if let Some(dir) = std::path::Path::new(path).parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
+    }
+    let listener = match std::os::unix::net::UnixListener::bind(path) {
+        Ok(l) => l,
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                return Err(Error::AlreadyExists(format!(
+                    "a shim already serves {address}"
+                )));
+            }
+            std::fs::remove_file(path).map_err(|e| Error::io(format!("remove stale {path}"), e))?;
+            std::os::unix::net::UnixListener::bind(path)
+                .map_err(|e| Error::io(format!("listen on {path}"), e))?
+        }
+        Err(e) => return Err(Error::io(format!("listen on {path}"), e)),
+    };
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| Error::io("set the listener non-blocking", e))?;
+    let listener = Listener::try_from(listener).map_err(|e| Error::io("ttrpc listener", e))?;
+    Ok(Server::new().add_listener(listener))
+}
+
+/// Removes the socket file of `address` (at exit).
+pub fn unbind(address: &str) {
+    let path = crate::address::socket_path(address);
+    if let Err(e) = std::fs::remove_file(path) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!(path, error = %e, "removing the shim socket");
+        }
+    }
+}
+
+/// Closes stdout (it becomes /dev/null): `start` reads EOF and knows we serve.
+pub fn close_stdout() -> Result<()> {
+    let null = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/null")
+        .map_err(|e| Error::io("open /dev/null", e))?;
+    nix::unistd::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), libc::STDOUT_FILENO)
+        .map_err(|e| Error::io("close stdout", e.into()))?;
+    Ok(())
+}
+
+/// Where the shim logs: containerd's `log` FIFO in the bundle (containerd copies it into
+/// its own log), opened read-write and non-blocking so that logging never blocks or
+/// breaks when containerd is not reading; lines are dropped then.
+pub fn log_writer(bundle: &std::path::Path) -> Option<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(bundle.join("log"))
+        .ok()
+}
+
+/// Whether process `pid` exists and has not exited (a zombie waiting for its parent to
+/// reap it counts as gone).
+pub fn process_alive(pid: u32) -> bool {
+    let exists = i32::try_from(pid).is_ok_and(|p| {
+        p > 0 && nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), None).is_ok()
+    });
+    if !exists {
+        return false;
+    }
+    // /proc/<pid>/stat: "pid (comm) S ...": the state follows the last ')'.
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
+    }
+}
+
+/// Kills process `pid` (SIGKILL) and waits up to `limit` for it to be gone.
+pub fn kill_process(pid: u32, limit: std::time::Duration) -> bool {
+    let Ok(p) = i32::try_from(pid) else {
+        return false;
+    };
+    let pid_t = nix::unistd::Pid::from_raw(p);
+    if nix::sys::signal::kill(pid_t, nix::sys::signal::Signal::SIGKILL).is_err() {
+        return !process_alive(pid);
+    }
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        // Reap it if it is our child (it is not, normally: containerd's).
+        let _ = nix::sys::wait::waitpid(pid_t, Some(nix::sys::wait::WaitPidFlag::WNOHANG));
+        if !process_alive(pid) {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    false
+}

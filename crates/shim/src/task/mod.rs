@@ -1,0 +1,473 @@
+//! Tasks: a container with its init exec and additional execs (spec §1.3), and pods
+//! (a sandbox task plus workload tasks sharing one sandbox, §1.4).
+
+pub mod exec;
+pub mod pod;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use containerd_shim_protos::events::task::{TaskExecAdded, TaskExecStarted, TaskExit, TaskStart};
+use containerd_shim_protos::protobuf::MessageField;
+use hcs::cow::{Container, Process};
+use tokio::sync::watch;
+
+use crate::error::{Error, Result};
+use crate::events::{to_timestamp, Publisher, TaskEvent};
+use crate::host::TaskHost;
+use crate::stdio::{IoPaths, Upstream};
+pub use exec::{Exec, ExecState, ExecStatus, ExitInfo, UNKNOWN_EXIT};
+
+/// Bound of a container's shutdown, and of Delete waiting for the teardown.
+pub const TEARDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A task: one container in a sandbox.
+pub struct Task {
+    id: String,
+    bundle: String,
+    host: Arc<dyn TaskHost>,
+    /// The task owns its sandbox (standalone tasks and pod sandboxes): tearing the task
+    /// down tears the sandbox down.
+    owns_host: bool,
+    container: Arc<dyn Container>,
+    init: Arc<Exec>,
+    execs: Mutex<HashMap<String, Arc<Exec>>>,
+    publisher: Publisher,
+    closing: std::sync::atomic::AtomicBool,
+    closed: watch::Sender<bool>,
+}
+
+impl std::fmt::Debug for Task {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Task").field("id", &self.id).finish()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What is needed to create a task.
+#[derive(Debug)]
+pub struct TaskSpec {
+    /// Task id.
+    pub id: String,
+    /// Bundle path.
+    pub bundle: String,
+    /// The OCI spec (JSON).
+    pub spec: serde_json::Value,
+    /// The root filesystem.
+    pub rootfs: crate::rootfs::Rootfs,
+    /// The init's stdio.
+    pub io: IoPaths,
+}
+
+impl Task {
+    /// Creates the container in `host` and the init exec in `created`. On failure nothing
+    /// is left in the host (the host itself is the caller's).
+    pub async fn create(
+        host: Arc<dyn TaskHost>,
+        owns_host: bool,
+        publisher: Publisher,
+        spec: TaskSpec,
+    ) -> Result<Arc<Self>> {
+        let upstream = Upstream::open(&spec.io).await?;
+        let container = host
+            .create_container(
+                &spec.id,
+                spec.spec,
+                &spec.rootfs,
+                std::path::Path::new(&spec.bundle),
+            )
+            .await?;
+        let init = Exec::new(&spec.id, "", upstream, None);
+        let task = Arc::new(Self {
+            id: spec.id,
+            bundle: spec.bundle,
+            host,
+            owns_host,
+            container,
+            init,
+            execs: Mutex::new(HashMap::new()),
+            publisher,
+            closing: false.into(),
+            closed: watch::channel(false).0,
+        });
+        Ok(task)
+    }
+
+    /// The task id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The bundle path.
+    pub fn bundle(&self) -> &str {
+        &self.bundle
+    }
+
+    /// The init exec.
+    pub fn init(&self) -> &Arc<Exec> {
+        &self.init
+    }
+
+    /// GetExec: "" is the init; unknown is NotFound.
+    pub fn get_exec(&self, eid: &str) -> Result<Arc<Exec>> {
+        if eid.is_empty() {
+            return Ok(self.init.clone());
+        }
+        lock(&self.execs).get(eid).cloned().ok_or_else(|| {
+            Error::NotFound(format!("exec: '{eid}' in task: '{}' not found", self.id))
+        })
+    }
+
+    /// All execs (init first).
+    pub fn execs(&self) -> Vec<Arc<Exec>> {
+        let mut v = vec![self.init.clone()];
+        v.extend(lock(&self.execs).values().cloned());
+        v
+    }
+
+    /// CreateExec: a new exec in `created`; publishes TaskExecAdded.
+    pub async fn create_exec(
+        &self,
+        eid: &str,
+        io: &IoPaths,
+        process: serde_json::Value,
+    ) -> Result<()> {
+        if eid.is_empty() || lock(&self.execs).contains_key(eid) {
+            return Err(Error::AlreadyExists(format!(
+                "exec: '{eid}' in task: '{}' already exists",
+                self.id
+            )));
+        }
+        if self.init.state().await != ExecState::Running {
+            return Err(Error::FailedPrecondition(format!(
+                "exec: '' in task: '{}' must be running to create additional execs",
+                self.id
+            )));
+        }
+        if !process.is_object() {
+            return Err(Error::InvalidArgument(
+                "request.Spec was not oci process".into(),
+            ));
+        }
+        let upstream = Upstream::open(io).await?;
+        {
+            let mut execs = lock(&self.execs);
+            if execs.contains_key(eid) {
+                return Err(Error::AlreadyExists(format!(
+                    "exec: '{eid}' in task: '{}' already exists",
+                    self.id
+                )));
+            }
+            execs.insert(
+                eid.to_owned(),
+                Exec::new(&self.id, eid, upstream, Some(process)),
+            );
+        }
+        self.publisher
+            .publish(TaskEvent::ExecAdded(TaskExecAdded {
+                container_id: self.id.clone(),
+                exec_id: eid.to_owned(),
+                ..Default::default()
+            }))
+            .await
+    }
+
+    /// Start: starts an exec (the init starts the container); publishes TaskStart or
+    /// TaskExecStarted before watching for the exit. Returns the pid.
+    pub async fn start(self: &Arc<Self>, eid: &str) -> Result<u32> {
+        let exec = self.get_exec(eid)?;
+        let started = exec.start(self.container.as_ref()).await;
+        let process = match started {
+            Ok(p) => p,
+            Err(e) => {
+                if eid.is_empty()
+                    && exec.state().await == ExecState::Exited
+                    && exec.pid().await == 0
+                {
+                    // The init failed to start (not a Start in the wrong state): the task
+                    // is over.
+                    let task = self.clone();
+                    tokio::spawn(async move { task.close().await });
+                }
+                return Err(e);
+            }
+        };
+        let pid = process.pid();
+        let event = if eid.is_empty() {
+            TaskEvent::Start(TaskStart {
+                container_id: self.id.clone(),
+                pid,
+                ..Default::default()
+            })
+        } else {
+            TaskEvent::ExecStarted(TaskExecStarted {
+                container_id: self.id.clone(),
+                exec_id: eid.to_owned(),
+                pid,
+                ..Default::default()
+            })
+        };
+        let published = self.publisher.publish(event).await;
+        let task = self.clone();
+        tokio::spawn(async move { task.watch(exec, process).await });
+        published.map(|()| pid)
+    }
+
+    async fn watch(self: Arc<Self>, exec: Arc<Exec>, process: Arc<dyn Process>) {
+        let status = match process.wait().await {
+            Ok(()) => match process.exit_code() {
+                Ok(code) => u32::try_from(code).unwrap_or(UNKNOWN_EXIT),
+                Err(e) => {
+                    tracing::warn!(error = %e, "exit code unavailable");
+                    UNKNOWN_EXIT
+                }
+            },
+            Err(e) => {
+                // The sandbox went away under the process.
+                tracing::warn!(task = %self.id, exec = exec.id(), error = %e, "waiting for a process failed");
+                1
+            }
+        };
+        tracing::debug!(task = %self.id, exec = exec.id(), status, "process exited");
+        let exit = exec.process_exited(status).await;
+        if let Err(e) = process.close().await {
+            tracing::debug!(error = %e, "closing a process handle");
+        }
+        if exec.id().is_empty() {
+            self.close().await;
+        } else if let Some(exit) = exit {
+            self.publisher
+                .publish_logged(TaskEvent::Exit(TaskExit {
+                    container_id: self.id.clone(),
+                    id: exec.id().to_owned(),
+                    pid: process.pid(),
+                    exit_status: exit.status,
+                    exited_at: MessageField::some(to_timestamp(exit.at)),
+                    ..Default::default()
+                }))
+                .await;
+        }
+    }
+
+    /// Teardown after the init exited (once): other execs are forced out, the container is
+    /// shut down and removed, an owned sandbox is torn down, then TaskExit of the init is
+    /// published and waiters of the task are released.
+    pub async fn close(&self) {
+        if self.closing.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        // An init that never started (Delete while created) exits now.
+        self.init.force_exit(1).await;
+        let others: Vec<Arc<Exec>> = lock(&self.execs).values().cloned().collect();
+        for e in others {
+            e.force_exit(1).await;
+        }
+        tracing::debug!(task = %self.id, "teardown: execs forced out");
+        if let Err(e) = self.container.shutdown().await {
+            tracing::debug!(task = %self.id, error = %e, "container shutdown");
+        }
+        if tokio::time::timeout(TEARDOWN_TIMEOUT, self.container.wait())
+            .await
+            .is_err()
+        {
+            if let Err(e) = self.container.terminate().await {
+                tracing::warn!(task = %self.id, error = %e, "container terminate");
+            }
+            if tokio::time::timeout(TEARDOWN_TIMEOUT, self.container.wait())
+                .await
+                .is_err()
+            {
+                tracing::error!(task = %self.id, "container did not exit after terminate");
+            }
+        }
+        tracing::debug!(task = %self.id, "teardown: container exited");
+        if let Err(e) = self.container.close().await {
+            tracing::debug!(error = %e, "closing the container handle");
+        }
+        // An owned sandbox goes as a whole (its teardown removes every container's
+        // state, mounts and cgroups); one shared with other tasks keeps running.
+        if !self.owns_host {
+            if let Err(e) = self.host.remove_container(&self.id).await {
+                tracing::warn!(task = %self.id, error = %e, "removing the container");
+            }
+        }
+        tracing::debug!(task = %self.id, "teardown: container removed");
+        if self.owns_host {
+            if let Err(e) = self.host.teardown().await {
+                tracing::warn!(task = %self.id, error = %e, "tearing the sandbox down");
+            }
+        }
+        tracing::debug!(task = %self.id, "teardown: sandbox done");
+        let exit = self.init.exit().unwrap_or(ExitInfo {
+            status: UNKNOWN_EXIT,
+            at: SystemTime::now(),
+        });
+        self.publisher
+            .publish_logged(TaskEvent::Exit(TaskExit {
+                container_id: self.id.clone(),
+                id: self.id.clone(),
+                pid: self.init.pid().await,
+                exit_status: exit.status,
+                exited_at: MessageField::some(to_timestamp(exit.at)),
+                ..Default::default()
+            }))
+            .await;
+        self.closed.send_replace(true);
+    }
+
+    /// Waits for the teardown to end.
+    pub async fn wait_closed(&self) {
+        let mut rx = self.closed.subscribe();
+        while !*rx.borrow_and_update() {
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Whether the teardown has ended.
+    pub fn is_closed(&self) -> bool {
+        *self.closed.borrow()
+    }
+
+    /// KillExec (§1.3).
+    pub async fn kill(&self, eid: &str, signal: u32, all: bool) -> Result<()> {
+        if all && !eid.is_empty() {
+            return Err(Error::FailedPrecondition(
+                "cannot signal all for non-empty exec".into(),
+            ));
+        }
+        let target = self.get_exec(eid)?;
+        if all {
+            let others: Vec<Arc<Exec>> = lock(&self.execs).values().cloned().collect();
+            for e in others {
+                if let Err(err) = e.kill(signal).await {
+                    tracing::debug!(exec = e.id(), error = %err, "signal all");
+                }
+            }
+        }
+        target.kill(signal).await
+    }
+
+    /// DeleteExec (§1.3): returns (pid, exit status, exited at).
+    pub async fn delete_exec(&self, eid: &str) -> Result<(u32, ExitInfo)> {
+        let exec = self.get_exec(eid)?;
+        if eid.is_empty() {
+            let others: Vec<Arc<Exec>> = lock(&self.execs).values().cloned().collect();
+            for e in others {
+                e.force_exit(1).await;
+            }
+        }
+        match exec.state().await {
+            ExecState::Running => {
+                return Err(Error::FailedPrecondition(format!(
+                    "exec: '{eid}' in task: '{}' is in invalid state: 'running' for delete",
+                    self.id
+                )))
+            }
+            ExecState::Created => exec.force_exit(0).await,
+            ExecState::Exited => {}
+        }
+        if eid.is_empty() {
+            // Tear down a task whose init never ran, then wait for the teardown.
+            self.close().await;
+            if tokio::time::timeout(TEARDOWN_TIMEOUT, self.wait_closed())
+                .await
+                .is_err()
+            {
+                return Err(Error::Other(format!(
+                    "task {}: timed out waiting for container resource cleanup",
+                    self.id
+                )));
+            }
+            lock(&self.execs).clear();
+        } else {
+            lock(&self.execs).remove(eid);
+        }
+        let exit = exec.exit().unwrap_or(ExitInfo {
+            status: UNKNOWN_EXIT,
+            at: SystemTime::now(),
+        });
+        Ok((exec.pid().await, exit))
+    }
+
+    /// Wait: an exec's exit; for the init, after the whole teardown.
+    pub async fn wait(&self, eid: &str) -> Result<ExitInfo> {
+        let exec = self.get_exec(eid)?;
+        if eid.is_empty() {
+            self.wait_closed().await;
+        }
+        Ok(exec.wait().await)
+    }
+
+    /// The pids of the container's processes, with the exec id of known ones.
+    pub async fn pids(&self) -> Result<Vec<(u32, String)>> {
+        let props = self
+            .container
+            .properties(&["ProcessList"])
+            .await
+            .map_err(|e| Error::hcs(format!("list the processes of {}", self.id), e))?;
+        let mut known = HashMap::new();
+        for e in self.execs() {
+            let pid = e.pid().await;
+            if pid != 0 {
+                known.insert(pid, e.id().to_owned());
+            }
+        }
+        let list = props
+            .get("ProcessList")
+            .and_then(|l| l.as_array())
+            .cloned()
+            .unwrap_or_default();
+        let mut out = Vec::new();
+        for p in list {
+            let pid = p
+                .get("ProcessId")
+                .and_then(|v| v.as_u64())
+                .and_then(|v| u32::try_from(v).ok())
+                .ok_or_else(|| Error::Other(format!("malformed process list entry {p}")))?;
+            out.push((pid, known.get(&pid).cloned().unwrap_or_default()));
+        }
+        Ok(out)
+    }
+
+    /// Stats: the container's cgroup metrics.
+    pub async fn stats(&self) -> Result<containerd_shim_protos::cgroups::metrics::Metrics> {
+        let props = self
+            .container
+            .properties(&["Statistics"])
+            .await
+            .map_err(|e| Error::hcs(format!("statistics of {}", self.id), e))?;
+        let metrics = props.get("LCOWMetrics").ok_or_else(|| {
+            Error::Other(format!("the guest returned no statistics for {}", self.id))
+        })?;
+        crate::stats::metrics_from_json(metrics)
+    }
+
+    /// Update: applies Linux resources to the container (ContainerConstraints).
+    pub async fn update(&self, resources: serde_json::Value) -> Result<()> {
+        use bridge::messages::{
+            ContainerConstraints, ModifyRequestType, ModifySettingRequest, ResourceSettings,
+        };
+        let request = ModifySettingRequest::new(
+            ModifyRequestType::Update,
+            ResourceSettings::ContainerConstraints(ContainerConstraints {
+                linux: resources,
+                ..Default::default()
+            }),
+        );
+        let request = serde_json::to_value(request)
+            .map_err(|e| Error::Other(format!("encode the update request: {e}")))?;
+        self.container
+            .modify(&request)
+            .await
+            .map_err(|e| Error::hcs(format!("update the resources of {}", self.id), e))
+    }
+}
+
+#[cfg(test)]
+mod tests;

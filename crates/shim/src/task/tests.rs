@@ -1,0 +1,400 @@
+//! The task and exec state machines (spec §1.3) against a fake container, with the gRPC
+//! error kinds containerd branches on and the order of the events.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use hcs::cow::{
+    Container, GroupAffinity, MigrationState, Os, Process, ProcessHost, SignalOptions, Stdio,
+};
+use tokio::sync::watch;
+
+use super::*;
+use crate::events::RecordingSink;
+use crate::rootfs::Rootfs;
+
+struct FakeProcess {
+    pid: u32,
+    exit: watch::Sender<Option<i64>>,
+    signals: Mutex<Vec<i32>>,
+}
+
+#[async_trait]
+impl Process for FakeProcess {
+    fn pid(&self) -> u32 {
+        self.pid
+    }
+    fn take_stdio(&self) -> Stdio {
+        Stdio::default()
+    }
+    fn migration_state(&self) -> MigrationState {
+        MigrationState::default()
+    }
+    async fn close_stdin(&self) -> hcs::Result<()> {
+        Ok(())
+    }
+    async fn close_stdout(&self) -> hcs::Result<()> {
+        Ok(())
+    }
+    async fn close_stderr(&self) -> hcs::Result<()> {
+        Ok(())
+    }
+    async fn resize_console(&self, _: u16, _: u16) -> hcs::Result<()> {
+        Ok(())
+    }
+    async fn kill(&self) -> hcs::Result<bool> {
+        self.exit.send_replace(Some(137));
+        Ok(true)
+    }
+    async fn signal(&self, o: Option<&SignalOptions>) -> hcs::Result<bool> {
+        if let Some(SignalOptions::Linux { signal }) = o {
+            self.signals.lock().unwrap().push(*signal);
+            self.exit.send_replace(Some(128 + *signal as i64));
+        }
+        Ok(true)
+    }
+    async fn wait(&self) -> hcs::Result<()> {
+        let mut rx = self.exit.subscribe();
+        while rx.borrow_and_update().is_none() {
+            if rx.changed().await.is_err() {
+                break;
+            }
+        }
+        Ok(())
+    }
+    fn exit_code(&self) -> hcs::Result<i64> {
+        self.exit
+            .borrow()
+            .ok_or_else(|| hcs::Error::new(hcs::ErrorKind::InvalidProcessState))
+    }
+    async fn close(&self) -> hcs::Result<()> {
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct FakeContainer {
+    processes: Mutex<Vec<Arc<FakeProcess>>>,
+    started: std::sync::atomic::AtomicBool,
+}
+
+struct Shared(Arc<FakeProcess>);
+
+#[async_trait]
+impl Process for Shared {
+    fn pid(&self) -> u32 {
+        self.0.pid()
+    }
+    fn take_stdio(&self) -> Stdio {
+        self.0.take_stdio()
+    }
+    fn migration_state(&self) -> MigrationState {
+        self.0.migration_state()
+    }
+    async fn close_stdin(&self) -> hcs::Result<()> {
+        Ok(())
+    }
+    async fn close_stdout(&self) -> hcs::Result<()> {
+        Ok(())
+    }
+    async fn close_stderr(&self) -> hcs::Result<()> {
+        Ok(())
+    }
+    async fn resize_console(&self, w: u16, h: u16) -> hcs::Result<()> {
+        self.0.resize_console(w, h).await
+    }
+    async fn kill(&self) -> hcs::Result<bool> {
+        self.0.kill().await
+    }
+    async fn signal(&self, o: Option<&SignalOptions>) -> hcs::Result<bool> {
+        self.0.signal(o).await
+    }
+    async fn wait(&self) -> hcs::Result<()> {
+        self.0.wait().await
+    }
+    fn exit_code(&self) -> hcs::Result<i64> {
+        self.0.exit_code()
+    }
+    async fn close(&self) -> hcs::Result<()> {
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ProcessHost for FakeContainer {
+    async fn create_process(&self, _: &serde_json::Value) -> hcs::Result<Box<dyn Process>> {
+        let mut ps = self.processes.lock().unwrap();
+        let p = Arc::new(FakeProcess {
+            pid: 100 + ps.len() as u32,
+            exit: watch::channel(None).0,
+            signals: Mutex::new(Vec::new()),
+        });
+        ps.push(p.clone());
+        Ok(Box::new(Shared(p)))
+    }
+    fn os(&self) -> Os {
+        Os::Linux
+    }
+    fn is_oci(&self) -> bool {
+        false
+    }
+}
+
+#[async_trait]
+impl Container for FakeContainer {
+    fn id(&self) -> &str {
+        "fake"
+    }
+    async fn properties(&self, _: &[&str]) -> hcs::Result<serde_json::Value> {
+        let list: Vec<_> = self
+            .processes
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|p| serde_json::json!({"ProcessId": p.pid}))
+            .collect();
+        Ok(serde_json::json!({"ProcessList": list}))
+    }
+    async fn properties_v2(&self, t: &[&str]) -> hcs::Result<serde_json::Value> {
+        self.properties(t).await
+    }
+    async fn start(&self) -> hcs::Result<()> {
+        self.started
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+    async fn shutdown(&self) -> hcs::Result<()> {
+        Ok(())
+    }
+    async fn terminate(&self) -> hcs::Result<()> {
+        Ok(())
+    }
+    async fn wait(&self) -> hcs::Result<()> {
+        Ok(())
+    }
+    async fn modify(&self, _: &serde_json::Value) -> hcs::Result<()> {
+        Ok(())
+    }
+    async fn set_cpu_group_affinities(&self, _: &[GroupAffinity]) -> hcs::Result<()> {
+        Ok(())
+    }
+    async fn close(&self) -> hcs::Result<()> {
+        Ok(())
+    }
+}
+
+#[derive(Debug, Default)]
+struct FakeHost {
+    torn_down: std::sync::atomic::AtomicBool,
+    container: Mutex<Option<Arc<FakeContainerHandle>>>,
+}
+
+#[derive(Default)]
+struct FakeContainerHandle(FakeContainer);
+
+impl std::fmt::Debug for FakeContainerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FakeContainerHandle")
+    }
+}
+
+#[async_trait]
+impl TaskHost for FakeHost {
+    fn kind(&self) -> String {
+        "fake".into()
+    }
+    async fn create_container(
+        &self,
+        _: &str,
+        _: serde_json::Value,
+        _: &Rootfs,
+        _: &std::path::Path,
+    ) -> Result<Arc<dyn Container>> {
+        let c = Arc::new(FakeContainerHandle::default());
+        *self.container.lock().unwrap() = Some(c.clone());
+        Ok(Arc::new(Forward(c)))
+    }
+    async fn remove_container(&self, _: &str) -> Result<()> {
+        Ok(())
+    }
+    async fn teardown(&self) -> Result<()> {
+        self.torn_down
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+struct Forward(Arc<FakeContainerHandle>);
+
+#[async_trait]
+impl ProcessHost for Forward {
+    async fn create_process(&self, c: &serde_json::Value) -> hcs::Result<Box<dyn Process>> {
+        self.0 .0.create_process(c).await
+    }
+    fn os(&self) -> Os {
+        Os::Linux
+    }
+    fn is_oci(&self) -> bool {
+        false
+    }
+}
+
+#[async_trait]
+impl Container for Forward {
+    fn id(&self) -> &str {
+        "fake"
+    }
+    async fn properties(&self, t: &[&str]) -> hcs::Result<serde_json::Value> {
+        self.0 .0.properties(t).await
+    }
+    async fn properties_v2(&self, t: &[&str]) -> hcs::Result<serde_json::Value> {
+        self.0 .0.properties(t).await
+    }
+    async fn start(&self) -> hcs::Result<()> {
+        self.0 .0.start().await
+    }
+    async fn shutdown(&self) -> hcs::Result<()> {
+        Ok(())
+    }
+    async fn terminate(&self) -> hcs::Result<()> {
+        Ok(())
+    }
+    async fn wait(&self) -> hcs::Result<()> {
+        Ok(())
+    }
+    async fn modify(&self, _: &serde_json::Value) -> hcs::Result<()> {
+        Ok(())
+    }
+    async fn set_cpu_group_affinities(&self, _: &[GroupAffinity]) -> hcs::Result<()> {
+        Ok(())
+    }
+    async fn close(&self) -> hcs::Result<()> {
+        Ok(())
+    }
+}
+
+async fn new_task(sink: Arc<RecordingSink>) -> (Arc<Task>, Arc<FakeHost>) {
+    let host = Arc::new(FakeHost::default());
+    let task = Task::create(
+        host.clone(),
+        true,
+        Publisher::new("ns", sink),
+        TaskSpec {
+            id: "t".into(),
+            bundle: "/b".into(),
+            spec: serde_json::json!({}),
+            rootfs: Rootfs {
+                layers: vec!["/l".into()],
+                writable: None,
+            },
+            io: IoPaths::default(),
+        },
+    )
+    .await
+    .unwrap();
+    (task, host)
+}
+
+fn process(host: &FakeHost, i: usize) -> Arc<FakeProcess> {
+    host.container
+        .lock()
+        .unwrap()
+        .as_ref()
+        .unwrap()
+        .0
+        .processes
+        .lock()
+        .unwrap()[i]
+        .clone()
+}
+
+#[tokio::test]
+async fn execs_follow_the_state_machine_with_the_reference_codes() {
+    let sink = Arc::new(RecordingSink::default());
+    let (task, host) = new_task(sink.clone()).await;
+    let io = IoPaths::default();
+    // An exec before the init runs: FailedPrecondition; unknown exec: NotFound.
+    assert!(matches!(
+        task.create_exec("e1", &io, serde_json::json!({})).await,
+        Err(Error::FailedPrecondition(_))
+    ));
+    assert!(matches!(task.get_exec("nope"), Err(Error::NotFound(_))));
+    assert_eq!(task.start("").await.unwrap(), 100);
+    // Start twice: FailedPrecondition naming the state.
+    match task.start("").await {
+        Err(Error::FailedPrecondition(m)) => assert!(m.contains("'running' for start"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    task.create_exec("e1", &io, serde_json::json!({"args": ["sh"]}))
+        .await
+        .unwrap();
+    assert!(matches!(
+        task.create_exec("e1", &io, serde_json::json!({})).await,
+        Err(Error::AlreadyExists(_))
+    ));
+    assert!(matches!(
+        task.create_exec("", &io, serde_json::json!({})).await,
+        Err(Error::AlreadyExists(_))
+    ));
+    assert_eq!(task.start("e1").await.unwrap(), 101);
+    // Delete of a running exec: FailedPrecondition; signal all with an exec id too.
+    assert!(matches!(
+        task.delete_exec("e1").await,
+        Err(Error::FailedPrecondition(_))
+    ));
+    assert!(matches!(
+        task.kill("e1", 9, true).await,
+        Err(Error::FailedPrecondition(_))
+    ));
+    // The exec exits: Wait gets the status, Kill is then NotFound, Delete works.
+    process(&host, 1).exit.send_replace(Some(3));
+    assert_eq!(task.wait("e1").await.unwrap().status, 3);
+    assert!(matches!(
+        task.kill("e1", 15, false).await,
+        Err(Error::NotFound(_))
+    ));
+    let (pid, exit) = task.delete_exec("e1").await.unwrap();
+    assert_eq!((pid, exit.status), (101, 3));
+    assert!(matches!(task.get_exec("e1"), Err(Error::NotFound(_))));
+    // SIGTERM to the init: delivered, the task is torn down, TaskExit comes last.
+    task.kill("", 15, false).await.unwrap();
+    assert_eq!(process(&host, 0).signals.lock().unwrap().as_slice(), [15]);
+    assert_eq!(task.wait("").await.unwrap().status, 128 + 15);
+    assert!(host.torn_down.load(std::sync::atomic::Ordering::SeqCst));
+    assert_eq!(
+        sink.topics(),
+        [
+            "/tasks/start",
+            "/tasks/exec-added",
+            "/tasks/exec-started",
+            "/tasks/exit",
+            "/tasks/exit"
+        ]
+    );
+    let (_, exit) = task.delete_exec("").await.unwrap();
+    assert_eq!(exit.status, 143);
+}
+
+#[tokio::test]
+async fn a_created_init_is_killed_or_deleted_without_running() {
+    let sink = Arc::new(RecordingSink::default());
+    let (task, host) = new_task(sink.clone()).await;
+    // Kill while created: exits with status 1, no process was ever made.
+    task.kill("", 9, false).await.unwrap();
+    assert_eq!(task.init().exit().unwrap().status, 1);
+    assert!(host
+        .container
+        .lock()
+        .unwrap()
+        .as_ref()
+        .unwrap()
+        .0
+        .processes
+        .lock()
+        .unwrap()
+        .is_empty());
+    let (pid, exit) = task.delete_exec("").await.unwrap();
+    assert_eq!((pid, exit.status), (0, 1));
+    assert!(task.is_closed());
+    assert_eq!(sink.topics(), ["/tasks/exit"]);
+}

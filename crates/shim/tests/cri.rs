@@ -1,0 +1,211 @@
+//! A pod with two containers through containerd's CRI gRPC API (the calls kubelet makes),
+//! against Debian's containerd with this shim as the pod's runtime. Checks one shim and one
+//! sandbox per pod, the pod's network namespace (set up by the CNI bridge plugin inside
+//! the test's own network namespace) shared by the pause and both containers, ExecSync
+//! output and exit codes, container logs, and a clean stop/remove. Root only.
+
+#![cfg(target_os = "linux")]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Containerd, IMAGE};
+use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
+use k8s_cri::v1::*;
+use tonic::transport::{Channel, Endpoint, Uri};
+
+const NS: &str = "k8s.io";
+
+async fn client(c: &Containerd) -> RuntimeServiceClient<Channel> {
+    let path = c.socket();
+    let channel = Endpoint::try_from("http://[::]:50051")
+        .unwrap()
+        .connect_with_connector(tower::service_fn(move |_: Uri| {
+            let path = path.clone();
+            async move {
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
+                    tokio::net::UnixStream::connect(path).await?,
+                ))
+            }
+        }))
+        .await
+        .expect("connect to containerd's CRI");
+    RuntimeServiceClient::new(channel)
+}
+
+fn container_config(name: &str, script: &str) -> ContainerConfig {
+    ContainerConfig {
+        metadata: Some(ContainerMetadata {
+            name: name.into(),
+            attempt: 0,
+        }),
+        image: Some(ImageSpec {
+            image: IMAGE.into(),
+            ..Default::default()
+        }),
+        command: vec!["sh".into(), "-c".into(), script.into()],
+        log_path: format!("{name}.log"),
+        ..Default::default()
+    }
+}
+
+async fn exec(rt: &mut RuntimeServiceClient<Channel>, id: &str, cmd: &[&str]) -> ExecSyncResponse {
+    rt.exec_sync(ExecSyncRequest {
+        container_id: id.into(),
+        cmd: cmd.iter().map(|s| s.to_string()).collect(),
+        timeout: 30,
+    })
+    .await
+    .expect("ExecSync")
+    .into_inner()
+}
+
+#[test]
+fn a_pod_with_two_containers_through_cri() {
+    let c = Containerd::start(true);
+    c.import_images(NS);
+    let logs = c.dir.join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut rt = client(&c).await;
+        let sandbox_config = PodSandboxConfig {
+            metadata: Some(PodSandboxMetadata {
+                name: "shimpod".into(),
+                uid: "uid-shimpod".into(),
+                namespace: "default".into(),
+                attempt: 0,
+            }),
+            hostname: "shimpod".into(),
+            log_directory: logs.display().to_string(),
+            ..Default::default()
+        };
+        let pod = rt
+            .run_pod_sandbox(RunPodSandboxRequest {
+                config: Some(sandbox_config.clone()),
+                runtime_handler: "runhcs".into(),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("RunPodSandbox: {e}\n{}", c.log_tail()))
+            .into_inner()
+            .pod_sandbox_id;
+
+        let mut ids = Vec::new();
+        for (name, script) in [
+            ("c1", "echo hello-from-c1; exec sleep 1000"),
+            ("c2", "exec sleep 1000"),
+        ] {
+            let id = rt
+                .create_container(CreateContainerRequest {
+                    pod_sandbox_id: pod.clone(),
+                    config: Some(container_config(name, script)),
+                    sandbox_config: Some(sandbox_config.clone()),
+                })
+                .await
+                .unwrap_or_else(|e| panic!("CreateContainer {name}: {e}\n{}", c.log_tail()))
+                .into_inner()
+                .container_id;
+            rt.start_container(StartContainerRequest {
+                container_id: id.clone(),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("StartContainer {name}: {e}\n{}", c.log_tail()));
+            ids.push(id);
+        }
+
+        // One shim serves the pod: both containers' bundles name the pod's shim.
+        let pod_addr = std::fs::read_to_string(c.bundle(NS, &pod).join("address")).unwrap();
+        for id in &ids {
+            let a = std::fs::read_to_string(c.bundle(NS, id).join("address")).unwrap();
+            assert_eq!(a, pod_addr, "container {id} has a shim of its own");
+        }
+        assert_eq!(c.shim_pids().len(), 1, "one shim per pod");
+
+        // The containers share the pod's hostname, network namespace (the CNI one, with
+        // the bridge plugin's address) and see their own exit codes.
+        let h = exec(&mut rt, &ids[0], &["hostname"]).await;
+        assert_eq!(String::from_utf8_lossy(&h.stdout).trim(), "shimpod");
+        let n1 = exec(&mut rt, &ids[0], &["readlink", "/proc/self/ns/net"]).await;
+        let n2 = exec(&mut rt, &ids[1], &["readlink", "/proc/self/ns/net"]).await;
+        assert!(n1.stdout.starts_with(b"net:["), "{n1:?}");
+        assert_eq!(n1.stdout, n2.stdout, "containers of a pod share its netns");
+        let addr = exec(&mut rt, &ids[1], &["ip", "-4", "addr", "show", "eth0"]).await;
+        assert!(
+            String::from_utf8_lossy(&addr.stdout).contains("198.18.77."),
+            "the pod's CNI address is not in the container: {addr:?}"
+        );
+        let code = exec(
+            &mut rt,
+            &ids[1],
+            &["sh", "-c", "echo out; echo err >&2; exit 7"],
+        )
+        .await;
+        assert_eq!(code.exit_code, 7);
+        assert_eq!(code.stdout, b"out\n");
+        assert_eq!(code.stderr, b"err\n");
+
+        // Container logs in the CRI format.
+        let log = logs.join("c1.log");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if text.contains(" stdout F hello-from-c1") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "log {}: {text:?}", log.display());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+
+        for id in &ids {
+            rt.stop_container(StopContainerRequest {
+                container_id: id.clone(),
+                timeout: 2,
+            })
+            .await
+            .unwrap_or_else(|e| panic!("StopContainer: {e}\n{}", c.log_tail()));
+            let st = rt
+                .container_status(ContainerStatusRequest {
+                    container_id: id.clone(),
+                    verbose: false,
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .status
+                .unwrap();
+            assert_eq!(st.state, ContainerState::ContainerExited as i32);
+            rt.remove_container(RemoveContainerRequest {
+                container_id: id.clone(),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("RemoveContainer: {e}\n{}", c.log_tail()));
+        }
+        rt.stop_pod_sandbox(StopPodSandboxRequest {
+            pod_sandbox_id: pod.clone(),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("StopPodSandbox: {e}\n{}", c.log_tail()));
+        rt.remove_pod_sandbox(RemovePodSandboxRequest {
+            pod_sandbox_id: pod.clone(),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("RemovePodSandbox: {e}\n{}", c.log_tail()));
+
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !c.shim_pids().is_empty() || c.sandbox_dir(NS, &pod).exists() {
+            assert!(
+                Instant::now() < deadline,
+                "the pod's shim or sandbox is left"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        for base in ["/sys/fs/cgroup/pods", "/sys/fs/cgroup/memory/pods"] {
+            let cg = std::path::Path::new(base).join(&pod);
+            assert!(!cg.exists(), "cgroup {} left", cg.display());
+        }
+    });
+}

@@ -1,0 +1,267 @@
+//! The shim run by a real containerd (Debian's 1.6), driven with `ctr`: run, exec with and
+//! without a terminal, kill, ps, metrics, delete, the snapshot as the writable layer, a
+//! containerd restart, a killed shim, and 100 create/delete cycles that must leave nothing.
+//! Root only.
+
+#![cfg(target_os = "linux")]
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{Containerd, IMAGE, RUNTIME};
+
+const NS: &str = "default";
+
+/// A container id unique to this test process: cgroups (`pods/<id>`) are host-wide.
+fn uid(name: &str) -> String {
+    format!("{name}-{}", std::process::id())
+}
+
+fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn task_status(c: &Containerd, id: &str) -> Option<String> {
+    let out = c.ctr_ok(&["t", "ls"]);
+    out.lines()
+        .find(|l| l.split_whitespace().next() == Some(id))
+        .and_then(|l| l.split_whitespace().nth(2).map(str::to_owned))
+}
+
+fn run_detached(c: &Containerd, id: &str, script: &str) {
+    c.ctr_ok(&[
+        "run",
+        "-d",
+        "--runtime",
+        RUNTIME,
+        IMAGE,
+        id,
+        "sh",
+        "-c",
+        script,
+    ]);
+    wait_for("the task to run", Duration::from_secs(30), || {
+        task_status(c, id).as_deref() == Some("RUNNING")
+    });
+}
+
+/// Nothing of task `id` is left on the host: no sandbox dir, shim socket, agent or shim
+/// process, cgroup.
+fn assert_gone(c: &Containerd, id: &str) {
+    let sb = c.sandbox_dir(NS, id);
+    wait_for("the sandbox dir to go", Duration::from_secs(20), || {
+        !sb.exists()
+    });
+    assert!(!c.shim_socket(NS, id).exists(), "shim socket of {id} left");
+    let agents = common::processes_with_arg(sb.to_str().unwrap(), "gcs");
+    assert!(agents.is_empty(), "gcs of {id} still runs: {agents:?}");
+    for base in cgroup_bases() {
+        let cg = base.join("pods").join(id);
+        assert!(!cg.exists(), "cgroup {} left", cg.display());
+    }
+}
+
+fn cgroup_bases() -> Vec<std::path::PathBuf> {
+    let root = Path::new("/sys/fs/cgroup");
+    let mut v = vec![root.to_path_buf()];
+    v.extend(
+        std::fs::read_dir(root)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_dir()),
+    );
+    v
+}
+
+#[test]
+fn ctr_run_prints_the_output_and_keeps_the_exit_code() {
+    let c = Containerd::start(false);
+    c.import_images(NS);
+    let id = uid("r1");
+    let o = c.ctr(&[
+        "run",
+        "--rm",
+        "--runtime",
+        RUNTIME,
+        IMAGE,
+        &id,
+        "sh",
+        "-c",
+        "echo hello from runhcs; echo to-stderr >&2; exit 3",
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", c.log_tail());
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "hello from runhcs\n");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("to-stderr"));
+    assert_gone(&c, &id);
+    assert!(c.ctr_ok(&["c", "ls", "-q"]).trim().is_empty());
+}
+
+#[test]
+fn exec_kill_ps_metrics_delete_and_the_snapshot_upper() {
+    let c = Containerd::start(false);
+    c.import_images(NS);
+    let t1 = uid("t1");
+    let t1 = t1.as_str();
+    run_detached(&c, t1, "echo data > /written; exec sleep 1000");
+
+    // exec without a terminal: output and exit code.
+    let o = c.ctr(&[
+        "t",
+        "exec",
+        "--exec-id",
+        "e1",
+        t1,
+        "sh",
+        "-c",
+        "cat /written; exit 5",
+    ]);
+    assert_eq!(o.status.code(), Some(5));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "data\n");
+
+    // exec with a terminal (ctr needs one: script(1) provides it).
+    let cmd = format!(
+        "ctr -a {} t exec -t --exec-id e2 {t1} sh -c 'tty; exit 6'",
+        c.socket().display()
+    );
+    let o = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(6),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("/dev/pts/"));
+
+    // ps: the container's processes.
+    let ps = c.ctr_ok(&["t", "ps", t1]);
+    assert!(ps.lines().count() >= 2, "{ps}");
+
+    // metrics: cgroup statistics decoded by ctr.
+    let m = c.ctr_ok(&["t", "metrics", t1]);
+    assert!(
+        m.contains("memory.usage_in_bytes") && m.contains("pids.current"),
+        "{m}"
+    );
+
+    // The file the container wrote is in containerd's snapshot (its upperdir).
+    let snaps = c
+        .dir
+        .join("root/io.containerd.snapshotter.v1.overlayfs/snapshots");
+    let found = std::fs::read_dir(&snaps)
+        .unwrap()
+        .flatten()
+        .any(|s| s.path().join("fs/written").is_file());
+    assert!(found, "/written is not in any snapshot upperdir");
+
+    // kill, then delete.
+    c.ctr_ok(&["t", "kill", "-s", "SIGKILL", t1]);
+    wait_for("the task to stop", Duration::from_secs(30), || {
+        task_status(&c, t1).as_deref() == Some("STOPPED")
+    });
+    c.ctr_ok(&["t", "delete", t1]);
+    c.ctr_ok(&["c", "rm", t1]);
+    assert_gone(&c, t1);
+}
+
+#[test]
+fn tasks_survive_a_containerd_restart() {
+    let mut c = Containerd::start(false);
+    c.import_images(NS);
+    let k1 = uid("k1");
+    let k1 = k1.as_str();
+    run_detached(&c, k1, "exec sleep 1000");
+    c.stop();
+    c.launch();
+    assert_eq!(task_status(&c, k1).as_deref(), Some("RUNNING"));
+    let o = c.ctr(&[
+        "t",
+        "exec",
+        "--exec-id",
+        "after",
+        k1,
+        "sh",
+        "-c",
+        "echo still here",
+    ]);
+    assert!(o.status.success(), "{}", c.log_tail());
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "still here\n");
+    c.ctr_ok(&["t", "kill", "-s", "SIGKILL", k1]);
+    wait_for("the task to stop", Duration::from_secs(30), || {
+        task_status(&c, k1).as_deref() == Some("STOPPED")
+    });
+    c.ctr_ok(&["t", "delete", k1]);
+    c.ctr_ok(&["c", "rm", k1]);
+    assert_gone(&c, k1);
+}
+
+#[test]
+fn a_killed_shim_is_cleaned_up_by_containerds_delete() {
+    let c = Containerd::start(false);
+    c.import_images(NS);
+    let d1 = uid("d1");
+    let d1 = d1.as_str();
+    run_detached(&c, d1, "exec sleep 1000");
+    let pid: i32 = std::fs::read_to_string(c.bundle(NS, d1).join("shim.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    // containerd notices the shim is gone, runs `delete` and marks the task stopped.
+    wait_for("containerd to clean up", Duration::from_secs(30), || {
+        task_status(&c, d1).as_deref() != Some("RUNNING")
+    });
+    let o = c.ctr(&["t", "delete", d1]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success() || err.contains("not found"), "{err}");
+    c.ctr_ok(&["c", "rm", d1]);
+    assert_gone(&c, d1);
+}
+
+#[test]
+fn a_hundred_create_delete_cycles_leave_nothing_behind() {
+    let c = Containerd::start(false);
+    c.import_images(NS);
+    let ids: Vec<String> = (0..100).map(|i| uid(&format!("cy{i}"))).collect();
+    std::thread::scope(|s| {
+        for chunk in ids.chunks(25) {
+            let c = &c;
+            s.spawn(move || {
+                for id in chunk {
+                    let o = c.ctr(&["run", "--rm", "--runtime", RUNTIME, IMAGE, id, "true"]);
+                    assert!(
+                        o.status.success(),
+                        "{id}: {}",
+                        String::from_utf8_lossy(&o.stderr)
+                    );
+                }
+            });
+        }
+    });
+    for id in &ids {
+        assert_gone(&c, id);
+    }
+    assert!(c.shim_pids().is_empty(), "shims left: {:?}", c.shim_pids());
+    let mounts: Vec<String> = common::mounts_under(Path::new("/run/containerd-runhcs"))
+        .into_iter()
+        .chain(common::mounts_under(&c.dir.join("state")))
+        .collect();
+    assert!(mounts.is_empty(), "mounts left: {mounts:?}");
+    assert!(c.ctr_ok(&["c", "ls", "-q"]).trim().is_empty());
+}
