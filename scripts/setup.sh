@@ -12,6 +12,7 @@ APT_PACKAGES=(
   qemu-utils      # qemu-img checks VHD footers
   gcc-mingw-w64-x86-64 # links the Windows test binaries
   iproute2
+  nftables        # nft, which the nftables crate drives for hnsd's dataplane
 )
 
 missing=()

@@ -61,6 +61,8 @@ mod macros;
 
 pub mod api;
 mod client;
+#[cfg(feature = "engine")]
+pub mod engine;
 pub mod error;
 #[cfg(unix)]
 pub mod hnsd_client;

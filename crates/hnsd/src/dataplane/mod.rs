@@ -1,0 +1,216 @@
+//! hnsd's dataplane: the [`Dataplane`] of the engine, realized with netlink and nftables.
+//!
+//! * A network (NAT, L2Bridge, Overlay) is a bridge `<tag>b<n>` with its gateway
+//!   addresses; NAT networks masquerade their subnets. IP forwarding is switched on in
+//!   hnsd's network namespace.
+//! * An attached endpoint is a veth pair: `<tag>v<n>` on the bridge, the peer moved into the
+//!   namespace's network namespace, renamed (`eth0`…), with the endpoint's MAC, address,
+//!   default route and routes.
+//! * A namespace without `NetnsPath` is a network namespace hnsd creates under its netns
+//!   directory and removes with the namespace.
+//! * Rules (outbound NAT with exceptions, port mappings, load balancers) are the
+//!   instance's nft table ([`nft`]).
+//!
+//! Other network types (Transparent, L2Tunnel, ICS, Private) are kept as state with no
+//! kernel objects, and so are endpoints on them.
+//!
+//! Every call runs in hnsd's network namespace: the one the process is in, or the one
+//! given in the configuration (tests run hnsd's dataplane in a namespace they create, so
+//! nothing touches the host's networking).
+
+pub mod netlink;
+pub mod nft;
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+use hcn::engine::dataplane::{
+    AttachmentSpec, Dataplane, DesiredState, DpResult, NamespaceSpec, NetworkSpec, RulesSpec,
+};
+
+use crate::netns;
+
+/// The netlink + nftables dataplane of one hnsd instance.
+#[derive(Debug, Clone)]
+pub struct LinuxDataplane {
+    tag: String,
+    netns: Option<PathBuf>,
+    netns_dir: PathBuf,
+}
+
+impl LinuxDataplane {
+    /// The dataplane of instance `tag` (links and table are named after it), working in
+    /// network namespace `netns` (`None`: the process's), creating namespaces under
+    /// `netns_dir`.
+    pub fn new(tag: &str, netns: Option<PathBuf>, netns_dir: PathBuf) -> Self {
+        Self {
+            tag: tag.to_string(),
+            netns,
+            netns_dir,
+        }
+    }
+
+    /// Runs `f` in hnsd's network namespace.
+    fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> Result<T, String> + Send + 'static,
+    ) -> Result<T, String> {
+        match &self.netns {
+            Some(p) => netns::in_netns(p, f),
+            None => f(),
+        }
+    }
+
+    fn peer_name(host: &str) -> String {
+        // `<tag>v<n>` → `<tag>p<n>`: same length, so it fits IFNAMSIZ as the host name does.
+        host.replacen('v', "p", 1)
+    }
+
+    /// The file of an owned namespace.
+    pub fn netns_path(&self, id: &str) -> PathBuf {
+        self.netns_dir
+            .join(format!("hns-{}", id.to_ascii_lowercase()))
+    }
+
+    fn attach(&self, a: &AttachmentSpec) -> DpResult {
+        let a = a.clone();
+        let ns_file = std::fs::File::open(&a.netns)
+            .map_err(|e| format!("open network namespace {}: {e}", a.netns.display()))?;
+        let peer = Self::peer_name(&a.host_ifname);
+        {
+            let (host, peer, bridge) = (a.host_ifname.clone(), peer.clone(), a.bridge.clone());
+            self.run(move || {
+                netlink::block(|h| async move {
+                    netlink::create_veth(&h, &host, &peer, &bridge, &ns_file).await
+                })
+            })?;
+        }
+        let path = a.netns.clone();
+        netns::in_netns(&path, move || {
+            netlink::block(|h| async move {
+                netlink::configure_inside(
+                    &h,
+                    &netlink::Inside {
+                        peer: &peer,
+                        ifname: &a.ifname,
+                        mac: a.mac,
+                        address: a.address.map(|n| (n.addr(), n.prefix_len())),
+                        gateway: a.gateway,
+                        routes: &a.routes,
+                    },
+                )
+                .await
+            })
+        })
+    }
+
+    fn remove_host_link(&self, name: &str) -> DpResult {
+        if name.is_empty() {
+            return Ok(());
+        }
+        let name = name.to_string();
+        self.run(move || netlink::block(|h| async move { netlink::delete_link(&h, &name).await }))
+    }
+}
+
+fn enable_forwarding() -> Result<(), String> {
+    std::fs::write("/proc/sys/net/ipv4/ip_forward", b"1")
+        .map_err(|e| format!("enable IPv4 forwarding: {e}"))
+}
+
+impl Dataplane for LinuxDataplane {
+    fn ensure_network(&self, n: &NetworkSpec) -> DpResult {
+        let bridge = n.bridge.clone();
+        let addrs: Vec<(Ipv4Addr, u8)> = n
+            .subnets
+            .iter()
+            .map(|(net, gw)| (*gw, net.prefix_len()))
+            .collect();
+        self.run(move || {
+            enable_forwarding()?;
+            netlink::block(|h| async move { netlink::ensure_bridge(&h, &bridge, &addrs).await })
+        })
+    }
+
+    fn remove_network(&self, n: &NetworkSpec) -> DpResult {
+        self.remove_host_link(&n.bridge)
+    }
+
+    fn create_namespace(&self, id: &str) -> DpResult<PathBuf> {
+        netns::create_named(&self.netns_path(id))
+    }
+
+    fn check_namespace(&self, ns: &NamespaceSpec) -> DpResult {
+        netns::is_netns(&ns.netns)
+    }
+
+    fn remove_namespace(&self, ns: &NamespaceSpec) -> DpResult {
+        if !ns.owned {
+            return Ok(());
+        }
+        netns::remove_named(&ns.netns)
+    }
+
+    fn ensure_attachment(&self, a: &AttachmentSpec) -> DpResult {
+        self.attach(a).inspect_err(|_| {
+            // A failure after the veth exists leaves it behind: deleting the host side
+            // removes the pair, wherever the peer is.
+            if let Err(undo) = self.remove_host_link(&a.host_ifname) {
+                tracing::error!(error = %undo, "removing a half-made veth failed");
+            }
+        })
+    }
+
+    fn remove_attachment(&self, a: &AttachmentSpec) -> DpResult {
+        self.remove_host_link(&a.host_ifname)
+    }
+
+    fn sync_rules(&self, rules: &RulesSpec) -> DpResult {
+        let (tag, rules) = (self.tag.clone(), rules.clone());
+        self.run(move || nft::apply(&tag, &rules))
+    }
+
+    fn reconcile(&self, d: &DesiredState) -> DpResult {
+        for n in &d.networks {
+            self.ensure_network(n)?;
+        }
+        for ns in d.namespaces.iter().filter(|n| n.owned) {
+            if ns.netns.as_os_str().is_empty() || netns::is_netns(&ns.netns).is_ok() {
+                continue;
+            }
+            // An owned namespace whose pin is gone (a reboot): make it again at its path.
+            netns::create_named(&ns.netns)?;
+        }
+        // Links of this instance that the state does not name are leftovers: remove them.
+        let keep: Vec<String> = d
+            .networks
+            .iter()
+            .map(|n| n.bridge.clone())
+            .chain(d.attachments.iter().map(|a| a.host_ifname.clone()))
+            .collect();
+        let tag = self.tag.clone();
+        let present =
+            self.run(move || netlink::block(|h| async move { netlink::link_names(&h).await }))?;
+        for name in present.iter().filter(|n| {
+            n.strip_prefix(tag.as_str())
+                .is_some_and(|rest| rest.starts_with(['b', 'v', 'p']))
+        }) {
+            if !keep.contains(name) {
+                tracing::info!(link = %name, "removing a link the state does not name");
+                self.remove_host_link(name)?;
+            }
+        }
+        for a in &d.attachments {
+            if present.contains(&a.host_ifname) {
+                continue;
+            }
+            if netns::is_netns(&a.netns).is_err() {
+                tracing::warn!(endpoint = %a.endpoint_id, netns = %a.netns.display(),
+                    "the endpoint's network namespace is gone; not recreating its veth");
+                continue;
+            }
+            self.ensure_attachment(a)?;
+        }
+        self.sync_rules(&d.rules)
+    }
+}

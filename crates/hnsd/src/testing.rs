@@ -1,0 +1,176 @@
+//! A private hnsd for integration tests (feature `testing`).
+//!
+//! [`TestHnsd::start`] creates a temporary directory (state, socket, namespaces), a network
+//! namespace that plays the host (the dataplane's bridges, veths and nft table live there,
+//! never in the real host's namespace) and serves an hnsd in process on its own socket.
+//! Dropping it stops the server, removes every network namespace it pinned (the host one
+//! last: the kernel then destroys its links and nft table) and the directory, also when the
+//! test failed.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let hnsd = hnsd::testing::TestHnsd::start()?;
+//! // In-process clients:
+//! let hcn = hnsd.client();
+//! // Processes the test runs (CNI plugins) find it through the environment:
+//! let status = std::process::Command::new("my-plugin")
+//!     .env(hcn::hnsd_client::SOCKET_ENV, hnsd.socket())
+//!     .status()?;
+//! # Ok(()) }
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use hcn::hnsd_client::HnsdClient;
+
+use crate::daemon::{Config, Daemon, StartError};
+use crate::netns;
+
+/// A named network namespace removed when dropped.
+#[derive(Debug)]
+pub struct TestNetns {
+    path: PathBuf,
+}
+
+impl TestNetns {
+    /// Creates a network namespace pinned at `path`.
+    pub fn create(path: impl Into<PathBuf>) -> Result<Self, String> {
+        let path = path.into();
+        netns::create_named(&path)?;
+        Ok(Self { path })
+    }
+
+    /// Its file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` on a thread inside it.
+    pub fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> Result<T, String> + Send + 'static,
+    ) -> Result<T, String> {
+        netns::in_netns(&self.path, f)
+    }
+}
+
+impl Drop for TestNetns {
+    fn drop(&mut self) {
+        if let Err(e) = netns::remove_named(&self.path) {
+            tracing::error!(error = %e, "removing a test network namespace failed");
+        }
+    }
+}
+
+/// A private hnsd.
+#[derive(Debug)]
+pub struct TestHnsd {
+    daemon: Option<Daemon>,
+    config: Config,
+    host: Option<TestNetns>,
+    dir: Option<tempfile::TempDir>,
+}
+
+impl TestHnsd {
+    /// An hnsd with the netlink/nftables dataplane in a network namespace of its own.
+    pub fn start() -> Result<Self, StartError> {
+        Self::start_with(true)
+    }
+
+    /// An hnsd that keeps objects only (no root needed).
+    pub fn start_without_dataplane() -> Result<Self, StartError> {
+        Self::start_with(false)
+    }
+
+    fn start_with(dataplane: bool) -> Result<Self, StartError> {
+        let dir = tempfile::Builder::new()
+            .prefix("hnsd-test-")
+            .tempdir()
+            .map_err(|e| StartError::State(format!("temporary directory: {e}")))?;
+        let host = if dataplane {
+            Some(TestNetns::create(dir.path().join("host")).map_err(StartError::State)?)
+        } else {
+            None
+        };
+        let config = Config {
+            socket: dir.path().join("hnsd.sock"),
+            state_dir: dir.path().join("state"),
+            netns_dir: dir.path().join("netns"),
+            netns: host.as_ref().map(|h| h.path().to_path_buf()),
+            dataplane,
+        };
+        let daemon = Daemon::start(&config)?;
+        Ok(Self {
+            daemon: Some(daemon),
+            config,
+            host,
+            dir: Some(dir),
+        })
+    }
+
+    /// Stops and starts the instance again on the same state (a service restart).
+    pub fn restart(&mut self) -> Result<(), StartError> {
+        if let Some(d) = self.daemon.take() {
+            d.stop();
+        }
+        self.daemon = Some(Daemon::start(&self.config)?);
+        Ok(())
+    }
+
+    /// The socket (for `HNSD_SOCKET`).
+    pub fn socket(&self) -> &Path {
+        &self.config.socket
+    }
+
+    /// The configuration it runs with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The network namespace playing the host, when there is a dataplane.
+    pub fn host_netns(&self) -> Option<&TestNetns> {
+        self.host.as_ref()
+    }
+
+    /// The temporary directory (state, socket, namespaces).
+    pub fn dir(&self) -> &Path {
+        self.dir
+            .as_ref()
+            .map(|d| d.path())
+            .unwrap_or(Path::new("/"))
+    }
+
+    /// The running engine.
+    pub fn engine(&self) -> Option<&Arc<hcn::engine::Engine>> {
+        self.daemon.as_ref().map(|d| d.engine())
+    }
+
+    /// An `hcn` client over the socket.
+    pub fn client(&self) -> hcn::Hcn {
+        hcn::Hcn::new(Arc::new(HnsdClient::new(self.socket())))
+    }
+
+    /// An HNS v1 client over the socket.
+    pub fn hns(&self) -> hcn::v1::Hns {
+        hcn::v1::Hns::new(Arc::new(HnsdClient::new(self.socket())))
+    }
+}
+
+impl Drop for TestHnsd {
+    fn drop(&mut self) {
+        if let Some(d) = self.daemon.take() {
+            d.stop();
+        }
+        // Namespaces hnsd created for HCN namespaces the test did not delete.
+        if let Ok(entries) = std::fs::read_dir(&self.config.netns_dir) {
+            for e in entries.flatten() {
+                if let Err(err) = netns::remove_named(&e.path()) {
+                    tracing::error!(error = %err, "removing a leftover network namespace");
+                }
+            }
+        }
+        self.host.take();
+        self.dir.take();
+    }
+}
