@@ -13,6 +13,9 @@ APT_PACKAGES=(
   gcc-mingw-w64-x86-64 # links the Windows test binaries
   iproute2
   nftables        # nft, which the nftables crate drives for hnsd's dataplane
+  containerd      # the CNI plugins' real peer (CRI), with containerd-shim-runc-v2 and ctr
+  containernetworking-plugins # loopback for containerd's CRI; bridge + host-local for bench/cni.sh
+  protobuf-compiler # protoc: k8s-cri builds the CRI protos of the CNI peer test
 )
 
 missing=()

@@ -25,6 +25,7 @@ impl Handler for Offline {
             interfaces: vec![Interface {
                 name: args.ifname.clone(),
                 mac: "00:15:5d:00:00:01".into(),
+                sandbox: args.netns.clone(),
             }],
             ips: vec![IpConfig {
                 interface: Some(0),

@@ -479,6 +479,7 @@ pub fn result_of(
         interfaces: vec![Interface {
             name: ifname.to_string(),
             mac,
+            ..Default::default()
         }],
         ips,
     })

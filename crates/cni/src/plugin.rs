@@ -46,6 +46,19 @@ fn same_id(a: &str, b: &str) -> bool {
     !a.is_empty() && a.eq_ignore_ascii_case(b)
 }
 
+/// The ADD result of endpoint `ep`: its interface is `CNI_IFNAME` in sandbox `CNI_NETNS`.
+fn report(
+    ep: &HostComputeEndpoint,
+    network: &HostComputeNetwork,
+    args: &CmdArgs,
+) -> Result<CniResult, PluginError> {
+    let mut r = result_of(ep, network, &args.ifname)?;
+    for i in &mut r.interfaces {
+        i.sandbox = args.netns.clone();
+    }
+    Ok(r)
+}
+
 /// Everything ADD decided before creating anything.
 struct AddPlan<'a> {
     args: &'a CmdArgs,
@@ -232,7 +245,7 @@ impl<I: Ipam> Plugin<I> {
             .hcn
             .get_endpoint_by_id(&ep.id)
             .map_err(|e| PluginError::hcn("read the endpoint back", e))?;
-        result_of(&ep, network, &args.ifname)
+        report(&ep, network, args)
     }
 
     /// The addresses and gateways the endpoint is created with (spec §2.4 steps 4, 8, 9).
@@ -373,7 +386,7 @@ impl<I: Ipam> Plugin<I> {
                 .hcn
                 .get_endpoint_by_id(&ep.id)
                 .map_err(|e| PluginError::hcn("read the endpoint back", e))?;
-            result_of(&read, network, &args.ifname)
+            report(&read, network, args)
         })();
         if attached.is_err() {
             let current = self.hcn.get_endpoint_by_id(&ep.id).unwrap_or(ep);

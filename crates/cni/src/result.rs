@@ -10,7 +10,9 @@
 //! Keys are in the reference's (Go struct) order, empty lists are omitted, `dns` is always
 //! the empty object, and the text is indented by four spaces with no trailing newline, as
 //! the reference prints it. The MAC is written `aa:bb:cc:dd:ee:ff` (the reference writes
-//! the six raw bytes into the JSON string, a bug this port does not copy).
+//! the six raw bytes into the JSON string, a bug this port does not copy), and the interface
+//! names its `sandbox` (`CNI_NETNS`), which the specification asks for and the reference
+//! omits.
 
 use std::net::IpAddr;
 
@@ -21,13 +23,17 @@ use crate::error::{CniError, ERR_INCOMPATIBLE_VERSION};
 use crate::version::{self, ResultLayout};
 
 /// One interface of the result.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Interface {
     /// The interface name (`CNI_IFNAME`).
     pub name: String,
     /// The MAC address, `aa:bb:cc:dd:ee:ff` (omitted when unknown).
     #[serde(skip_serializing_if = "String::is_empty")]
     pub mac: String,
+    /// The sandbox the interface is in: `CNI_NETNS` (omitted when empty). The reference
+    /// leaves it out; the CNI specification asks for it on interfaces in a container.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub sandbox: String,
 }
 
 /// One address of the result.
@@ -220,6 +226,7 @@ mod tests {
             interfaces: vec![Interface {
                 name: "eth0".into(),
                 mac: "00:15:5d:aa:bb:cc".into(),
+                sandbox: "/var/run/netns/p".into(),
             }],
             ips,
         }
@@ -232,7 +239,8 @@ mod tests {
     "interfaces": [
         {
             "name": "eth0",
-            "mac": "00:15:5d:aa:bb:cc"
+            "mac": "00:15:5d:aa:bb:cc",
+            "sandbox": "/var/run/netns/p"
         }
     ],
     "ips": [

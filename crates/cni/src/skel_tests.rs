@@ -28,6 +28,7 @@ impl Handler for &Recorder {
             interfaces: vec![Interface {
                 name: args.ifname.clone(),
                 mac: "00:15:5d:00:00:01".into(),
+                ..Default::default()
             }],
             ips: vec![IpConfig {
                 interface: Some(0),

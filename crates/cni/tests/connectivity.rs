@@ -67,6 +67,7 @@ fn connectivity(plugin: &str) {
     let r1 = rt.add(plugin, "ctr1", &paths[1], &conf1).ok().json();
     let (ip0, ip1) = (ip_of(&r0), ip_of(&r1));
     assert_eq!(r0["ips"][0]["gateway"], gw);
+    assert_eq!(r0["interfaces"][0]["sandbox"], paths[0].as_str());
 
     // The pod's interface is CNI_IFNAME with the result's address and MAC.
     let addr = run_in(pods[0].path(), "ip", &["-o", "addr", "show", "dev", "eth0"]);

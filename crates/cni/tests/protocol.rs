@@ -83,14 +83,20 @@ fn every_version_gets_its_result_layout() {
                 assert!(r.get("interfaces").is_none() && r.get("ips").is_none());
             }
             "1.0.0" | "1.1.0" => {
-                assert_eq!(r["interfaces"], json!([{"name": "eth0", "mac": mac}]));
+                assert_eq!(
+                    r["interfaces"],
+                    json!([{"name": "eth0", "mac": mac, "sandbox": b.ns}])
+                );
                 assert_eq!(
                     r["ips"],
                     json!([{"interface": 0, "address": addr, "gateway": "10.0.0.1"}])
                 );
             }
             _ => {
-                assert_eq!(r["interfaces"], json!([{"name": "eth0", "mac": mac}]));
+                assert_eq!(
+                    r["interfaces"],
+                    json!([{"name": "eth0", "mac": mac, "sandbox": b.ns}])
+                );
                 assert_eq!(
                     r["ips"],
                     json!([{"version": "4", "interface": 0, "address": addr, "gateway": "10.0.0.1"}])
