@@ -563,3 +563,7 @@ impl<I: Ipam> Handler for Plugin<I> {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "plugin_tests.rs"]
+mod tests;
