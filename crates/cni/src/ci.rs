@@ -109,16 +109,15 @@ macro_rules! ci_struct {
                     let Some(index) = $crate::ci::field_index(&key, Self::KEYS) else {
                         continue; // unknown keys are ignored, as Go does
                     };
-                    let mut i = 0usize;
+                    // The field's own key (keys are unique within a struct).
+                    let field_key = Self::KEYS[index];
                     $(
-                        if index == i {
+                        if field_key == $key {
                             if let Some(v) = $crate::ci::decode_member::<$ty, D::Error>($key, &raw)? {
                                 out.$field = v;
                             }
                         }
-                        i += 1;
                     )*
-                    let _ = i; // the last increment is not read
                 }
                 Ok(out)
             }

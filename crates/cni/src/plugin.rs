@@ -389,7 +389,15 @@ impl<I: Ipam> Plugin<I> {
             report(&read, network, args)
         })();
         if attached.is_err() {
-            let current = self.hcn.get_endpoint_by_id(&ep.id).unwrap_or(ep);
+            // The endpoint as it is now (attached or not); if it cannot be read, remove it
+            // with what creation returned (its namespace link is then unknown).
+            let current = match self.hcn.get_endpoint_by_id(&ep.id) {
+                Ok(now) => now,
+                Err(e) => {
+                    tracing::warn!(error = %e, endpoint = %ep.id, "re-reading the endpoint failed");
+                    ep
+                }
+            };
             if let Err(undo) = self.remove_endpoint(&current, &args.netns) {
                 tracing::error!(error = %undo, endpoint = %current.id, "removing the endpoint after a failed ADD");
             }
