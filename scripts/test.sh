@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 
 # Crates meant to run on Windows; the GCS (Linux-only by nature) is left out by selection.
-WINDOWS_CRATES=(hcs-schema hcs bridge ext4 uvm cni)
+WINDOWS_CRATES=(hcs-schema hcs bridge ext4 uvm hcn hcsshim cni)
 FUZZ_SECONDS=${FUZZ_SECONDS:-20}
 
 step() { printf '\n==> %s\n' "$*"; }
@@ -40,12 +40,11 @@ if [ -d fuzz ]; then
     export RUSTC_BOOTSTRAP=1
     for t in $(cargo fuzz list); do
       echo "fuzz target $t"
-      corpus=()
-      if [ -d "seeds/$t" ]; then # a committed seed corpus joins the run's own
-        mkdir -p "corpus/$t"
-        corpus=("corpus/$t" "seeds/$t")
-      fi
-      cargo fuzz run "$t" "${corpus[@]}" -- -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 2>&1 | tail -n 3
+      # A committed seed corpus (fuzz/seeds/<target>) is read besides the working corpus.
+      dirs=("corpus/$t")
+      if [ -d "seeds/$t" ]; then dirs+=("seeds/$t"); fi
+      mkdir -p "corpus/$t"
+      cargo fuzz run "$t" "${dirs[@]}" -- -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 2>&1 | tail -n 3
     done
   )
 fi

@@ -5,11 +5,12 @@
 //! the connection stays usable; a frame over the size bound, or a broken stream, ends the
 //! connection. Handlers are thin: decode, call the engine's [`HcnApi`] method, encode.
 
+use std::collections::HashMap;
 use std::io;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use hcn::api::{CallError, Handle, HcnApi, ObjectKind};
@@ -102,11 +103,56 @@ fn serve_connection(engine: Arc<Engine>, mut stream: UnixStream) {
     }
 }
 
+/// The open connections (a clone of each stream), so that stopping ends them: a client's
+/// idle connection must not keep talking to a stopped instance's engine.
+#[derive(Debug, Default)]
+struct Connections {
+    next: AtomicU64,
+    open: Mutex<HashMap<u64, UnixStream>>,
+}
+
+impl Connections {
+    fn add(&self, s: &UnixStream) -> Option<u64> {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        match s.try_clone() {
+            Ok(c) => {
+                self.open
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(id, c);
+                Some(id)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot track a connection");
+                None
+            }
+        }
+    }
+
+    fn remove(&self, id: Option<u64>) {
+        if let Some(id) = id {
+            self.open
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&id);
+        }
+    }
+
+    fn close_all(&self) {
+        for (_, s) in self.open.lock().unwrap_or_else(|p| p.into_inner()).drain() {
+            if let Err(e) = s.shutdown(std::net::Shutdown::Both) {
+                tracing::debug!(error = %e, "shutting a connection down");
+            }
+        }
+    }
+}
+
 /// A running server.
 #[derive(Debug)]
 pub struct Server {
     path: PathBuf,
     stop: Arc<AtomicBool>,
+    connections: Arc<Connections>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -128,6 +174,8 @@ impl Server {
         let listener = UnixListener::bind(path)?;
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
+        let connections = Arc::new(Connections::default());
+        let conns = connections.clone();
         let thread = std::thread::Builder::new()
             .name("hnsd-accept".into())
             .spawn(move || {
@@ -138,9 +186,14 @@ impl Server {
                     match conn {
                         Ok(s) => {
                             let engine = engine.clone();
+                            let conns = conns.clone();
+                            let id = conns.add(&s);
                             if let Err(e) = std::thread::Builder::new()
                                 .name("hnsd-conn".into())
-                                .spawn(move || serve_connection(engine, s))
+                                .spawn(move || {
+                                    serve_connection(engine, s);
+                                    conns.remove(id);
+                                })
                             {
                                 tracing::error!(error = %e, "cannot start a connection thread");
                             }
@@ -152,6 +205,7 @@ impl Server {
         Ok(Self {
             path: path.to_path_buf(),
             stop,
+            connections,
             thread: Some(thread),
         })
     }
@@ -161,8 +215,8 @@ impl Server {
         &self.path
     }
 
-    /// Stops accepting connections and removes the socket file. Connections in progress
-    /// finish their current request.
+    /// Stops accepting connections, ends the open ones (a request in progress finishes;
+    /// its reply may not reach the client) and removes the socket file.
     pub fn stop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         // Wake the accept loop so it sees the flag.
@@ -174,6 +228,7 @@ impl Server {
                 tracing::error!("the accept thread panicked");
             }
         }
+        self.connections.close_all();
         if let Err(e) = std::fs::remove_file(&self.path) {
             if e.kind() != io::ErrorKind::NotFound {
                 tracing::warn!(error = %e, "removing the socket file");

@@ -191,7 +191,8 @@ fn restart_keeps_state_and_reconciles_the_kernel() {
     );
     hnsd.restart().unwrap_or_else(|e| panic!("{e}"));
 
-    let hcn = hnsd.client();
+    // The client from before the restarts still works: its idle connection to the stopped
+    // instance was ended, and it reconnects.
     assert_eq!(
         hcn.get_endpoint_by_id(&ep.id).unwrap(),
         hcn.get_endpoint_by_id(&ep.id).unwrap()
@@ -215,4 +216,109 @@ fn restart_keeps_state_and_reconciles_the_kernel() {
         .unwrap()
         .starts_with("back"));
     server.join().unwrap().unwrap();
+}
+
+#[test]
+fn load_balancer_and_outbound_nat_exceptions_on_l2bridge() {
+    require_root();
+    let hnsd = TestHnsd::start().unwrap();
+    let outside = outside(&hnsd);
+    // The outside network routes the pods' subnet and the service range back to the host.
+    run_in(
+        outside.path(),
+        "ip",
+        &["route", "add", "10.233.0.0/24", "via", "192.0.2.1"],
+    );
+    run_in(
+        outside.path(),
+        "ip",
+        &["route", "add", "10.96.0.0/12", "via", "192.0.2.1"],
+    );
+    let hcn = hnsd.client();
+    let mut doc = nat("bridge", "10.233.0.0/24", "10.233.0.1");
+    doc.network_type = NetworkType::L2Bridge;
+    let net = hcn.create_network(&doc).unwrap();
+    let snat = |exceptions: Vec<String>| {
+        EndpointPolicy::new(
+            EndpointPolicyType::OutBoundNat,
+            &OutboundNatPolicySetting {
+                exceptions,
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    };
+    let ep1 = hcn
+        .create_endpoint(
+            &net,
+            &HostComputeEndpoint {
+                policies: vec![snat(vec![])],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let ep2 = hcn
+        .create_endpoint(
+            &net,
+            &HostComputeEndpoint {
+                policies: vec![snat(vec!["192.0.2.0/24".into()])],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let mut paths = Vec::new();
+    for ep in [&ep1, &ep2] {
+        let ns = hcn
+            .create_namespace(&hcn::new_namespace(NamespaceType::Host))
+            .unwrap();
+        hcn.add_namespace_endpoint(&ns.id, &ep.id).unwrap();
+        paths.push(netns_of(&hcn, &ns.id));
+    }
+
+    // OutBoundNAT without exceptions: masqueraded; with the outside as an exception: not.
+    let server = serve_once(listen(outside.path(), "192.0.2.2:9000"));
+    assert_eq!(
+        talk(&paths[0], "192.0.2.2:9000", "a").unwrap(),
+        "a from 192.0.2.1"
+    );
+    server.join().unwrap().unwrap();
+    let server = serve_once(listen(outside.path(), "192.0.2.2:9000"));
+    assert_eq!(
+        talk(&paths[1], "192.0.2.2:9000", "b").unwrap(),
+        "b from 10.233.0.3"
+    );
+    server.join().unwrap().unwrap();
+
+    // A load balancer: the frontend VIP spreads connections over both endpoints.
+    let lb = hcn
+        .add_load_balancer(
+            &[ep1.clone(), ep2.clone()],
+            &hcn::LoadBalancerSpec {
+                frontend_vips: vec!["10.96.0.10".into()],
+                protocol: 6,
+                internal_port: 8080,
+                external_port: 80,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let s1 = serve_many(listen(&paths[0], "0.0.0.0:8080"), "one", 40);
+    let s2 = serve_many(listen(&paths[1], "0.0.0.0:8080"), "two", 40);
+    let mut seen = std::collections::BTreeMap::new();
+    for _ in 0..40 {
+        let who = talk(outside.path(), "10.96.0.10:80", "x").unwrap();
+        *seen.entry(who).or_insert(0) += 1;
+        if seen.len() == 2 {
+            break;
+        }
+    }
+    assert_eq!(
+        seen.keys().cloned().collect::<Vec<_>>(),
+        ["one", "two"],
+        "{seen:?}"
+    );
+    // Removing the load balancer removes its rule.
+    hcn.delete_load_balancer(&lb.id).unwrap();
+    assert!(talk(outside.path(), "10.96.0.10:80", "x").is_err());
+    drop((s1, s2)); // the servers end on their accept timeout
 }

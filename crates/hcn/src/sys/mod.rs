@@ -5,12 +5,13 @@ use std::sync::Arc;
 use crate::api::HcnApi;
 use crate::error::Result;
 
-/// Windows: the computenetwork.dll backend is not in this revision yet.
+#[cfg(windows)]
+pub mod windows;
+
+/// This host's HCN: [`windows::ComputeNetwork`] on Windows.
 #[cfg(windows)]
 pub fn default_api() -> Result<Arc<dyn HcnApi>> {
-    Err(crate::error::Error::NotAvailable(
-        "the computenetwork.dll backend is not built yet".into(),
-    ))
+    windows::ComputeNetwork::shared().map(|c| c as Arc<dyn HcnApi>)
 }
 
 /// This host's HCN: hnsd, at the socket `HNSD_SOCKET` names
