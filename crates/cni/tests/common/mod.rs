@@ -112,12 +112,12 @@ impl Runtime {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(conf.as_bytes())
-            .unwrap();
+        let written = child.stdin.take().unwrap().write_all(conf.as_bytes());
+        // A plugin that fails before reading stdin (missing environment) closes it early;
+        // runtimes ignore that broken pipe too (Go's exec does), the output tells.
+        if let Err(e) = written {
+            assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "write stdin: {e}");
+        }
         let out = child.wait_with_output().unwrap();
         Outcome {
             status: out.status.code().unwrap_or(-1),
