@@ -17,7 +17,7 @@ APT_PACKAGES=(
   linux-image-amd64  # the utility VM's kernel and modules (boot files; never booted on the host)
   nftables        # nft, which the nftables crate drives for hnsd's dataplane
   containerd      # the shim's tests run Debian's containerd (private config; service not enabled)
-  containernetworking-plugins # CNI bridge/loopback for the shim's CRI pod test
+  containernetworking-plugins # CNI bridge/loopback for the CRI pod tests; bridge + host-local for bench/cni.sh
   protobuf-compiler # protoc, for the CRI protos of the shim's test client (k8s-cri)
 )
 

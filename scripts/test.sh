@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 
 # Crates meant to run on Windows; the GCS (Linux-only by nature) is left out by selection.
-WINDOWS_CRATES=(hcs-schema hcs bridge ext4 uvm runhcs hcn hcsshim wclayer shim)
+WINDOWS_CRATES=(hcs-schema hcs bridge ext4 uvm runhcs hcn hcsshim wclayer shim cni)
 FUZZ_SECONDS=${FUZZ_SECONDS:-20}
 
 step() { printf '\n==> %s\n' "$*"; }

@@ -1,0 +1,317 @@
+//! The network configuration (spec §2.3) as the reference's `NetworkConfig` reads it, with
+//! Go's case-insensitive keys (see [`crate::ci`]), and the `CNI_ARGS` of Kubernetes.
+//!
+//! Unknown keys are ignored (`capabilities`, `prevResult`, `master`, ...); the values the
+//! plugin uses are validated where they are used ([`crate::plan`]), so DEL of a pod whose
+//! configuration carries a malformed policy still works.
+
+use hcn::schema::NetworkType;
+use hcn::RawJson;
+
+use crate::ci::ci_struct;
+use crate::error::PluginError;
+
+ci_struct! {
+    /// `ipam`.
+    pub struct IpamConfig {
+        "type" ipam_type: String,
+        "environment" environment: String,
+        "addressSpace" address_space: String,
+        "subnet" subnet: String,
+        "ipAddress" ip_address: String,
+        "queryInterval" query_interval: String,
+        "routes" routes: Vec<RouteConfig>,
+    }
+}
+
+ci_struct! {
+    /// A route: `{dst, gw}`.
+    pub struct RouteConfig {
+        "dst" dst: String,
+        "gw" gw: String,
+    }
+}
+
+ci_struct! {
+    /// `dns`: the configuration's DNS settings.
+    pub struct DnsConfig {
+        "nameservers" nameservers: Vec<String>,
+        "domain" domain: String,
+        "search" search: Vec<String>,
+        "options" options: Vec<String>,
+    }
+}
+
+ci_struct! {
+    /// `optionalFlags`.
+    pub struct OptionalFlags {
+        "localRoutedPortMapping" local_routed_port_mapping: bool,
+        "allowAclPortMapping" allow_acl_port_mapping: bool,
+        "forceBridgeGateway" force_bridge_gateway: bool,
+        "enableDualStack" enable_dual_stack: bool,
+        "loopbackDSR" loopback_dsr: bool,
+        "gatewayFromAdditionalRoutes" gateway_from_additional_routes: bool,
+    }
+}
+
+ci_struct! {
+    /// One `runtimeConfig.portMappings` entry.
+    pub struct PortMapping {
+        "hostPort" host_port: i64,
+        "containerPort" container_port: i64,
+        "protocol" protocol: String,
+        "hostIP" host_ip: String,
+    }
+}
+
+ci_struct! {
+    /// `runtimeConfig.dns`: each non-empty list replaces the configuration's.
+    pub struct RuntimeDns {
+        "servers" servers: Vec<String>,
+        "searches" searches: Vec<String>,
+        "options" options: Vec<String>,
+    }
+}
+
+ci_struct! {
+    /// `runtimeConfig`: what the runtime injects for the declared capabilities.
+    pub struct RuntimeConfig {
+        "portMappings" port_mappings: Vec<PortMapping>,
+        "dns" dns: RuntimeDns,
+    }
+}
+
+ci_struct! {
+    /// One `AdditionalArgs` entry: `{name, value}`.
+    pub struct KeyValue {
+        "name" name: String,
+        "value" value: Option<RawJson>,
+    }
+}
+
+ci_struct! {
+    /// One `cni.dev/valid-attachments` entry of a GC request.
+    pub struct Attachment {
+        "containerID" container_id: String,
+        "ifname" ifname: String,
+    }
+}
+
+ci_struct! {
+    /// One address of a `prevResult` (1.x and 0.3/0.4 layouts).
+    pub struct PrevIp {
+        "address" address: String,
+    }
+}
+
+ci_struct! {
+    /// The `prevResult` a CHECK carries (only the addresses are read).
+    pub struct PrevResult {
+        "ips" ips: Vec<PrevIp>,
+    }
+}
+
+ci_struct! {
+    /// The network configuration.
+    pub struct NetworkConfig {
+        "cniVersion" cni_version: String,
+        "name" name: String,
+        "type" plugin_type: String,
+        "ipam" ipam: IpamConfig,
+        "dns" dns: DnsConfig,
+        "runtimeConfig" runtime_config: RuntimeConfig,
+        "AdditionalArgs" additional_args: Vec<KeyValue>,
+        "optionalFlags" optional_flags: OptionalFlags,
+        "additionalRoutes" additional_routes: Vec<RouteConfig>,
+        "prevResult" prev_result: Option<PrevResult>,
+        "cni.dev/valid-attachments" valid_attachments: Vec<Attachment>,
+    }
+}
+
+impl NetworkConfig {
+    /// Decodes the configuration from stdin bytes.
+    pub fn parse(bytes: &[u8]) -> Result<Self, PluginError> {
+        serde_json::from_slice(bytes).map_err(|e| PluginError::Decode(e.to_string()))
+    }
+
+    /// The HCN network type of `type` (spec §2.3; case-sensitive, as the reference).
+    pub fn network_type(&self) -> Result<NetworkType, PluginError> {
+        network_type(&self.plugin_type)
+    }
+}
+
+/// Maps a configuration `type` to its HCN network type: `nat`/`NAT` → NAT,
+/// `sdnbridge`/`L2Bridge` → L2Bridge, `sdnoverlay`/`Overlay` → Overlay.
+pub fn network_type(plugin_type: &str) -> Result<NetworkType, PluginError> {
+    let t = match plugin_type {
+        "nat" | "NAT" => NetworkType::Nat,
+        "sdnbridge" | "L2Bridge" => NetworkType::L2Bridge,
+        "sdnoverlay" | "Overlay" => NetworkType::Overlay,
+        other => {
+            return Err(PluginError::Config(format!(
+                "Unsupported CNI config 'type' {other:?} (expected nat, sdnbridge, sdnoverlay, \
+                 NAT, L2Bridge or Overlay)"
+            )))
+        }
+    };
+    if plugin_type != t.as_str() {
+        tracing::debug!(from = plugin_type, to = %t, "mapped the CNI type to the HCN network type");
+    }
+    Ok(t)
+}
+
+/// The Kubernetes `CNI_ARGS` the plugin reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct K8sArgs {
+    /// `K8S_POD_NAMESPACE`.
+    pub pod_namespace: String,
+    /// `K8S_POD_NAME`.
+    pub pod_name: String,
+    /// `K8S_POD_INFRA_CONTAINER_ID`.
+    pub pod_infra_container_id: String,
+}
+
+/// Parses `CNI_ARGS` (`K=V;K=V`). Like the reference, a malformed list is not an error:
+/// the keys before the first malformed pair are kept and the problem is returned for the
+/// log; unknown keys are skipped.
+pub fn parse_cni_args(text: &str) -> (K8sArgs, Option<String>) {
+    let mut args = K8sArgs::default();
+    if text.is_empty() {
+        return (args, None);
+    }
+    for pair in text.split(';') {
+        let mut kv = pair.split('=');
+        let (Some(k), Some(v), None) = (kv.next(), kv.next(), kv.next()) else {
+            return (args, Some(format!("ARGS: invalid pair {pair:?}")));
+        };
+        match k {
+            "K8S_POD_NAMESPACE" => args.pod_namespace = v.to_string(),
+            "K8S_POD_NAME" => args.pod_name = v.to_string(),
+            "K8S_POD_INFRA_CONTAINER_ID" => args.pod_infra_container_id = v.to_string(),
+            _ => {}
+        }
+    }
+    (args, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A configuration in the Windows examples' style: mixed-case keys everywhere.
+    const EXAMPLE: &str = r#"{
+        "cniVersion": "0.2.0",
+        "Name": "nat",
+        "Type": "nat",
+        "capabilities": {"portMappings": true, "dns": true},
+        "ipam": {"environment": "mas", "Subnet": "10.0.0.0/16",
+                 "Routes": [{"Dst": "0.0.0.0/0", "GW": "10.0.0.1"}]},
+        "dns": {"Nameservers": ["10.50.10.50", "8.8.8.8"], "Search": ["svc.cluster.local"]},
+        "optionalFlags": {"LocalRoutedPortMapping": true, "allowAclPortMapping": true},
+        "runtimeConfig": {"portMappings": [{"hostPort": 8080, "containerPort": 80,
+                          "protocol": "tcp", "hostIP": "192.168.1.2"}],
+                          "dns": {"servers": ["1.1.1.1"], "searches": [], "options": ["ndots:5"]}},
+        "AdditionalArgs": [
+            {"Name": "EndpointPolicy", "Value": {"Type": "OutBoundNAT",
+             "Settings": {"Exceptions": ["10.0.0.0/16"]}}},
+            {"name": "Ignored", "value": 1}
+        ]
+    }"#;
+
+    #[test]
+    fn example_with_mixed_case_keys_decodes_fully() {
+        let c = NetworkConfig::parse(EXAMPLE.as_bytes()).unwrap();
+        assert_eq!(c.cni_version, "0.2.0");
+        assert_eq!(c.name, "nat");
+        assert_eq!(c.network_type().unwrap(), NetworkType::Nat);
+        assert_eq!(c.ipam.subnet, "10.0.0.0/16");
+        assert_eq!(c.ipam.environment, "mas");
+        assert_eq!(c.ipam.routes[0].gw, "10.0.0.1");
+        assert_eq!(c.dns.nameservers, ["10.50.10.50", "8.8.8.8"]);
+        assert_eq!(c.dns.search, ["svc.cluster.local"]);
+        assert!(c.optional_flags.local_routed_port_mapping);
+        assert!(c.optional_flags.allow_acl_port_mapping);
+        assert!(!c.optional_flags.loopback_dsr);
+        let pm = &c.runtime_config.port_mappings[0];
+        assert_eq!(
+            (
+                pm.host_port,
+                pm.container_port,
+                pm.protocol.as_str(),
+                pm.host_ip.as_str()
+            ),
+            (8080, 80, "tcp", "192.168.1.2")
+        );
+        assert_eq!(c.runtime_config.dns.servers, ["1.1.1.1"]);
+        assert_eq!(c.additional_args.len(), 2);
+        assert_eq!(c.additional_args[0].name, "EndpointPolicy");
+        assert_eq!(
+            c.additional_args[0].value.as_ref().unwrap().get(),
+            r#"{"Type": "OutBoundNAT",
+             "Settings": {"Exceptions": ["10.0.0.0/16"]}}"#
+        );
+    }
+
+    #[test]
+    fn type_mapping_is_case_sensitive() {
+        assert_eq!(network_type("nat").unwrap(), NetworkType::Nat);
+        assert_eq!(network_type("NAT").unwrap(), NetworkType::Nat);
+        assert_eq!(network_type("sdnbridge").unwrap(), NetworkType::L2Bridge);
+        assert_eq!(network_type("L2Bridge").unwrap(), NetworkType::L2Bridge);
+        assert_eq!(network_type("sdnoverlay").unwrap(), NetworkType::Overlay);
+        assert_eq!(network_type("Overlay").unwrap(), NetworkType::Overlay);
+        for bad in ["l2bridge", "l2tunnel", "Nat", "bridge", ""] {
+            let e = network_type(bad).unwrap_err();
+            assert!(
+                e.to_string().contains("Unsupported CNI config 'type'"),
+                "{e}"
+            );
+            assert_eq!(e.code(), 7);
+        }
+    }
+
+    #[test]
+    fn wrong_value_types_are_decoding_errors() {
+        for bad in [
+            r#"{"name": "n", "ipam": "x"}"#,
+            r#"{"name": "n", "runtimeConfig": {"portMappings": [{"hostPort": "80"}]}}"#,
+            r#"{"name": "n", "AdditionalArgs": {"name": "x"}}"#,
+            "[]",
+            "not json",
+        ] {
+            let e = NetworkConfig::parse(bad.as_bytes()).unwrap_err();
+            assert_eq!(e.code(), 6, "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn gc_attachments_and_prev_result_decode() {
+        let c = NetworkConfig::parse(
+            br#"{"name":"n","cni.dev/valid-attachments":[{"containerID":"a","ifname":"eth0"}],
+                "prevResult":{"ips":[{"address":"10.0.0.2/24"}]}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.valid_attachments[0].container_id, "a");
+        assert_eq!(c.prev_result.unwrap().ips[0].address, "10.0.0.2/24");
+    }
+
+    #[test]
+    fn cni_args_keep_known_keys_and_report_malformed_pairs() {
+        let (a, w) = parse_cni_args(
+            "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web;K8S_POD_INFRA_CONTAINER_ID=abc;K8S_POD_UID=u",
+        );
+        assert_eq!(w, None);
+        assert_eq!(a.pod_namespace, "default");
+        assert_eq!(a.pod_name, "web");
+        assert_eq!(a.pod_infra_container_id, "abc");
+        // The reference's tests pass JSON text: the parse fails and the namespace stays empty.
+        let (a, w) = parse_cni_args(r#"{"K8S_POD_NAMESPACE":"x"}"#);
+        assert_eq!(a, K8sArgs::default());
+        assert!(w.unwrap().contains("invalid pair"));
+        let (a, w) = parse_cni_args("K8S_POD_NAMESPACE=ns;broken;K8S_POD_NAME=x");
+        assert_eq!(a.pod_namespace, "ns");
+        assert_eq!(a.pod_name, "");
+        assert!(w.is_some());
+        assert_eq!(parse_cni_args(""), (K8sArgs::default(), None));
+    }
+}

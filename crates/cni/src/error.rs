@@ -1,0 +1,255 @@
+//! Errors: the CNI error object a plugin prints ([`CniError`]), its codes, and the typed
+//! errors of the plugin's own work ([`PluginError`]) with their one conversion to a code.
+//!
+//! Codes:
+//!
+//! * the CNI specification's codes for what the protocol layer detects (1 incompatible
+//!   version, 3 unknown container, 4 bad environment, 5 I/O, 6 decoding, 7 invalid network
+//!   configuration, 50 plugin not available);
+//! * the Windows plugins' well-known codes for failures of the work itself: **66** general
+//!   failure, **71** port already in use, **81** network not found (the upstream change that
+//!   documented them, spec §2.2). The reference returns 999 for all of these; 999 is not
+//!   used.
+//!
+//! The process exits with the error's code (every code used fits in an exit status), so a
+//! caller that only sees the exit status still tells 71 from 81; the CNI specification only
+//! asks for a non-zero status, and the reference exits 1.
+
+use serde::Serialize;
+
+/// CNI code 1: incompatible CNI version.
+pub const ERR_INCOMPATIBLE_VERSION: u32 = 1;
+/// CNI code 3: container unknown or does not exist.
+pub const ERR_UNKNOWN_CONTAINER: u32 = 3;
+/// CNI code 4: invalid necessary environment variables.
+pub const ERR_INVALID_ENV: u32 = 4;
+/// CNI code 5: I/O failure.
+pub const ERR_IO: u32 = 5;
+/// CNI code 6: failed to decode content.
+pub const ERR_DECODING: u32 = 6;
+/// CNI code 7: invalid network config.
+pub const ERR_INVALID_CONFIG: u32 = 7;
+/// CNI code 50 (spec 1.1.0): the plugin is not available (STATUS).
+pub const ERR_PLUGIN_NOT_AVAILABLE: u32 = 50;
+/// Windows plugins' code 66: a general failure of the plugin's work.
+pub const ERR_GENERAL: u32 = 66;
+/// Windows plugins' code 71: a host port of a port mapping is already in use.
+pub const ERR_PORT_IN_USE: u32 = 71;
+/// Windows plugins' code 81: the network named by the configuration does not exist.
+pub const ERR_NETWORK_NOT_FOUND: u32 = 81;
+
+/// The CNI error object: `{"code": N, "msg": "...", "details": "..."}`, printed on stdout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("{msg}{}", if details.is_empty() { String::new() } else { format!("; {details}") })]
+pub struct CniError {
+    /// The code.
+    pub code: u32,
+    /// The message.
+    pub msg: String,
+    /// Details (omitted when empty).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub details: String,
+}
+
+impl CniError {
+    /// An error with a code, message and details.
+    pub fn new(code: u32, msg: impl Into<String>, details: impl Into<String>) -> Self {
+        Self {
+            code,
+            msg: msg.into(),
+            details: details.into(),
+        }
+    }
+
+    /// The JSON text the plugin prints: indented by four spaces, as the reference's skel.
+    pub fn to_json(&self) -> String {
+        crate::result::to_indented_json(self)
+    }
+
+    /// The process exit status: the code itself (every code used is below 256).
+    pub fn exit_status(&self) -> i32 {
+        match i32::try_from(self.code) {
+            Ok(c) if (1..=255).contains(&c) => c,
+            _ => 1,
+        }
+    }
+}
+
+/// An error of the plugin's work (ADD, DEL, CHECK, GC, STATUS).
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    /// The network configuration is not valid JSON of the expected shape.
+    #[error("decoding the network configuration: {0}")]
+    Decode(String),
+    /// The network configuration is invalid (found while doing the work).
+    #[error("invalid network configuration: {0}")]
+    Config(String),
+    /// The network does not exist and cannot be created from the configuration.
+    #[error("network {name:?} not found: {reason}")]
+    NetworkNotFound {
+        /// The network name.
+        name: String,
+        /// Why it was needed / what was tried.
+        reason: String,
+    },
+    /// An HCN call failed; `context` says what the plugin was doing.
+    #[error("{context}: {source}")]
+    Hcn {
+        /// What the plugin was doing.
+        context: String,
+        /// The HCN error (printed above, not exposed again as a source).
+        source: hcn::Error,
+    },
+    /// The IPAM plugin failed.
+    #[error("ipam: {0}")]
+    Ipam(String),
+    /// The namespace named by `CNI_NETNS` cannot be used.
+    #[error("namespace {netns:?}: {reason}")]
+    Namespace {
+        /// `CNI_NETNS`.
+        netns: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// HNS (or hnsd) cannot be reached (STATUS).
+    #[error("HNS is not available: {0}")]
+    NotAvailable(String),
+    /// Something else went wrong.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl PluginError {
+    /// An HCN error with what the plugin was doing.
+    pub fn hcn(context: impl Into<String>, source: hcn::Error) -> Self {
+        PluginError::Hcn {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// The CNI code of this error (the one conversion, see the module docs).
+    pub fn code(&self) -> u32 {
+        match self {
+            PluginError::Decode(_) => ERR_DECODING,
+            PluginError::Config(_) => ERR_INVALID_CONFIG,
+            PluginError::NetworkNotFound { .. } => ERR_NETWORK_NOT_FOUND,
+            PluginError::Hcn { source, .. } => {
+                if matches!(source, hcn::Error::NetworkNotFound { .. })
+                    || hcn::error::check_error_with_code(
+                        source,
+                        hcn::hresult::HCN_E_NETWORK_NOT_FOUND,
+                    )
+                {
+                    ERR_NETWORK_NOT_FOUND
+                } else if hcn::error::is_port_already_exists_error(source) {
+                    ERR_PORT_IN_USE
+                } else {
+                    ERR_GENERAL
+                }
+            }
+            PluginError::NotAvailable(_) => ERR_PLUGIN_NOT_AVAILABLE,
+            PluginError::Ipam(_) | PluginError::Namespace { .. } | PluginError::Other(_) => {
+                ERR_GENERAL
+            }
+        }
+    }
+}
+
+impl From<PluginError> for CniError {
+    fn from(e: PluginError) -> Self {
+        let code = e.code();
+        let msg = match code {
+            ERR_NETWORK_NOT_FOUND => {
+                "Network not found. The network specified in the CNI config was not found"
+            }
+            ERR_PORT_IN_USE => "Port specified is already in use",
+            ERR_INVALID_CONFIG => "invalid network configuration",
+            ERR_DECODING => "failed to decode the network configuration",
+            ERR_PLUGIN_NOT_AVAILABLE => "plugin not available",
+            _ => "failure in cni",
+        };
+        CniError::new(code, msg, e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hcn::HcnError;
+
+    fn call(hr: u32) -> hcn::Error {
+        hcn::Error::Call(HcnError::new("hcnCreateEndpoint", hr as i32, ""))
+    }
+
+    #[test]
+    fn json_is_indented_and_omits_empty_details() {
+        let e = CniError::new(4, "required env variables [CNI_NETNS] missing", "");
+        assert_eq!(
+            e.to_json(),
+            "{\n    \"code\": 4,\n    \"msg\": \"required env variables [CNI_NETNS] missing\"\n}"
+        );
+        let e = CniError::new(1, "incompatible CNI versions", "d");
+        assert!(e.to_json().contains("\"details\": \"d\""));
+        assert_eq!(e.to_string(), "incompatible CNI versions; d");
+    }
+
+    #[test]
+    fn exit_status_is_the_code() {
+        assert_eq!(CniError::new(71, "", "").exit_status(), 71);
+        assert_eq!(CniError::new(999, "", "").exit_status(), 1);
+        assert_eq!(CniError::new(0, "", "").exit_status(), 1);
+    }
+
+    #[test]
+    fn network_not_found_is_81() {
+        let typed = PluginError::hcn(
+            "get network",
+            hcn::Error::NetworkNotFound {
+                network_name: "n".into(),
+                network_id: String::new(),
+            },
+        );
+        assert_eq!(typed.code(), 81);
+        let hr = PluginError::hcn(
+            "open network",
+            call(hcn::hresult::HCN_E_NETWORK_NOT_FOUND.value()),
+        );
+        assert_eq!(hr.code(), 81);
+        let own = PluginError::NetworkNotFound {
+            name: "n".into(),
+            reason: "no ipam.subnet to create it from".into(),
+        };
+        let cni = CniError::from(own);
+        assert_eq!(cni.code, 81);
+        assert!(cni.msg.starts_with("Network not found."));
+        assert!(cni.details.contains("no ipam.subnet"));
+    }
+
+    #[test]
+    fn port_in_use_is_71() {
+        let e = PluginError::hcn(
+            "create endpoint",
+            call(hcn::hresult::HCN_E_PORT_ALREADY_EXISTS.value()),
+        );
+        assert_eq!(e.code(), 71);
+        assert_eq!(CniError::from(e).msg, "Port specified is already in use");
+    }
+
+    #[test]
+    fn everything_else_is_66_with_the_error_text() {
+        let e = PluginError::hcn("create endpoint", call(0x8007_0005));
+        assert_eq!(e.code(), 66);
+        let cni = CniError::from(e);
+        assert_eq!(cni.msg, "failure in cni");
+        assert!(
+            cni.details
+                .starts_with("create endpoint: hcnCreateEndpoint failed"),
+            "{}",
+            cni.details
+        );
+        assert_eq!(PluginError::Ipam("x".into()).code(), 66);
+        assert_eq!(PluginError::Config("x".into()).code(), 7);
+        assert_eq!(PluginError::NotAvailable("x".into()).code(), 50);
+    }
+}

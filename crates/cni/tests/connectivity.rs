@@ -1,0 +1,172 @@
+//! The reference's connectivity tests (spec §2.8 `RunBasicConnectivityTest`), ported to
+//! Linux: hnsd with its netlink + nftables dataplane in a network namespace playing the
+//! host, an "outside" namespace playing the internet, and two pods whose network
+//! namespaces the test creates and passes as `CNI_NETNS`, as a Linux runtime does. For each
+//! plugin: the pod's interface carries the result's address and MAC; pod to host, host to
+//! pod, pod to pod, pod to the outside (masqueraded behind the host's address); for `nat` a
+//! host port mapping from the outside and from the host (HNS refuses port mappings on
+//! L2Bridge and Overlay networks, and so does hnsd: error 66); DEL removes the interfaces,
+//! endpoints and namespaces. TCP stands in for the reference's ping and curl.
+//!
+//! Root (CI runs as root). Every namespace, link and nft table lives inside the test's
+//! namespaces and is removed when the test ends, also on failure.
+
+#![cfg(target_os = "linux")]
+
+mod common;
+
+use common::net::*;
+use common::*;
+use hnsd::testing::{TestHnsd, TestNetns};
+use serde_json::json;
+
+fn ip_of(result: &serde_json::Value) -> String {
+    let addr = result["ips"][0]["address"].as_str().unwrap();
+    addr.split('/').next().unwrap().to_string()
+}
+
+fn connectivity(plugin: &str) {
+    require_root();
+    let hnsd = TestHnsd::start().unwrap();
+    let host = hnsd.host_netns().unwrap().path().to_path_buf();
+    let outside = outside(&hnsd);
+    let hcn = hnsd.client();
+    hcn.create_network(&reference_network(plugin)).unwrap();
+    let rt = Runtime::new(hnsd.socket(), hnsd.dir());
+    let gw = gateway_of(plugin);
+
+    let pods = [
+        TestNetns::create(hnsd.dir().join("pod0")).unwrap(),
+        TestNetns::create(hnsd.dir().join("pod1")).unwrap(),
+    ];
+    let paths: Vec<String> = pods
+        .iter()
+        .map(|p| p.path().display().to_string())
+        .collect();
+    let mapped = json!({"runtimeConfig": {"portMappings": [
+        {"hostPort": 8080, "containerPort": 80, "protocol": "tcp"}]}});
+    let conf1 = reference_config(plugin, "1.0.0", json!({}));
+    let conf0 = if plugin == "nat" {
+        reference_config(plugin, "1.0.0", mapped)
+    } else {
+        let out = rt.add(
+            plugin,
+            "ctr0",
+            &paths[0],
+            &reference_config(plugin, "1.0.0", mapped),
+        );
+        assert_eq!(out.code(), 66);
+        assert!(
+            out.stdout.contains("Port mapping is not supported"),
+            "{}",
+            out.stdout
+        );
+        conf1.clone()
+    };
+    let r0 = rt.add(plugin, "ctr0", &paths[0], &conf0).ok().json();
+    let r1 = rt.add(plugin, "ctr1", &paths[1], &conf1).ok().json();
+    let (ip0, ip1) = (ip_of(&r0), ip_of(&r1));
+    assert_eq!(r0["ips"][0]["gateway"], gw);
+    assert_eq!(r0["interfaces"][0]["sandbox"], paths[0].as_str());
+
+    // The pod's interface is CNI_IFNAME with the result's address and MAC.
+    let addr = run_in(pods[0].path(), "ip", &["-o", "addr", "show", "dev", "eth0"]);
+    let want = r0["ips"][0]["address"].as_str().unwrap();
+    assert!(addr.contains(&format!("inet {want}")), "{addr}");
+    let link = run_in(pods[0].path(), "ip", &["-o", "link", "show", "dev", "eth0"]);
+    let mac = r0["interfaces"][0]["mac"].as_str().unwrap();
+    assert!(link.contains(&format!("link/ether {mac}")), "{link}");
+    let route = run_in(pods[0].path(), "ip", &["route", "show", "default"]);
+    assert!(route.contains(&format!("via {gw}")), "{route}");
+
+    // Pod to host (the reference pings the host's address).
+    let (reply, _) = exchange(
+        &host,
+        "0.0.0.0:7000",
+        pods[0].path(),
+        &format!("{HOST_IP}:7000"),
+    )
+    .unwrap();
+    assert!(reply.starts_with("hello from "), "{reply}");
+    // Host to pod.
+    let (reply, _) = exchange(
+        pods[0].path(),
+        "0.0.0.0:7001",
+        &host,
+        &format!("{ip0}:7001"),
+    )
+    .unwrap();
+    assert!(reply.starts_with("hello from "), "{reply}");
+    // Pod to pod, not translated.
+    let (_, seen) = exchange(
+        pods[0].path(),
+        "0.0.0.0:7002",
+        pods[1].path(),
+        &format!("{ip0}:7002"),
+    )
+    .unwrap();
+    assert_eq!(seen, ip1);
+    // Pod to the outside: masqueraded behind the host's address (NAT: the network's
+    // masquerade; bridge and overlay: the OutBoundNAT policy, whose exceptions keep pod and
+    // host traffic untranslated).
+    let (_, seen) = exchange(
+        outside.path(),
+        &format!("{OUTSIDE_IP}:7003"),
+        pods[1].path(),
+        &format!("{OUTSIDE_IP}:7003"),
+    )
+    .unwrap();
+    assert_eq!(seen, HOST_IP);
+    // The host port mapping, from the outside and from the host itself.
+    if plugin == "nat" {
+        let (reply, seen) = exchange(
+            pods[0].path(),
+            "0.0.0.0:80",
+            outside.path(),
+            &format!("{HOST_IP}:8080"),
+        )
+        .unwrap();
+        assert_eq!(
+            (reply.as_str(), seen.as_str()),
+            ("hello from 192.0.2.2", OUTSIDE_IP)
+        );
+        let (reply, _) = exchange(
+            pods[0].path(),
+            "0.0.0.0:80",
+            &host,
+            &format!("{HOST_IP}:8080"),
+        )
+        .unwrap();
+        assert!(reply.starts_with("hello from "), "{reply}");
+    }
+
+    // DEL both: the interfaces, endpoints and HCN namespaces are gone; the network stays.
+    rt.del(plugin, "ctr0", &paths[0], &conf0).ok();
+    rt.del(plugin, "ctr1", &paths[1], &conf1).ok();
+    for p in &pods {
+        let links = run_in(p.path(), "ip", &["-o", "link", "show"]);
+        assert!(!links.contains("eth0"), "{links}");
+    }
+    assert!(hcn.list_endpoints().unwrap().is_empty());
+    assert!(hcn.list_namespaces().unwrap().is_empty());
+    assert_eq!(hcn.list_networks().unwrap().len(), 1);
+    // The port mapping is gone with the endpoint.
+    let listener = listen(pods[0].path(), "0.0.0.0:80");
+    assert!(talk(outside.path(), &format!("{HOST_IP}:8080"), "late").is_err());
+    drop(listener);
+}
+
+#[test]
+fn nat_connectivity() {
+    connectivity("nat");
+}
+
+#[test]
+fn sdnbridge_connectivity() {
+    connectivity("sdnbridge");
+}
+
+#[test]
+fn sdnoverlay_connectivity() {
+    connectivity("sdnoverlay");
+}
