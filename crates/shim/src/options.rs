@@ -132,6 +132,10 @@ pub fn pack<M: MessageFull>(m: &M) -> Result<Any> {
     })
 }
 
+/// The sandbox `sandbox_isolation = HYPERVISOR` asks for: a utility VM, booted by QEMU on
+/// Linux and by HCS on Windows.
+pub const HYPERVISOR_SANDBOX: &str = if cfg!(windows) { "hcs" } else { "vm" };
+
 /// Applies options onto a spec's annotations without overriding explicit ones
 /// (`UpdateSpecFromOptions`): boot files, processor count, memory size, ncproxy and the
 /// default container annotations. Sandbox isolation `HYPERVISOR` asks for a VM sandbox.
@@ -161,7 +165,7 @@ pub fn apply_to_annotations(options: &Options, annotations_map: &mut HashMap<Str
         set(annotations::NCPROXY, options.NCProxyAddr.clone());
     }
     if options.sandbox_isolation.enum_value() == Ok(SandboxIsolation::HYPERVISOR) {
-        set(annotations::SANDBOX_KIND, "vm".into());
+        set(annotations::SANDBOX_KIND, HYPERVISOR_SANDBOX.into());
     }
     for (k, v) in &options.default_container_annotations {
         set(k, v.clone());

@@ -138,13 +138,21 @@ impl Service {
     async fn new_host(
         &self,
         annotations: &std::collections::HashMap<String, String>,
+        bundle: &Path,
     ) -> Result<Arc<dyn TaskHost>> {
         let kind = host::sandbox_kind(annotations)?;
-        let mut hc = HostConfig::new(crate::address::sandbox_state_dir(
-            &self.config.containerd_address,
-            &self.config.namespace,
-            &self.config.id,
-        ));
+        // Linux: a short path (the sandbox's sockets live in it); Windows: the bundle.
+        let state_dir = if cfg!(windows) {
+            bundle.join("sandbox")
+        } else {
+            crate::address::sandbox_state_dir(
+                &self.config.containerd_address,
+                &self.config.namespace,
+                &self.config.id,
+            )
+        };
+        let mut hc = HostConfig::new(&self.config.id, state_dir);
+        hc.apply_annotations(annotations)?;
         hc.log_level = self.config.log_level.clone();
         let sandbox = host::start_sandbox(kind, &hc).await?;
         Ok(Arc::new(SandboxHost::new(sandbox)))
@@ -223,7 +231,7 @@ impl Service {
                         )))
                     }
                 }
-                let host = self.new_host(&ann).await?;
+                let host = self.new_host(&ann, Path::new(&req.bundle)).await?;
                 let task = match Task::create(host.clone(), true, self.publisher.clone(), task_spec)
                     .await
                 {
@@ -244,7 +252,7 @@ impl Service {
                         annotations::CONTAINER_TYPE
                     )));
                 }
-                let host = self.new_host(&ann).await?;
+                let host = self.new_host(&ann, Path::new(&req.bundle)).await?;
                 let task = match Task::create(host.clone(), true, self.publisher.clone(), task_spec)
                     .await
                 {

@@ -1,7 +1,8 @@
 //! The shim run by a real containerd (Debian's 1.6), driven with `ctr`: run, exec with and
 //! without a terminal, kill, ps, metrics, delete, the snapshot as the writable layer, a
-//! containerd restart, a killed shim, and 100 create/delete cycles that must leave nothing.
-//! Root only.
+//! containerd restart, a killed shim, and 100 create/delete cycles that must leave nothing;
+//! one `ctr run` in the VM sandbox (one QEMU boot; needs the boot files of
+//! scripts/build-bootfiles.sh). Root only.
 
 #![cfg(target_os = "linux")]
 
@@ -101,6 +102,71 @@ fn ctr_run_prints_the_output_and_keeps_the_exit_code() {
     assert_eq!(String::from_utf8_lossy(&o.stdout), "hello from runhcs\n");
     assert!(String::from_utf8_lossy(&o.stderr).contains("to-stderr"));
     assert_gone(&c, &id);
+    assert!(c.ctr_ok(&["c", "ls", "-q"]).trim().is_empty());
+}
+
+/// The utility VM's boot files, where the uvm crate's VM tests find them
+/// (`$HCSSHIM_UVM_BOOTFILES` or `<workspace>/out/uvm`, built by scripts/build-bootfiles.sh).
+fn boot_files() -> std::path::PathBuf {
+    let dir = std::env::var_os("HCSSHIM_UVM_BOOTFILES")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../out/uvm"));
+    assert!(
+        dir.join("vmlinux").is_file() && dir.join("initrd.img").is_file(),
+        "no boot files in {}: run scripts/build-bootfiles.sh first",
+        dir.display()
+    );
+    dir.canonicalize().unwrap()
+}
+
+#[test]
+fn ctr_run_in_the_vm_sandbox() {
+    let boot = boot_files();
+    let c = Containerd::start(false);
+    c.import_images(NS);
+    let id = uid("vm1");
+    let t0 = Instant::now();
+    let o = c.ctr(&[
+        "run",
+        "--rm",
+        "--runtime",
+        RUNTIME,
+        "--annotation",
+        "io.hcsshim-rs.sandbox=vm",
+        "--annotation",
+        &format!(
+            "io.microsoft.virtualmachine.bootfilesrootpath={}",
+            boot.display()
+        ),
+        "--annotation",
+        "io.microsoft.virtualmachine.computetopology.memory.sizeinmb=512",
+        IMAGE,
+        &id,
+        "sh",
+        "-c",
+        "echo hello from the vm; cat /proc/cmdline; exit 4",
+    ]);
+    eprintln!("ctr run in a VM sandbox took {:?}", t0.elapsed());
+    let out = String::from_utf8_lossy(&o.stdout);
+    eprintln!("{out}");
+    assert_eq!(
+        o.status.code(),
+        Some(4),
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stderr),
+        c.log_tail()
+    );
+    assert!(out.starts_with("hello from the vm\n"), "{out}");
+    // The kernel the container sees is the utility VM's: booted with the GCS as init's
+    // command.
+    assert!(out.contains("/bin/vsockexec"), "not in the VM: {out}");
+    let sb = c.sandbox_dir(NS, &id);
+    wait_for("the VM sandbox to go", Duration::from_secs(30), || {
+        !sb.exists()
+    });
+    let qemus = common::processes_with_arg(sb.to_str().unwrap(), "qemu-system-x86_64");
+    assert!(qemus.is_empty(), "QEMU of {id} still runs: {qemus:?}");
+    assert!(c.shim_pids().is_empty(), "shims left: {:?}", c.shim_pids());
     assert!(c.ctr_ok(&["c", "ls", "-q"]).trim().is_empty());
 }
 

@@ -125,6 +125,6 @@ fn options_fill_annotations_without_overriding() {
     assert_eq!(a["x"], "explicit");
     assert_eq!(a[annotations::PROCESSOR_COUNT], "4");
     assert_eq!(a[annotations::BOOT_FILES_ROOT_PATH], "/boot");
-    assert_eq!(a[annotations::SANDBOX_KIND], "vm");
+    assert_eq!(a[annotations::SANDBOX_KIND], super::HYPERVISOR_SANDBOX);
     assert!(!a.contains_key(annotations::MEMORY_SIZE_MB));
 }
