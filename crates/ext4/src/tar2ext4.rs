@@ -302,13 +302,17 @@ pub fn maybe_gunzip<'a, R: Read + 'a>(r: R) -> Result<Box<dyn Read + 'a>> {
     }
 }
 
-/// The ext4 size recorded in an image's superblock (`blocks_count × block size`).
+/// The ext4 size recorded in an image's superblock (`blocks_count × block size`). The
+/// reader's position is restored, also when reading fails.
 pub fn ext4_filesystem_size<R: Read + Seek>(r: &mut R) -> Result<u64> {
     let cur = r.stream_position().ctx("seeking the image")?;
-    r.seek(SeekFrom::Start(1024)).ctx("seeking the image")?;
     let mut sb = [0u8; 1024];
-    r.read_exact(&mut sb).ctx("reading the superblock")?;
+    let read = r
+        .seek(SeekFrom::Start(1024))
+        .ctx("seeking the image")
+        .and_then(|_| r.read_exact(&mut sb).ctx("reading the superblock"));
     r.seek(SeekFrom::Start(cur)).ctx("seeking the image")?;
+    read?;
     let sb = crate::format::SuperBlock::parse(&sb).ok_or(Error::NotExt4)?;
     Ok(u64::from(sb.blocks_count) * (1024u64 << sb.log_block_size.min(16)))
 }
