@@ -18,10 +18,11 @@ bench=$CARGO_TARGET_DIR/release/examples/gcs-bench
 cp "$GCS_BIN" /tmp/gcs-bench-stripped.$$ && strip /tmp/gcs-bench-stripped.$$ 2>/dev/null || true
 size=$(stat -c %s /tmp/gcs-bench-stripped.$$); rm -f /tmp/gcs-bench-stripped.$$
 rss=$("$bench" rss)
-read -r lat_gcs lat_runc ratio < <("$bench" latency "$N")
+read -r lat_gcs lat_runc ratio lat_exit < <("$bench" latency "$N")
 relay=$("$bench" relay "$RELAY_MIB")
 
 printf 'gcs idle RSS after negotiation: %d KiB (%.2f MiB; target < 5 MiB)\n' "$rss" "$(echo "$rss/1024" | bc -l)"
 printf 'gcs stripped release binary:    %d bytes (%.2f MiB; target < 5 MiB)\n' "$size" "$(echo "$size/1048576" | bc -l)"
 printf 'create-to-delete, median of %d: bridge %s ms, runc run %s ms, ratio %s (target <= 1.3)\n' "$N" "$lat_gcs" "$lat_runc" "$ratio"
+printf '  (bridge, create to the exit only: %s ms)\n' "$lat_exit"
 printf 'stdio relay throughput:         %s MiB/s over %d MiB (target > 1024 MiB/s)\n' "$relay" "$RELAY_MIB"
