@@ -11,9 +11,15 @@
 //! counters), and those changes land together or not at all. The engine commits before it
 //! replies, so an acknowledged change survives a crash.
 //!
+//! The journal is zero-filled ahead ([`JOURNAL_CHUNK`] at a time) and records overwrite the
+//! zeros: `fdatasync` of an overwrite within the file needs no metadata commit, so it does
+//! not wait for the file system journal (and for other processes' dirty data with it). A
+//! zero length marks the end of the records.
+//!
 //! Loading reads the snapshot and replays the journal up to the first record that is
 //! incomplete or fails its checksum: the tail a crash cut while appending, which was never
-//! acknowledged. The tail is cut off so later appends follow valid records.
+//! acknowledged. Loading starts a new generation, so later records never follow a torn
+//! one.
 //!
 //! Compaction (at load, and when the journal outgrows the snapshot) writes snapshot `G+1`
 //! (temporary file, `fsync`, `rename`, `fsync` of the directory), creates journal `G+1`
@@ -39,6 +45,8 @@ const SNAPSHOT: &str = "state.json";
 /// A journal shorter than this is never compacted at run time (smaller in unit tests, so
 /// they reach it quickly).
 const COMPACT_MIN: u64 = if cfg!(test) { 64 << 10 } else { 1 << 20 };
+/// The journal grows by zero-filled chunks of this size.
+pub const JOURNAL_CHUNK: u64 = 1 << 20;
 /// The largest record accepted when replaying (a commit holds a few documents).
 const MAX_RECORD: usize = 64 << 20;
 
@@ -96,6 +104,8 @@ struct Inner {
     journal: Option<File>,
     /// Bytes of valid records in the journal.
     journal_len: u64,
+    /// The journal's size (valid records, then zeros).
+    journal_size: u64,
     snapshot_len: u64,
     pending: Vec<Change>,
     /// A failed append or sync: the next commit rewrites everything.
@@ -115,10 +125,19 @@ fn io_err(what: &str, path: &Path, e: std::io::Error) -> String {
     format!("{what} {}: {e}", path.display())
 }
 
+/// Makes a rename or a file creation in `dir` durable.
+#[cfg(unix)]
 fn sync_dir(dir: &Path) -> Result<(), String> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| io_err("sync", dir, e))
+}
+
+/// Windows cannot open a directory as a file without backup semantics, and NTFS journals
+/// renames and creations itself, so there is nothing to flush.
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) -> Result<(), String> {
+    Ok(())
 }
 
 fn journal_name(generation: u64) -> String {
@@ -133,6 +152,9 @@ fn parse_journal(bytes: &[u8]) -> Result<(Vec<Vec<Change>>, usize), String> {
     while bytes.len() - at >= 8 {
         let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap_or_default()) as usize;
         let crc = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap_or_default());
+        if len == 0 {
+            break; // the zero-filled space after the last record
+        }
         if len > MAX_RECORD || bytes.len() - at - 8 < len {
             break; // cut short by a crash
         }
@@ -147,6 +169,19 @@ fn parse_journal(bytes: &[u8]) -> Result<(Vec<Vec<Change>>, usize), String> {
         at += 8 + len;
     }
     Ok((out, at))
+}
+
+/// Appends `len` zero bytes at `at` (the journal's end).
+fn zero_fill(f: &mut File, at: u64, len: u64) -> std::io::Result<()> {
+    f.seek(SeekFrom::Start(at))?;
+    let zeros = vec![0u8; 64 << 10];
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(zeros.len() as u64) as usize;
+        f.write_all(&zeros[..n])?;
+        left -= n as u64;
+    }
+    Ok(())
 }
 
 fn encode_record(changes: &[Change]) -> Result<Vec<u8>, String> {
@@ -173,6 +208,7 @@ impl Store {
                 generation: 0,
                 journal: None,
                 journal_len: 0,
+                journal_size: 0,
                 snapshot_len: 0,
                 pending: Vec::new(),
                 untrusted: true,
@@ -333,12 +369,15 @@ impl Store {
         #[cfg(test)]
         self.crash(inner, CrashAt::AfterRename)?;
         let jpath = self.root.join(journal_name(next));
-        let j = OpenOptions::new()
+        let mut j = OpenOptions::new()
             .create(true)
             .truncate(true)
             .write(true)
             .open(&jpath)
             .map_err(|e| io_err("create", &jpath, e))?;
+        zero_fill(&mut j, 0, JOURNAL_CHUNK)
+            .and_then(|()| j.sync_all())
+            .map_err(|e| io_err("prepare", &jpath, e))?;
         sync_dir(&self.root)?;
         #[cfg(test)]
         self.crash(inner, CrashAt::BeforeRemove)?;
@@ -348,6 +387,7 @@ impl Store {
             Err(e) => return Err(io_err("remove", &old, e)),
         }
         inner.journal = Some(j);
+        inner.journal_size = JOURNAL_CHUNK;
         inner.untrusted = false;
         Ok(())
     }
@@ -397,11 +437,24 @@ impl Store {
         let rec = encode_record(&inner.pending)?;
         let jpath = self.root.join(journal_name(inner.generation));
         let at = inner.journal_len;
+        let end = at + rec.len() as u64;
+        // Grow by whole chunks when the record does not fit in the zeroed space (that
+        // sync then commits the new size too).
+        let size = inner.journal_size;
+        let grow = if end > size {
+            end.div_ceil(JOURNAL_CHUNK) * JOURNAL_CHUNK - size
+        } else {
+            0
+        };
         let appended = match inner.journal.as_mut() {
-            Some(j) => j
-                .seek(SeekFrom::Start(at))
-                .and_then(|_| j.write_all(&rec))
-                .and_then(|()| j.sync_data()),
+            Some(j) => (if grow > 0 {
+                zero_fill(j, size, grow)
+            } else {
+                Ok(())
+            })
+            .and_then(|()| j.seek(SeekFrom::Start(at)))
+            .and_then(|_| j.write_all(&rec))
+            .and_then(|()| j.sync_data()),
             None => Err(std::io::ErrorKind::NotFound.into()),
         };
         if let Err(e) = appended {
@@ -410,7 +463,8 @@ impl Store {
             inner.untrusted = true;
             return Err(io_err("append to", &jpath, e));
         }
-        inner.journal_len += rec.len() as u64;
+        inner.journal_len = end;
+        inner.journal_size += grow;
         inner.pending.clear();
         if inner.journal_len > COMPACT_MIN && inner.journal_len > inner.snapshot_len {
             self.compact(&mut inner, state)?;

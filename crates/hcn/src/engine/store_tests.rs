@@ -43,6 +43,11 @@ fn put_endpoint(store: &Store, state: &mut State, id: &str, index: u32) {
     store.commit(state).unwrap();
 }
 
+/// The end of the records in a journal's bytes.
+fn store_end(bytes: &[u8]) -> usize {
+    parse_journal(bytes).unwrap().1
+}
+
 fn reopen(dir: &Path) -> State {
     Store::open(dir).unwrap().load().unwrap()
 }
@@ -96,9 +101,10 @@ fn a_torn_last_record_is_dropped_and_later_commits_land() {
     put_endpoint(&store, &mut state, "E1", 1);
     let before = state.clone();
     let j = journal(dir.path());
-    let good = fs::metadata(&j).unwrap().len();
+    let good = store.inner().journal_len;
     put_endpoint(&store, &mut state, "E2", 2);
-    let full = fs::read(&j).unwrap();
+    // The records, without the zero-filled space after them.
+    let full = fs::read(&j).unwrap()[..store.inner().journal_len as usize].to_vec();
     drop(store);
     // A crash anywhere inside the second record's append: header cut, payload cut, or a
     // whole-length record whose bytes did not all reach the disk.
@@ -144,7 +150,8 @@ fn an_intact_record_that_does_not_decode_is_an_error_not_a_silent_loss() {
     }])
     .unwrap();
     let mut bytes = fs::read(&j).unwrap();
-    bytes.extend_from_slice(&bad);
+    let end = store_end(&bytes);
+    bytes[end..end + bad.len()].copy_from_slice(&bad);
     fs::write(&j, bytes).unwrap();
     let e = Store::open(dir.path()).unwrap().load().unwrap_err();
     assert!(e.contains("E9"), "{e}");
@@ -204,6 +211,37 @@ fn a_large_journal_is_compacted_and_loads_the_same() {
         assert!(i < 100_000, "never compacted");
     }
     assert!(store.inner().journal_len < COMPACT_MIN);
+    drop(store);
+    assert_eq!(reopen(dir.path()), state);
+}
+
+#[test]
+fn the_journal_grows_by_zeroed_chunks_and_records_past_the_first_chunk_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let mut state = store.load().unwrap();
+    assert_eq!(
+        fs::metadata(journal(dir.path())).unwrap().len(),
+        JOURNAL_CHUNK
+    );
+    // A large state (its snapshot is larger than what follows, so nothing compacts), then
+    // a commit larger than a chunk: the journal grows to the chunks it needs.
+    for (id, len) in [("BIG", 2 * JOURNAL_CHUNK), ("BIGGER", JOURNAL_CHUNK + 10)] {
+        let big = Record {
+            doc: HostComputeEndpoint {
+                name: "x".repeat(len as usize),
+                ..Default::default()
+            },
+            extra: EndpointExtra::default(),
+        };
+        store.put("endpoints", id, &big).unwrap();
+        state.endpoints.insert(id.into(), big);
+        store.commit(&state).unwrap();
+    }
+    put_endpoint(&store, &mut state, "E1", 1);
+    let size = fs::metadata(journal(dir.path())).unwrap().len();
+    assert_eq!(size % JOURNAL_CHUNK, 0);
+    assert!(size > JOURNAL_CHUNK);
     drop(store);
     assert_eq!(reopen(dir.path()), state);
 }
