@@ -273,7 +273,9 @@ mod tests {
         }
         let dir = tempfile::tempdir().unwrap();
         // CNI_PATH is the platform's path list, and Windows plugins are `.exe` files.
-        let exe = dir.path().join(format!("fake-ipam{}", std::env::consts::EXE_SUFFIX));
+        let exe = dir
+            .path()
+            .join(format!("fake-ipam{}", std::env::consts::EXE_SUFFIX));
         std::fs::write(&exe, "").unwrap();
         let sep = if cfg!(windows) { ';' } else { ':' };
         let path = format!("/nonexistent{sep}{}", dir.path().display());
