@@ -102,7 +102,10 @@ fuzz_target!(|data: &[u8]| {
         .iter()
         .filter(|p| p.starts_with(&decoy) && **p != decoy)
         .collect();
-    assert!(outside.is_empty(), "written outside the bundle: {outside:?}");
+    assert!(
+        outside.is_empty(),
+        "written outside the bundle: {outside:?}"
+    );
     let stray: Vec<_> = after
         .difference(&before)
         .filter(|p| !allowed(&pods, &bundle, p))

@@ -272,12 +272,14 @@ mod tests {
             assert_eq!(find_plugin(name, "/bin").unwrap_err().code(), 7, "{name}");
         }
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("fake-ipam"), "").unwrap();
-        let path = format!("/nonexistent:{}", dir.path().display());
-        assert_eq!(
-            find_plugin("fake-ipam", &path).unwrap(),
-            dir.path().join("fake-ipam")
-        );
+        // CNI_PATH is the platform's path list, and Windows plugins are `.exe` files.
+        let exe = dir
+            .path()
+            .join(format!("fake-ipam{}", std::env::consts::EXE_SUFFIX));
+        std::fs::write(&exe, "").unwrap();
+        let sep = if cfg!(windows) { ';' } else { ':' };
+        let path = format!("/nonexistent{sep}{}", dir.path().display());
+        assert_eq!(find_plugin("fake-ipam", &path).unwrap(), exe);
         assert!(find_plugin("other", &path)
             .unwrap_err()
             .to_string()

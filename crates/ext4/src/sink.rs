@@ -83,18 +83,18 @@ pub fn hash_block(salt: &[u8], data: &[u8]) -> [u8; 32] {
 /// Buffers travel to the hasher in write order (a FIFO channel), so a block written twice
 /// ends up with the digest of its last content, and come back for reuse.
 struct Hasher {
-    tx: SyncSender<(u64, Vec<u8>)>,
-    back: Receiver<Vec<u8>>,
+    tx: SyncSender<(u64, Box<[u8]>, usize)>,
+    back: Receiver<Box<[u8]>>,
     thread: JoinHandle<LeafHashes>,
 }
 
 impl Hasher {
     fn spawn(mut leaves: LeafHashes) -> Hasher {
-        let (tx, rx) = mpsc::sync_channel::<(u64, Vec<u8>)>(4);
-        let (back_tx, back) = mpsc::channel::<Vec<u8>>();
+        let (tx, rx) = mpsc::sync_channel::<(u64, Box<[u8]>, usize)>(4);
+        let (back_tx, back) = mpsc::channel::<Box<[u8]>>();
         let thread = std::thread::spawn(move || {
-            for (start, buf) in rx {
-                leaves.record(start, &buf);
+            for (start, buf, len) in rx {
+                leaves.record(start, &buf[..len]);
                 // The sink may be gone already; then the buffer is simply dropped.
                 let _ = back_tx.send(buf);
             }
@@ -104,10 +104,18 @@ impl Hasher {
     }
 }
 
+/// A zeroed buffer of [`BUFFER_SIZE`] bytes. It is initialized once: the sink fills it by
+/// offset, so that copying data in never pays for zeroing the bytes first.
+fn new_buffer() -> Box<[u8]> {
+    vec![0u8; BUFFER_SIZE].into_boxed_slice()
+}
+
 /// The buffered output.
 pub struct Sink<W> {
     out: W,
-    buf: Vec<u8>,
+    /// Always [`BUFFER_SIZE`] bytes; `buf[..filled]` is pending output.
+    buf: Box<[u8]>,
+    filled: usize,
     buf_start: u64,
     hasher: Option<Hasher>,
 }
@@ -117,7 +125,8 @@ impl<W: Read + Write + Seek> Sink<W> {
     pub fn new(out: W, leaves: Option<LeafHashes>) -> Self {
         Sink {
             out,
-            buf: Vec::with_capacity(BUFFER_SIZE),
+            buf: new_buffer(),
+            filled: 0,
             buf_start: 0,
             hasher: leaves.map(Hasher::spawn),
         }
@@ -125,7 +134,7 @@ impl<W: Read + Write + Seek> Sink<W> {
 
     /// The logical position.
     pub fn pos(&self) -> u64 {
-        self.buf_start + self.buf.len() as u64
+        self.buf_start + self.filled as u64
     }
 
     fn flush_bytes(&mut self, n: usize) -> Result<()> {
@@ -135,54 +144,55 @@ impl<W: Read + Write + Seek> Sink<W> {
         self.out
             .write_all(&self.buf[..n])
             .ctx("writing the image")?;
+        let rest = self.filled - n;
         match &self.hasher {
             Some(h) => {
-                let mut next = h
-                    .back
-                    .try_recv()
-                    .unwrap_or_else(|_| Vec::with_capacity(BUFFER_SIZE));
-                next.clear();
-                next.extend_from_slice(&self.buf[n..]);
-                let mut done = std::mem::replace(&mut self.buf, next);
-                done.truncate(n);
-                if h.tx.send((self.buf_start, done)).is_err() {
+                let mut next = h.back.try_recv().unwrap_or_else(|_| new_buffer());
+                next[..rest].copy_from_slice(&self.buf[n..self.filled]);
+                let done = std::mem::replace(&mut self.buf, next);
+                if h.tx.send((self.buf_start, done, n)).is_err() {
                     return Err(crate::error::Error::Io {
                         context: "hashing the image",
                         source: std::io::Error::other("hasher thread stopped"),
                     });
                 }
             }
-            None => {
-                self.buf.drain(..n);
-            }
+            None => self.buf.copy_within(n..self.filled, 0),
         }
+        self.filled = rest;
         self.buf_start += n as u64;
         Ok(())
     }
 
     /// Writes everything buffered.
     pub fn flush(&mut self) -> Result<()> {
-        self.flush_bytes(self.buf.len())?;
+        self.flush_bytes(self.filled)?;
         self.out.flush().ctx("flushing the image")
     }
 
+    /// Makes room in a full buffer; afterwards at least one byte fits.
     fn make_room(&mut self) -> Result<()> {
-        if self.buf.len() >= BUFFER_SIZE {
+        if self.filled >= BUFFER_SIZE {
             // Flush whole blocks only (relative to the buffer start) so that hashing sees them.
             let head = ((BLOCK_SIZE - self.buf_start % BLOCK_SIZE) % BLOCK_SIZE) as usize;
-            let n = head + (self.buf.len() - head) / BLOCK * BLOCK;
+            let n = head + (self.filled - head) / BLOCK * BLOCK;
             self.flush_bytes(n)?;
         }
         Ok(())
     }
 
+    /// The free part of the buffer, at most `max` bytes (after making room).
+    fn room(&mut self, max: u64) -> Result<usize> {
+        self.make_room()?;
+        Ok(((BUFFER_SIZE - self.filled) as u64).min(max) as usize)
+    }
+
     /// Appends bytes.
     pub fn write(&mut self, mut b: &[u8]) -> Result<()> {
         while !b.is_empty() {
-            self.make_room()?;
-            let room = BUFFER_SIZE.saturating_sub(self.buf.len()).max(BLOCK);
-            let n = room.min(b.len());
-            self.buf.extend_from_slice(&b[..n]);
+            let n = self.room(b.len() as u64)?;
+            self.buf[self.filled..self.filled + n].copy_from_slice(&b[..n]);
+            self.filled += n;
             b = &b[n..];
         }
         Ok(())
@@ -191,27 +201,21 @@ impl<W: Read + Write + Seek> Sink<W> {
     /// Appends `n` zero bytes.
     pub fn zero(&mut self, mut n: u64) -> Result<()> {
         while n > 0 {
-            self.make_room()?;
-            let room = BUFFER_SIZE.saturating_sub(self.buf.len()).max(BLOCK) as u64;
-            let k = room.min(n) as usize;
-            self.buf.resize(self.buf.len() + k, 0);
+            let k = self.room(n)?;
+            self.buf[self.filled..self.filled + k].fill(0);
+            self.filled += k;
             n -= k as u64;
         }
         Ok(())
     }
 
-    /// Appends exactly `n` bytes read from `r`.
+    /// Appends exactly `n` bytes read from `r`, straight into the buffer.
     pub fn copy_from<R: Read + ?Sized>(&mut self, r: &mut R, mut n: u64) -> Result<()> {
         while n > 0 {
-            self.make_room()?;
-            let room = BUFFER_SIZE.saturating_sub(self.buf.len()).max(BLOCK) as u64;
-            let k = room.min(n) as usize;
-            let start = self.buf.len();
-            self.buf.resize(start + k, 0);
-            if let Err(e) = r.read_exact(&mut self.buf[start..]) {
-                self.buf.truncate(start);
-                return Err(crate::error::from_read_error(e));
-            }
+            let k = self.room(n)?;
+            r.read_exact(&mut self.buf[self.filled..self.filled + k])
+                .map_err(crate::error::from_read_error)?;
+            self.filled += k;
             n -= k as u64;
         }
         Ok(())
@@ -219,7 +223,7 @@ impl<W: Read + Write + Seek> Sink<W> {
 
     /// Moves the logical position to `pos`, flushing first.
     pub fn seek(&mut self, pos: u64) -> Result<()> {
-        self.flush_bytes(self.buf.len())?;
+        self.flush_bytes(self.filled)?;
         self.out
             .seek(SeekFrom::Start(pos))
             .ctx("seeking the image")?;

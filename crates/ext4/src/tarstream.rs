@@ -175,12 +175,18 @@ enum Format {
 fn get_format(b: &[u8; BLOCK]) -> Format {
     let mut p = Parser::default();
     let value = p.octal(&b[148..156]);
-    let (mut unsigned, mut signed) = (0i64, 0i64);
-    for (i, &c) in b.iter().enumerate() {
-        let c = if (148..156).contains(&i) { b' ' } else { c };
-        unsigned += i64::from(c);
-        signed += i64::from(c as i8);
-    }
+    // The checksum counts its own 8 bytes as spaces. Summing every byte and then swapping
+    // the field's bytes for spaces keeps the loop branch-free (it vectorizes; this runs
+    // once per header, and headers dominate tars of many small files).
+    let sums = |bytes: &[u8]| {
+        bytes.iter().fold((0i64, 0i64), |(u, s), &c| {
+            (u + i64::from(c), s + i64::from(c as i8))
+        })
+    };
+    let (all_u, all_s) = sums(&b[..]);
+    let (field_u, field_s) = sums(&b[148..156]);
+    let spaces = 8 * i64::from(b' ');
+    let (unsigned, signed) = (all_u - field_u + spaces, all_s - field_s + spaces);
     if p.err || (value != unsigned && value != signed) {
         return Format::Unknown;
     }
@@ -853,6 +859,40 @@ mod tests {
         );
         assert_eq!(parse_pax_time(b"1.x"), None);
         assert_eq!(parse_pax_time(b"abc"), None);
+    }
+
+    /// A header whose checksum field holds `sum` (octal, as tar writes it).
+    fn header_with_checksum(
+        name: &[u8],
+        magic: &[u8],
+        sum: impl Fn(&[u8; BLOCK]) -> i64,
+    ) -> [u8; BLOCK] {
+        let mut b = [0u8; BLOCK];
+        b[..name.len()].copy_from_slice(name);
+        b[257..257 + magic.len()].copy_from_slice(magic);
+        b[148..156].fill(b' ');
+        let v = sum(&b);
+        b[148..156].copy_from_slice(format!("{:06o}\0 ", v).as_bytes());
+        b
+    }
+
+    #[test]
+    fn checksums_unsigned_or_signed_like_go() {
+        // A name with bytes >= 0x80: the unsigned and the signed sums differ.
+        let name = "caf\u{e9}-\u{fc}ber".as_bytes();
+        let unsigned = |b: &[u8; BLOCK]| b.iter().map(|&c| i64::from(c)).sum();
+        let signed = |b: &[u8; BLOCK]| b.iter().map(|&c| i64::from(c as i8)).sum::<i64>();
+        let b = header_with_checksum(name, b"ustar\0", unsigned);
+        assert_eq!(get_format(&b), Format::UstarPax);
+        // The spaces of the checksum field alone make both sums positive.
+        let b = header_with_checksum(name, b"ustar\0", signed);
+        assert_ne!(unsigned(&b), signed(&b));
+        assert_eq!(get_format(&b), Format::UstarPax);
+        let b = header_with_checksum(b"plain", b"ustar ", unsigned);
+        assert_ne!(get_format(&b), Format::Unknown);
+        let mut bad = header_with_checksum(b"plain", b"ustar\0", unsigned);
+        bad[0] ^= 1;
+        assert_eq!(get_format(&bad), Format::Unknown);
     }
 
     #[test]

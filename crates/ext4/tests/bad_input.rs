@@ -244,3 +244,20 @@ fn gzip_input_is_detected() {
     r.read_to_end(&mut back).unwrap();
     assert_eq!(back, tar);
 }
+
+/// Found by the ext4_superblocks fuzz target: a short image failed the size probe and left
+/// the reader 1024 bytes in.
+#[test]
+fn filesystem_size_of_a_short_image_fails_and_keeps_the_position() {
+    use std::io::{Seek, SeekFrom};
+    let mut dev = Cursor::new(vec![0u8; 1500]);
+    dev.seek(SeekFrom::Start(7)).unwrap();
+    assert!(ext4::tar2ext4::ext4_filesystem_size(&mut dev).is_err());
+    assert_eq!(dev.stream_position().unwrap(), 7);
+    let mut dev = Cursor::new(vec![0u8; 4096]);
+    assert!(matches!(
+        ext4::tar2ext4::ext4_filesystem_size(&mut dev),
+        Err(Error::NotExt4)
+    ));
+    assert_eq!(dev.stream_position().unwrap(), 0);
+}

@@ -64,35 +64,51 @@ pub enum StartError {
 pub struct Daemon {
     engine: Arc<Engine>,
     server: Server,
+    dataplane: Option<Arc<LinuxDataplane>>,
 }
 
 impl Daemon {
     /// Loads the state, reconciles the kernel and starts serving.
     pub fn start(config: &Config) -> Result<Self, StartError> {
         let tag = hcn::engine::link_tag_for(&config.state_dir);
-        let dataplane: Arc<dyn Dataplane> = if config.dataplane {
+        let linux = config.dataplane.then(|| {
             Arc::new(LinuxDataplane::new(
                 &tag,
                 config.netns.clone(),
                 config.netns_dir.clone(),
             ))
-        } else {
-            Arc::new(NullDataplane)
+        });
+        let dataplane: Arc<dyn Dataplane> = match &linux {
+            Some(l) => l.clone(),
+            None => Arc::new(NullDataplane),
         };
         let engine = Engine::open(EngineConfig {
             state_dir: Some(config.state_dir.clone()),
             dataplane,
             link_tag: tag,
         })
+        .inspect_err(|_| {
+            if let Some(l) = &linux {
+                l.stop();
+            }
+        })
         .map_err(StartError::State)?;
-        let server =
-            Server::start(engine.clone(), &config.socket).map_err(|source| StartError::Socket {
+        let server = Server::start(engine.clone(), &config.socket).map_err(|source| {
+            if let Some(l) = &linux {
+                l.stop();
+            }
+            StartError::Socket {
                 path: config.socket.clone(),
                 source,
-            })?;
+            }
+        })?;
         tracing::info!(socket = %config.socket.display(), state = %config.state_dir.display(),
             tag = %engine.tag(), "hnsd serving");
-        Ok(Self { engine, server })
+        Ok(Self {
+            engine,
+            server,
+            dataplane: linux,
+        })
     }
 
     /// The engine.
@@ -104,5 +120,10 @@ impl Daemon {
     /// restart).
     pub fn stop(mut self) {
         self.server.stop();
+        // The dataplane's thread leaves hnsd's namespace now, not when the last reference
+        // to the engine goes (a test may remove that namespace next).
+        if let Some(l) = &self.dataplane {
+            l.stop();
+        }
     }
 }

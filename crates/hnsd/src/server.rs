@@ -1,21 +1,27 @@
-//! The socket server: one thread per connection, one [`Request`] per frame, answered by the
-//! engine (hcn's `wire` protocol).
+//! The socket server: one [`Request`] per frame, answered by the engine (hcn's `wire`
+//! protocol).
+//!
+//! Connections are tasks of one tokio runtime on one thread; each request runs on the
+//! runtime's blocking pool (the engine blocks: its lock, the journal's fdatasync, the
+//! dataplane). So a client that connects per call (a CNI plugin is a process per ADD/DEL)
+//! costs no thread start, idle connections cost no thread, and the threads are bounded
+//! ([`MAX_REQUEST_THREADS`]).
 //!
 //! A frame that is not a request gets an `HCN_E_INVALID_JSON` reply naming the error and
 //! the connection stays usable; a frame over the size bound, or a broken stream, ends the
 //! connection. Handlers are thin: decode, call the engine's [`HcnApi`] method, encode.
 
-use std::collections::HashMap;
 use std::io;
-use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use hcn::api::{CallError, Handle, HcnApi, ObjectKind};
 use hcn::engine::Engine;
-use hcn::wire::{read_frame, write_frame, Request, Response};
+use hcn::wire::{write_frame, Request, Response, MAX_FRAME};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::watch;
 
 /// Answers one request.
 pub fn handle(engine: &Engine, req: Request) -> Response {
@@ -78,9 +84,44 @@ pub fn handle_frame(engine: &Engine, frame: &[u8]) -> Response {
     }
 }
 
-fn serve_connection(engine: Arc<Engine>, mut stream: UnixStream) {
+/// The most requests served at once (more wait for a thread; mutations serialize on the
+/// engine's lock anyway).
+pub const MAX_REQUEST_THREADS: usize = 32;
+
+/// Reads one frame; `Ok(None)` at a clean end of stream before a frame starts (as
+/// [`hcn::wire::read_frame`], on an async stream).
+async fn read_frame_async(r: &mut UnixStream) -> io::Result<Option<Vec<u8>>> {
+    let mut len = [0u8; 4];
+    let mut got = 0;
+    while got < 4 {
+        match r.read(&mut len[got..]).await? {
+            0 if got == 0 => return Ok(None),
+            0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+            n => got += n,
+        }
+    }
+    let len = u32::from_be_bytes(len) as usize;
+    if len > MAX_FRAME {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("frame of {len} bytes exceeds {MAX_FRAME}"),
+        ));
+    }
+    let mut body = vec![0u8; len];
+    r.read_exact(&mut body).await?;
+    Ok(Some(body))
+}
+
+async fn write_frame_async(w: &mut UnixStream, body: &[u8]) -> io::Result<()> {
+    let mut framed = Vec::with_capacity(body.len() + 4);
+    // The reply was built by this server: encode it with the same bound as the client.
+    write_frame(&mut framed, body)?;
+    w.write_all(&framed).await
+}
+
+async fn serve_connection(engine: Arc<Engine>, mut stream: UnixStream) {
     loop {
-        let frame = match read_frame(&mut stream) {
+        let frame = match read_frame_async(&mut stream).await {
             Ok(Some(f)) => f,
             Ok(None) => return,
             Err(e) => {
@@ -88,7 +129,14 @@ fn serve_connection(engine: Arc<Engine>, mut stream: UnixStream) {
                 return;
             }
         };
-        let reply = handle_frame(&engine, &frame);
+        let engine = engine.clone();
+        let reply = match tokio::task::spawn_blocking(move || handle_frame(&engine, &frame)).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "a request failed to complete");
+                return;
+            }
+        };
         let bytes = match serde_json::to_vec(&reply) {
             Ok(b) => b,
             Err(e) => {
@@ -96,53 +144,34 @@ fn serve_connection(engine: Arc<Engine>, mut stream: UnixStream) {
                 return;
             }
         };
-        if let Err(e) = write_frame(&mut stream, &bytes) {
+        if let Err(e) = write_frame_async(&mut stream, &bytes).await {
             tracing::debug!(error = %e, "client went away before the reply");
             return;
         }
     }
 }
 
-/// The open connections (a clone of each stream), so that stopping ends them: a client's
-/// idle connection must not keep talking to a stopped instance's engine.
-#[derive(Debug, Default)]
-struct Connections {
-    next: AtomicU64,
-    open: Mutex<HashMap<u64, UnixStream>>,
-}
-
-impl Connections {
-    fn add(&self, s: &UnixStream) -> Option<u64> {
-        let id = self.next.fetch_add(1, Ordering::Relaxed);
-        match s.try_clone() {
-            Ok(c) => {
-                self.open
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(id, c);
-                Some(id)
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot track a connection");
-                None
-            }
+async fn accept_loop(
+    engine: Arc<Engine>,
+    listener: std::os::unix::net::UnixListener,
+    mut stop: watch::Receiver<bool>,
+) {
+    let listener = match UnixListener::from_std(listener) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot serve the socket");
+            return;
         }
-    }
-
-    fn remove(&self, id: Option<u64>) {
-        if let Some(id) = id {
-            self.open
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&id);
-        }
-    }
-
-    fn close_all(&self) {
-        for (_, s) in self.open.lock().unwrap_or_else(|p| p.into_inner()).drain() {
-            if let Err(e) = s.shutdown(std::net::Shutdown::Both) {
-                tracing::debug!(error = %e, "shutting a connection down");
-            }
+    };
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            conn = listener.accept() => match conn {
+                Ok((s, _)) => {
+                    tokio::spawn(serve_connection(engine.clone(), s));
+                }
+                Err(e) => tracing::warn!(error = %e, "accept failed"),
+            },
         }
     }
 }
@@ -151,8 +180,7 @@ impl Connections {
 #[derive(Debug)]
 pub struct Server {
     path: PathBuf,
-    stop: Arc<AtomicBool>,
-    connections: Arc<Connections>,
+    stop: Option<watch::Sender<bool>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -163,7 +191,7 @@ impl Server {
             std::fs::create_dir_all(dir)?;
         }
         if path.exists() {
-            if UnixStream::connect(path).is_ok() {
+            if std::os::unix::net::UnixStream::connect(path).is_ok() {
                 return Err(io::Error::new(
                     io::ErrorKind::AddrInUse,
                     format!("an hnsd already listens on {}", path.display()),
@@ -171,41 +199,25 @@ impl Server {
             }
             std::fs::remove_file(path)?;
         }
-        let listener = UnixListener::bind(path)?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let stop2 = stop.clone();
-        let connections = Arc::new(Connections::default());
-        let conns = connections.clone();
+        let listener = std::os::unix::net::UnixListener::bind(path)?;
+        listener.set_nonblocking(true)?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .max_blocking_threads(MAX_REQUEST_THREADS)
+            .thread_name("hnsd-request")
+            .build()?;
+        let (stop, stop_rx) = watch::channel(false);
         let thread = std::thread::Builder::new()
-            .name("hnsd-accept".into())
+            .name("hnsd-server".into())
             .spawn(move || {
-                for conn in listener.incoming() {
-                    if stop2.load(Ordering::SeqCst) {
-                        return;
-                    }
-                    match conn {
-                        Ok(s) => {
-                            let engine = engine.clone();
-                            let conns = conns.clone();
-                            let id = conns.add(&s);
-                            if let Err(e) = std::thread::Builder::new()
-                                .name("hnsd-conn".into())
-                                .spawn(move || {
-                                    serve_connection(engine, s);
-                                    conns.remove(id);
-                                })
-                            {
-                                tracing::error!(error = %e, "cannot start a connection thread");
-                            }
-                        }
-                        Err(e) => tracing::warn!(error = %e, "accept failed"),
-                    }
-                }
+                rt.block_on(accept_loop(engine, listener, stop_rx));
+                // Dropping the runtime ends every connection (their tasks are dropped, so
+                // are their streams) and waits for the requests in progress to finish.
+                drop(rt);
             })?;
         Ok(Self {
             path: path.to_path_buf(),
-            stop,
-            connections,
+            stop: Some(stop),
             thread: Some(thread),
         })
     }
@@ -218,17 +230,17 @@ impl Server {
     /// Stops accepting connections, ends the open ones (a request in progress finishes;
     /// its reply may not reach the client) and removes the socket file.
     pub fn stop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // Wake the accept loop so it sees the flag.
-        if let Err(e) = UnixStream::connect(&self.path) {
-            tracing::debug!(error = %e, "waking the accept loop");
+        if let Some(stop) = self.stop.take() {
+            // The receiver is gone only if the server thread already ended.
+            if stop.send(true).is_err() {
+                tracing::debug!("the server had already stopped");
+            }
         }
         if let Some(t) = self.thread.take() {
             if t.join().is_err() {
-                tracing::error!("the accept thread panicked");
+                tracing::error!("the server thread panicked");
             }
         }
-        self.connections.close_all();
         if let Err(e) = std::fs::remove_file(&self.path) {
             if e.kind() != io::ErrorKind::NotFound {
                 tracing::warn!(error = %e, "removing the socket file");

@@ -114,8 +114,11 @@ fn nat_network_end_to_end() {
         "nft",
         &["list", "table", "ip", &format!("hnsd_{tag}")],
     );
+    // The port mapping is an element of the "any local address" maps.
     assert!(
-        table.contains("masquerade") && table.contains("dnat to 10.231.0.2:80"),
+        table.contains("masquerade")
+            && table.contains("tcp . 8080 : 10.231.0.2")
+            && table.contains("tcp . 8080 : 80"),
         "{table}"
     );
 

@@ -3,7 +3,7 @@
 //! the caller's stdio file descriptors with the request (`SCM_RIGHTS`) and gets a second
 //! reply with the exit code when the process ends.
 
-use std::io::{BufRead, BufReader, IoSlice, IoSliceMut, Write};
+use std::io::{BufRead, BufReader, IoSlice, IoSliceMut, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -12,6 +12,9 @@ use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, Ms
 
 use crate::error::{Error, Result};
 use crate::protocol::MAX_REQUEST;
+
+/// Largest reply line accepted from a shim.
+const MAX_REPLY: u64 = 1 << 20;
 pub use crate::protocol::{Reply, Request};
 
 /// A connection to a shim, after the request was sent.
@@ -20,22 +23,32 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// Reads the next reply; a shim that went away is an error.
+    /// Reads the next reply (one line of at most 1 MiB); a shim that went away is an error.
     pub fn reply(&mut self) -> Result<Reply> {
-        let mut line = String::new();
-        let n = self
-            .reader
-            .read_line(&mut line)
+        let mut line = Vec::new();
+        let n = (&mut self.reader)
+            .take(MAX_REPLY + 1)
+            .read_until(b'\n', &mut line)
             .map_err(|e| Error::io("read the shim's reply", e))?;
         if n == 0 {
             return Err(Error::ShimGone(
                 "the container's shim closed the connection without replying".into(),
             ));
         }
-        serde_json::from_str::<Reply>(&line)
-            .map_err(|e| Error::Shim(format!("bad reply from the shim: {e}")))?
-            .into_result()
+        if n as u64 > MAX_REPLY {
+            return Err(Error::Shim(format!(
+                "bad reply from the shim: longer than {MAX_REPLY} bytes"
+            )));
+        }
+        parse_reply(&line)?.into_result()
     }
+}
+
+/// Decodes one reply line (the shim's answer; [`Reply::error`] is kept, not turned into an
+/// `Err`).
+pub fn parse_reply(line: &[u8]) -> Result<Reply> {
+    serde_json::from_slice::<Reply>(line)
+        .map_err(|e| Error::Shim(format!("bad reply from the shim: {e}")))
 }
 
 /// Sends `request` (with `fds`) to the shim listening on `socket`.
@@ -117,9 +130,13 @@ pub fn receive(stream: &UnixStream) -> std::io::Result<(Request, Vec<OwnedFd>)> 
             ));
         }
     }
-    let request = serde_json::from_slice(&data)
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
-    Ok((request, fds))
+    Ok((parse_request(&data)?, fds))
+}
+
+/// Decodes one request line (without its newline).
+pub fn parse_request(line: &[u8]) -> std::io::Result<Request> {
+    serde_json::from_slice(line)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
 /// Writes one reply line.

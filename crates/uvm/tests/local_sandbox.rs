@@ -269,12 +269,20 @@ async fn agent_killed_mid_run_fails_pending_calls_and_teardown_cleans_up() {
         "{agent_mounts}"
     );
     // This sandbox's own processes (the container's sleep among them), as the host sees
-    // them: other tests run sandboxes of their own at the same time.
-    let ours = descendants(gcs);
-    assert!(
-        ours.iter().any(|p| p.comm == "sleep"),
-        "no sleep under the agent: {ours:?}"
-    );
+    // them: other tests run sandboxes of their own at the same time. `runc start` returns
+    // before its init has exec'd the command: wait for the sleep to show.
+    let deadline = std::time::Instant::now() + T;
+    let ours = loop {
+        let ours = descendants(gcs);
+        if ours.iter().any(|p| p.comm == "sleep") {
+            break ours;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no sleep under the agent: {ours:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
     // SAFETY: kill(2) on the agent we started.
     unsafe { libc::kill(gcs, libc::SIGKILL) };
     let err = init.wait_timeout(T).await.unwrap_err();

@@ -115,6 +115,16 @@ fn command() -> Command {
                 .help("print the dm-verity root hash of the ext4 data"),
         )
         .arg(
+            Arg::new("sync")
+                .long("sync")
+                .action(ArgAction::SetTrue)
+                .help(
+                    "make the image durable before it appears under its name (write back \
+                     while converting, fsync); without it the image may still be only in the \
+                     page cache when tar2ext4 returns, as after cp",
+                ),
+        )
+        .arg(
             Arg::new("progress")
                 .long("progress")
                 .action(ArgAction::SetTrue)
@@ -216,6 +226,7 @@ fn run() -> Result<(), String> {
             None => 0,
         },
         mode,
+        sync: m.get_flag("sync"),
         ..Options::default()
     };
 

@@ -14,7 +14,8 @@
 //!
 //! Concurrency: one lock over the state serializes mutations (validation needs the whole
 //! state: names, addresses, ports), including their dataplane work; callers on many
-//! threads are safe.
+//! threads are safe. A mutation's changes are committed to the store (one journal record,
+//! one `fdatasync`) before it answers, and no call observes them before they are durable.
 
 pub mod dataplane;
 mod endpoint;
@@ -25,6 +26,7 @@ mod namespace;
 mod network;
 mod specs;
 pub mod state;
+pub mod store;
 mod v1;
 
 #[cfg(test)]
@@ -33,7 +35,7 @@ mod tests;
 mod tests_v1;
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use hcs::HResult;
 use serde::de::DeserializeOwned;
@@ -45,7 +47,8 @@ use crate::schema::{HostComputeQuery, Version};
 
 pub use dataplane::{Dataplane, NullDataplane, RecordingDataplane};
 use fail::{fail, Fail, Res, E_FAIL};
-use state::{State, Store};
+use state::State;
+use store::Store;
 
 /// The HNS version the engine reports: 15.4, so every feature of the table is on (the
 /// control plane accepts them all; which ones have a dataplane is documented in hnsd).
@@ -91,6 +94,9 @@ pub fn link_tag_for(dir: &std::path::Path) -> String {
 /// The engine.
 #[derive(Debug)]
 pub struct Engine {
+    /// Held shared by reads and exclusively by a mutation until it is committed, so reads
+    /// see only durable state.
+    gate: RwLock<()>,
     state: Mutex<State>,
     store: Option<Store>,
     dataplane: Arc<dyn Dataplane>,
@@ -106,6 +112,7 @@ impl Engine {
     /// An engine with no persistence over `dataplane`.
     pub fn with_dataplane(dataplane: Arc<dyn Dataplane>) -> Arc<Self> {
         Arc::new(Self {
+            gate: RwLock::new(()),
             state: Mutex::new(State::default()),
             store: None,
             dataplane,
@@ -125,6 +132,7 @@ impl Engine {
             None => (None, State::default()),
         };
         let engine = Arc::new(Self {
+            gate: RwLock::new(()),
             state: Mutex::new(state),
             store,
             dataplane: config.dataplane,
@@ -164,6 +172,28 @@ impl Engine {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Runs mutation `f` and commits what it changed before anyone sees it. A failed
+    /// commit fails the call; the change stays in memory and is written with the next
+    /// commit (the store then rewrites the whole state).
+    fn mutation<T>(&self, f: impl FnOnce() -> Res<T>) -> Res<T> {
+        let _gate = self.gate.write().unwrap_or_else(|p| p.into_inner());
+        let out = f();
+        if let Some(store) = &self.store {
+            let st = self.lock();
+            store
+                .commit(&st)
+                .map_err(|e| fail(E_FAIL, format!("persist: {e}")))?;
+        }
+        out
+    }
+
+    /// Runs read `f` (after any mutation in progress is committed).
+    fn reading<T>(&self, f: impl FnOnce() -> Res<T>) -> Res<T> {
+        let _gate = self.gate.read().unwrap_or_else(|p| p.into_inner());
+        f()
+    }
+
+    /// Records an object change for the commit of the current mutation.
     fn persist<T: Serialize>(&self, dir: &str, id: &str, record: &T) -> Res<()> {
         match &self.store {
             Some(s) => s
@@ -397,7 +427,7 @@ impl Engine {
 
 impl HcnApi for Engine {
     fn enumerate(&self, kind: ObjectKind, query: &str) -> CallResult<String> {
-        Ok(self.do_enumerate(kind, query)?)
+        Ok(self.reading(|| self.do_enumerate(kind, query))?)
     }
 
     fn create(
@@ -407,23 +437,23 @@ impl HcnApi for Engine {
         settings: &str,
         network: Option<&Handle>,
     ) -> CallResult<Handle> {
-        Ok(self.do_create(kind, id, settings, network)?)
+        Ok(self.mutation(|| self.do_create(kind, id, settings, network))?)
     }
 
     fn open(&self, kind: ObjectKind, id: &str) -> CallResult<Handle> {
-        Ok(self.do_open(kind, id)?)
+        Ok(self.reading(|| self.do_open(kind, id))?)
     }
 
     fn modify(&self, handle: &Handle, settings: &str) -> CallResult<()> {
-        Ok(self.do_modify(handle, settings)?)
+        Ok(self.mutation(|| self.do_modify(handle, settings))?)
     }
 
     fn query(&self, handle: &Handle, query: &str) -> CallResult<String> {
-        Ok(self.do_query(handle.kind, &handle.id, query)?)
+        Ok(self.reading(|| self.do_query(handle.kind, &handle.id, query))?)
     }
 
     fn delete(&self, kind: ObjectKind, id: &str) -> CallResult<()> {
-        Ok(self.do_delete(kind, id)?)
+        Ok(self.mutation(|| self.do_delete(kind, id))?)
     }
 
     /// Closing a handle releases nothing in the engine (its handles are ids); an id that is
@@ -434,6 +464,10 @@ impl HcnApi for Engine {
     }
 
     fn hns_call(&self, method: &str, path: &str, request: &str) -> CallResult<String> {
-        Ok(self.v1_call(method, path, request))
+        if method.eq_ignore_ascii_case("GET") {
+            return Ok(self.reading(|| Ok(self.v1_call(method, path, request)))?);
+        }
+        // The v1 envelope carries the call's own failure; a failed commit is the call's.
+        Ok(self.mutation(|| Ok(self.v1_call(method, path, request)))?)
     }
 }

@@ -1,17 +1,8 @@
-//! The engine's objects and their persistence.
-//!
-//! Each object is one file `<state>/<kind>/<ID>.json` holding its document and the
-//! engine's private bookkeeping ([`Record`]); `<state>/meta.json` holds the counters. Every
-//! write is atomic (a temporary file, `fsync`, `rename`, `fsync` of the directory), so a
-//! crash leaves either the old or the new object, never a torn one, and a restart loses
-//! nothing that was acknowledged.
+//! The engine's objects: each one's document and the engine's private bookkeeping
+//! ([`Record`]), by kind, and the counters ([`Meta`]). [`super::store`] persists them.
 
 use std::collections::BTreeMap;
-use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
 
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::schema::{
@@ -77,7 +68,8 @@ pub struct Meta {
 }
 
 /// Every object, by upper-case GUID.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
 pub struct State {
     /// Networks.
     pub networks: BTreeMap<String, Record<HostComputeNetwork, NetworkExtra>>,
@@ -95,8 +87,8 @@ pub struct State {
     pub meta: Meta,
 }
 
-/// The directories of the kinds.
-pub const DIRS: [&str; 6] = [
+/// The kinds of object, as the store names them.
+pub const KINDS: [&str; 6] = [
     "networks",
     "endpoints",
     "namespaces",
@@ -105,105 +97,40 @@ pub const DIRS: [&str; 6] = [
     "policylists",
 ];
 
-/// Where the state lives.
-#[derive(Debug, Clone)]
-pub struct Store {
-    root: PathBuf,
-}
-
-fn io_err(what: &str, path: &Path, e: std::io::Error) -> String {
-    format!("{what} {}: {e}", path.display())
-}
-
-impl Store {
-    /// A store under `root` (created if missing).
-    pub fn open(root: impl Into<PathBuf>) -> Result<Self, String> {
-        let root = root.into();
-        for d in DIRS {
-            let p = root.join(d);
-            fs::create_dir_all(&p).map_err(|e| io_err("create", &p, e))?;
-        }
-        Ok(Self { root })
-    }
-
-    /// The state directory.
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
-    fn write_atomic(&self, path: &Path, bytes: &[u8]) -> Result<(), String> {
-        let dir = path.parent().unwrap_or(&self.root);
-        let tmp = path.with_extension("json.tmp");
-        let mut f = fs::File::create(&tmp).map_err(|e| io_err("create", &tmp, e))?;
-        f.write_all(bytes).map_err(|e| io_err("write", &tmp, e))?;
-        f.sync_all().map_err(|e| io_err("sync", &tmp, e))?;
-        fs::rename(&tmp, path).map_err(|e| io_err("rename", path, e))?;
-        fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| io_err("sync", dir, e))
-    }
-
-    /// Writes one object.
-    pub fn put<T: Serialize>(&self, dir: &str, id: &str, record: &T) -> Result<(), String> {
-        let bytes = serde_json::to_vec_pretty(record).map_err(|e| format!("encode {id}: {e}"))?;
-        self.write_atomic(&self.root.join(dir).join(format!("{id}.json")), &bytes)
-    }
-
-    /// Removes one object (absent is fine).
-    pub fn remove(&self, dir: &str, id: &str) -> Result<(), String> {
-        let p = self.root.join(dir).join(format!("{id}.json"));
-        match fs::remove_file(&p) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io_err("remove", &p, e)),
-        }
-    }
-
-    /// Writes the counters.
-    pub fn put_meta(&self, meta: &Meta) -> Result<(), String> {
-        let bytes = serde_json::to_vec_pretty(meta).map_err(|e| format!("encode meta: {e}"))?;
-        self.write_atomic(&self.root.join("meta.json"), &bytes)
-    }
-
-    fn load_dir<T: DeserializeOwned>(&self, dir: &str) -> Result<BTreeMap<String, T>, String> {
-        let mut out = BTreeMap::new();
-        let p = self.root.join(dir);
-        for entry in fs::read_dir(&p).map_err(|e| io_err("read", &p, e))? {
-            let entry = entry.map_err(|e| io_err("read", &p, e))?;
-            let path = entry.path();
-            if path.extension().and_then(|e| e.to_str()) != Some("json") {
-                continue; // a temporary file a crash left behind: its rename never happened
+impl State {
+    /// Sets (`Some`) or removes (`None`) object `id` of `kind` from its stored form.
+    pub fn apply(
+        &mut self,
+        kind: &str,
+        id: &str,
+        record: Option<serde_json::Value>,
+    ) -> Result<(), String> {
+        fn set<T: serde::de::DeserializeOwned>(
+            m: &mut BTreeMap<String, T>,
+            kind: &str,
+            id: &str,
+            record: Option<serde_json::Value>,
+        ) -> Result<(), String> {
+            match record {
+                Some(v) => {
+                    let r = serde_json::from_value(v)
+                        .map_err(|e| format!("stored {kind} {id}: {e}"))?;
+                    m.insert(id.to_string(), r);
+                }
+                None => {
+                    m.remove(id);
+                }
             }
-            let id = path
-                .file_stem()
-                .and_then(|s| s.to_str())
-                .ok_or_else(|| format!("bad state file name {}", path.display()))?
-                .to_string();
-            let bytes = fs::read(&path).map_err(|e| io_err("read", &path, e))?;
-            let rec = serde_json::from_slice(&bytes)
-                .map_err(|e| format!("corrupt state file {}: {e}", path.display()))?;
-            out.insert(id, rec);
+            Ok(())
         }
-        Ok(out)
-    }
-
-    /// Loads every object.
-    pub fn load(&self) -> Result<State, String> {
-        let meta_path = self.root.join("meta.json");
-        let meta = match fs::read(&meta_path) {
-            Ok(b) => serde_json::from_slice(&b)
-                .map_err(|e| format!("corrupt state file {}: {e}", meta_path.display()))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Meta::default(),
-            Err(e) => return Err(io_err("read", &meta_path, e)),
-        };
-        Ok(State {
-            networks: self.load_dir("networks")?,
-            endpoints: self.load_dir("endpoints")?,
-            namespaces: self.load_dir("namespaces")?,
-            load_balancers: self.load_dir("loadbalancers")?,
-            routes: self.load_dir("routes")?,
-            policy_lists: self.load_dir("policylists")?,
-            meta,
-        })
+        match kind {
+            "networks" => set(&mut self.networks, kind, id, record),
+            "endpoints" => set(&mut self.endpoints, kind, id, record),
+            "namespaces" => set(&mut self.namespaces, kind, id, record),
+            "loadbalancers" => set(&mut self.load_balancers, kind, id, record),
+            "routes" => set(&mut self.routes, kind, id, record),
+            "policylists" => set(&mut self.policy_lists, kind, id, record),
+            other => Err(format!("unknown object kind {other:?} in the state")),
+        }
     }
 }

@@ -858,18 +858,18 @@ fn state_survives_a_restart_and_is_reconciled() {
         .unwrap();
     assert_eq!(att2.host_ifname, format!("{tag}v2"));
     assert_eq!(att2.ifname, "eth1");
-    // Deleting everything leaves an empty state directory.
+    // Deleting everything leaves an empty state.
     hcn.delete_namespace(&ns.id).unwrap();
     hcn.delete_endpoint(&ep.id).unwrap();
     hcn.delete_endpoint(&ep2.id).unwrap();
     hcn.delete_network(&net.id).unwrap();
-    for d in state::DIRS {
-        assert_eq!(
-            std::fs::read_dir(dir.path().join(d)).unwrap().count(),
-            0,
-            "{d}"
-        );
-    }
+    let stored = super::store::Store::open(dir.path())
+        .unwrap()
+        .load()
+        .unwrap();
+    assert!(stored.networks.is_empty() && stored.endpoints.is_empty());
+    assert!(stored.namespaces.is_empty());
+    assert_eq!(stored.meta.next_index, 3);
     assert!(
         matches!(dp2.calls().last(), Some(dataplane::DpCall::SyncRules(r)) if r.masquerade.is_empty() && r.dnat.is_empty())
     );

@@ -3,9 +3,9 @@
 //! * A network (NAT, L2Bridge, Overlay) is a bridge `<tag>b<n>` with its gateway
 //!   addresses; NAT networks masquerade their subnets. IP forwarding is switched on in
 //!   hnsd's network namespace.
-//! * An attached endpoint is a veth pair: `<tag>v<n>` on the bridge, the peer moved into the
-//!   namespace's network namespace, renamed (`eth0`…), with the endpoint's MAC, address,
-//!   default route and routes.
+//! * An attached endpoint is a veth pair: `<tag>v<n>` on the bridge, the peer created in the
+//!   namespace's network namespace with its name (`eth0`…) and the endpoint's MAC, then its
+//!   address, default route and routes.
 //! * A namespace without `NetnsPath` is a network namespace hnsd creates under its netns
 //!   directory and removes with the namespace.
 //! * Rules (outbound NAT with exceptions, port mappings, load balancers) are the
@@ -14,14 +14,16 @@
 //! Other network types (Transparent, L2Tunnel, ICS, Private) are kept as state with no
 //! kernel objects, and so are endpoints on them.
 //!
-//! Every call runs in hnsd's network namespace: the one the process is in, or the one
-//! given in the configuration (tests run hnsd's dataplane in a namespace they create, so
-//! nothing touches the host's networking).
+//! Every call runs on the dataplane's [`worker`] thread, in hnsd's network namespace: the
+//! one the process is in, or the one given in the configuration (tests run hnsd's dataplane
+//! in a namespace they create, so nothing touches the host's networking).
 
 pub mod netlink;
 pub mod nft;
+pub mod worker;
 
 use std::net::Ipv4Addr;
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 
 use hcn::engine::dataplane::{
@@ -29,41 +31,42 @@ use hcn::engine::dataplane::{
 };
 
 use crate::netns;
+use worker::{Ctx, Worker};
 
 /// The netlink + nftables dataplane of one hnsd instance.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct LinuxDataplane {
     tag: String,
     netns: Option<PathBuf>,
     netns_dir: PathBuf,
+    worker: Worker,
 }
 
 impl LinuxDataplane {
     /// The dataplane of instance `tag` (links and table are named after it), working in
     /// network namespace `netns` (`None`: the process's), creating namespaces under
-    /// `netns_dir`.
+    /// `netns_dir`. Its worker thread starts with the first call.
     pub fn new(tag: &str, netns: Option<PathBuf>, netns_dir: PathBuf) -> Self {
         Self {
             tag: tag.to_string(),
             netns,
             netns_dir,
+            worker: Worker::default(),
         }
     }
 
-    /// Runs `f` in hnsd's network namespace.
+    /// Stops the worker thread (it leaves hnsd's namespace and closes its sockets); later
+    /// calls fail.
+    pub fn stop(&self) {
+        self.worker.stop();
+    }
+
+    /// Runs `f` on the worker, in hnsd's network namespace.
     fn run<T: Send + 'static>(
         &self,
-        f: impl FnOnce() -> Result<T, String> + Send + 'static,
+        f: impl FnOnce(&mut Ctx) -> Result<T, String> + Send + 'static,
     ) -> Result<T, String> {
-        match &self.netns {
-            Some(p) => netns::in_netns(p, f),
-            None => f(),
-        }
-    }
-
-    fn peer_name(host: &str) -> String {
-        // `<tag>v<n>` → `<tag>p<n>`: same length, so it fits IFNAMSIZ as the host name does.
-        host.replacen('v', "p", 1)
+        self.worker.call(&self.netns, f)
     }
 
     /// The file of an owned namespace.
@@ -76,31 +79,64 @@ impl LinuxDataplane {
         let a = a.clone();
         let ns_file = std::fs::File::open(&a.netns)
             .map_err(|e| format!("open network namespace {}: {e}", a.netns.display()))?;
-        let peer = Self::peer_name(&a.host_ifname);
-        {
-            let (host, peer, bridge) = (a.host_ifname.clone(), peer.clone(), a.bridge.clone());
-            self.run(move || {
-                netlink::block(|h| async move {
-                    netlink::create_veth(&h, &host, &peer, &bridge, &ns_file).await
-                })
-            })?;
-        }
-        let path = a.netns.clone();
-        netns::in_netns(&path, move || {
-            netlink::block(|h| async move {
-                netlink::configure_inside(
-                    &h,
-                    &netlink::Inside {
-                        peer: &peer,
-                        ifname: &a.ifname,
-                        mac: a.mac,
-                        address: a.address.map(|n| (n.addr(), n.prefix_len())),
-                        gateway: a.gateway,
-                        routes: &a.routes,
-                    },
-                )
-                .await
-            })
+        self.run(move |ctx| {
+            let bridge = bridge_index(ctx, &a.bridge)?;
+            let peer = netlink::Peer {
+                ifname: &a.ifname,
+                mac: a.mac,
+                netns: ns_file.as_fd(),
+            };
+            let mut made = ctx.block(netlink::create_veth(
+                &ctx.home,
+                &a.host_ifname,
+                bridge,
+                &peer,
+            ));
+            if let Err(netlink::VethError::NoBridge) = made {
+                // A stale cached index (the bridge was made again): look it up once more.
+                ctx.bridges.remove(&a.bridge);
+                let bridge = bridge_index(ctx, &a.bridge)?;
+                made = ctx.block(netlink::create_veth(
+                    &ctx.home,
+                    &a.host_ifname,
+                    bridge,
+                    &peer,
+                ));
+            }
+            if let Err(netlink::VethError::Exists) = made {
+                // A leftover host side of ours (a crash between creating it and recording
+                // the attach) is replaced; otherwise the name is taken in the namespace.
+                let h = ctx.home.clone();
+                let host = a.host_ifname.clone();
+                if ctx.block(netlink::index_of(&h, &host))?.is_none() {
+                    return Err(format!(
+                        "the namespace already has an interface {}",
+                        a.ifname
+                    ));
+                }
+                ctx.block(netlink::delete_link(&h, &host))?;
+                made = ctx.block(netlink::create_veth(&h, &host, bridge, &peer));
+            }
+            match made {
+                Ok(()) => {}
+                Err(netlink::VethError::Exists) => {
+                    return Err(format!("veth {}: the name is taken", a.host_ifname))
+                }
+                Err(netlink::VethError::NoBridge) => {
+                    return Err(format!("bridge {} does not exist", a.bridge))
+                }
+                Err(netlink::VethError::Other(e)) => return Err(e),
+            }
+            let inside = netlink::Inside {
+                ifname: &a.ifname,
+                address: a.address.map(|n| (n.addr(), n.prefix_len())),
+                gateway: a.gateway,
+                routes: &a.routes,
+            };
+            let pod = ctx.connect_in(&ns_file)?;
+            let configured = pod.block(netlink::configure_inside(&pod.handle, &inside));
+            drop(pod);
+            configured
         })
     }
 
@@ -109,8 +145,26 @@ impl LinuxDataplane {
             return Ok(());
         }
         let name = name.to_string();
-        self.run(move || netlink::block(|h| async move { netlink::delete_link(&h, &name).await }))
+        self.run(move |ctx| {
+            let h = ctx.home.clone();
+            ctx.block(netlink::delete_link(&h, &name))?;
+            ctx.bridges.remove(&name);
+            Ok(())
+        })
     }
+}
+
+/// The index of bridge `name` (cached).
+fn bridge_index(ctx: &mut Ctx, name: &str) -> Result<u32, String> {
+    if let Some(i) = ctx.bridges.get(name) {
+        return Ok(*i);
+    }
+    let h = ctx.home.clone();
+    let i = ctx
+        .block(netlink::index_of(&h, name))?
+        .ok_or_else(|| format!("bridge {name} does not exist"))?;
+    ctx.bridges.insert(name.to_string(), i);
+    Ok(i)
 }
 
 fn enable_forwarding() -> Result<(), String> {
@@ -126,9 +180,12 @@ impl Dataplane for LinuxDataplane {
             .iter()
             .map(|(net, gw)| (*gw, net.prefix_len()))
             .collect();
-        self.run(move || {
+        self.run(move |ctx| {
             enable_forwarding()?;
-            netlink::block(|h| async move { netlink::ensure_bridge(&h, &bridge, &addrs).await })
+            let h = ctx.home.clone();
+            let index = ctx.block(netlink::ensure_bridge(&h, &bridge, &addrs))?;
+            ctx.bridges.insert(bridge, index);
+            Ok(())
         })
     }
 
@@ -167,7 +224,7 @@ impl Dataplane for LinuxDataplane {
 
     fn sync_rules(&self, rules: &RulesSpec) -> DpResult {
         let (tag, rules) = (self.tag.clone(), rules.clone());
-        self.run(move || nft::apply(&tag, &rules))
+        self.run(move |ctx| nft::sync(&tag, &mut ctx.rules, &rules))
     }
 
     fn reconcile(&self, d: &DesiredState) -> DpResult {
@@ -189,8 +246,10 @@ impl Dataplane for LinuxDataplane {
             .chain(d.attachments.iter().map(|a| a.host_ifname.clone()))
             .collect();
         let tag = self.tag.clone();
-        let present =
-            self.run(move || netlink::block(|h| async move { netlink::link_names(&h).await }))?;
+        let present = self.run(move |ctx| {
+            let h = ctx.home.clone();
+            ctx.block(netlink::link_names(&h))
+        })?;
         for name in present.iter().filter(|n| {
             n.strip_prefix(tag.as_str())
                 .is_some_and(|rest| rest.starts_with(['b', 'v', 'p']))

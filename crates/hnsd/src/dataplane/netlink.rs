@@ -1,17 +1,21 @@
-//! Links, addresses and routes through rtnetlink, on the calling thread's network
-//! namespace (the netlink socket is opened where the thread is).
+//! Links, addresses and routes through rtnetlink, in the network namespace of the handle's
+//! socket (the dataplane [`super::worker`] keeps one open in hnsd's namespace and opens one
+//! in an endpoint's namespace for its configuration).
 //!
-//! Each call builds a small current-thread tokio runtime and one netlink connection: the
-//! dataplane's calls are few (a handful per HCN operation) and each may run in a different
-//! network namespace, so nothing long-lived is shared between them.
+//! An endpoint's veth is made in one request: the host side with its bridge and up, the
+//! peer created directly in the endpoint's namespace with its final name, MAC and up. Moving
+//! a link between namespaces afterwards costs the kernel an unregister and an RCU grace
+//! period (tens of milliseconds on a busy machine), creating it there does not.
 
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, BorrowedFd};
 
 use futures_util::TryStreamExt;
-use rtnetlink::packet_route::link::LinkAttribute;
-use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
+use rtnetlink::packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute};
+use rtnetlink::{
+    Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder,
+};
 
 /// `EEXIST`, as netlink reports it (negative).
 const EEXIST: i32 = -17;
@@ -25,7 +29,9 @@ fn errno(e: &rtnetlink::Error) -> Option<i32> {
     }
 }
 
-/// Runs `f` with a netlink handle of the calling thread's network namespace.
+/// Runs `f` with a netlink handle of the calling thread's network namespace (a runtime and a
+/// socket for one call: for rare work outside the dataplane worker, e.g. a new namespace's
+/// loopback).
 pub fn block<T, Fut>(f: impl FnOnce(Handle) -> Fut) -> Result<T, String>
 where
     Fut: Future<Output = Result<T, String>>,
@@ -79,12 +85,13 @@ pub async fn link_names(h: &Handle) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
-/// Deletes link `name` (absent is fine).
+/// Deletes link `name` (absent is fine), in one request (by name, no lookup).
 pub async fn delete_link(h: &Handle, name: &str) -> Result<(), String> {
-    let Some(i) = index_of(h, name).await? else {
-        return Ok(());
-    };
-    match h.link().del(i).execute().await {
+    let mut req = h.link().del(0);
+    req.message_mut()
+        .attributes
+        .push(LinkAttribute::IfName(name.to_string()));
+    match req.execute().await {
         Ok(()) => Ok(()),
         Err(e) if errno(&e) == Some(ENODEV) => Ok(()),
         Err(e) => Err(format!("delete link {name}: {e}")),
@@ -105,6 +112,15 @@ async fn add_address(
     }
 }
 
+/// Sets link `name` up, by name.
+async fn set_up_by_name(h: &Handle, name: &str) -> Result<(), String> {
+    h.link()
+        .set(LinkUnspec::new_with_name(name).up().build())
+        .execute()
+        .await
+        .map_err(|e| format!("set {name} up: {e}"))
+}
+
 async fn set_up(h: &Handle, index: u32, name: &str) -> Result<(), String> {
     h.link()
         .set(LinkUnspec::new_with_index(index).up().build())
@@ -113,8 +129,12 @@ async fn set_up(h: &Handle, index: u32, name: &str) -> Result<(), String> {
         .map_err(|e| format!("set {name} up: {e}"))
 }
 
-/// Creates bridge `name` (if missing) with the gateway addresses, up.
-pub async fn ensure_bridge(h: &Handle, name: &str, addrs: &[(Ipv4Addr, u8)]) -> Result<(), String> {
+/// Creates bridge `name` (if missing) with the gateway addresses, up; returns its index.
+pub async fn ensure_bridge(
+    h: &Handle,
+    name: &str,
+    addrs: &[(Ipv4Addr, u8)],
+) -> Result<u32, String> {
     let index = match index_of(h, name).await? {
         Some(i) => i,
         None => {
@@ -131,58 +151,63 @@ pub async fn ensure_bridge(h: &Handle, name: &str, addrs: &[(Ipv4Addr, u8)]) -> 
     for (ip, plen) in addrs {
         add_address(h, index, *ip, *plen, name).await?;
     }
-    set_up(h, index, name).await
+    set_up(h, index, name).await?;
+    Ok(index)
 }
 
-/// Creates veth `host`/`peer`, puts `host` on `bridge` and up, and moves `peer` into the
-/// network namespace open as `netns`.
-pub async fn create_veth(
-    h: &Handle,
-    host: &str,
-    peer: &str,
-    bridge: &str,
-    netns: &std::fs::File,
-) -> Result<(), String> {
-    delete_link(h, host).await?;
-    delete_link(h, peer).await?;
-    h.link()
-        .add(LinkVeth::new(host, peer).build())
-        .execute()
-        .await
-        .map_err(|e| format!("create veth {host}: {e}"))?;
-    let br = index_of(h, bridge)
-        .await?
-        .ok_or_else(|| format!("bridge {bridge} does not exist"))?;
-    let hi = index_of(h, host)
-        .await?
-        .ok_or_else(|| format!("veth {host} vanished after creation"))?;
-    h.link()
-        .set(LinkUnspec::new_with_index(hi).controller(br).up().build())
-        .execute()
-        .await
-        .map_err(|e| format!("attach {host} to {bridge}: {e}"))?;
-    let pi = index_of(h, peer)
-        .await?
-        .ok_or_else(|| format!("veth peer {peer} vanished after creation"))?;
-    h.link()
-        .set(
-            LinkUnspec::new_with_index(pi)
-                .setns_by_fd(netns.as_raw_fd())
-                .build(),
-        )
-        .execute()
-        .await
-        .map_err(|e| format!("move {peer} into the namespace: {e}"))
-}
-
-/// What to configure on the endpoint's side of a veth.
-pub struct Inside<'a> {
-    /// The name the peer has when it arrives.
-    pub peer: &'a str,
-    /// Its final name.
+/// The endpoint's side of a veth, as it is created.
+pub struct Peer<'a> {
+    /// Its name in the namespace.
     pub ifname: &'a str,
     /// MAC.
     pub mac: [u8; 6],
+    /// The endpoint's network namespace.
+    pub netns: BorrowedFd<'a>,
+}
+
+/// Why a veth could not be created.
+#[derive(Debug)]
+pub enum VethError {
+    /// A link of one of the names exists (the host name here, or the peer's there).
+    Exists,
+    /// The bridge index is not a link (any more).
+    NoBridge,
+    /// Anything else.
+    Other(String),
+}
+
+/// Creates veth `host` (on bridge `bridge`, up) with its peer directly in the peer's
+/// namespace (named, with its MAC), in one request. The peer cannot be brought up in the
+/// same request (the kernel answers `ENOTCONN`: its other side is not registered yet).
+pub async fn create_veth(
+    h: &Handle,
+    host: &str,
+    bridge: u32,
+    peer: &Peer<'_>,
+) -> Result<(), VethError> {
+    let peer_msg = LinkMessageBuilder::<LinkUnspec>::new()
+        .name(peer.ifname.to_string())
+        .address(peer.mac.to_vec())
+        .setns_by_fd(peer.netns.as_raw_fd())
+        .build();
+    let msg = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
+        .name(host.to_string())
+        .controller(bridge)
+        .up()
+        .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg)))
+        .build();
+    match h.link().add(msg).execute().await {
+        Ok(()) => Ok(()),
+        Err(e) if errno(&e) == Some(EEXIST) => Err(VethError::Exists),
+        Err(e) if errno(&e) == Some(ENODEV) => Err(VethError::NoBridge),
+        Err(e) => Err(VethError::Other(format!("create veth {host}: {e}"))),
+    }
+}
+
+/// What to configure on the endpoint's side of a veth (it has its name and MAC already).
+pub struct Inside<'a> {
+    /// Its name.
+    pub ifname: &'a str,
     /// Address and prefix length.
     pub address: Option<(Ipv4Addr, u8)>,
     /// Default gateway.
@@ -191,34 +216,17 @@ pub struct Inside<'a> {
     pub routes: &'a [(ipnet::Ipv4Net, Ipv4Addr)],
 }
 
-/// Renames, addresses and routes the endpoint's side (run inside its namespace).
+/// Addresses the endpoint's side, brings it and `lo` up, adds its routes (run with a handle
+/// of the endpoint's namespace).
 pub async fn configure_inside(h: &Handle, c: &Inside<'_>) -> Result<(), String> {
-    let i = index_of(h, c.peer)
+    let i = index_of(h, c.ifname)
         .await?
-        .ok_or_else(|| format!("{} did not arrive in the namespace", c.peer))?;
-    if index_of(h, c.ifname).await?.is_some() {
-        return Err(format!(
-            "the namespace already has an interface {}",
-            c.ifname
-        ));
-    }
-    h.link()
-        .set(
-            LinkUnspec::new_with_index(i)
-                .name(c.ifname.to_string())
-                .address(c.mac.to_vec())
-                .build(),
-        )
-        .execute()
-        .await
-        .map_err(|e| format!("name {} {}: {e}", c.peer, c.ifname))?;
+        .ok_or_else(|| format!("{} did not arrive in the namespace", c.ifname))?;
     if let Some((ip, plen)) = c.address {
         add_address(h, i, ip, plen, c.ifname).await?;
     }
     set_up(h, i, c.ifname).await?;
-    if let Some(lo) = index_of(h, "lo").await? {
-        set_up(h, lo, "lo").await?;
-    }
+    set_up_by_name(h, "lo").await?;
     if let Some(gw) = c.gateway {
         let route = RouteMessageBuilder::<Ipv4Addr>::new()
             .output_interface(i)
@@ -247,10 +255,5 @@ pub async fn configure_inside(h: &Handle, c: &Inside<'_>) -> Result<(), String> 
 
 /// Brings up `lo` of the calling thread's namespace.
 pub fn set_lo_up() -> Result<(), String> {
-    block(|h| async move {
-        match index_of(&h, "lo").await? {
-            Some(lo) => set_up(&h, lo, "lo").await,
-            None => Err("the namespace has no lo".into()),
-        }
-    })
+    block(|h| async move { set_up_by_name(&h, "lo").await })
 }
