@@ -39,6 +39,21 @@ pub trait TaskHost: Send + Sync + std::fmt::Debug {
 
     /// Stops the sandbox and removes what it made. Safe to call again.
     async fn teardown(&self) -> Result<()>;
+
+    /// Starts a process in the sandbox itself, outside every container (ShimDiag's
+    /// DiagExecInHost): in the utility VM, or for the local sandbox in the GCS's
+    /// namespaces. `params` are the bridge's `ProcessParameters`.
+    async fn exec_in_host(
+        &self,
+        params: bridge::messages::ProcessParameters,
+    ) -> Result<Box<dyn hcs::cow::Process>>;
+
+    /// The guest agent's stack dump (ShimDiag's DiagStacks); empty without a guest.
+    async fn guest_stacks(&self) -> Result<String>;
+
+    /// The utility VM's processor count (ExtendedTask's ComputeProcessorInfo); `None`
+    /// when the host is not a VM.
+    fn processor_count(&self) -> Option<u32>;
 }
 
 /// What the shim needs to start a sandbox.
@@ -130,8 +145,8 @@ pub fn sandbox_kind(annotations: &HashMap<String, String>) -> Result<SandboxKind
     }
 }
 
-/// Starts a sandbox of `kind`.
-pub async fn start_sandbox(kind: SandboxKind, config: &HostConfig) -> Result<Arc<dyn Sandbox>> {
+/// Starts a sandbox of `kind` and wraps it as a task host.
+pub async fn start_sandbox(kind: SandboxKind, config: &HostConfig) -> Result<SandboxHost> {
     match kind {
         #[cfg(target_os = "linux")]
         SandboxKind::Local => {
@@ -141,7 +156,7 @@ pub async fn start_sandbox(kind: SandboxKind, config: &HostConfig) -> Result<Arc
             let sb = uvm::sandbox::local::LocalSandbox::start(c)
                 .await
                 .map_err(|e| Error::sandbox("start the local sandbox", e))?;
-            Ok(Arc::new(sb))
+            Ok(SandboxHost::new(Arc::new(sb), None))
         }
         #[cfg(target_os = "linux")]
         SandboxKind::Vm => {
@@ -156,10 +171,11 @@ pub async fn start_sandbox(kind: SandboxKind, config: &HostConfig) -> Result<Arc
                 c.cpus = n;
             }
             c.log_level = config.log_level.clone();
+            let cpus = c.cpus;
             let sb = uvm::sandbox::vm::VmSandbox::start(c)
                 .await
                 .map_err(|e| Error::sandbox("start the VM sandbox", e))?;
-            Ok(Arc::new(sb))
+            Ok(SandboxHost::new(Arc::new(sb), Some(cpus)))
         }
         #[cfg(windows)]
         SandboxKind::Hcs => {
@@ -187,10 +203,11 @@ pub async fn start_sandbox(kind: SandboxKind, config: &HostConfig) -> Result<Arc
             );
             let backends =
                 HcsBackends::host().map_err(|e| Error::sandbox("open this host's HCS", e))?;
+            let cpus = c.options.processor_count;
             let sb = HcsSandbox::start(c, backends)
                 .await
                 .map_err(|e| Error::sandbox("start the HCS utility VM", e))?;
-            Ok(Arc::new(sb))
+            Ok(SandboxHost::new(Arc::new(sb), Some(cpus)))
         }
         other => Err(Error::Unimplemented(format!(
             "the {other} sandbox (state in {}) is not available in this build of the shim",
@@ -204,16 +221,20 @@ pub async fn start_sandbox(kind: SandboxKind, config: &HostConfig) -> Result<Arc
 #[derive(Debug)]
 pub struct SandboxHost {
     sandbox: Arc<dyn Sandbox>,
+    /// The VM's processors (`None` for the local sandbox, which is no VM).
+    processors: Option<u32>,
     containers: Mutex<HashMap<String, Arc<GcsContainer>>>,
     /// Every container id ever created here (for the cgroup sweep after teardown).
     created: Mutex<Vec<String>>,
 }
 
 impl SandboxHost {
-    /// Wraps a started sandbox.
-    pub fn new(sandbox: Arc<dyn Sandbox>) -> Self {
+    /// Wraps a started sandbox; `processors` is the VM's processor count (`None` when
+    /// the sandbox is not a VM).
+    pub fn new(sandbox: Arc<dyn Sandbox>, processors: Option<u32>) -> Self {
         Self {
             sandbox,
+            processors,
             containers: Mutex::new(HashMap::new()),
             created: Mutex::new(Vec::new()),
         }
@@ -299,6 +320,44 @@ impl TaskHost for SandboxHost {
             .map_err(|e| Error::Other(format!("cgroup sweep: {e}")))?;
         }
         r
+    }
+
+    async fn exec_in_host(
+        &self,
+        params: bridge::messages::ProcessParameters,
+    ) -> Result<Box<dyn hcs::cow::Process>> {
+        let p = uvm::GcsProcess::spawn(
+            self.sandbox.client(),
+            bridge::messages::NULL_CONTAINER_ID,
+            params,
+        )
+        .await
+        .map_err(|e| {
+            Error::sandbox(
+                format!("start a process in the {} sandbox", self.sandbox.kind()),
+                e,
+            )
+        })?;
+        Ok(Box::new(p))
+    }
+
+    async fn guest_stacks(&self) -> Result<String> {
+        use bridge::messages::{DumpStacksResponse, RequestBase, NULL_CONTAINER_ID};
+        let r: DumpStacksResponse = self
+            .sandbox
+            .client()
+            .call(
+                bridge::MessageType::DumpStacks,
+                &RequestBase::new(NULL_CONTAINER_ID),
+                None,
+            )
+            .await
+            .map_err(|e| Error::sandbox("dump the guest's stacks", e))?;
+        Ok(r.guest_stacks)
+    }
+
+    fn processor_count(&self) -> Option<u32> {
+        self.processors
     }
 }
 

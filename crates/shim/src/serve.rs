@@ -1,6 +1,7 @@
 //! `serve` (spec §1.1): the long-lived shim. Reads the runtime options from stdin, sets up
-//! logging, serves the Task service on `-socket`, closes stdout to tell `start` it is
-//! ready, and runs until containerd's `Shutdown` (graceful: the server gets 3 s to finish).
+//! logging, serves the Task, ShimDiag and ExtendedTask services on `-socket`, closes stdout
+//! to tell `start` it is ready, and runs until containerd's `Shutdown` (graceful: the
+//! server gets 3 s to finish).
 
 use std::io::Read;
 use std::sync::Arc;
@@ -98,7 +99,9 @@ fn serve(cmd: &Command, socket: &str, is_sandbox: bool) -> Result<()> {
             },
             publisher,
         ));
-        let mut server = crate::sys::bind(socket)?.register_service(task_services(&service));
+        let mut server = crate::sys::bind(socket)?
+            .register_service(task_services(&service))
+            .register_service(crate::diag::services(&service));
         server.start().await.map_err(|source| Error::Ttrpc {
             context: format!("serve on {socket}"),
             source,

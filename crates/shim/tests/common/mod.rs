@@ -10,6 +10,7 @@
 
 #![allow(dead_code)]
 
+pub mod diag;
 pub mod image;
 
 use std::path::{Path, PathBuf};
