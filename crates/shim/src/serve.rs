@@ -99,7 +99,7 @@ fn serve(cmd: &Command, socket: &str, is_sandbox: bool) -> Result<()> {
     })?;
     // One thread runs every task: the shim's work is I/O relays and RPCs, never CPU bound,
     // and a worker thread would cost its stack and its own malloc arena for nothing.
-    // Blocking calls (opening a FIFO before its writer comes) go to spawn_blocking.
+    // Nothing in the shim blocks its thread: FIFOs are opened non-blocking.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

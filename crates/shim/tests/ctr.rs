@@ -106,6 +106,42 @@ fn ctr_run_prints_the_output_and_keeps_the_exit_code() {
     assert!(c.ctr_ok(&["c", "ls", "-q"]).trim().is_empty());
 }
 
+/// The container's stdin is containerd's FIFO, opened before containerd's writer comes: the
+/// data arrives, and the writer's close is the container's EOF (`cat` ends).
+#[test]
+fn ctr_run_relays_stdin_until_eof() {
+    let c = Containerd::start(false);
+    c.import_images(NS);
+    let id = uid("in1");
+    let o = c.ctr_with_stdin(
+        &[
+            "run",
+            "--rm",
+            "--runtime",
+            RUNTIME,
+            IMAGE,
+            &id,
+            "sh",
+            "-c",
+            // Without EOF, `timeout` ends `cat` and the exit code says so.
+            "read first; echo got:$first; timeout 60 cat || exit 9; echo eof",
+        ],
+        b"one\ntwo\nthree\n",
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stderr),
+        c.log_tail()
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "got:one\ntwo\nthree\neof\n"
+    );
+    assert_gone(&c, &id);
+}
+
 /// The utility VM's boot files, where the uvm crate's VM tests find them
 /// (`$HCSSHIM_UVM_BOOTFILES` or `<workspace>/out/uvm`, built by scripts/build-bootfiles.sh).
 fn boot_files() -> std::path::PathBuf {

@@ -197,6 +197,24 @@ state = "{d}/state"
             .expect("run ctr")
     }
 
+    /// Runs `ctr -a <socket> <args>` with `input` on its stdin, then EOF.
+    pub fn ctr_with_stdin(&self, args: &[&str], input: &[u8]) -> Output {
+        use std::io::Write;
+        let mut child = Command::new("ctr")
+            .arg("-a")
+            .arg(self.socket())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run ctr");
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(input).expect("write ctr's stdin");
+        drop(stdin);
+        child.wait_with_output().expect("wait for ctr")
+    }
+
     /// Runs ctr and asserts success; returns stdout.
     pub fn ctr_ok(&self, args: &[&str]) -> String {
         let o = self.ctr(args);
