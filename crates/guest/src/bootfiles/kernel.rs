@@ -27,12 +27,13 @@ pub const VM_MODULES: &[&str] = &[
     "overlay",
 ];
 
-/// Modules the boot initrd of the VHD boot modes needs to mount the root: the PCI
-/// transport, the SCSI disk, ext4 (and crc32c) and dm-verity (which pulls in dm-mod). In
+/// Modules the boot initrd of the VHD boot modes needs to mount the root: the virtio
+/// transports (q35's PCI, microvm's MMIO), the SCSI disk, ext4 (and crc32c) and dm-verity (which pulls in dm-mod). In
 /// Debian's kernel all of them are modules (`CONFIG_SCSI_VIRTIO=m`, `CONFIG_BLK_DEV_SD=m`,
 /// `CONFIG_EXT4_FS=m`, `CONFIG_BLK_DEV_DM=m`, `CONFIG_DM_VERITY=m`); sha256, which
 /// dm-verity hashes with, is built in.
 pub const ROOT_MODULES: &[&str] = &[
+    "virtio_mmio",
     "virtio_pci",
     "virtio_scsi",
     "sd_mod",

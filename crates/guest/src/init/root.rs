@@ -220,18 +220,34 @@ pub fn switch_if_asked(args: &[String]) -> Result<()> {
     }
     wait_for(Path::new(&spec.device), DEVICE_WAIT)?;
     std::fs::create_dir_all(NEW_ROOT).map_err(|e| Error::path("mkdir", Path::new(NEW_ROOT), e))?;
-    let flags = if spec.readonly { libc::MS_RDONLY } else { 0 };
-    mount(
+    let mut readonly = spec.readonly;
+    let flags = if readonly { libc::MS_RDONLY } else { 0 };
+    match mount(
         &spec.device,
         NEW_ROOT,
         Some(&spec.fstype),
         flags,
         &spec.flags,
-    )?;
+    ) {
+        // As the kernel does: a read-only device (a dm-verity target) is mounted read-only.
+        Err(Error::Io { source, .. })
+            if !readonly && matches!(source.raw_os_error(), Some(libc::EACCES | libc::EROFS)) =>
+        {
+            readonly = true;
+            mount(
+                &spec.device,
+                NEW_ROOT,
+                Some(&spec.fstype),
+                libc::MS_RDONLY,
+                &spec.flags,
+            )?
+        }
+        r => r?,
+    }
     eprintln!(
         "init: mounted {} ({}) in {} ms; switching to {}",
         spec.device,
-        if spec.readonly { "ro" } else { "rw" },
+        if readonly { "ro" } else { "rw" },
         t0.elapsed().as_millis(),
         spec.init
     );
