@@ -224,6 +224,14 @@ fn tail(path: &Path, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
+/// init's own lines on the console (`init: …`): why a root did not mount or a step failed,
+/// which a kernel panic's trace pushes out of the console's tail.
+fn init_lines(console: &Path) -> String {
+    let text = std::fs::read_to_string(console).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains("init: ")).collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
 impl VmSandbox {
     /// Starts the backend and QEMU, waits for the GCS to dial the bridge and negotiates.
     /// On failure everything started is stopped and the state dir removed.
@@ -466,8 +474,9 @@ impl VmSandbox {
         let dir = &config.state_dir;
         let why = |what: &str| {
             format!(
-                "{what}\nqemu: {}\nconsole:\n{}\ngcs log:\n{}",
+                "{what}\nqemu: {}\ninit:\n{}\nconsole:\n{}\ngcs log:\n{}",
                 tail(&dir.join("qemu.log"), 5),
+                init_lines(&dir.join("console.log")),
                 tail(&dir.join("console.log"), 15),
                 tail(&dir.join("gcs.log"), 10)
             )
