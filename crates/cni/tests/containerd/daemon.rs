@@ -249,9 +249,20 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         self.dir().join("c.sock")
     }
 
-    /// containerd's log.
+    /// containerd's log (with the shims' logs), then the `gcs.log` of each running local
+    /// sandbox (runhcs pods), for failure messages.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir().join("containerd.log")).unwrap_or_default()
+        // A missing log reads as empty: this only decorates a failure message.
+        let mut log =
+            std::fs::read_to_string(self.dir().join("containerd.log")).unwrap_or_default();
+        for (shim, _) in self.shims() {
+            for dir in children(shim).into_iter().filter_map(sandbox_dir) {
+                let gcs = dir.join("gcs.log");
+                log.push_str(&format!("\n--- {}\n", gcs.display()));
+                log.push_str(&std::fs::read_to_string(&gcs).unwrap_or_default());
+            }
+        }
+        log
     }
 
     /// The CNI plugins' log.
@@ -351,12 +362,7 @@ impl Drop for Containerd {
         let mut sandboxes = Vec::new();
         let shims = self.shims();
         for &(shim, _) in &shims {
-            let children = std::fs::read_to_string(format!("/proc/{shim}/task/{shim}/children"))
-                .unwrap_or_default();
-            for c in children
-                .split_whitespace()
-                .filter_map(|c| c.parse::<i32>().ok())
-            {
+            for c in children(shim) {
                 sandboxes.extend(sandbox_dir(c));
                 if let Err(e) = kill(Pid::from_raw(c), Signal::SIGKILL) {
                     eprintln!("kill {c}: {e}");
@@ -366,8 +372,9 @@ impl Drop for Containerd {
                 eprintln!("kill shim {shim}: {e}");
             }
         }
-        // containerd reaps the killed shims (it is their subreaper) and cleans up after
-        // them (`<shim> delete`, `runc delete`) before it is stopped.
+        // Wait for the killed shims to be gone (reaped), so that containerd, which sees
+        // their connections close, starts cleaning up after them (`<shim> delete`, which
+        // runs `runc delete`) before it is stopped.
         let deadline = Instant::now() + Duration::from_secs(5);
         while shims.iter().any(|(p, _)| alive(*p)) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));
@@ -446,6 +453,24 @@ impl Drop for Containerd {
             }
         }
     }
+}
+
+/// The children of process `pid`, started by any of its threads (a gone process has
+/// none).
+fn children(pid: i32) -> Vec<i32> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let list = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        out.extend(
+            list.split_whitespace()
+                .filter_map(|c| c.parse::<i32>().ok()),
+        );
+    }
+    out
 }
 
 /// Whether process `pid` exists (a zombie counts: it is not reaped yet).
