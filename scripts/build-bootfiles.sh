@@ -3,7 +3,8 @@
 #
 # Builds the utility VM's boot files into OUT (default: out/uvm): the guest programs (init,
 # vsockexec, gcs) as static, stripped release binaries, then uvm-bootfiles assembles
-# delta.tar.gz, initrd.img, rootfs.tar.gz, rootfs.vhd, rootfs-verity.vhd and the
+# delta.tar.gz, initrd.img, rootfs.tar.gz, rootfs.vhd, rootfs-verity.vhd (+ .info), the
+# VHD boot modes' boot-initrd.img and the
 # uncompressed kernel (vmlinux) with its modules from the newest installed Debian kernel
 # (linux-image-amd64; KERNEL_RELEASE=<uname -r style name> picks another).
 # BASE=<tar|tar.gz|cpio|cpio.gz> replaces the default base (busybox-static + runc).

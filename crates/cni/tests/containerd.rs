@@ -1,14 +1,16 @@
 //! A real peer (issue 12 item 5): Debian's containerd, its CRI plugin using the `nat`
 //! plugin as the pod network through a conflist in a private configuration directory,
 //! started by the test inside hnsd's host network namespace with a private root, state and
-//! sockets, `restrict_oom_score_adj = true`, a locally built image (no registry) and runc
-//! (`containerd-shim-runc-v2`). A pod started through CRI (a Rust client: tonic + the CRI
-//! protos) gets its address from the plugin (the HNS endpoint's), its DNS settings
-//! (runtimeConfig DNS on the endpoint, resolv.conf in the pod), and a host port mapping
-//! that reaches its web server from the outside and from the host. Removing the pod
-//! removes the endpoint and the HCN namespace.
+//! sockets, `restrict_oom_score_adj = true` and a locally built image (no registry). The
+//! same pod scenario runs once per CRI runtime handler: `runc` (Debian's
+//! `containerd-shim-runc-v2`) and `runhcs` (this workspace's `containerd-shim-runhcs-v1`
+//! with its local sandbox and `gcs`, built by the test). A pod started through CRI (a Rust
+//! client: tonic + the CRI protos) gets its address from the plugin (the HNS endpoint's),
+//! its DNS settings (runtimeConfig DNS on the endpoint, resolv.conf in the pod), and a
+//! host port mapping that reaches its web server from the outside and from the host.
+//! Removing the pod removes the endpoint and the HCN namespace.
 //!
-//! Root (CI runs as root); one pod, a few seconds.
+//! Root (CI runs as root); one pod per test, a few seconds each.
 
 #![cfg(target_os = "linux")]
 
@@ -23,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use common::net::*;
 use common::HOST_IP;
-use daemon::Containerd;
+use daemon::{Containerd, Runtime};
 use hnsd::testing::TestHnsd;
 use k8s_cri::v1::image_service_client::ImageServiceClient;
 use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
@@ -86,7 +88,18 @@ async fn exec(
 }
 
 #[test]
-fn containerd_cri_pod_gets_its_address_dns_and_a_working_host_port_from_nat() {
+fn containerd_cri_pod_with_runc_gets_its_address_dns_and_a_working_host_port_from_nat() {
+    pod_through_cri(Runtime::Runc);
+}
+
+#[test]
+fn containerd_cri_pod_with_runhcs_gets_its_address_dns_and_a_working_host_port_from_nat() {
+    pod_through_cri(Runtime::Runhcs);
+}
+
+/// The scenario: a pod with a web server through CRI with `runtime`'s handler, on the
+/// `nat` network (see the module docs).
+fn pod_through_cri(runtime: Runtime) {
     require_root();
     let hnsd = TestHnsd::start().unwrap();
     let host = hnsd.host_netns().unwrap().path().to_path_buf();
@@ -106,7 +119,7 @@ fn containerd_cri_pod_gets_its_address_dns_and_a_working_host_port_from_nat() {
         }]
     })
     .to_string();
-    let mut ctrd = Containerd::start(&host, &conflist, &[("HNSD_SOCKET", hnsd.socket())]);
+    let mut ctrd = Containerd::start(&host, &conflist, &[("HNSD_SOCKET", hnsd.socket())], runtime);
     let tar = ctrd.dir().join("image.tar");
     image::build(ctrd.dir(), &tar);
     ctrd.ctr(&[
@@ -153,7 +166,7 @@ fn containerd_cri_pod_gets_its_address_dns_and_a_working_host_port_from_nat() {
         let pod = rt
             .run_pod_sandbox(RunPodSandboxRequest {
                 config: Some(config.clone()),
-                runtime_handler: String::new(),
+                runtime_handler: runtime.handler().into(),
             })
             .await
             .unwrap_or_else(|e| panic!("RunPodSandbox: {e}\n{}\n{}", ctrd.log(), ctrd.cni_log()))
@@ -213,6 +226,10 @@ fn containerd_cri_pod_gets_its_address_dns_and_a_working_host_port_from_nat() {
         })
         .await
         .unwrap_or_else(|e| panic!("StartContainer: {e}\n{}", ctrd.log()));
+
+        // The pod runs with the handler's shim (one shim per pod).
+        let shims: Vec<&str> = ctrd.shims().into_iter().map(|(_, s)| s).collect();
+        assert_eq!(shims, [runtime.shim()], "{}", ctrd.log());
 
         // Inside the pod: eth0 has the address; resolv.conf has the DNS settings.
         let addr = exec(&mut rt, &web, &["ip", "-o", "-4", "addr", "show", "dev", "eth0"]).await;

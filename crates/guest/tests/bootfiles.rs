@@ -41,6 +41,7 @@ fn boot_files_are_reproducible_and_complete() {
     assert_eq!(
         names,
         [
+            "boot-initrd.img",
             "delta.tar.gz",
             "initrd.img",
             "kernel.release",
@@ -97,6 +98,31 @@ fn boot_files_are_reproducible_and_complete() {
     ] {
         assert!(names.contains(&want), "{want} missing from the initrd");
     }
+    // The boot initrd of the VHD modes: init and the modules that mount the root, listed
+    // dependencies first.
+    let boot = Tree::read_archive(&read(a.path(), "boot-initrd.img")).unwrap();
+    assert!(matches!(boot.get("init").unwrap().kind, Kind::File(_)));
+    assert!(boot.get("bin/gcs").is_none());
+    let Kind::File(order) = &boot
+        .get(&format!("lib/modules/{release}/modules.load"))
+        .unwrap()
+        .kind
+    else {
+        panic!("modules.load is not a file");
+    };
+    let order = String::from_utf8(order.clone()).unwrap();
+    let pos = |m: &str| {
+        order
+            .lines()
+            .position(|l| l.ends_with(m))
+            .unwrap_or_else(|| panic!("{m} not in the boot initrd's modules.load:\n{order}"))
+    };
+    assert!(pos("/scsi_mod.ko") < pos("/virtio_scsi.ko"));
+    assert!(pos("/scsi_mod.ko") < pos("/sd_mod.ko"));
+    assert!(pos("/jbd2.ko") < pos("/ext4.ko"));
+    assert!(pos("/dm-mod.ko") < pos("/dm-bufio.ko"));
+    assert!(pos("/dm-bufio.ko") < pos("/dm-verity.ko"));
+
     // rootfs.tar.gz holds the same tree as the initrd.
     let tar = Tree::read_archive(&read(a.path(), "rootfs.tar.gz")).unwrap();
     let cpio_tree = Tree::read_archive(&initrd).unwrap();

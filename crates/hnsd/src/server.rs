@@ -18,7 +18,7 @@ use std::thread::JoinHandle;
 
 use hcn::api::{CallError, Handle, HcnApi, ObjectKind};
 use hcn::engine::Engine;
-use hcn::wire::{write_frame, Request, Response, MAX_FRAME};
+use hcn::wire::{frame_len, write_frame, Request, Response};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::watch;
@@ -100,14 +100,7 @@ async fn read_frame_async(r: &mut UnixStream) -> io::Result<Option<Vec<u8>>> {
             n => got += n,
         }
     }
-    let len = u32::from_be_bytes(len) as usize;
-    if len > MAX_FRAME {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("frame of {len} bytes exceeds {MAX_FRAME}"),
-        ));
-    }
-    let mut body = vec![0u8; len];
+    let mut body = vec![0u8; frame_len(len)?];
     r.read_exact(&mut body).await?;
     Ok(Some(body))
 }

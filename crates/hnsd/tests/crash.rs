@@ -7,53 +7,12 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::os::unix::net::UnixStream;
-use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use hcn::hnsd_client::HnsdClient;
 use hcn::schema::*;
-
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        // The test's own child, by pid; already reaped after a kill -9 round.
-        if let Ok(None) = self.0.try_wait() {
-            if let Err(e) = self.0.kill() {
-                eprintln!("kill hnsd: {e}");
-            }
-            if let Err(e) = self.0.wait() {
-                eprintln!("wait hnsd: {e}");
-            }
-        }
-    }
-}
-
-fn spawn_hnsd(dir: &Path) -> Child {
-    let socket = dir.join("hnsd.sock");
-    let child = Command::new(env!("CARGO_BIN_EXE_hnsd"))
-        .arg("--socket")
-        .arg(&socket)
-        .arg("--state-dir")
-        .arg(dir.join("state"))
-        .arg("--netns-dir")
-        .arg(dir.join("netns"))
-        .arg("--no-dataplane")
-        .env("HNSD_LOG", "error")
-        .spawn()
-        .unwrap();
-    let child = Child(child);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while UnixStream::connect(&socket).is_err() {
-        assert!(Instant::now() < deadline, "hnsd did not start");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    child
-}
 
 /// The operation a client had sent when hnsd died (endpoints by name: hnsd picks ids).
 #[derive(Debug, Clone)]

@@ -8,7 +8,6 @@ use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::process::Command;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use common::*;
 use hcn::error::is_port_already_exists_error;
@@ -127,40 +126,6 @@ fn bad_documents_get_hns_errors() {
     let gone = hcn::Hcn::new(Arc::new(HnsdClient::new(hnsd.dir().join("nobody.sock"))));
     let err = gone.list_networks().unwrap_err();
     assert_eq!(err.call().unwrap().hresult().value(), 0x8007_06BA);
-}
-
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        // The test's own child, by pid.
-        if let Err(e) = self.0.kill() {
-            eprintln!("kill hnsd: {e}");
-        }
-        if let Err(e) = self.0.wait() {
-            eprintln!("wait hnsd: {e}");
-        }
-    }
-}
-
-fn spawn_hnsd(dir: &std::path::Path) -> Child {
-    let socket = dir.join("hnsd.sock");
-    let child = Command::new(env!("CARGO_BIN_EXE_hnsd"))
-        .arg("--socket")
-        .arg(&socket)
-        .arg("--state-dir")
-        .arg(dir.join("state"))
-        .arg("--netns-dir")
-        .arg(dir.join("netns"))
-        .arg("--no-dataplane")
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while UnixStream::connect(&socket).is_err() {
-        assert!(Instant::now() < deadline, "hnsd did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Child(child)
 }
 
 #[test]

@@ -53,6 +53,19 @@ pub struct Cli {
     /// `rootfs.vhd` (default `%ProgramFiles%\Linux Containers`).
     #[arg(long = "boot-files", global = true, env = "RUNHCS_BOOT_FILES")]
     pub boot_files: Option<PathBuf>,
+    /// Linux, `--sandbox vm`: where the utility VM's root filesystem comes from. `initrd`:
+    /// `initrd.img` is the whole root. `vhd`: `rootfs.vhd` on a read-only SCSI disk
+    /// (`root=/dev/sda ro`), mounted by `boot-initrd.img`. `verity-vhd`: `rootfs-verity.vhd`
+    /// through dm-verity (`root=/dev/dm-0 dm-mod.create=…`, root hash from
+    /// `rootfs-verity.info`), so every block read is checked against the root hash.
+    #[arg(
+        long = "boot-mode",
+        global = true,
+        env = "RUNHCS_BOOT_MODE",
+        default_value = "initrd",
+        value_parser = ["initrd", "vhd", "verity-vhd"]
+    )]
+    pub boot_mode: String,
     /// The command.
     #[command(subcommand)]
     pub command: Command,

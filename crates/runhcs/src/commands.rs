@@ -69,6 +69,14 @@ pub fn sandbox_kind(cli: &Cli) -> Result<uvm::SandboxKind> {
 }
 
 #[cfg(unix)]
+/// `--boot-mode` of the VM sandbox.
+pub fn boot_mode(cli: &Cli) -> Result<uvm::sandbox::vm::BootMode> {
+    cli.boot_mode
+        .parse()
+        .map_err(|e: uvm::Error| Error::Invalid(e.to_string()))
+}
+
+#[cfg(unix)]
 fn global_args(cli: &Cli) -> Vec<String> {
     let mut a = vec![
         "--root".to_owned(),
@@ -85,6 +93,7 @@ fn global_args(cli: &Cli) -> Vec<String> {
         a.push("--gcs-use-inouterr".to_owned());
     }
     a.push(format!("--sandbox={}", cli.sandbox));
+    a.push(format!("--boot-mode={}", cli.boot_mode));
     if let Some(b) = &cli.boot_files {
         a.push(format!("--boot-files={}", b.display()));
     }
@@ -108,6 +117,7 @@ fn create_with(cli: &Cli, args: &CreateArgs, exit_pipe: Option<OwnedFd>) -> Resu
         return Err(Error::Unsupported("--host (process isolation)"));
     }
     sandbox_kind(cli)?;
+    boot_mode(cli)?;
     let cd = dir_of(cli, &args.id)?;
     let bundle = std::fs::canonicalize(&args.bundle)
         .map_err(|e| Error::Invalid(format!("bundle {}: {e}", args.bundle.display())))?;

@@ -116,6 +116,7 @@ fn run_shim(cli: &Cli, a: &cli::ShimArgs) -> Result<i32, Error> {
     let config = shim::ShimConfig {
         sandbox: commands::sandbox_kind(cli)?,
         boot_files: cli.boot_files.clone(),
+        boot_mode: commands::boot_mode(cli)?,
         id: a.id.clone(),
         root: state::root_dir(&cli.root),
         bundle: a.bundle.clone(),

@@ -23,7 +23,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 use uvm::sandbox::local::{LocalSandbox, LocalSandboxConfig};
-use uvm::sandbox::vm::{VmSandbox, VmSandboxConfig};
+use uvm::sandbox::vm::{BootMode, VmSandbox, VmSandboxConfig};
 use uvm::transport::BoxStream;
 use uvm::{GcsContainer, GcsProcess, ProcessStdio};
 use uvm::{Sandbox, SandboxKind};
@@ -46,6 +46,8 @@ pub struct ShimConfig {
     pub sandbox: SandboxKind,
     /// The VM sandbox's boot files (`--boot-files`).
     pub boot_files: Option<PathBuf>,
+    /// The VM sandbox's boot mode (`--boot-mode`).
+    pub boot_mode: BootMode,
     /// Container id.
     pub id: String,
     /// The root dir.
@@ -245,6 +247,7 @@ impl ShimSandbox {
                 if let Some(b) = &config.boot_files {
                     c.boot_files = b.clone();
                 }
+                c.boot_mode = config.boot_mode;
                 c.log_level = log_level.into();
                 Ok(ShimSandbox::Vm(Box::new(VmSandbox::start(c).await?)))
             }

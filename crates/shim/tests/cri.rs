@@ -1,7 +1,8 @@
 //! A pod with two containers through containerd's CRI gRPC API (the calls kubelet makes),
 //! against Debian's containerd with this shim as the pod's runtime. Checks one shim and one
 //! sandbox per pod, the pod's network namespace (set up by the CNI bridge plugin inside
-//! the test's own network namespace) shared by the pause and both containers, ExecSync
+//! the test's own network namespace) shared by the pause and both containers, the pod's
+//! DNS settings, security contexts (run as a user, read-only root file system), ExecSync
 //! output and exit codes, container logs, and a clean stop/remove. Root only.
 
 #![cfg(target_os = "linux")]
@@ -82,6 +83,11 @@ fn a_pod_with_two_containers_through_cri() {
             }),
             hostname: "shimpod".into(),
             log_directory: logs.display().to_string(),
+            dns_config: Some(DnsConfig {
+                servers: vec!["198.18.77.53".into()],
+                searches: vec!["shimpod.example".into()],
+                options: vec!["ndots:3".into()],
+            }),
             ..Default::default()
         };
         let pod = rt
@@ -95,14 +101,38 @@ fn a_pod_with_two_containers_through_cri() {
             .pod_sandbox_id;
 
         let mut ids = Vec::new();
-        for (name, script) in [
+        // c1: a read-only root file system, the pod's pid namespace (CRI's default); c2: runs
+        // as uid 1234 in a pid namespace of its own (CRI security contexts).
+        let security = [
+            LinuxContainerSecurityContext {
+                readonly_rootfs: true,
+                ..Default::default()
+            },
+            LinuxContainerSecurityContext {
+                run_as_user: Some(Int64Value { value: 1234 }),
+                namespace_options: Some(NamespaceOption {
+                    pid: NamespaceMode::Container as i32,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        ];
+        for ((name, script), security) in [
             ("c1", "echo hello-from-c1; exec sleep 1000"),
             ("c2", "exec sleep 1000"),
-        ] {
+        ]
+        .into_iter()
+        .zip(security)
+        {
+            let mut config = container_config(name, script);
+            config.linux = Some(LinuxContainerConfig {
+                security_context: Some(security),
+                ..Default::default()
+            });
             let id = rt
                 .create_container(CreateContainerRequest {
                     pod_sandbox_id: pod.clone(),
-                    config: Some(container_config(name, script)),
+                    config: Some(config),
                     sandbox_config: Some(sandbox_config.clone()),
                 })
                 .await
@@ -138,6 +168,45 @@ fn a_pod_with_two_containers_through_cri() {
             String::from_utf8_lossy(&addr.stdout).contains("198.18.77."),
             "the pod's CNI address is not in the container: {addr:?}"
         );
+        // The pod's DNS settings reach the containers' resolv.conf.
+        let dns = exec(&mut rt, &ids[0], &["cat", "/etc/resolv.conf"]).await;
+        let dns = String::from_utf8_lossy(&dns.stdout).into_owned();
+        for line in [
+            "nameserver 198.18.77.53",
+            "search shimpod.example",
+            "options ndots:3",
+        ] {
+            assert!(dns.lines().any(|l| l == line), "{line:?} not in {dns:?}");
+        }
+
+        // Security contexts: c1's root file system is read-only, c2 runs (and execs) as 1234.
+        let ro = exec(&mut rt, &ids[0], &["sh", "-c", "touch /written 2>&1"]).await;
+        assert_ne!(ro.exit_code, 0, "wrote to a read-only rootfs: {ro:?}");
+        assert!(
+            String::from_utf8_lossy(&ro.stdout).contains("Read-only file system"),
+            "{ro:?}"
+        );
+        let uid = exec(&mut rt, &ids[1], &["id", "-u"]).await;
+        assert_eq!(
+            String::from_utf8_lossy(&uid.stdout).trim(),
+            "1234",
+            "{uid:?}"
+        );
+        // c2 asked for a pid namespace of its own (kubelet's default): its init is pid 1
+        // there, and runs as 1234; c1 shares the pod's, where the pause process is pid 1.
+        let init = exec(&mut rt, &ids[1], &["stat", "-c", "%u", "/proc/1"]).await;
+        assert_eq!(
+            String::from_utf8_lossy(&init.stdout).trim(),
+            "1234",
+            "{init:?}"
+        );
+        let init = exec(&mut rt, &ids[0], &["stat", "-c", "%u", "/proc/1"]).await;
+        assert_eq!(
+            String::from_utf8_lossy(&init.stdout).trim(),
+            "0",
+            "{init:?}"
+        );
+
         let code = exec(
             &mut rt,
             &ids[1],

@@ -1,6 +1,7 @@
 //! Start-up figures of the VM sandbox next to the local sandbox's, in one run (used by
 //! `bench/vm.sh`): sandbox start to a negotiated bridge, and to the first output of a
-//! container; QEMU + vhost-device-vsock RSS per VM. Linux, as root.
+//! container; the same for the VM booted from the dm-verity VHD root (`verity-vhd` boot
+//! mode) next to the initrd one; QEMU + vhost-device-vsock RSS per VM. Linux, as root.
 //!
 //! `vm-bench <gcs binary> <busybox rootfs> <boot files dir> <rounds>`
 
@@ -23,7 +24,7 @@ mod bench {
 
     use tokio::io::AsyncReadExt;
     use uvm::sandbox::local::{LocalSandbox, LocalSandboxConfig};
-    use uvm::sandbox::vm::{VmSandbox, VmSandboxConfig};
+    use uvm::sandbox::vm::{BootMode, VmSandbox, VmSandboxConfig};
     use uvm::Sandbox;
 
     fn spec() -> serde_json::Value {
@@ -79,6 +80,7 @@ mod bench {
         );
         let base = std::env::temp_dir().join(format!("vm-bench-{}", std::process::id()));
         let (mut vm_neg, mut vm_out, mut lo_neg, mut lo_out) = (vec![], vec![], vec![], vec![]);
+        let (mut vhd_neg, mut vhd_out) = (vec![], vec![]);
         let (mut rss, mut kvm) = (Vec::new(), false);
         for i in 0..rounds {
             // Interleaved, so that load on the machine hits both alike.
@@ -100,6 +102,15 @@ mod bench {
             let (q, b) = vm.pids();
             rss.push((rss_kib(q), rss_kib(b)));
             vm.teardown().await.expect("VM teardown");
+
+            let t0 = Instant::now();
+            let mut c = VmSandboxConfig::new(base.join(format!("vhd{i}")));
+            c.boot_files = boot.clone();
+            c.boot_mode = BootMode::VerityVhd;
+            let vm = VmSandbox::start(c).await.expect("VM sandbox (verity-vhd)");
+            vhd_neg.push(t0.elapsed().as_secs_f64());
+            vhd_out.push(first_output(&vm, &rootfs, t0).await.as_secs_f64());
+            vm.teardown().await.expect("VM teardown (verity-vhd)");
         }
         if let Err(e) = std::fs::remove_dir(&base) {
             eprintln!("{}: {e}", base.display());
@@ -125,6 +136,19 @@ mod bench {
             lo,
             vo,
             vo / lo
+        );
+        let (hn, ho) = (median(vhd_neg), median(vhd_out));
+        println!(
+            "VM boot mode, negotiated:   initrd {:7.3} s   verity-vhd {:7.3} s   vhd/initrd {:5.2}x",
+            vn,
+            hn,
+            hn / vn
+        );
+        println!(
+            "VM boot mode, first output: initrd {:7.3} s   verity-vhd {:7.3} s   vhd/initrd {:5.2}x",
+            vo,
+            ho,
+            ho / vo
         );
         let (q, b) = rss[rss.len() - 1];
         println!(

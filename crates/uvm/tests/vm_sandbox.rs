@@ -2,7 +2,8 @@
 //! usable KVM), the GCS dials the bridge over virtio-vsock through vhost-device-vsock, and
 //! containers run inside the VM. Needs root, qemu-system-x86, vhost-device-vsock and the
 //! boot files (`scripts/build-bootfiles.sh`, found in `$HCSSHIM_UVM_BOOTFILES` or
-//! `<workspace>/out/uvm`). Two boots in all: one full lifecycle, one crash.
+//! `<workspace>/out/uvm`). Three boots in all: one full lifecycle (initrd), one crash, one
+//! container on the dm-verity VHD root.
 
 #![cfg(target_os = "linux")]
 
@@ -15,7 +16,7 @@ use bridge::messages::{NotificationType, ProcessParameters};
 use bridge::RawJson;
 use common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use uvm::sandbox::vm::{VmSandbox, VmSandboxConfig};
+use uvm::sandbox::vm::{BootMode, VmSandbox, VmSandboxConfig};
 
 const T: Duration = Duration::from_secs(120);
 
@@ -32,9 +33,14 @@ fn boot_files() -> PathBuf {
 }
 
 async fn start(tag: &str, gcs_args: &[&str]) -> VmSandbox {
+    start_mode(tag, gcs_args, BootMode::Initrd).await
+}
+
+async fn start_mode(tag: &str, gcs_args: &[&str], mode: BootMode) -> VmSandbox {
     assert!(is_root(), "the VM sandbox tests run as root (as CI does)");
     let mut cfg = VmSandboxConfig::new(state_dir(tag));
     cfg.boot_files = boot_files();
+    cfg.boot_mode = mode;
     cfg.log_level = "debug".into();
     cfg.memory_mib = 512;
     cfg.scratch_size = 256 << 20;
@@ -228,6 +234,44 @@ async fn killing_qemu_fails_calls_and_teardown_cleans_up() {
     );
     assert!(c.start_init(false, false, false).await.is_err());
     sb.teardown().await.expect("teardown after a crash");
+    assert!(
+        !alive(qemu) && !alive(backend),
+        "QEMU or the backend still runs"
+    );
+    assert!(!dir.exists(), "{} left behind", dir.display());
+}
+
+#[tokio::test]
+async fn a_container_runs_on_a_verity_checked_vhd_root() {
+    let sb = start_mode("vmverity", &[], BootMode::VerityVhd).await;
+    let times = sb.start_times();
+    eprintln!(
+        "VM sandbox (verity-vhd) negotiated in {:?} (kvm: {})",
+        times.negotiated, times.kvm
+    );
+    let (qemu, backend) = sb.pids();
+    let dir = sb.state_dir();
+    // The boot initrd's init mounted the dm-verity device read-only and handed over.
+    let console = std::fs::read_to_string(dir.join("console.log")).unwrap();
+    assert!(
+        console.contains("init: mounted /dev/dm-0 (ro)"),
+        "the root is not the dm-verity device:\n{console}"
+    );
+    // The container's layer disk takes LUN 1: LUN 0 is the root disk.
+    let c = sb
+        .create_container(
+            "c1",
+            spec(&["/bin/sh", "-c", "echo hello from verity; exit 3"], false),
+            &[busybox_rootfs()],
+        )
+        .await
+        .expect("create c1");
+    let p = c.start_init(false, true, false).await.expect("start c1");
+    let out = read_all(p.take_stdio().stdout).await;
+    assert_eq!(String::from_utf8_lossy(&out), "hello from verity\n");
+    assert_eq!(p.wait_timeout(T).await.unwrap(), 3);
+    sb.remove_container(&c).await.expect("remove c1");
+    sb.teardown().await.expect("teardown");
     assert!(
         !alive(qemu) && !alive(backend),
         "QEMU or the backend still runs"

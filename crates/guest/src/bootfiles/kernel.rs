@@ -27,6 +27,21 @@ pub const VM_MODULES: &[&str] = &[
     "overlay",
 ];
 
+/// Modules the boot initrd of the VHD boot modes needs to mount the root: the virtio
+/// transports (q35's PCI, microvm's MMIO), the SCSI disk, ext4 (and crc32c) and dm-verity (which pulls in dm-mod). In
+/// Debian's kernel all of them are modules (`CONFIG_SCSI_VIRTIO=m`, `CONFIG_BLK_DEV_SD=m`,
+/// `CONFIG_EXT4_FS=m`, `CONFIG_BLK_DEV_DM=m`, `CONFIG_DM_VERITY=m`); sha256, which
+/// dm-verity hashes with, is built in.
+pub const ROOT_MODULES: &[&str] = &[
+    "virtio_mmio",
+    "virtio_pci",
+    "virtio_scsi",
+    "sd_mod",
+    "ext4",
+    "crc32c_generic",
+    "dm_verity",
+];
+
 const XZ_MAGIC: &[u8] = &[0xfd, b'7', b'z', b'X', b'Z', 0x00];
 const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b, 0x08];
 const ELF_MAGIC: &[u8] = b"\x7fELF";
@@ -214,12 +229,15 @@ impl Kernel {
         })
     }
 
-    /// The modules `names` need, as (path under `lib/modules/<release>/`, contents).
+    /// The modules `names` need, as (path under `lib/modules/<release>/`, contents), in
+    /// load order: every module after its dependencies (init has no modprobe and loads
+    /// them in this order).
     pub fn modules_for(&self, names: &[&str]) -> Result<Vec<(String, Vec<u8>)>> {
         let dep_path = self.modules.join("modules.dep");
         let dep =
             parse_modules_dep(&std::fs::read_to_string(&dep_path).with_path("read", &dep_path)?);
-        resolve(&dep, names)?
+        let paths = resolve(&dep, names)?;
+        load_order(&dep, &paths)
             .into_iter()
             .map(|p| {
                 let full = self.modules.join(&p);
@@ -269,6 +287,41 @@ kernel/net/vmw_vsock/vsock.ko:\nkernel/drivers/scsi/sd_mod.ko: kernel/lib/crc-t1
         assert!(pos("crc-t10dif.ko") < pos("sd_mod.ko"));
         assert_eq!(order.len(), got.len());
         assert!(resolve(&dep, &["nosuch"]).is_err());
+    }
+
+    #[test]
+    fn modules_for_returns_dependencies_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let k = Kernel::at(dir.path(), "6.1.0-test");
+        std::fs::create_dir_all(&k.modules).unwrap();
+        std::fs::write(k.modules.join("modules.dep"), DEP).unwrap();
+        for (p, _) in parse_modules_dep(DEP) {
+            let f = k.modules.join(&p);
+            std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+            std::fs::write(&f, p.as_bytes()).unwrap();
+        }
+        let got: Vec<String> = k
+            .modules_for(&["ext4", "vmw_vsock_virtio_transport"])
+            .unwrap()
+            .into_iter()
+            .map(|(p, data)| {
+                assert_eq!(data, p.as_bytes());
+                module_name(&p)
+            })
+            .collect();
+        // Sorted by path, ext4 would come before jbd2 and the transport before vsock.
+        assert_eq!(
+            got,
+            [
+                "crc16",
+                "mbcache",
+                "jbd2",
+                "ext4",
+                "vsock",
+                "vmw_vsock_virtio_transport_common",
+                "vmw_vsock_virtio_transport",
+            ]
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! | `rootfs.vhd` | the tree as a read-only ext4 image (our tar2ext4) with a fixed VHD footer |
 //! | `rootfs-verity.vhd` | the same ext4 image followed by its dm-verity superblock and hash tree, then the footer; `rootfs-verity.info` has the root hash and the `dm-mod.create` argument |
 //! | `vmlinux`, `kernel.release` | the uncompressed guest kernel (when a kernel is given) |
+//! | `boot-initrd.img` | the VHD boot modes' initrd: `/init` and the modules that mount the root (SCSI disk, ext4, dm-verity), which Debian's kernel does not build in |
 //! | `SHA256SUMS` | digests of all of the above |
 //!
 //! **Reproducible**: every archive is written from one sorted in-memory [`tree::Tree`] with
@@ -111,23 +112,52 @@ pub fn delta_tree(i: &Inputs) -> Result<Tree> {
     )?;
     if let Some(k) = &i.kernel {
         let names: Vec<&str> = i.modules.iter().map(String::as_str).collect();
-        let mut order = String::new();
-        for (path, data) in k.modules_for(&names)? {
-            t.insert(
-                &format!("lib/modules/{}/{path}", k.release),
-                file(data, 0o644),
-            )?;
-            order.push_str(&path);
-            order.push('\n');
-        }
-        // The order init loads them in: there is no modprobe in the guest.
-        let list = format!(
-            "lib/modules/{}/{}",
-            k.release,
-            crate::init::modules::LOAD_ORDER
-        );
-        t.insert(&list, file(order.into_bytes(), 0o644))?;
+        add_modules(&mut t, k, &names)?;
     }
+    Ok(t)
+}
+
+/// Adds the modules `names` need under `lib/modules/<release>/`, and the list init loads
+/// them in (dependencies first: there is no modprobe in the guest).
+fn add_modules(t: &mut Tree, k: &Kernel, names: &[&str]) -> Result<()> {
+    let mut order = String::new();
+    for (path, data) in k.modules_for(names)? {
+        t.insert(
+            &format!("lib/modules/{}/{path}", k.release),
+            file(data, 0o644),
+        )?;
+        order.push_str(&path);
+        order.push('\n');
+    }
+    let list = format!(
+        "lib/modules/{}/{}",
+        k.release,
+        crate::init::modules::LOAD_ORDER
+    );
+    t.insert(&list, file(order.into_bytes(), 0o644))
+}
+
+/// The boot initrd of the VHD boot modes: `/init` and the modules that mount the root
+/// ([`kernel::ROOT_MODULES`]). init finds `root=` on the kernel command line, mounts the
+/// VHD (through dm-verity when asked) and execs the `init` on it.
+pub fn boot_initrd_tree(i: &Inputs, k: &Kernel) -> Result<Tree> {
+    let mut t = Tree::new();
+    for (d, mode) in [("dev", 0o755), ("proc", 0o555), ("newroot", 0o755)] {
+        t.insert(d, tree::dir(mode))?;
+    }
+    // The kernel opens /dev/console for init's stdio before anything mounts /dev.
+    t.insert(
+        "dev/console",
+        tree::Node {
+            kind: Kind::Char(5, 1),
+            mode: 0o600,
+        },
+    )?;
+    t.insert(
+        "init",
+        file(std::fs::read(&i.init).with_path("read", &i.init)?, 0o755),
+    )?;
+    add_modules(&mut t, k, kernel::ROOT_MODULES)?;
     Ok(t)
 }
 
@@ -221,6 +251,12 @@ pub fn build(i: &Inputs, out: &Path) -> Result<Built> {
         let bz = std::fs::read(&k.vmlinuz).with_path("read", &k.vmlinuz)?;
         write(out, "vmlinux", &kernel::extract_vmlinux(&bz)?)?;
         write(out, "kernel.release", format!("{}\n", k.release).as_bytes())?;
+        let boot = boot_initrd_tree(i, k)?;
+        write(
+            out,
+            "boot-initrd.img",
+            &tree::gzip(&boot.to_cpio(i.epoch)?)?,
+        )?;
         kernel_release = Some(k.release.clone());
     }
 
@@ -236,7 +272,7 @@ pub fn build(i: &Inputs, out: &Path) -> Result<Built> {
     .map(String::from)
     .collect();
     if kernel_release.is_some() {
-        names.extend(["kernel.release".to_string(), "vmlinux".to_string()]);
+        names.extend(["boot-initrd.img", "kernel.release", "vmlinux"].map(String::from));
     }
     names.sort();
     let mut sums = String::new();

@@ -10,15 +10,20 @@
 //! status (or 128 + signal) is init's; PID 1 exiting panics the kernel, and with `panic=-1`
 //! on the command line the VM ends.
 //!
+//! In the VHD boot modes init runs twice: first from the boot initrd, where it mounts the
+//! real root and execs the `init` there ([`root`]), then as above.
+//!
 //! Each step that fails is reported on the console (stderr) and, as in the reference, only
 //! a failure of the essential mounts is fatal.
 
 pub mod cgroups;
+pub mod dm;
 pub mod entropy;
 pub mod modules;
 pub mod mounts;
 pub mod net;
 pub mod reap;
+pub mod root;
 
 use std::ffi::CString;
 

@@ -94,7 +94,13 @@ pub fn load_all(dir: &Path, loader: &dyn Loader) -> Result<Loaded> {
         return Ok(r);
     }
     let mut found = find_modules(dir)?;
-    let listed = std::fs::read_to_string(dir.join(LOAD_ORDER)).unwrap_or_default();
+    let list = dir.join(LOAD_ORDER);
+    let listed = match std::fs::read_to_string(&list) {
+        Ok(l) => l,
+        // No list: every module is loaded in passes (see the module docs).
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(Error::path("read", &list, e)),
+    };
     let mut ordered: Vec<PathBuf> = Vec::new();
     for l in listed.lines().map(str::trim).filter(|l| !l.is_empty()) {
         let p = dir.join(l);

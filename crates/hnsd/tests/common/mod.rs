@@ -182,3 +182,44 @@ pub fn serve_many(l: TcpListener, name: &'static str, n: usize) -> std::thread::
         served
     })
 }
+
+/// An `hnsd` binary the test started (killed and reaped on drop).
+pub struct Child(pub std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        // The test's own child, by pid; already reaped after a kill -9 round.
+        if let Ok(None) = self.0.try_wait() {
+            if let Err(e) = self.0.kill() {
+                eprintln!("kill hnsd: {e}");
+            }
+            if let Err(e) = self.0.wait() {
+                eprintln!("wait hnsd: {e}");
+            }
+        }
+    }
+}
+
+/// Starts the `hnsd` binary without a dataplane on `dir` (socket, state, netns dirs) and
+/// waits for its socket.
+pub fn spawn_hnsd(dir: &Path) -> Child {
+    let socket = dir.join("hnsd.sock");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_hnsd"))
+        .arg("--socket")
+        .arg(&socket)
+        .arg("--state-dir")
+        .arg(dir.join("state"))
+        .arg("--netns-dir")
+        .arg(dir.join("netns"))
+        .arg("--no-dataplane")
+        .env("HNSD_LOG", "error")
+        .spawn()
+        .unwrap();
+    let child = Child(child);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+        assert!(std::time::Instant::now() < deadline, "hnsd did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child
+}

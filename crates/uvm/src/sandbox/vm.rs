@@ -2,7 +2,9 @@
 //!
 //! * **Boot**: QEMU (Debian's `qemu-system-x86`) boots the project's boot files
 //!   (`vmlinux` + `initrd.img`, built by `scripts/build-bootfiles.sh`) with the kernel
-//!   command line of ext4-uvm.md §5.2: `init` seeds entropy from host port 1 and runs
+//!   command line of ext4-uvm.md §5.2; with [`BootMode::Vhd`] or [`BootMode::VerityVhd`]
+//!   the root is `rootfs.vhd` (or its dm-verity variant) on a read-only SCSI disk at LUN 0,
+//!   mounted by init from `boot-initrd.img` (see [`boot`]). Then `init` seeds entropy from host port 1 and runs
 //!   `vsockexec -r -e 109 gcs -v4 …`, whose log stream lands on host port 109.
 //! * **vsock**: the guest has a real virtio-vsock device whose host side is
 //!   `vhost-device-vsock` (rust-vmm, from crates.io) in hybrid mode: a guest dial of host
@@ -23,6 +25,7 @@
 //! (hybrid vsock), `qmp.sock`, `console.log`, `qemu.log`, `backend.log`, `gcs.log` (the
 //! GCS's log stream), `disks/` (layer and scratch images).
 
+pub mod boot;
 pub mod disks;
 mod lifecycle;
 pub mod ports;
@@ -37,6 +40,7 @@ use std::time::{Duration, Instant};
 
 use bridge::messages::GcsCapabilities;
 
+pub use self::boot::BootMode;
 use self::disks::Disks;
 use self::ports::HostPorts;
 pub use self::qemu::{Accel, Machine};
@@ -63,8 +67,10 @@ const GUEST_BUNDLES: &str = "/run/gcs/c";
 pub struct VmSandboxConfig {
     /// The sandbox's state directory; created by start, removed by teardown.
     pub state_dir: PathBuf,
-    /// Directory of `vmlinux` and `initrd.img`.
+    /// Directory of `vmlinux`, `initrd.img` and the VHD modes' files.
     pub boot_files: PathBuf,
+    /// Where the root filesystem comes from (default: the initrd).
+    pub boot_mode: BootMode,
     /// The QEMU binary.
     pub qemu: PathBuf,
     /// The `vhost-device-vsock` binary.
@@ -96,7 +102,7 @@ pub struct VmSandboxConfig {
 
 impl VmSandboxConfig {
     /// Defaults for a sandbox in `state_dir`: boot files from `HCSSHIM_UVM_BOOTFILES` or
-    /// [`DEFAULT_BOOT_FILES`], `qemu-system-x86_64` and `vhost-device-vsock` from `PATH`
+    /// [`DEFAULT_BOOT_FILES`], the initrd boot mode, `qemu-system-x86_64` and `vhost-device-vsock` from `PATH`
     /// (or `~/.cargo/bin`, where `cargo install` puts it), q35, 1 GiB, 2 vCPUs, auto
     /// acceleration, 1 GiB scratch disks.
     ///
@@ -114,6 +120,7 @@ impl VmSandboxConfig {
         Self {
             state_dir: state_dir.into(),
             boot_files,
+            boot_mode: BootMode::Initrd,
             qemu: PathBuf::from("qemu-system-x86_64"),
             vsock_backend: find_program("vhost-device-vsock"),
             memory_mib: 1024,
@@ -132,10 +139,6 @@ impl VmSandboxConfig {
 
     fn kernel(&self) -> PathBuf {
         self.boot_files.join("vmlinux")
-    }
-
-    fn initrd(&self) -> PathBuf {
-        self.boot_files.join("initrd.img")
     }
 }
 
@@ -221,6 +224,14 @@ fn tail(path: &Path, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
+/// init's own lines on the console (`init: …`): why a root did not mount or a step failed,
+/// which a kernel panic's trace pushes out of the console's tail.
+fn init_lines(console: &Path) -> String {
+    let text = std::fs::read_to_string(console).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains("init: ")).collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
 impl VmSandbox {
     /// Starts the backend and QEMU, waits for the GCS to dial the bridge and negotiates.
     /// On failure everything started is stopped and the state dir removed.
@@ -232,7 +243,9 @@ impl VmSandbox {
                 dir.display()
             )));
         }
-        for f in [config.kernel(), config.initrd()] {
+        // Checks the mode's initrd, root disk and verity description.
+        config.boot_mode.files(&config.boot_files)?;
+        for f in [config.kernel()] {
             if !f.is_file() {
                 return Err(Error::Sandbox(format!(
                     "boot file {} is missing: build the boot files with scripts/build-bootfiles.sh {}",
@@ -343,6 +356,7 @@ impl VmSandbox {
                 tracing::info!(
                     dir = %dir.display(),
                     accel = if kvm { "kvm" } else { "tcg" },
+                    boot_mode = %config.boot_mode,
                     connected_ms = times.connected.as_millis() as u64,
                     negotiated_ms = times.negotiated.as_millis() as u64,
                     "VM sandbox started"
@@ -354,7 +368,11 @@ impl VmSandbox {
                     procs: Processes { qemu, backend },
                     ports,
                     qmp: tokio::sync::Mutex::new(qmp),
-                    disks: tokio::sync::Mutex::new(Disks::default()),
+                    disks: tokio::sync::Mutex::new(if config.boot_mode == BootMode::Initrd {
+                        Disks::default()
+                    } else {
+                        Disks::with_root_disk()
+                    }),
                     times,
                     torn_down: AtomicBool::new(false),
                     containers: Mutex::new(BTreeMap::new()),
@@ -396,16 +414,19 @@ impl VmSandbox {
                 _ = tokio::time::sleep(Duration::from_millis(5)) => {}
             }
         }
+        let boot = config.boot_mode.files(&config.boot_files)?;
         let args = QemuArgs {
             machine: config.machine,
             kvm,
             memory_mib: config.memory_mib,
             cpus: config.cpus,
             kernel: config.kernel(),
-            initrd: config.initrd(),
+            initrd: boot.initrd,
+            root_disk: boot.root_disk,
             append: qemu::kernel_command_line(
                 config.machine,
                 config.cpus,
+                &boot.root_args,
                 &config.log_level,
                 &config.kernel_args,
                 &config.gcs_args,
@@ -453,8 +474,9 @@ impl VmSandbox {
         let dir = &config.state_dir;
         let why = |what: &str| {
             format!(
-                "{what}\nqemu: {}\nconsole:\n{}\ngcs log:\n{}",
+                "{what}\nqemu: {}\ninit:\n{}\nconsole:\n{}\ngcs log:\n{}",
                 tail(&dir.join("qemu.log"), 5),
+                init_lines(&dir.join("console.log")),
                 tail(&dir.join("console.log"), 15),
                 tail(&dir.join("gcs.log"), 10)
             )

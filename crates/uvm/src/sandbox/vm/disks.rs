@@ -121,6 +121,13 @@ pub struct Disks {
 const MAX_LUN: u8 = u8::MAX;
 
 impl Disks {
+    /// The disks of a VHD-booted VM: LUN 0 holds the root disk for the VM's lifetime.
+    pub fn with_root_disk() -> Self {
+        let mut d = Self::default();
+        d.used.insert(0);
+        d
+    }
+
     /// Takes the lowest free LUN.
     pub fn allocate(&mut self) -> Result<(u8, String)> {
         let lun = (0..=MAX_LUN)
@@ -152,6 +159,13 @@ mod tests {
         assert_eq!(c, 0);
         assert_ne!(ida, idc);
         assert_eq!(guest_mount(7), "/run/mounts/scsi/m7");
+    }
+
+    #[test]
+    fn a_root_disk_keeps_lun_0() {
+        let mut d = Disks::with_root_disk();
+        let (a, _) = d.allocate().unwrap();
+        assert_eq!(a, 1);
     }
 
     #[test]

@@ -96,6 +96,8 @@ pub struct QemuArgs {
     pub kernel: PathBuf,
     /// The initrd.
     pub initrd: PathBuf,
+    /// The read-only root disk of the VHD boot modes, at LUN 0 of `scsi0`.
+    pub root_disk: Option<PathBuf>,
     /// The kernel command line.
     pub append: String,
     /// The vhost-user socket of the vsock backend.
@@ -154,6 +156,21 @@ impl QemuArgs {
         push(&format!("{vsock_dev},chardev=vsock0"));
         push("-device");
         push(&format!("{scsi_dev},id=scsi0"));
+        if let Some(disk) = &self.root_disk {
+            // JSON syntax: the path needs no escaping of commas.
+            push("-blockdev");
+            push(
+                &json!({
+                    "node-name": "root",
+                    "driver": "raw",
+                    "read-only": true,
+                    "file": { "driver": "file", "filename": disk.display().to_string(), "read-only": true },
+                })
+                .to_string(),
+            );
+            push("-device");
+            push("scsi-hd,id=root,drive=root,bus=scsi0.0,channel=0,scsi-id=0,lun=0");
+        }
         push("-serial");
         push(&format!("file:{}", self.console_log.display()));
         push("-qmp");
@@ -172,11 +189,13 @@ impl QemuArgs {
 }
 
 /// The kernel command line (ext4-uvm.md §5.2, for a QEMU guest): the console on the serial
-/// port, `panic=-1` so a panic ends the VM, no PCI scan on microvm, then init's arguments:
-/// entropy from port 1, the GCS's log relayed (and re-dialled) to port 109.
+/// port, `panic=-1` so a panic ends the VM, no PCI scan on microvm, the boot mode's root
+/// arguments (`root`, see [`super::boot`]), then init's arguments: entropy from port 1,
+/// the GCS's log relayed (and re-dialled) to port 109.
 pub fn kernel_command_line(
     machine: Machine,
     cpus: u32,
+    root: &str,
     gcs_log_level: &str,
     extra: &str,
     gcs_args: &[String],
@@ -184,6 +203,10 @@ pub fn kernel_command_line(
     let mut k = format!("console=ttyS0 quiet panic=-1 nr_cpus={cpus} brd.rd_nr=0 pmtmr=0");
     if machine == Machine::Microvm {
         k.push_str(" pci=off");
+    }
+    if !root.is_empty() {
+        k.push(' ');
+        k.push_str(root);
     }
     if !extra.is_empty() {
         k.push(' ');
@@ -400,6 +423,7 @@ mod tests {
             cpus: 2,
             kernel: "/b/vmlinux".into(),
             initrd: "/b/initrd.img".into(),
+            root_disk: None,
             append: "x".into(),
             vhost_socket: "/s/vhost.sock".into(),
             qmp_socket: "/s/qmp.sock".into(),
@@ -455,17 +479,75 @@ mod tests {
     }
 
     #[test]
+    fn a_root_disk_is_a_read_only_scsi_disk_at_lun_0() {
+        let mut q = QemuArgs {
+            machine: Machine::Q35,
+            kvm: false,
+            memory_mib: 512,
+            cpus: 1,
+            kernel: "/b/vmlinux".into(),
+            initrd: "/b/boot-initrd.img".into(),
+            root_disk: Some("/b,c/rootfs.vhd".into()),
+            append: "x".into(),
+            vhost_socket: "/s/vhost.sock".into(),
+            qmp_socket: "/s/qmp.sock".into(),
+            console_log: "/s/console.log".into(),
+        };
+        let a: Vec<String> = q
+            .to_args()
+            .into_iter()
+            .map(|s| s.into_string().unwrap())
+            .collect();
+        let bd: Value = serde_json::from_str(after(&a, "-blockdev")[0]).unwrap();
+        assert_eq!(bd["read-only"], true);
+        assert_eq!(bd["file"]["filename"], "/b,c/rootfs.vhd");
+        assert_eq!(bd["file"]["read-only"], true);
+        assert_eq!(
+            after(&a, "-device")[2],
+            "scsi-hd,id=root,drive=root,bus=scsi0.0,channel=0,scsi-id=0,lun=0"
+        );
+        q.root_disk = None;
+        let a: Vec<String> = q
+            .to_args()
+            .into_iter()
+            .map(|s| s.into_string().unwrap())
+            .collect();
+        assert!(after(&a, "-blockdev").is_empty());
+    }
+
+    #[test]
+    fn root_arguments_come_before_init_arguments() {
+        let k = kernel_command_line(
+            Machine::Q35,
+            1,
+            "root=/dev/sda ro rootwait init=/init",
+            "info",
+            "",
+            &[],
+        );
+        let (kernel, init) = k.split_once(" -- ").unwrap();
+        assert!(
+            kernel.ends_with(" root=/dev/sda ro rootwait init=/init"),
+            "{k}"
+        );
+        assert!(init.starts_with("-e 1 /bin/vsockexec"));
+        let k = kernel_command_line(Machine::Q35, 1, "", "info", "", &[]);
+        assert!(!k.contains("root=") && !k.contains("init=/init"));
+    }
+
+    #[test]
     fn command_line_ends_with_init_arguments() {
-        let k = kernel_command_line(Machine::Microvm, 2, "info", "", &[]);
+        let k = kernel_command_line(Machine::Microvm, 2, "", "info", "", &[]);
         assert!(k.contains("panic=-1") && k.contains("pci=off") && k.contains("nr_cpus=2"));
         assert!(k.ends_with("-- -e 1 /bin/vsockexec -r -e 109 /bin/gcs -v4 -log-format json -loglevel info -disable-time-sync"));
-        assert!(!kernel_command_line(Machine::Q35, 1, "debug", "", &[]).contains("pci=off"));
+        assert!(!kernel_command_line(Machine::Q35, 1, "", "debug", "", &[]).contains("pci=off"));
         let args = ["-gcs-mem-limit-bytes=1".to_string()];
-        let k = kernel_command_line(Machine::Q35, 1, "debug", "", &args);
+        let k = kernel_command_line(Machine::Q35, 1, "", "debug", "", &args);
         assert!(k.ends_with("-disable-time-sync -gcs-mem-limit-bytes=1"));
         let k = kernel_command_line(
             Machine::Q35,
             1,
+            "",
             "debug",
             "",
             &["-gcs-mem-limit-bytes=1".into()],
