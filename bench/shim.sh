@@ -6,10 +6,10 @@
 #      (default 15) wall-clock runs each, interleaved (the machine may be noisy), and the
 #      ratio runhcs/runc.
 #   2. Host memory per container: with M (default 5) detached containers per runtime
-#      running `sleep`, the RSS per container of the runtime's shim processes. For runhcs
-#      this is reported twice: the shim alone, and the shim plus its sandbox's agent (gcs),
-#      which is the part of the "utility VM" that lives on the host; runc's shim has no
-#      such process (the container's own processes are not counted for either).
+#      running `sleep`, the RSS (and Pss) per container of the runtime's shim processes.
+#      For runhcs RSS is reported twice: the shim alone, and the shim plus its sandbox's
+#      agent (gcs), which is the part of the "utility VM" that lives on the host; runc's
+#      shim has no such process (the container's own processes are not counted for either).
 #
 #   N=15 M=5 PROFILE=release bash bench/shim.sh
 set -euo pipefail
@@ -113,6 +113,9 @@ lat_runc=$(echo "${times[runc.v2]}" | tr ' ' '\n' | grep . | median)
 
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 sum_rss() { local s=0; for p in "$@"; do s=$((s + $(rss_kb "$p"))); done; echo "$s"; }
+# Pss: shared pages (the binary, libc) divided among the processes mapping them.
+pss_kb() { awk '/^Pss:/ {print $2}' "/proc/$1/smaps_rollup" 2>/dev/null || echo 0; }
+sum_pss() { local s=0; for p in "$@"; do s=$((s + $(pss_kb "$p"))); done; echo "$s"; }
 for i in $(seq "$M"); do
   ctr run -d --runtime io.containerd.runhcs.v1 "$image" "mh-$i-$$" sleep 1000 </dev/null >/dev/null
   ctr run -d --runtime io.containerd.runc.v2 "$image" "mr-$i-$$" sleep 1000 </dev/null >/dev/null
@@ -125,6 +128,8 @@ gcs_pids=$(for s in $runhcs_shims; do pgrep -P "$s" || true; done)
 shim_kb=$(( $(sum_rss $runhcs_shims) / M ))
 gcs_kb=$(( $(sum_rss $gcs_pids) / M ))
 runc_kb=$(( $(sum_rss $runc_shims) / M ))
+shim_pss=$(( $(sum_pss $runhcs_shims) / M ))
+runc_pss=$(( $(sum_pss $runc_shims) / M ))
 for i in $(seq "$M"); do
   ctr t kill -s SIGKILL "mh-$i-$$" >/dev/null; ctr t kill -s SIGKILL "mr-$i-$$" >/dev/null
 done
@@ -138,5 +143,7 @@ printf 'ctr run --rm latency (median of %s): runhcs %.3f s, runc v2 %.3f s, rati
   "$N" "$lat_runhcs" "$lat_runc" "$(awk -v a="$lat_runhcs" -v b="$lat_runc" 'BEGIN {print a / b}')"
 printf 'shim RSS per container (%s containers): runhcs shim %s KiB, runc v2 shim %s KiB, ratio %.2f (target <= 0.33)\n' \
   "$M" "$shim_kb" "$runc_kb" "$(awk -v a="$shim_kb" -v b="$runc_kb" 'BEGIN {print a / b}')"
+printf 'shim Pss per container: runhcs shim %s KiB, runc v2 shim %s KiB, ratio %.2f\n' \
+  "$shim_pss" "$runc_pss" "$(awk -v a="$shim_pss" -v b="$runc_pss" 'BEGIN {print a / b}')"
 printf 'runhcs shim + its sandbox agent (gcs) per container: %s KiB, ratio to runc v2 shim %.2f\n' \
   "$((shim_kb + gcs_kb))" "$(awk -v a="$((shim_kb + gcs_kb))" -v b="$runc_kb" 'BEGIN {print a / b}')"

@@ -1,6 +1,7 @@
 //! Arbitrary bytes into the containerd shim's decoders: runtime options on stdin (a bare
 //! `Any` or BootstrapParams) and in Create, the guest's metrics JSON, spec annotations and
-//! rootfs mount options. Each must return an error, never panic.
+//! rootfs mount options, and the ShimDiag/ExtendedTask requests. Each must return an
+//! error, never panic.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -8,6 +9,14 @@ use shim::options;
 
 fuzz_target!(|data: &[u8]| {
     let _ = options::decode_stdin(data);
+    {
+        use protobuf::Message;
+        use shim::diag::{extendedtask, shimdiag};
+        let _ = shimdiag::ExecProcessRequest::parse_from_bytes(data);
+        let _ = shimdiag::ShareRequest::parse_from_bytes(data);
+        let _ = shimdiag::TasksRequest::parse_from_bytes(data);
+        let _ = extendedtask::ComputeProcessorInfoRequest::parse_from_bytes(data);
+    }
     if let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) {
         let _ = shim::stats::metrics_from_json(&v);
         if let Ok(a) = shim::annotations::of_spec(&v) {

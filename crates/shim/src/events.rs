@@ -65,9 +65,7 @@ pub enum TaskEvent {
 impl TaskEvent {
     /// The topic and the packed payload.
     pub fn encode(&self) -> Result<(String, Any)> {
-        fn one<E: Event + containerd_shim_protos::protobuf::MessageFull>(
-            e: &E,
-        ) -> Result<(String, Any)> {
+        fn one<E: Event + crate::options::TypeName>(e: &E) -> Result<(String, Any)> {
             Ok((e.topic(), crate::options::pack(e)?))
         }
         match self {

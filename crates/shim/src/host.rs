@@ -39,33 +39,99 @@ pub trait TaskHost: Send + Sync + std::fmt::Debug {
 
     /// Stops the sandbox and removes what it made. Safe to call again.
     async fn teardown(&self) -> Result<()>;
+
+    /// Starts a process in the sandbox itself, outside every container (ShimDiag's
+    /// DiagExecInHost): in the utility VM, or for the local sandbox in the GCS's
+    /// namespaces. `params` are the bridge's `ProcessParameters`.
+    async fn exec_in_host(
+        &self,
+        params: bridge::messages::ProcessParameters,
+    ) -> Result<Box<dyn hcs::cow::Process>>;
+
+    /// The guest agent's stack dump (ShimDiag's DiagStacks); empty without a guest.
+    async fn guest_stacks(&self) -> Result<String>;
+
+    /// The utility VM's processor count (ExtendedTask's ComputeProcessorInfo); `None`
+    /// when the host is not a VM.
+    fn processor_count(&self) -> Option<u32>;
 }
 
 /// What the shim needs to start a sandbox.
 #[derive(Debug, Clone)]
 pub struct HostConfig {
-    /// The sandbox's state directory (local sandbox).
+    /// The task or pod id the sandbox is for (an HCS utility VM is named `<id>@vm`).
+    pub id: String,
+    /// The sandbox's state directory (sockets, logs, the VM's disks).
     pub state_dir: PathBuf,
-    /// The `gcs` binary.
+    /// The `gcs` binary (local sandbox).
     pub gcs: PathBuf,
     /// The agent's log level.
     pub log_level: String,
+    /// The utility VM's boot files (`io.microsoft.virtualmachine.bootfilesrootpath`, or
+    /// the runtime option `boot_files_root_path`); `None` is the sandbox's default.
+    pub boot_files: Option<PathBuf>,
+    /// The utility VM's memory in MiB
+    /// (`io.microsoft.virtualmachine.computetopology.memory.sizeinmb`); `None` is the
+    /// sandbox's default.
+    pub memory_mib: Option<u64>,
+    /// The utility VM's processor count
+    /// (`io.microsoft.virtualmachine.computetopology.processor.count`).
+    pub cpus: Option<u32>,
 }
 
 impl HostConfig {
     /// Defaults for a sandbox whose state lives in `state_dir`: the `gcs` binary next to
     /// this executable if it is there, else from `PATH`.
-    pub fn new(state_dir: PathBuf) -> Self {
+    pub fn new(id: &str, state_dir: PathBuf) -> Self {
         let beside = std::env::current_exe()
             .ok()
             .and_then(|e| e.parent().map(|d| d.join("gcs")))
             .filter(|p| p.is_file());
         Self {
+            id: id.to_owned(),
             state_dir,
             gcs: beside.unwrap_or_else(|| PathBuf::from("gcs")),
             log_level: "info".into(),
+            boot_files: None,
+            memory_mib: None,
+            cpus: None,
         }
     }
+
+    /// Applies the utility VM annotations of a pod's (or standalone task's) spec: boot
+    /// files, memory size and processor count. A malformed number is InvalidArgument.
+    pub fn apply_annotations(&mut self, a: &HashMap<String, String>) -> Result<()> {
+        fn number<T: std::str::FromStr>(
+            a: &HashMap<String, String>,
+            key: &str,
+        ) -> Result<Option<T>> {
+            a.get(key)
+                .map(|v| {
+                    v.trim().parse::<T>().map_err(|_| {
+                        Error::InvalidArgument(format!("annotation {key}: {v:?} is not a number"))
+                    })
+                })
+                .transpose()
+        }
+        if let Some(b) = a.get(annotations::BOOT_FILES_ROOT_PATH) {
+            self.boot_files = Some(PathBuf::from(b));
+        }
+        self.memory_mib = number::<u64>(a, annotations::MEMORY_SIZE_MB)?.filter(|&m| m > 0);
+        self.cpus = number::<u32>(a, annotations::PROCESSOR_COUNT)?.filter(|&c| c > 0);
+        Ok(())
+    }
+}
+
+/// The `Owner` of the compute systems this shim creates (the reference uses the shim
+/// executable's base name).
+pub const OWNER: &str = "containerd-shim-runhcs-v1";
+
+/// `%ProgramFiles%\Linux Containers`, the reference's default LCOW boot files
+/// (`DefaultLCOWOSBootFilesPath`), used when neither an annotation nor the runtime option
+/// `boot_files_root_path` names them.
+pub fn default_lcow_boot_files() -> PathBuf {
+    let pf = std::env::var_os("ProgramFiles").unwrap_or_else(|| r"C:\Program Files".into());
+    PathBuf::from(pf).join("Linux Containers")
 }
 
 /// The sandbox kind asked for by a spec's annotations (see the module docs).
@@ -79,8 +145,8 @@ pub fn sandbox_kind(annotations: &HashMap<String, String>) -> Result<SandboxKind
     }
 }
 
-/// Starts a sandbox of `kind`.
-pub async fn start_sandbox(kind: SandboxKind, config: &HostConfig) -> Result<Arc<dyn Sandbox>> {
+/// Starts a sandbox of `kind` and wraps it as a task host.
+pub async fn start_sandbox(kind: SandboxKind, config: &HostConfig) -> Result<SandboxHost> {
     match kind {
         #[cfg(target_os = "linux")]
         SandboxKind::Local => {
@@ -90,7 +156,58 @@ pub async fn start_sandbox(kind: SandboxKind, config: &HostConfig) -> Result<Arc
             let sb = uvm::sandbox::local::LocalSandbox::start(c)
                 .await
                 .map_err(|e| Error::sandbox("start the local sandbox", e))?;
-            Ok(Arc::new(sb))
+            Ok(SandboxHost::new(Arc::new(sb), None))
+        }
+        #[cfg(target_os = "linux")]
+        SandboxKind::Vm => {
+            let mut c = uvm::sandbox::vm::VmSandboxConfig::new(&config.state_dir);
+            if let Some(b) = &config.boot_files {
+                c.boot_files = b.clone();
+            }
+            if let Some(m) = config.memory_mib {
+                c.memory_mib = m;
+            }
+            if let Some(n) = config.cpus {
+                c.cpus = n;
+            }
+            c.log_level = config.log_level.clone();
+            let cpus = c.cpus;
+            let sb = uvm::sandbox::vm::VmSandbox::start(c)
+                .await
+                .map_err(|e| Error::sandbox("start the VM sandbox", e))?;
+            Ok(SandboxHost::new(Arc::new(sb), Some(cpus)))
+        }
+        #[cfg(windows)]
+        SandboxKind::Hcs => {
+            use uvm::sandbox::hcs::{HcsBackends, HcsSandbox, HcsSandboxConfig};
+            let boot_files = config
+                .boot_files
+                .clone()
+                .unwrap_or_else(default_lcow_boot_files);
+            // The reference names a task's or pod's utility VM `<id>@vm`.
+            let mut c = HcsSandboxConfig::new(
+                &format!("{}@vm", config.id),
+                &config.state_dir,
+                OWNER,
+                &boot_files.display().to_string(),
+            );
+            if let Some(m) = config.memory_mib {
+                c.options.memory_size_mb = m;
+            }
+            if let Some(n) = config.cpus {
+                c.options.processor_count = n;
+            }
+            c.options.exec_command_line = format!(
+                "/bin/gcs -v4 -log-format json -loglevel {}",
+                config.log_level
+            );
+            let backends =
+                HcsBackends::host().map_err(|e| Error::sandbox("open this host's HCS", e))?;
+            let cpus = c.options.processor_count;
+            let sb = HcsSandbox::start(c, backends)
+                .await
+                .map_err(|e| Error::sandbox("start the HCS utility VM", e))?;
+            Ok(SandboxHost::new(Arc::new(sb), Some(cpus)))
         }
         other => Err(Error::Unimplemented(format!(
             "the {other} sandbox (state in {}) is not available in this build of the shim",
@@ -104,16 +221,20 @@ pub async fn start_sandbox(kind: SandboxKind, config: &HostConfig) -> Result<Arc
 #[derive(Debug)]
 pub struct SandboxHost {
     sandbox: Arc<dyn Sandbox>,
+    /// The VM's processors (`None` for the local sandbox, which is no VM).
+    processors: Option<u32>,
     containers: Mutex<HashMap<String, Arc<GcsContainer>>>,
     /// Every container id ever created here (for the cgroup sweep after teardown).
     created: Mutex<Vec<String>>,
 }
 
 impl SandboxHost {
-    /// Wraps a started sandbox.
-    pub fn new(sandbox: Arc<dyn Sandbox>) -> Self {
+    /// Wraps a started sandbox; `processors` is the VM's processor count (`None` when
+    /// the sandbox is not a VM).
+    pub fn new(sandbox: Arc<dyn Sandbox>, processors: Option<u32>) -> Self {
         Self {
             sandbox,
+            processors,
             containers: Mutex::new(HashMap::new()),
             created: Mutex::new(Vec::new()),
         }
@@ -137,14 +258,22 @@ impl TaskHost for SandboxHost {
         rootfs: &Rootfs,
         bundle: &Path,
     ) -> Result<Arc<dyn Container>> {
-        let (layers, scratch) = rootfs.prepare(bundle)?;
-        let created = match &scratch {
-            Some(s) => {
-                self.sandbox
-                    .create_container_on_scratch(id, spec, &layers, s)
-                    .await
+        let created = if self.sandbox.kind() == SandboxKind::Local {
+            let (layers, scratch) = rootfs.prepare(bundle)?;
+            match &scratch {
+                Some(s) => {
+                    self.sandbox
+                        .create_container_on_scratch(id, spec, &layers, s)
+                        .await
+                }
+                None => self.sandbox.create_container(id, spec, &layers).await,
             }
-            None => self.sandbox.create_container(id, spec, &layers).await,
+        } else {
+            // A utility VM cannot write to host directories: its scratch is a disk of its
+            // own, and what the snapshot's upper directory holds now becomes the topmost
+            // read-only layer (as the reference's LCOW, whose scratch is a VHD).
+            let layers = rootfs.vm_layers()?;
+            self.sandbox.create_container(id, spec, &layers).await
         };
         let c = Arc::new(created.map_err(|e| {
             Error::sandbox(
@@ -191,6 +320,44 @@ impl TaskHost for SandboxHost {
             .map_err(|e| Error::Other(format!("cgroup sweep: {e}")))?;
         }
         r
+    }
+
+    async fn exec_in_host(
+        &self,
+        params: bridge::messages::ProcessParameters,
+    ) -> Result<Box<dyn hcs::cow::Process>> {
+        let p = uvm::GcsProcess::spawn(
+            self.sandbox.client(),
+            bridge::messages::NULL_CONTAINER_ID,
+            params,
+        )
+        .await
+        .map_err(|e| {
+            Error::sandbox(
+                format!("start a process in the {} sandbox", self.sandbox.kind()),
+                e,
+            )
+        })?;
+        Ok(Box::new(p))
+    }
+
+    async fn guest_stacks(&self) -> Result<String> {
+        use bridge::messages::{DumpStacksResponse, RequestBase, NULL_CONTAINER_ID};
+        let r: DumpStacksResponse = self
+            .sandbox
+            .client()
+            .call(
+                bridge::MessageType::DumpStacks,
+                &RequestBase::new(NULL_CONTAINER_ID),
+                None,
+            )
+            .await
+            .map_err(|e| Error::sandbox("dump the guest's stacks", e))?;
+        Ok(r.guest_stacks)
+    }
+
+    fn processor_count(&self) -> Option<u32> {
+        self.processors
     }
 }
 
@@ -257,10 +424,37 @@ mod tests {
         assert!(matches!(sandbox_kind(&a), Err(Error::InvalidArgument(_))));
     }
 
+    #[test]
+    fn vm_annotations_configure_the_sandbox() {
+        let mut c = HostConfig::new("p", PathBuf::from("/s"));
+        let a = HashMap::from([
+            (
+                annotations::BOOT_FILES_ROOT_PATH.to_string(),
+                "/boot".to_string(),
+            ),
+            (annotations::MEMORY_SIZE_MB.to_string(), "512".to_string()),
+            (annotations::PROCESSOR_COUNT.to_string(), "1".to_string()),
+        ]);
+        c.apply_annotations(&a).unwrap();
+        assert_eq!(c.boot_files.as_deref(), Some(Path::new("/boot")));
+        assert_eq!((c.memory_mib, c.cpus), (Some(512), Some(1)));
+        let bad = HashMap::from([(annotations::MEMORY_SIZE_MB.to_string(), "lots".to_string())]);
+        let e = c.apply_annotations(&bad).unwrap_err();
+        assert!(
+            matches!(&e, Error::InvalidArgument(m) if m.contains(annotations::MEMORY_SIZE_MB)),
+            "{e}"
+        );
+    }
+
     #[tokio::test]
     async fn an_unavailable_sandbox_is_unimplemented() {
-        let c = HostConfig::new(PathBuf::from("/nonexistent"));
-        let e = start_sandbox(SandboxKind::Vm, &c).await.unwrap_err();
+        let c = HostConfig::new("t", PathBuf::from("/nonexistent"));
+        let other = if cfg!(windows) {
+            SandboxKind::Local
+        } else {
+            SandboxKind::Hcs
+        };
+        let e = start_sandbox(other, &c).await.unwrap_err();
         assert!(matches!(e, Error::Unimplemented(_)), "{e}");
     }
 }

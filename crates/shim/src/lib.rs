@@ -11,6 +11,7 @@
 //! * [`service`]: the Task service, thin handlers over [`task`] (tasks, execs, pods).
 //! * [`host`]: the sandbox a task runs in, chosen per pod; [`rootfs`] maps containerd's
 //!   snapshot mounts onto its layers and scratch.
+//! * [`diag`]: the ShimDiag and ExtendedTask services.
 //! * [`stdio`], [`events`], [`options`], [`stats`], [`annotations`], [`address`].
 //! * `sys`: the platform layer (FIFOs and Unix sockets; named pipes).
 
@@ -18,6 +19,7 @@ pub mod address;
 pub mod annotations;
 pub mod cli;
 pub mod delete;
+pub mod diag;
 pub mod error;
 pub mod events;
 pub mod host;

@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 
 use protobuf::well_known_types::any::Any;
-use protobuf::{Message, MessageFull};
+use protobuf::Message;
 
 use crate::annotations;
 use crate::error::{Error, Result};
@@ -120,17 +120,52 @@ pub fn to_any(options: &Options) -> Result<Any> {
     })
 }
 
+/// A message with its full proto name spelled out: packing an `Any` then needs no protobuf
+/// reflection, whose descriptors (built on first use, with every file they import) would
+/// cost each shim process code pages and heap it otherwise never touches.
+/// `tests::type_names_are_the_descriptors` checks each name against the descriptor.
+pub trait TypeName: Message {
+    /// The full proto name (`package.Message`), containerd's type URL.
+    const TYPE_NAME: &'static str;
+}
+
+macro_rules! type_names {
+    ($($t:ty => $name:expr),* $(,)?) => {
+        $(impl TypeName for $t {
+            const TYPE_NAME: &'static str = $name;
+        })*
+    };
+}
+
+type_names! {
+    Options => OPTIONS_TYPE,
+    ProcessDetails => "containerd.runhcs.v1.ProcessDetails",
+    containerd_shim_protos::shim::oci::ProcessDetails => "containerd.runc.v1.ProcessDetails",
+    containerd_shim_protos::cgroups::metrics::Metrics => "io.containerd.cgroups.v1.Metrics",
+    containerd_shim_protos::windows::stats::Statistics => "containerd.runhcs.stats.v1.Statistics",
+    containerd_shim_protos::events::task::TaskCreate => "containerd.events.TaskCreate",
+    containerd_shim_protos::events::task::TaskStart => "containerd.events.TaskStart",
+    containerd_shim_protos::events::task::TaskExecAdded => "containerd.events.TaskExecAdded",
+    containerd_shim_protos::events::task::TaskExecStarted => "containerd.events.TaskExecStarted",
+    containerd_shim_protos::events::task::TaskExit => "containerd.events.TaskExit",
+    containerd_shim_protos::events::task::TaskDelete => "containerd.events.TaskDelete",
+}
+
 /// Packs a message into an `Any` with containerd's type URL (the full proto name).
-pub fn pack<M: MessageFull>(m: &M) -> Result<Any> {
+pub fn pack<M: TypeName>(m: &M) -> Result<Any> {
     Ok(Any {
-        type_url: M::descriptor().full_name().to_owned(),
+        type_url: M::TYPE_NAME.to_owned(),
         value: m.write_to_bytes().map_err(|source| Error::Protobuf {
-            context: format!("encode {}", M::descriptor().full_name()),
+            context: format!("encode {}", M::TYPE_NAME),
             source,
         })?,
         ..Default::default()
     })
 }
+
+/// The sandbox `sandbox_isolation = HYPERVISOR` asks for: a utility VM, booted by QEMU on
+/// Linux and by HCS on Windows.
+pub const HYPERVISOR_SANDBOX: &str = if cfg!(windows) { "hcs" } else { "vm" };
 
 /// Applies options onto a spec's annotations without overriding explicit ones
 /// (`UpdateSpecFromOptions`): boot files, processor count, memory size, ncproxy and the
@@ -161,7 +196,7 @@ pub fn apply_to_annotations(options: &Options, annotations_map: &mut HashMap<Str
         set(annotations::NCPROXY, options.NCProxyAddr.clone());
     }
     if options.sandbox_isolation.enum_value() == Ok(SandboxIsolation::HYPERVISOR) {
-        set(annotations::SANDBOX_KIND, "vm".into());
+        set(annotations::SANDBOX_KIND, HYPERVISOR_SANDBOX.into());
     }
     for (k, v) in &options.default_container_annotations {
         set(k, v.clone());

@@ -161,6 +161,23 @@ fn bind(m: &Mount) -> Result<Rootfs> {
 }
 
 impl Rootfs {
+    /// The layers for a sandbox whose scratch is its own (a utility VM): the read-only
+    /// layers, under the writable snapshot's upper directory when that holds anything
+    /// (it then is the topmost layer). A writable snapshot without layers (a bind of
+    /// `<snap>/fs`) is its upper directory alone.
+    pub fn vm_layers(&self) -> Result<Vec<PathBuf>> {
+        let mut layers = Vec::new();
+        if let Some(w) = &self.writable {
+            let mut entries = std::fs::read_dir(&w.upper)
+                .map_err(|e| Error::io(format!("read {}", w.upper.display()), e))?;
+            if entries.next().is_some() || self.layers.is_empty() {
+                layers.push(w.upper.clone());
+            }
+        }
+        layers.extend(self.layers.iter().cloned());
+        Ok(layers)
+    }
+
     /// Prepares the rootfs for a sandbox under `bundle`: for a writable snapshot, the
     /// scratch dir with `upper`/`work` links (returned), and an empty layer when the
     /// snapshot has no read-only layers. Returns the layers and the scratch dir.
@@ -310,5 +327,30 @@ mod tests {
         .unwrap();
         assert_eq!(ro.layers, [fs]);
         assert!(ro.writable.is_none());
+    }
+
+    #[test]
+    fn a_vm_gets_the_upper_dir_as_a_layer_only_when_it_holds_something() {
+        let snap = tempfile::tempdir().unwrap();
+        let upper = snap.path().join("fs");
+        std::fs::create_dir(&upper).unwrap();
+        let r = Rootfs {
+            layers: vec![PathBuf::from("/l1"), PathBuf::from("/l0")],
+            writable: Some(Writable {
+                upper: upper.clone(),
+                work: snap.path().join("work"),
+            }),
+        };
+        assert_eq!(r.vm_layers().unwrap(), r.layers);
+        std::fs::write(upper.join("f"), b"x").unwrap();
+        assert_eq!(
+            r.vm_layers().unwrap(),
+            [upper.clone(), PathBuf::from("/l1"), PathBuf::from("/l0")]
+        );
+        let alone = Rootfs {
+            layers: Vec::new(),
+            writable: r.writable.clone(),
+        };
+        assert_eq!(alone.vm_layers().unwrap(), [upper]);
     }
 }

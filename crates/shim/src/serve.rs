@@ -1,12 +1,14 @@
 //! `serve` (spec §1.1): the long-lived shim. Reads the runtime options from stdin, sets up
-//! logging, serves the Task service on `-socket`, closes stdout to tell `start` it is
-//! ready, and runs until containerd's `Shutdown` (graceful: the server gets 3 s to finish).
+//! logging, serves the Task, ShimDiag and ExtendedTask services on `-socket`, closes stdout
+//! to tell `start` it is ready, and runs until containerd's `Shutdown` (graceful: the
+//! server gets 3 s to finish).
 
 use std::io::Read;
 use std::sync::Arc;
 use std::time::Duration;
 
 use containerd_shim_protos::shim_async::create_task;
+use tracing::level_filters::LevelFilter;
 
 use crate::cli::Command;
 use crate::error::{Error, Result};
@@ -19,18 +21,35 @@ pub const TTRPC_ADDRESS_ENV: &str = "TTRPC_ADDRESS";
 /// How long a graceful shutdown waits for the server.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
+/// The tracing level of a runtime-options log level, which is a logrus level (the
+/// reference's): `warning`, `fatal` and `panic` are logrus names; `None` for anything else.
+pub fn level_filter(level: &str) -> Option<LevelFilter> {
+    match level.to_ascii_lowercase().as_str() {
+        "trace" => Some(LevelFilter::TRACE),
+        "debug" => Some(LevelFilter::DEBUG),
+        "info" => Some(LevelFilter::INFO),
+        "warn" | "warning" => Some(LevelFilter::WARN),
+        "error" | "fatal" | "panic" => Some(LevelFilter::ERROR),
+        _ => None,
+    }
+}
+
+/// A plain level filter, not `EnvFilter`: the options carry one level, and `EnvFilter`
+/// compiles regular expressions to parse its directives (code and heap in every shim).
 fn init_logging(level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = level_filter(level);
     let cwd = std::env::current_dir().unwrap_or_default();
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_max_level(filter.unwrap_or(LevelFilter::INFO))
         .with_ansi(false);
     // A second subscriber cannot be installed; the first one stays (only in tests).
     let _ = match crate::sys::log_writer(&cwd) {
         Some(f) => builder.with_writer(Arc::new(f)).try_init(),
         None => builder.with_writer(std::io::stderr).try_init(),
     };
+    if filter.is_none() {
+        tracing::warn!(level, "unknown log level; logging at info");
+    }
 }
 
 /// The Task service under both names containerd uses: `containerd.task.v2.Task`
@@ -78,8 +97,10 @@ fn serve(cmd: &Command, socket: &str, is_sandbox: bool) -> Result<()> {
             "{TTRPC_ADDRESS_ENV} is not set: containerd sets it"
         ))
     })?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
+    // One thread runs every task: the shim's work is I/O relays and RPCs, never CPU bound,
+    // and a worker thread would cost its stack and its own malloc arena for nothing.
+    // Nothing in the shim blocks its thread: FIFOs are opened non-blocking.
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::io("start the runtime", e))?;
@@ -98,7 +119,9 @@ fn serve(cmd: &Command, socket: &str, is_sandbox: bool) -> Result<()> {
             },
             publisher,
         ));
-        let mut server = crate::sys::bind(socket)?.register_service(task_services(&service));
+        let mut server = crate::sys::bind(socket)?
+            .register_service(task_services(&service))
+            .register_service(crate::diag::services(&service));
         server.start().await.map_err(|source| Error::Ttrpc {
             context: format!("serve on {socket}"),
             source,
@@ -117,4 +140,23 @@ fn serve(cmd: &Command, socket: &str, is_sandbox: bool) -> Result<()> {
         tracing::info!("shut down");
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logrus_levels_map_to_tracing_levels() {
+        assert_eq!(level_filter("trace"), Some(LevelFilter::TRACE));
+        assert_eq!(level_filter("Debug"), Some(LevelFilter::DEBUG));
+        assert_eq!(level_filter("info"), Some(LevelFilter::INFO));
+        assert_eq!(level_filter("warning"), Some(LevelFilter::WARN));
+        assert_eq!(level_filter("warn"), Some(LevelFilter::WARN));
+        assert_eq!(level_filter("error"), Some(LevelFilter::ERROR));
+        assert_eq!(level_filter("fatal"), Some(LevelFilter::ERROR));
+        assert_eq!(level_filter("panic"), Some(LevelFilter::ERROR));
+        assert_eq!(level_filter("shim=trace"), None);
+        assert_eq!(level_filter(""), None);
+    }
 }

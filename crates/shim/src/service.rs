@@ -25,7 +25,7 @@ use tokio::sync::watch;
 use crate::annotations::{self, PodRole};
 use crate::error::{Error, Result};
 use crate::events::{to_timestamp, Publisher, TaskEvent};
-use crate::host::{self, HostConfig, SandboxHost, TaskHost};
+use crate::host::{self, HostConfig, TaskHost};
 use crate::options::{self, ProcessDetails};
 use crate::rootfs;
 use crate::stdio::IoPaths;
@@ -115,7 +115,27 @@ impl Service {
         *self.hosted.lock().unwrap_or_else(|e| e.into_inner()) = Some(h);
     }
 
-    fn get_task(&self, id: &str) -> Result<Arc<Task>> {
+    /// Every task this shim serves (a pod's sandbox first); none before the first Create.
+    pub fn tasks(&self) -> Vec<Arc<Task>> {
+        match self.hosted() {
+            None => Vec::new(),
+            Some(Hosted::Task(t)) => vec![t],
+            Some(Hosted::Pod(p)) => p.tasks(),
+        }
+    }
+
+    /// The sandbox of the shim's pod or standalone task, once created.
+    pub fn host(&self) -> Option<Arc<dyn TaskHost>> {
+        match self.hosted() {
+            None => None,
+            Some(Hosted::Task(t)) => Some(t.host().clone()),
+            Some(Hosted::Pod(p)) => Some(p.host().clone()),
+        }
+    }
+
+    /// The task `id` (a pod's sandbox or workload, or the standalone task); NotFound
+    /// otherwise.
+    pub fn get_task(&self, id: &str) -> Result<Arc<Task>> {
         let not_found = || Error::NotFound(format!("task with id: '{id}' not found"));
         match self.hosted() {
             None => Err(not_found()),
@@ -138,16 +158,23 @@ impl Service {
     async fn new_host(
         &self,
         annotations: &std::collections::HashMap<String, String>,
+        bundle: &Path,
     ) -> Result<Arc<dyn TaskHost>> {
         let kind = host::sandbox_kind(annotations)?;
-        let mut hc = HostConfig::new(crate::address::sandbox_state_dir(
-            &self.config.containerd_address,
-            &self.config.namespace,
-            &self.config.id,
-        ));
+        // Linux: a short path (the sandbox's sockets live in it); Windows: the bundle.
+        let state_dir = if cfg!(windows) {
+            bundle.join("sandbox")
+        } else {
+            crate::address::sandbox_state_dir(
+                &self.config.containerd_address,
+                &self.config.namespace,
+                &self.config.id,
+            )
+        };
+        let mut hc = HostConfig::new(&self.config.id, state_dir);
+        hc.apply_annotations(annotations)?;
         hc.log_level = self.config.log_level.clone();
-        let sandbox = host::start_sandbox(kind, &hc).await?;
-        Ok(Arc::new(SandboxHost::new(sandbox)))
+        Ok(Arc::new(host::start_sandbox(kind, &hc).await?))
     }
 
     /// Create (§1.4).
@@ -223,7 +250,7 @@ impl Service {
                         )))
                     }
                 }
-                let host = self.new_host(&ann).await?;
+                let host = self.new_host(&ann, Path::new(&req.bundle)).await?;
                 let task = match Task::create(host.clone(), true, self.publisher.clone(), task_spec)
                     .await
                 {
@@ -244,7 +271,7 @@ impl Service {
                         annotations::CONTAINER_TYPE
                     )));
                 }
-                let host = self.new_host(&ann).await?;
+                let host = self.new_host(&ann, Path::new(&req.bundle)).await?;
                 let task = match Task::create(host.clone(), true, self.publisher.clone(), task_spec)
                     .await
                 {

@@ -193,10 +193,6 @@ impl Relay {
             // The relay may be gone already (EOF); nothing else to stop then.
             let _ = stop.send(());
         }
-        if !self.stdin_path.is_empty() {
-            // A relay still waiting for a writer must not hold a thread forever.
-            sys::unblock_input(&self.stdin_path);
-        }
     }
 
     /// After the process exited: lets the outputs drain for `grace`, then cuts them; stops

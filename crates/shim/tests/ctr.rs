@@ -1,7 +1,8 @@
 //! The shim run by a real containerd (Debian's 1.6), driven with `ctr`: run, exec with and
 //! without a terminal, kill, ps, metrics, delete, the snapshot as the writable layer, a
-//! containerd restart, a killed shim, and 100 create/delete cycles that must leave nothing.
-//! Root only.
+//! containerd restart, a killed shim, and 100 create/delete cycles that must leave nothing;
+//! one `ctr run` in the VM sandbox (one QEMU boot; needs the boot files of
+//! scripts/build-bootfiles.sh). Root only.
 
 #![cfg(target_os = "linux")]
 
@@ -11,6 +12,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::diag::{status, DiagClient};
 use common::{Containerd, IMAGE, RUNTIME};
 
 const NS: &str = "default";
@@ -104,6 +106,147 @@ fn ctr_run_prints_the_output_and_keeps_the_exit_code() {
     assert!(c.ctr_ok(&["c", "ls", "-q"]).trim().is_empty());
 }
 
+/// The container's stdin is containerd's FIFO, opened before containerd's writer comes: the
+/// data arrives, and the writer's close is the container's EOF (`cat` ends).
+#[test]
+fn ctr_run_relays_stdin_until_eof() {
+    let c = Containerd::start(false);
+    c.import_images(NS);
+    let id = uid("in1");
+    let o = c.ctr_with_stdin(
+        &[
+            "run",
+            "--rm",
+            "--runtime",
+            RUNTIME,
+            IMAGE,
+            &id,
+            "sh",
+            "-c",
+            // Without EOF, `timeout` ends `cat` and the exit code says so.
+            "read first; echo got:$first; timeout 60 cat || exit 9; echo eof",
+        ],
+        b"one\ntwo\nthree\n",
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stderr),
+        c.log_tail()
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "got:one\ntwo\nthree\neof\n"
+    );
+    assert_gone(&c, &id);
+}
+
+/// The utility VM's boot files, where the uvm crate's VM tests find them
+/// (`$HCSSHIM_UVM_BOOTFILES` or `<workspace>/out/uvm`, built by scripts/build-bootfiles.sh).
+fn boot_files() -> std::path::PathBuf {
+    let dir = std::env::var_os("HCSSHIM_UVM_BOOTFILES")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../out/uvm"));
+    assert!(
+        dir.join("vmlinux").is_file() && dir.join("initrd.img").is_file(),
+        "no boot files in {}: run scripts/build-bootfiles.sh first",
+        dir.display()
+    );
+    dir.canonicalize().unwrap()
+}
+
+#[test]
+fn ctr_run_in_the_vm_sandbox() {
+    let boot = boot_files();
+    let c = Containerd::start(false);
+    c.import_images(NS);
+    let id = uid("vm1");
+    let t0 = Instant::now();
+    let boot_annotation = format!(
+        "io.microsoft.virtualmachine.bootfilesrootpath={}",
+        boot.display()
+    );
+    // The container waits for /tmp/go, which an exec creates once the diagnostics ran.
+    let run = std::thread::scope(|s| {
+        let run = s.spawn(|| {
+            c.ctr(&[
+                "run",
+                "--rm",
+                "--runtime",
+                RUNTIME,
+                "--annotation",
+                "io.hcsshim-rs.sandbox=vm",
+                "--annotation",
+                &boot_annotation,
+                "--annotation",
+                "io.microsoft.virtualmachine.computetopology.memory.sizeinmb=512",
+                "--annotation",
+                "io.microsoft.virtualmachine.computetopology.processor.count=1",
+                IMAGE,
+                &id,
+                "sh",
+                "-c",
+                "echo hello from the vm; cat /proc/cmdline; \
+                 while [ ! -e /tmp/go ]; do sleep 0.1; done; exit 4",
+            ])
+        });
+        let running = Instant::now() + Duration::from_secs(120);
+        while task_status(&c, &id).as_deref() != Some("RUNNING") {
+            if run.is_finished() || Instant::now() > running {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        if task_status(&c, &id).as_deref() == Some("RUNNING") {
+            eprintln!("VM sandbox task running after {:?}", t0.elapsed());
+            vm_diag_checks(&c, &id);
+            c.ctr_ok(&["t", "exec", "--exec-id", "go", &id, "touch", "/tmp/go"]);
+        }
+        run.join().unwrap()
+    });
+    eprintln!("ctr run in a VM sandbox took {:?}", t0.elapsed());
+    let out = String::from_utf8_lossy(&run.stdout);
+    eprintln!("{out}");
+    assert_eq!(
+        run.status.code(),
+        Some(4),
+        "{}\n{}",
+        String::from_utf8_lossy(&run.stderr),
+        c.log_tail()
+    );
+    assert!(out.starts_with("hello from the vm\n"), "{out}");
+    // The kernel the container sees is the utility VM's: booted with the GCS as init's
+    // command.
+    assert!(out.contains("/bin/vsockexec"), "not in the VM: {out}");
+    let sb = c.sandbox_dir(NS, &id);
+    wait_for("the VM sandbox to go", Duration::from_secs(30), || {
+        !sb.exists()
+    });
+    let qemus = common::processes_with_arg(sb.to_str().unwrap(), "qemu-system-x86_64");
+    assert!(qemus.is_empty(), "QEMU of {id} still runs: {qemus:?}");
+    assert!(c.shim_pids().is_empty(), "shims left: {:?}", c.shim_pids());
+    assert!(c.ctr_ok(&["c", "ls", "-q"]).trim().is_empty());
+}
+
+/// ExtendedTask and DiagExecInHost against a VM sandbox: the VM's processor count, and a
+/// process in the VM outside the container.
+fn vm_diag_checks(c: &Containerd, id: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let d = DiagClient::connect(&c.bundle(NS, id)).await;
+        assert_eq!(d.processor_count(id).await.unwrap(), 1);
+        let (code, out) = d
+            .exec_in_host(&c.dir, &["sh", "-c", "cat /proc/cmdline; exit 2"])
+            .await;
+        assert_eq!(code, 2, "{out}");
+        assert!(out.contains("/bin/vsockexec"), "not run in the VM: {out}");
+    });
+}
+
 #[test]
 fn exec_kill_ps_metrics_delete_and_the_snapshot_upper() {
     let c = Containerd::start(false);
@@ -165,6 +308,9 @@ fn exec_kill_ps_metrics_delete_and_the_snapshot_upper() {
         .any(|s| s.path().join("fs/written").is_file());
     assert!(found, "/written is not in any snapshot upperdir");
 
+    // The shim's ShimDiag and ExtendedTask services.
+    diag_checks(&c, t1);
+
     // kill, then delete.
     c.ctr_ok(&["t", "kill", "-s", "SIGKILL", t1]);
     wait_for("the task to stop", Duration::from_secs(30), || {
@@ -173,6 +319,52 @@ fn exec_kill_ps_metrics_delete_and_the_snapshot_upper() {
     c.ctr_ok(&["t", "delete", t1]);
     c.ctr_ok(&["c", "rm", t1]);
     assert_gone(&c, t1);
+}
+
+/// ShimDiag and ExtendedTask against the shim of running task `id` (local sandbox).
+fn diag_checks(c: &Containerd, id: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let d = DiagClient::connect(&c.bundle(NS, id)).await;
+        let pid: i32 = std::fs::read_to_string(c.bundle(NS, id).join("shim.pid"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert_eq!(d.pid().await, pid);
+        let tasks = d.tasks().await;
+        assert_eq!(tasks.len(), 1, "{tasks:?}");
+        assert_eq!(tasks[0].0, id);
+        assert!(
+            tasks[0]
+                .1
+                .contains(&(id.to_string(), "running".to_string())),
+            "{tasks:?}"
+        );
+        let (stacks, guest) = d.stacks().await;
+        assert!(stacks.contains(&format!("pid {pid}")) && stacks.contains("\nthread "));
+        assert!(guest.contains("thread "), "{guest}");
+        // In the sandbox, outside the container: the GCS's pid namespace, where the
+        // agent is pid 1.
+        let (code, out) = d
+            .exec_in_host(
+                &c.dir,
+                &["sh", "-c", "cat /proc/1/comm; echo pid1-of-sandbox; exit 9"],
+            )
+            .await;
+        assert_eq!(code, 9, "{out}");
+        assert_eq!(out, "gcs\npid1-of-sandbox\n");
+        let (code, msg) = status(&d.processor_count(id).await.unwrap_err());
+        assert_eq!(code, ttrpc::Code::UNKNOWN);
+        assert_eq!(msg, "task is not isolated");
+        let (code, _) = status(&d.processor_count("nope").await.unwrap_err());
+        assert_eq!(code, ttrpc::Code::NOT_FOUND);
+        let (code, msg) = status(&d.share_error().await);
+        assert_eq!(code, ttrpc::Code::UNIMPLEMENTED, "{msg}");
+    });
 }
 
 #[test]

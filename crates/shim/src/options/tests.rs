@@ -125,6 +125,26 @@ fn options_fill_annotations_without_overriding() {
     assert_eq!(a["x"], "explicit");
     assert_eq!(a[annotations::PROCESSOR_COUNT], "4");
     assert_eq!(a[annotations::BOOT_FILES_ROOT_PATH], "/boot");
-    assert_eq!(a[annotations::SANDBOX_KIND], "vm");
+    assert_eq!(a[annotations::SANDBOX_KIND], super::HYPERVISOR_SANDBOX);
     assert!(!a.contains_key(annotations::MEMORY_SIZE_MB));
+}
+
+#[test]
+fn type_names_are_the_descriptors() {
+    use containerd_shim_protos::events::task::*;
+    use protobuf::MessageFull;
+    fn check<M: TypeName + MessageFull>() {
+        assert_eq!(M::TYPE_NAME, M::descriptor().full_name());
+    }
+    check::<Options>();
+    check::<ProcessDetails>();
+    check::<containerd_shim_protos::shim::oci::ProcessDetails>();
+    check::<containerd_shim_protos::cgroups::metrics::Metrics>();
+    check::<containerd_shim_protos::windows::stats::Statistics>();
+    check::<TaskCreate>();
+    check::<TaskStart>();
+    check::<TaskExecAdded>();
+    check::<TaskExecStarted>();
+    check::<TaskExit>();
+    check::<TaskDelete>();
 }

@@ -17,25 +17,17 @@ pub async fn open_output(path: &str) -> Result<Box<dyn AsyncWrite + Send + Unpin
     Ok(Box::new(sender))
 }
 
-/// Opens the upstream stdin FIFO for reading; waits (on a blocking thread) for containerd's
-/// writer, so the reads that follow see data and, at the end, EOF.
+/// Opens the upstream stdin FIFO for reading, without waiting for containerd's writer:
+/// the open is non-blocking, so no thread is held (`tokio::fs` would park a blocking-pool
+/// thread in open(2) and then in every read(2) for the life of the stream). The reader
+/// waits for readiness before it reads, and a FIFO reports hang-up only once a writer has
+/// come and gone, so the stream sees the writer's data and then EOF, as a blocking open
+/// would.
 pub async fn open_input(path: &str) -> Result<Box<dyn AsyncRead + Send + Unpin>> {
-    let file = tokio::fs::OpenOptions::new()
-        .read(true)
-        .open(path)
-        .await
+    let receiver = tokio::net::unix::pipe::OpenOptions::new()
+        .open_receiver(path)
         .map_err(|e| Error::io(format!("open {path}"), e))?;
-    Ok(Box::new(file))
-}
-
-/// Completes an [`open_input`] still waiting for a writer (the stream then reads EOF).
-pub fn unblock_input(path: &str) {
-    // ENXIO (no reader waiting) and ENOENT (the FIFO is gone) mean there is nothing to
-    // unblock; the file is closed at once.
-    let _ = std::fs::OpenOptions::new()
-        .write(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path);
+    Ok(Box::new(receiver))
 }
 
 /// Puts a spawned shim server in its own process group, so signals meant for containerd's

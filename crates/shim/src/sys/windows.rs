@@ -36,9 +36,6 @@ pub async fn open_input(path: &str) -> Result<Box<dyn AsyncRead + Send + Unpin>>
     Ok(Box::new(dial(path).await?))
 }
 
-/// Named pipes are dialled without waiting for the other side: nothing to unblock.
-pub fn unblock_input(_path: &str) {}
-
 /// Starts a shim server without a console of its own... nothing else is needed on Windows.
 pub fn detach(_cmd: &mut std::process::Command) {}
 

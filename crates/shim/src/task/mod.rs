@@ -102,6 +102,11 @@ impl Task {
         &self.id
     }
 
+    /// The sandbox the task's container runs in.
+    pub fn host(&self) -> &Arc<dyn TaskHost> {
+        &self.host
+    }
+
     /// The bundle path.
     pub fn bundle(&self) -> &str {
         &self.bundle
@@ -470,4 +475,4 @@ impl Task {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -13,7 +13,15 @@ use super::*;
 use crate::events::RecordingSink;
 use crate::rootfs::Rootfs;
 
-struct FakeProcess {
+impl std::fmt::Debug for FakeProcess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeProcess")
+            .field("pid", &self.pid)
+            .finish()
+    }
+}
+
+pub(crate) struct FakeProcess {
     pid: u32,
     exit: watch::Sender<Option<i64>>,
     signals: Mutex<Vec<i32>>,
@@ -184,9 +192,11 @@ impl Container for FakeContainer {
 }
 
 #[derive(Debug, Default)]
-struct FakeHost {
+pub(crate) struct FakeHost {
     torn_down: std::sync::atomic::AtomicBool,
     container: Mutex<Option<Arc<FakeContainerHandle>>>,
+    /// Processes started by `exec_in_host`, with the parameters each got.
+    pub(crate) host_execs: Mutex<Vec<(serde_json::Value, Arc<FakeProcess>)>>,
 }
 
 #[derive(Default)]
@@ -221,6 +231,32 @@ impl TaskHost for FakeHost {
         self.torn_down
             .store(true, std::sync::atomic::Ordering::SeqCst);
         Ok(())
+    }
+    async fn exec_in_host(
+        &self,
+        params: bridge::messages::ProcessParameters,
+    ) -> Result<Box<dyn Process>> {
+        let mut execs = self.host_execs.lock().unwrap();
+        let p = Arc::new(FakeProcess {
+            pid: 900 + execs.len() as u32,
+            exit: watch::channel(None).0,
+            signals: Mutex::new(Vec::new()),
+        });
+        execs.push((serde_json::to_value(params).unwrap(), p.clone()));
+        Ok(Box::new(Shared(p)))
+    }
+    async fn guest_stacks(&self) -> Result<String> {
+        Ok("guest thread 1".into())
+    }
+    fn processor_count(&self) -> Option<u32> {
+        Some(3)
+    }
+}
+
+impl FakeProcess {
+    /// Makes the process exit with `code`.
+    pub(crate) fn exit_with(&self, code: i64) {
+        self.exit.send_replace(Some(code));
     }
 }
 
@@ -273,7 +309,7 @@ impl Container for Forward {
     }
 }
 
-async fn new_task(sink: Arc<RecordingSink>) -> (Arc<Task>, Arc<FakeHost>) {
+pub(crate) async fn new_task(sink: Arc<RecordingSink>) -> (Arc<Task>, Arc<FakeHost>) {
     let host = Arc::new(FakeHost::default());
     let task = Task::create(
         host.clone(),

@@ -10,6 +10,7 @@
 
 #![allow(dead_code)]
 
+pub mod diag;
 pub mod image;
 
 use std::path::{Path, PathBuf};
@@ -194,6 +195,24 @@ state = "{d}/state"
             .stdin(Stdio::null())
             .output()
             .expect("run ctr")
+    }
+
+    /// Runs `ctr -a <socket> <args>` with `input` on its stdin, then EOF.
+    pub fn ctr_with_stdin(&self, args: &[&str], input: &[u8]) -> Output {
+        use std::io::Write;
+        let mut child = Command::new("ctr")
+            .arg("-a")
+            .arg(self.socket())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run ctr");
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(input).expect("write ctr's stdin");
+        drop(stdin);
+        child.wait_with_output().expect("wait for ctr")
     }
 
     /// Runs ctr and asserts success; returns stdout.
