@@ -41,27 +41,37 @@ fn rss() {
     println!("{}", rss_kib(g.pid().unwrap()));
 }
 
+/// Milliseconds since `t`.
+fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1000.0
+}
+
 /// One container lifecycle over the bridge, from Create to DeleteContainerState (what
-/// `runc run` covers: create, start, wait, delete); returns ms to the end and to the exit.
-fn bridge_run(g: &Gcs, id: &str) -> (f64, f64) {
+/// `runc run` covers: create, start, wait, delete); returns ms to the end and to the exit,
+/// and the phases (Create; Start + init ExecuteProcess; to the exit; exit notification +
+/// DeleteContainerState).
+fn bridge_run(g: &Gcs, id: &str) -> (f64, f64, [f64; 4]) {
     g.add_rootfs(id);
     let t0 = Instant::now();
     let r = g.create(id, &["true"], false);
     assert_eq!(result_of(&r), 0, "create: {}", body(&r));
+    let created = ms(t0);
     assert_eq!(result_of(&g.simple(MessageType::Start, id)), 0);
     let (r, _) = g.execute(id, None, [false, false, false]);
     let pid: ExecuteProcessResponse = r.decode().unwrap();
+    let started = ms(t0);
     let (res, code) = g.wait(id, pid.process_id);
-    let exited = t0.elapsed().as_secs_f64() * 1000.0;
+    let exited = ms(t0);
     assert_eq!((res, code), (0, 0));
     g.next_notification(TIMEOUT).expect("notification");
     assert_eq!(
         result_of(&g.simple(MessageType::DeleteContainerState, id)),
         0
     );
-    let dt = t0.elapsed().as_secs_f64() * 1000.0;
+    let dt = ms(t0);
     assert_eq!(result_of(&g.remove_rootfs(id)), 0);
-    (dt, exited)
+    let phases = [created, started - created, exited - started, dt - exited];
+    (dt, exited, phases)
 }
 
 /// `runc run` of a bundle with the same spec and rootfs; returns ms.
@@ -99,18 +109,26 @@ fn latency(n: usize) {
     std::env::set_var("GCS_LOGLEVEL", "warning");
     let g = Gcs::negotiated();
     // Warm up both paths once.
-    bridge_run(&g, &unique("w"));
+    let _ = bridge_run(&g, &unique("w"));
     runc_run(&g, &unique("w"));
     let mut b = Vec::new();
     let mut e = Vec::new();
     let mut r = Vec::new();
+    let mut phases: [Vec<f64>; 4] = Default::default();
     for _ in 0..n {
-        let (whole, exited) = bridge_run(&g, &unique("b"));
+        let (whole, exited, p) = bridge_run(&g, &unique("b"));
         b.push(whole);
         e.push(exited);
+        for (all, one) in phases.iter_mut().zip(p) {
+            all.push(one);
+        }
         r.push(runc_run(&g, &unique("r")));
     }
     let (mb, me, mr) = (median(b), median(e), median(r));
+    let [c, s, x, d] = phases.map(median);
+    eprintln!(
+        "bridge phases (medians, ms): create {c:.1}, start+execute {s:.1}, to the exit {x:.1}, notification+delete {d:.1}"
+    );
     println!("{mb:.1} {mr:.1} {:.2} {me:.1}", mb / mr);
 }
 
