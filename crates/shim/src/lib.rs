@@ -18,6 +18,8 @@
 pub mod address;
 pub mod annotations;
 pub mod cli;
+#[cfg(all(test, unix))]
+mod codegen_check;
 pub mod delete;
 pub mod diag;
 pub mod error;

@@ -23,23 +23,11 @@ fn generate(out: &Path) {
 #[cfg(unix)]
 #[test]
 fn generated_code_is_current() {
-    let tmp = tempfile::tempdir().unwrap();
-    generate(tmp.path());
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/options");
-    for name in ["runhcs.rs", "runtimeoptions.rs"] {
-        let fresh = std::fs::read_to_string(tmp.path().join(name)).unwrap();
-        let path = dir.join(name);
-        if std::env::var_os("REGENERATE_PROTOS").is_some() {
-            std::fs::write(&path, &fresh).unwrap();
-            continue;
-        }
-        let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
-        assert!(
-            fresh == checked_in,
-            "{} is stale: run `REGENERATE_PROTOS=1 cargo test -p shim generated_code_is_current`",
-            path.display()
-        );
-    }
+    crate::codegen_check::assert_generated_current(
+        "options",
+        &["runhcs.rs", "runtimeoptions.rs"],
+        generate,
+    );
 }
 
 #[test]
