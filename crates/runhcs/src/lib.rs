@@ -26,6 +26,7 @@ mod commands_windows;
 #[cfg_attr(windows, path = "control_windows.rs")]
 pub mod control;
 pub mod error;
+mod processes;
 pub mod protocol;
 #[cfg_attr(windows, path = "shim_windows.rs")]
 pub mod shim;

@@ -7,7 +7,6 @@
 //! Readiness handshake as in the reference: the shim writes `00 'O' 'K' 00` (or the error
 //! text) to an inherited pipe and closes it.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -30,6 +29,7 @@ use uvm::{Sandbox, SandboxKind};
 
 use crate::control::{self, Reply, Request};
 use crate::error::{Error, Result};
+use crate::processes::Processes;
 pub use crate::spec::{read_spec, rootfs_of};
 use crate::state::{ContainerDir, State, Status};
 
@@ -73,8 +73,7 @@ struct Shim {
     container: GcsContainer,
     terminal: bool,
     state: Mutex<State>,
-    init: Mutex<Option<Arc<GcsProcess>>>,
-    execs: Mutex<HashMap<u32, Arc<GcsProcess>>>,
+    processes: Processes,
     lifecycle: tokio::sync::Mutex<bool>,
     /// Set by `delete`: the delete handler replies and exits, not the init watcher.
     deleting: AtomicBool,
@@ -224,8 +223,7 @@ async fn setup(config: ShimConfig, cd: ContainerDir, exit_pipe: Option<File>) ->
         container,
         terminal,
         state: Mutex::new(state),
-        init: Mutex::new(None),
-        execs: Mutex::new(HashMap::new()),
+        processes: Processes::default(),
         lifecycle: tokio::sync::Mutex::new(false),
         deleting: AtomicBool::new(false),
         exit_pipe: Mutex::new(exit_pipe),
@@ -391,7 +389,7 @@ impl Shim {
                 .await?,
         );
         let pid = init.pid();
-        *lock(&self.init) = Some(init.clone());
+        self.processes.set_init(init.clone());
         self.set_state(|s| {
             s.status = Status::Running;
             s.init_pid = Some(pid);
@@ -456,7 +454,7 @@ impl Shim {
             ..Default::default()
         };
         let p = Arc::new(self.container.exec(params).await?);
-        lock(&self.execs).insert(p.pid(), p.clone());
+        self.processes.add_exec(p.clone());
         let relays = relay(
             p.take_stdio(),
             stdin.map(File::from),
@@ -467,40 +465,13 @@ impl Shim {
     }
 
     fn process(&self, pid: Option<u32>) -> Result<Arc<GcsProcess>> {
-        let init = lock(&self.init).clone();
-        match pid {
-            None => init.ok_or_else(|| Error::State("the container is not running".into())),
-            Some(pid) => {
-                if let Some(i) = init.filter(|i| i.pid() == pid) {
-                    return Ok(i);
-                }
-                lock(&self.execs)
-                    .get(&pid)
-                    .cloned()
-                    .ok_or_else(|| Error::Invalid(format!("no process with pid {pid}")))
-            }
-        }
+        self.processes.get(pid)
     }
 
     async fn kill(&self, signal: i32, all: bool) -> Result<()> {
-        match self.status() {
-            Status::Stopped => Err(Error::State("container not running".into())),
-            Status::Created => {
-                // No init yet: take the container down the way ShutdownForced does.
-                self.container.terminate().await?;
-                Ok(())
-            }
-            Status::Running => {
-                if all {
-                    let execs: Vec<_> = lock(&self.execs).values().cloned().collect();
-                    for p in execs {
-                        let _ = p.signal(Some(signal)).await;
-                    }
-                }
-                self.process(None)?.signal(Some(signal)).await?;
-                Ok(())
-            }
-        }
+        self.processes
+            .kill(self.status(), &self.container, signal, all)
+            .await
     }
 
     /// Whether `delete` may go ahead (a running container needs `force`).
@@ -786,7 +757,7 @@ fn serve(shim: Arc<Shim>, rt: Handle, stream: UnixStream) {
                 relays.drain().await;
                 code
             });
-            lock(&shim.execs).remove(&p.pid());
+            shim.processes.remove_exec(p.pid());
             reply(code.map_err(Error::from).map(|c| Reply {
                 exit_code: Some(c),
                 ..Default::default()

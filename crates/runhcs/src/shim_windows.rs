@@ -13,7 +13,6 @@
 //! **Never run**: this compiles for Windows and its neutral parts are tested on Linux, but
 //! no Windows machine was available to run it.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -31,6 +30,7 @@ use uvm::{GcsContainer, GcsProcess, ProcessStdio};
 
 use crate::control::{Reply, Request};
 use crate::error::{Error, Result};
+use crate::processes::Processes;
 use crate::protocol::{decode_request, encode_line, MAX_REQUEST};
 use crate::spec::{layer_folders, read_spec};
 use crate::state::{ContainerDir, State, Status};
@@ -72,8 +72,7 @@ struct Shim {
     container: GcsContainer,
     terminal: bool,
     state: Mutex<State>,
-    init: Mutex<Option<Arc<GcsProcess>>>,
-    execs: Mutex<HashMap<u32, Arc<GcsProcess>>>,
+    processes: Processes,
     lifecycle: tokio::sync::Mutex<bool>,
     deleting: AtomicBool,
 }
@@ -226,8 +225,7 @@ async fn setup(config: ShimConfig, cd: ContainerDir) -> Result<Shim> {
         container,
         terminal,
         state: Mutex::new(state),
-        init: Mutex::new(None),
-        execs: Mutex::new(HashMap::new()),
+        processes: Processes::default(),
         lifecycle: tokio::sync::Mutex::new(false),
         deleting: AtomicBool::new(false),
     })
@@ -279,7 +277,7 @@ impl Shim {
                 .await?,
         );
         let pid = init.pid();
-        *lock(&self.init) = Some(init.clone());
+        self.processes.set_init(init.clone());
         self.set_state(|s| {
             s.status = Status::Running;
             s.init_pid = Some(pid);
@@ -350,7 +348,7 @@ impl Shim {
             ..Default::default()
         };
         let p = Arc::new(self.container.exec(params).await?);
-        lock(&self.execs).insert(p.pid(), p.clone());
+        self.processes.add_exec(p.clone());
         let relays = relay(
             p.take_stdio(),
             stdin.map(|s| Box::new(s) as Box<dyn AsyncRead + Send + Unpin>),
@@ -361,41 +359,13 @@ impl Shim {
     }
 
     fn process(&self, pid: Option<u32>) -> Result<Arc<GcsProcess>> {
-        let init = lock(&self.init).clone();
-        match pid {
-            None => init.ok_or_else(|| Error::State("the container is not running".into())),
-            Some(pid) => {
-                if let Some(i) = init.filter(|i| i.pid() == pid) {
-                    return Ok(i);
-                }
-                lock(&self.execs)
-                    .get(&pid)
-                    .cloned()
-                    .ok_or_else(|| Error::Invalid(format!("no process with pid {pid}")))
-            }
-        }
+        self.processes.get(pid)
     }
 
     async fn kill(&self, signal: i32, all: bool) -> Result<()> {
-        match self.status() {
-            Status::Stopped => Err(Error::State("container not running".into())),
-            Status::Created => {
-                self.container.terminate().await?;
-                Ok(())
-            }
-            Status::Running => {
-                if all {
-                    let execs: Vec<_> = lock(&self.execs).values().cloned().collect();
-                    for p in execs {
-                        if let Err(e) = p.signal(Some(signal)).await {
-                            tracing::warn!(pid = p.pid(), error = %e, "signal an exec process");
-                        }
-                    }
-                }
-                self.process(None)?.signal(Some(signal)).await?;
-                Ok(())
-            }
-        }
+        self.processes
+            .kill(self.status(), &self.container, signal, all)
+            .await
     }
 
     async fn delete(&self, force: bool) -> Result<()> {
@@ -554,7 +524,7 @@ async fn handle(shim: Arc<Shim>, mut conn: NamedPipeServer) {
             write_reply(&mut conn, first).await;
             let code = p.wait().await;
             relays.drain().await;
-            lock(&shim.execs).remove(&p.pid());
+            shim.processes.remove_exec(p.pid());
             let r = code.map_err(Error::from).map(|c| Reply {
                 exit_code: Some(c),
                 ..Default::default()
