@@ -57,8 +57,6 @@
 //! # Ok(()) }
 //! ```
 
-mod macros;
-
 pub mod api;
 mod client;
 #[cfg(feature = "engine")]

@@ -84,6 +84,10 @@
 //! assert_eq!(determine_schema_version(build::RS5, Some(SchemaVersion::V2_5)), SchemaVersion::V2_1);
 //! ```
 
+// The exported macros name this crate's items by an absolute path (serde's attribute
+// strings cannot use `$crate`), which must resolve here too.
+extern crate self as hcs_schema;
+
 pub mod go;
 pub mod json;
 mod macros;

@@ -1,4 +1,5 @@
 //! Declarative helpers that keep the schema files close to the reference's Go declarations.
+//! Exported for the other crates that declare Go-shaped documents (`hcn`'s HNS/HCN schema).
 //!
 //! * [`omitempty_struct!`] declares a struct whose every field is `omitempty` (true of almost
 //!   every schema2 type): each field carries its exact JSON key, is skipped when Go would omit
@@ -8,6 +9,7 @@
 //!   values as variants and `Other(String)` for anything else, because Go accepts any string
 //!   and HCS adds values between builds.
 
+#[macro_export]
 /// Declares a struct whose fields are all Go `omitempty`. Field syntax: `"JsonKey" name: Type`.
 macro_rules! omitempty_struct {
     (
@@ -28,14 +30,14 @@ macro_rules! omitempty_struct {
                 #[doc = concat!("\n\nJSON key `", $key, "` (omitempty).")]
                 #[serde(
                     rename = $key,
-                    skip_serializing_if = "crate::go::is_empty",
-                    deserialize_with = "crate::go::null_default"
+                    skip_serializing_if = "::hcs_schema::go::is_empty",
+                    deserialize_with = "::hcs_schema::go::null_default"
                 )]
                 pub $field: $ty,
             )*
         }
 
-        impl crate::go::GoEmpty for $name {
+        impl $crate::go::GoEmpty for $name {
             fn is_go_empty(&self) -> bool {
                 false
             }
@@ -43,6 +45,7 @@ macro_rules! omitempty_struct {
     };
 }
 
+#[macro_export]
 /// Declares a Go string type with its known values and an `Other` catch-all.
 macro_rules! string_enum {
     (
@@ -67,6 +70,9 @@ macro_rules! string_enum {
         }
 
         impl $name {
+            /// Every value this crate names, in declaration order.
+            pub const KNOWN: &'static [&'static str] = &[$($text),*];
+
             /// The wire text of this value.
             pub fn as_str(&self) -> &str {
                 match self {
@@ -117,7 +123,7 @@ macro_rules! string_enum {
         }
 
         /// A Go string type is empty under `omitempty` when it is `""`.
-        impl crate::go::GoEmpty for $name {
+        impl $crate::go::GoEmpty for $name {
             fn is_go_empty(&self) -> bool {
                 self.as_str().is_empty()
             }
@@ -125,5 +131,4 @@ macro_rules! string_enum {
     };
 }
 
-pub(crate) use omitempty_struct;
-pub(crate) use string_enum;
+pub(crate) use crate::{omitempty_struct, string_enum};

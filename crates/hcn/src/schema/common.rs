@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::macros::{omitempty_struct, string_enum};
 use crate::raw::RawJson;
+use hcs_schema::{omitempty_struct, string_enum};
 
 /// `Version{Major, Minor}`: both the HCN schema version of a document and the version of
 /// the HNS service (hcs-hcn-api.md §5.2). Both keys are always emitted.

@@ -1,7 +1,7 @@
 //! `HostComputeEndpoint` (hcs-hcn-api.md §5.4) and its modify requests.
 
-use crate::macros::{omitempty_struct, string_enum};
 use crate::raw::RawJson;
+use hcs_schema::{omitempty_struct, string_enum};
 
 use super::{Dns, EndpointPolicy, Health, RequestType, Route, SchemaVersion};
 

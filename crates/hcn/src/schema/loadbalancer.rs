@@ -1,6 +1,6 @@
 //! `HostComputeLoadBalancer` (hcs-hcn-api.md §5.6).
 
-use crate::macros::omitempty_struct;
+use hcs_schema::omitempty_struct;
 
 use super::SchemaVersion;
 

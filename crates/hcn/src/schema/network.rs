@@ -1,7 +1,7 @@
 //! `HostComputeNetwork` (hcs-hcn-api.md §5.3) and its modify requests.
 
-use crate::macros::{omitempty_struct, string_enum};
 use crate::raw::RawJson;
+use hcs_schema::{omitempty_struct, string_enum};
 
 use super::{Dns, Health, Ipam, MacPool, NetworkPolicy, RequestType, SchemaVersion};
 

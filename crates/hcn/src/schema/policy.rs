@@ -8,8 +8,8 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::macros::{omitempty_struct, string_enum};
 use crate::raw::RawJson;
+use hcs_schema::{omitempty_struct, string_enum};
 
 string_enum! {
     /// `EndpointPolicyType`.

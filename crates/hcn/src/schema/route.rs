@@ -1,6 +1,6 @@
 //! `HostComputeRoute`, the SDN route (hcs-hcn-api.md §5.7).
 
-use crate::macros::omitempty_struct;
+use hcs_schema::omitempty_struct;
 
 use super::{SchemaVersion, SdnRoutePolicySetting};
 

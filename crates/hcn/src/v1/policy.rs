@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::macros::string_enum;
+use hcs_schema::string_enum;
 
 string_enum! {
     /// v1 `PolicyType`.

@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::macros::{omitempty_struct, string_enum};
 use crate::raw::RawJson;
+use hcs_schema::{omitempty_struct, string_enum};
 
 omitempty_struct! {
     /// v1 `MacPool`: one MAC range.
