@@ -22,9 +22,31 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Processes {
-    /// Records the started init process.
-    pub(crate) fn set_init(&self, p: Arc<GcsProcess>) {
-        *lock(&self.init) = Some(p);
+    /// `runhcs start` of `container` in `status`: starts it and its init process (with a
+    /// TTY when `terminal`), and records init.
+    pub(crate) async fn start(
+        &self,
+        status: Status,
+        container: &GcsContainer,
+        terminal: bool,
+    ) -> Result<Arc<GcsProcess>> {
+        match status {
+            Status::Created => {}
+            Status::Running => {
+                return Err(Error::State(
+                    "cannot start an already running container".into(),
+                ))
+            }
+            Status::Stopped => {
+                return Err(Error::State(
+                    "cannot start a container that has stopped".into(),
+                ))
+            }
+        }
+        container.start().await?;
+        let init = Arc::new(container.start_init(true, true, !terminal).await?);
+        *lock(&self.init) = Some(init.clone());
+        Ok(init)
     }
 
     /// Records a started exec process.

@@ -257,27 +257,11 @@ impl Shim {
     }
 
     async fn start(self: &Arc<Self>) -> Result<u32> {
-        match self.status() {
-            Status::Created => {}
-            Status::Running => {
-                return Err(Error::State(
-                    "cannot start an already running container".into(),
-                ))
-            }
-            Status::Stopped => {
-                return Err(Error::State(
-                    "cannot start a container that has stopped".into(),
-                ))
-            }
-        }
-        self.container.start().await?;
-        let init = Arc::new(
-            self.container
-                .start_init(true, true, !self.terminal)
-                .await?,
-        );
+        let init = self
+            .processes
+            .start(self.status(), &self.container, self.terminal)
+            .await?;
         let pid = init.pid();
-        self.processes.set_init(init.clone());
         self.set_state(|s| {
             s.status = Status::Running;
             s.init_pid = Some(pid);
