@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
+df -h . || true  # a full disk is a common cause of odd failures on a fresh machine
 
 # Crates meant to run on Windows; the GCS (Linux-only by nature) is left out by selection.
 WINDOWS_CRATES=(hcs-schema hcs bridge ext4 uvm runhcs hcn hcsshim wclayer shim cni)
@@ -69,14 +70,32 @@ if [ -d fuzz ]; then
   (
     cd fuzz
     export RUSTC_BOOTSTRAP=1
+    # One build of every target first, so that a build error is printed in full.
+    cargo fuzz build
+    failed=()
     for t in $(cargo fuzz list); do
       echo "fuzz target $t"
       # New inputs go to corpus/<t> (ignored by git); seeds/<t>, when committed, is read too.
       corpora=("corpus/$t")
       mkdir -p "corpus/$t"
       if [ -d "seeds/$t" ]; then corpora+=("seeds/$t"); fi
-      cargo fuzz run "$t" "${corpora[@]}" -- -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 2>&1 | tail -n 3
+      log="target/fuzz-$t.log"
+      if cargo fuzz run "$t" "${corpora[@]}" -- -max_total_time="$FUZZ_SECONDS" \
+        -rss_limit_mb=2048 >"$log" 2>&1; then
+        tail -n 1 "$log"
+      else
+        # The report without libFuzzer's progress lines and dictionary: the panic or
+        # sanitizer message, the stack and the crashing input's path.
+        echo "fuzz target $t FAILED:"
+        grep -v -E '^(#[0-9]+|"|[[:space:]]+NEW_FUNC)' "$log" | tail -n 80
+        failed+=("$t")
+      fi
     done
+    if [ ${#failed[@]} -gt 0 ]; then
+      df -h . || true
+      echo "fuzz targets that failed: ${failed[*]}"
+      exit 1
+    fi
   )
 fi
 
