@@ -88,6 +88,7 @@ pub async fn exec_in_host(host: &dyn TaskHost, req: &ExecProcessRequest) -> Resu
         stdout: req.stdout.clone(),
         stderr: req.stderr.clone(),
         terminal: req.terminal,
+        ..Default::default()
     };
     let upstream = Upstream::open(&io).await?;
     let (stdin, stdout, stderr) = upstream.wanted();

@@ -25,6 +25,7 @@ pub mod diag;
 pub mod error;
 pub mod events;
 pub mod host;
+pub mod logdriver;
 pub mod options;
 pub mod rootfs;
 pub mod serve;

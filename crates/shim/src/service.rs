@@ -203,6 +203,8 @@ impl Service {
             stdout: req.stdout.clone(),
             stderr: req.stderr.clone(),
             terminal: req.terminal,
+            id: req.id.clone(),
+            namespace: self.config.namespace.clone(),
         };
         io.validate()?;
         let root_path = spec
@@ -403,6 +405,9 @@ impl Service {
             stdout: req.stdout.clone(),
             stderr: req.stderr.clone(),
             terminal: req.terminal,
+            // The reference names an exec's driver after the exec.
+            id: req.exec_id.clone(),
+            namespace: self.config.namespace.clone(),
         };
         task.create_exec(&req.exec_id, &io, process).await
     }

@@ -6,8 +6,9 @@
 //! After the process exits the output relays get [`DRAIN_GRACE`] to finish, then they are
 //! cut. CloseIO (or the end of upstream stdin) closes the process's stdin.
 //!
-//! Only plain paths are accepted: the reference's `binary://` logging driver is not
-//! implemented, and such a URL is refused by name rather than taken for a path.
+//! A `binary://` URL as stdout starts a logging driver that takes the process's stdout and
+//! stderr instead ([`crate::logdriver`]); such a process has no stdin, as in the
+//! reference. Any other URL scheme is refused.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -18,6 +19,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::error::{Error, Result};
+use crate::logdriver::{Driver, DriverUrl, STOP_TIMEOUT};
 use crate::sys;
 
 /// How long output relays may run after the process exited.
@@ -34,25 +36,33 @@ pub struct IoPaths {
     pub stderr: String,
     /// The process has a terminal.
     pub terminal: bool,
+    /// The task or exec id, a logging driver's `CONTAINER_ID`.
+    pub id: String,
+    /// containerd's namespace, a logging driver's `CONTAINER_NAMESPACE`.
+    pub namespace: String,
 }
 
 impl IoPaths {
     /// Validates the paths: a terminal has no stderr (FailedPrecondition, as the
-    /// reference), and URLs (`scheme://`) are refused.
-    pub fn validate(&self) -> Result<()> {
+    /// reference); stdout is a path or a `binary://` URL (returned); stdin and stderr
+    /// next to a path stdout must be paths too.
+    pub fn validate(&self) -> Result<Option<DriverUrl>> {
         if self.terminal && !self.stderr.is_empty() {
             return Err(Error::FailedPrecondition(
                 "if using terminal, stderr must be empty".into(),
             ));
         }
-        for p in [&self.stdin, &self.stdout, &self.stderr] {
-            if let Some((scheme, _)) = p.split_once("://") {
-                return Err(Error::InvalidArgument(format!(
-                    "stdio {p:?}: scheme {scheme:?} is not supported (the binary logging driver is not implemented); use a FIFO or pipe path"
-                )));
+        let driver = DriverUrl::parse(&self.stdout)?;
+        if driver.is_none() {
+            for (name, p) in [("stdin", &self.stdin), ("stderr", &self.stderr)] {
+                if !matches!(DriverUrl::parse(p), Ok(None)) {
+                    return Err(Error::InvalidArgument(format!(
+                        "stdio {name} {p:?} is a URL: only stdout may name a logging driver"
+                    )));
+                }
             }
         }
-        Ok(())
+        Ok(driver)
     }
 }
 
@@ -64,6 +74,7 @@ pub struct Upstream {
     paths: IoPaths,
     stdout: Option<Writer>,
     stderr: Option<Writer>,
+    driver: Option<Driver>,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -75,9 +86,23 @@ impl std::fmt::Debug for Upstream {
 }
 
 impl Upstream {
-    /// Opens the upstream outputs now (stdin is opened by the relay).
+    /// Opens the upstream outputs now (stdin is opened by the relay), or starts the
+    /// logging driver that stdout names.
     pub async fn open(paths: &IoPaths) -> Result<Self> {
-        paths.validate()?;
+        if let Some(url) = paths.validate()? {
+            if !paths.stdin.is_empty() {
+                tracing::warn!(stdin = %paths.stdin, "a process whose output goes to a logging driver has no stdin");
+            }
+            let (driver, stdout, stderr) =
+                sys::start_log_driver(&url, &paths.id, &paths.namespace).await?;
+            return Ok(Self {
+                paths: paths.clone(),
+                stdout: Some(stdout),
+                // With a terminal there is one output stream.
+                stderr: (!paths.terminal).then_some(stderr),
+                driver: Some(driver),
+            });
+        }
         let stdout = match paths.stdout.as_str() {
             "" => None,
             p => Some(sys::open_output(p).await?),
@@ -90,16 +115,22 @@ impl Upstream {
             paths: paths.clone(),
             stdout,
             stderr,
+            driver: None,
         })
     }
 
     /// Which process pipes are needed: (stdin, stdout, stderr).
     pub fn wanted(&self) -> (bool, bool, bool) {
         (
-            !self.paths.stdin.is_empty(),
-            !self.paths.stdout.is_empty(),
-            !self.paths.stderr.is_empty(),
+            self.stdin_path().is_some(),
+            self.stdout.is_some(),
+            self.stderr.is_some(),
         )
+    }
+
+    /// The stdin to relay: none when a logging driver takes the output.
+    fn stdin_path(&self) -> Option<&str> {
+        Some(self.paths.stdin.as_str()).filter(|p| !p.is_empty() && self.driver.is_none())
     }
 
     /// The paths.
@@ -111,6 +142,7 @@ impl Upstream {
 /// The running copies between upstream and a process.
 pub struct Relay {
     stdin_path: String,
+    driver: tokio::sync::Mutex<Option<Driver>>,
     stdin_stop: Mutex<Option<oneshot::Sender<()>>>,
     stdin_task: Mutex<Option<JoinHandle<()>>>,
     outputs: tokio::sync::Mutex<Vec<JoinHandle<()>>>,
@@ -163,6 +195,7 @@ async fn copy_in(path: String, mut to: StdinStream, stop: oneshot::Receiver<()>)
 impl Relay {
     /// Starts copying between `upstream` and the process's `stdio`.
     pub fn start(upstream: Upstream, stdio: Stdio) -> Self {
+        let stdin_path = upstream.stdin_path().unwrap_or_default().to_owned();
         let mut outputs = Vec::new();
         if let (Some(from), Some(to)) = (stdio.stdout, upstream.stdout) {
             outputs.push(tokio::spawn(copy_out(from, to, "stdout")));
@@ -172,15 +205,14 @@ impl Relay {
         }
         let (stop_tx, stop_rx) = oneshot::channel();
         let stdin_task = match stdio.stdin {
-            Some(to) if !upstream.paths.stdin.is_empty() => Some(tokio::spawn(copy_in(
-                upstream.paths.stdin.clone(),
-                to,
-                stop_rx,
-            ))),
+            Some(to) if !stdin_path.is_empty() => {
+                Some(tokio::spawn(copy_in(stdin_path.clone(), to, stop_rx)))
+            }
             _ => None,
         };
         Self {
-            stdin_path: upstream.paths.stdin.clone(),
+            stdin_path,
+            driver: tokio::sync::Mutex::new(upstream.driver),
             stdin_stop: Mutex::new(Some(stop_tx)),
             stdin_task: Mutex::new(stdin_task),
             outputs: tokio::sync::Mutex::new(outputs),
@@ -196,14 +228,19 @@ impl Relay {
     }
 
     /// After the process exited: lets the outputs drain for `grace`, then cuts them; stops
-    /// the stdin relay.
+    /// the stdin relay; lets a logging driver finish (see [`crate::logdriver`]).
     pub async fn finish(&self, grace: Duration) {
         let outputs = std::mem::take(&mut *self.outputs.lock().await);
         let deadline = tokio::time::Instant::now() + grace;
         for mut h in outputs {
             if tokio::time::timeout_at(deadline, &mut h).await.is_err() {
                 h.abort();
+                // An aborted copy drops its upstream writer when the task is reaped.
+                let _ = h.await;
             }
+        }
+        if let Some(driver) = self.driver.lock().await.take() {
+            driver.stop(STOP_TIMEOUT).await;
         }
         self.close_stdin();
         if let Some(h) = lock(&self.stdin_task).take() {
@@ -229,11 +266,85 @@ mod tests {
             ..Default::default()
         };
         assert!(matches!(p.validate(), Err(Error::FailedPrecondition(_))));
-        let b = IoPaths {
-            stdout: "binary:///usr/bin/logger?x=1".into(),
+        let f = IoPaths {
+            stdout: "file:///var/log/x".into(),
             ..Default::default()
         };
-        assert!(matches!(b.validate(), Err(Error::InvalidArgument(m)) if m.contains("binary")));
+        assert!(matches!(f.validate(), Err(Error::InvalidArgument(m)) if m.contains("'binary'")));
+        let e = IoPaths {
+            stdout: "/fifo".into(),
+            stderr: "binary:///usr/bin/logger".into(),
+            ..Default::default()
+        };
+        assert!(matches!(e.validate(), Err(Error::InvalidArgument(m)) if m.contains("stderr")));
+        let b = IoPaths {
+            stdout: "binary:///usr/bin/logger?x=1".into(),
+            stderr: "binary:///usr/bin/logger?x=1".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            b.validate().unwrap().unwrap().program,
+            std::path::Path::new("/usr/bin/logger")
+        );
+    }
+
+    /// A driver written as containerd's Linux convention has it: fd 3 and 4 in, fd 5
+    /// closed when ready. It records its arguments, environment and both streams.
+    #[tokio::test]
+    async fn binary_logging_driver_gets_both_streams_and_exits() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let script = d.join("driver");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\nexec 5>&-\necho \"$* $CONTAINER_ID $CONTAINER_NAMESPACE\" >{0}/args\ncat <&3 >{0}/out &\ncat <&4 >{0}/err\nwait\n",
+                d.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let url = format!("binary://{}?--tag=t1&-v", script.display());
+        let paths = IoPaths {
+            stdin: "/ignored".into(),
+            stdout: url.clone(),
+            stderr: url,
+            id: "c1".into(),
+            namespace: "ns1".into(),
+            ..Default::default()
+        };
+        let upstream = Upstream::open(&paths).await.unwrap();
+        assert_eq!(upstream.wanted(), (false, true, true));
+        let (proc_out, mut out_w) = tokio::io::duplex(64);
+        let (proc_err, mut err_w) = tokio::io::duplex(64);
+        let relay = Relay::start(
+            upstream,
+            Stdio {
+                stdin: None,
+                stdout: Some(Box::new(proc_out)),
+                stderr: Some(Box::new(proc_err)),
+            },
+        );
+        out_w.write_all(b"to stdout").await.unwrap();
+        err_w.write_all(b"to stderr").await.unwrap();
+        drop((out_w, err_w));
+        relay.finish(DRAIN_GRACE).await;
+        // finish() returns once the driver has exited: its files are complete.
+        let read = |n: &str| std::fs::read_to_string(d.join(n)).unwrap();
+        assert_eq!(read("out"), "to stdout");
+        assert_eq!(read("err"), "to stderr");
+        assert_eq!(read("args"), "--tag t1 -v c1 ns1\n");
+    }
+
+    #[tokio::test]
+    async fn a_driver_that_cannot_start_is_an_error() {
+        let paths = IoPaths {
+            stdout: "binary:///nonexistent/driver".into(),
+            ..Default::default()
+        };
+        let e = Upstream::open(&paths).await.unwrap_err();
+        assert!(e.to_string().contains("/nonexistent/driver"), "{e}");
     }
 
     #[tokio::test]

@@ -104,6 +104,53 @@ fn ctr_run_prints_the_output_and_keeps_the_exit_code() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("to-stderr"));
     assert_gone(&c, &id);
     assert!(c.ctr_ok(&["c", "ls", "-q"]).trim().is_empty());
+
+    // `--log-uri binary://…`: the shim starts the logging driver (containerd's Linux
+    // convention: stdout on fd 3, stderr on fd 4, fd 5 closed when ready) and the
+    // container's output goes to it.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let driver = d.join("driver");
+    std::fs::write(
+        &driver,
+        format!(
+            "#!/bin/sh\nexec 5>&-\necho \"$* $CONTAINER_ID $CONTAINER_NAMESPACE\" >{0}/args\ncat <&3 >{0}/out &\ncat <&4 >{0}/err\nwait\ntouch {0}/done\n",
+            d.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&driver, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let id = uid("log1");
+    let uri = format!("binary://{}?--tag=t1", driver.display());
+    let o = c.ctr(&[
+        "run",
+        "--rm",
+        "--runtime",
+        RUNTIME,
+        "--log-uri",
+        &uri,
+        IMAGE,
+        &id,
+        "sh",
+        "-c",
+        "echo logged; echo logged-err >&2",
+    ]);
+    assert!(
+        o.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stderr),
+        c.log_tail()
+    );
+    wait_for(
+        "the logging driver to finish",
+        Duration::from_secs(20),
+        || d.join("done").exists(),
+    );
+    let read = |n: &str| std::fs::read_to_string(d.join(n)).unwrap();
+    assert_eq!(read("out"), "logged\n");
+    assert_eq!(read("err"), "logged-err\n");
+    assert_eq!(read("args"), format!("--tag t1 {id} {NS}\n"));
+    assert_gone(&c, &id);
 }
 
 /// The container's stdin is containerd's FIFO, opened before containerd's writer comes: the

@@ -139,3 +139,109 @@ pub fn kill_process(pid: u32, limit: std::time::Duration) -> bool {
     }
     false
 }
+
+/// Starts a binary logging driver with containerd's Linux convention: the process's stdout
+/// on fd 3, its stderr on fd 4, and fd 5 the write end of a readiness pipe the driver
+/// closes once it is ready (waited for at most `START_TIMEOUT`). Returns the driver and
+/// the write ends of its stdout and stderr.
+pub async fn start_log_driver(
+    url: &crate::logdriver::DriverUrl,
+    id: &str,
+    namespace: &str,
+) -> Result<(
+    crate::logdriver::Driver,
+    Box<dyn AsyncWrite + Send + Unpin>,
+    Box<dyn AsyncWrite + Send + Unpin>,
+)> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    use tokio::io::AsyncReadExt;
+    use tokio::net::unix::pipe;
+
+    let what = || format!("the logging driver {}", url.program.display());
+    // Blocking pipes (the driver's ends are plain fds to it), closed on exec in the shim.
+    let new_pipe = || {
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|e| Error::io(format!("create a pipe for {}", what()), e.into()))
+    };
+    let (out_r, out_w) = new_pipe()?;
+    let (err_r, err_w) = new_pipe()?;
+    let (ready_r, ready_w) = new_pipe()?;
+    let child_fds = [out_r.as_raw_fd(), err_r.as_raw_fd(), ready_w.as_raw_fd()];
+
+    let mut cmd = std::process::Command::new(&url.program);
+    cmd.args(&url.args)
+        .env("CONTAINER_ID", id)
+        .env("CONTAINER_NAMESPACE", namespace)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    // SAFETY: the closure runs in the forked child before exec and only calls fcntl(2) and
+    // dup2(2), which are async-signal-safe; it allocates nothing and touches no locks. The
+    // fds it reads were open in the parent at fork time (they are dropped only after
+    // spawn returns).
+    unsafe {
+        cmd.pre_exec(move || place_fds(&child_fds));
+    }
+    let mut child = tokio::process::Command::from(cmd)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| Error::io(format!("start {}", what()), e))?;
+    // The driver holds its own copies now; ours would keep its inputs from ever ending.
+    drop((out_r, err_r, ready_w));
+
+    let ready = async {
+        let mut r = pipe::Receiver::from_owned_fd(ready_r)?;
+        let mut byte = [0u8; 1];
+        r.read(&mut byte).await.map(drop)
+    };
+    match tokio::time::timeout(crate::logdriver::START_TIMEOUT, ready).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            let _ = child.start_kill();
+            return Err(Error::io(format!("wait for {} to start", what()), e));
+        }
+        Err(_) => {
+            let _ = child.start_kill();
+            return Err(Error::Other(format!(
+                "timeout waiting for logging binary to start: {}",
+                url.program.display()
+            )));
+        }
+    }
+    let writer = |fd| -> Result<Box<dyn AsyncWrite + Send + Unpin>> {
+        Ok(Box::new(pipe::Sender::from_owned_fd(fd).map_err(|e| {
+            Error::io(format!("stream to {}", what()), e)
+        })?))
+    };
+    Ok((
+        crate::logdriver::Driver::new(child),
+        writer(out_w)?,
+        writer(err_w)?,
+    ))
+}
+
+/// In the child before exec: puts `fds` on 3, 4, 5, ... First every fd is copied above
+/// the target range, so no dup2 overwrites a source still to be placed.
+fn place_fds(fds: &[std::os::fd::RawFd]) -> std::io::Result<()> {
+    const HIGH: libc::c_int = 64;
+    let mut high = [0 as libc::c_int; 8];
+    if fds.len() > high.len() {
+        return Err(std::io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    for (i, &fd) in fds.iter().enumerate() {
+        // SAFETY: fcntl on an fd number; a bad fd is an error return, nothing else.
+        let h = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, HIGH) };
+        if h < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        high[i] = h;
+    }
+    for (i, &h) in high.iter().take(fds.len()).enumerate() {
+        // SAFETY: dup2 onto 3 + i; the copy there is not close-on-exec, the high one is.
+        if unsafe { libc::dup2(h, 3 + i as libc::c_int) } < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}

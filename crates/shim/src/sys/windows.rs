@@ -73,3 +73,21 @@ pub fn close_stdout() -> Result<()> {
 pub fn log_writer(_bundle: &std::path::Path) -> Option<std::fs::File> {
     None
 }
+
+/// The binary logging driver on Windows takes its streams from named pipes the shim
+/// serves (`\\.\pipe\binary-<id>-stdout`, `-stderr`, `-wait`); that server side is not
+/// built yet, so a `binary://` stdout is refused here with a clear error.
+pub async fn start_log_driver(
+    url: &crate::logdriver::DriverUrl,
+    _id: &str,
+    _namespace: &str,
+) -> Result<(
+    crate::logdriver::Driver,
+    Box<dyn AsyncWrite + Send + Unpin>,
+    Box<dyn AsyncWrite + Send + Unpin>,
+)> {
+    Err(Error::Unimplemented(format!(
+        "the binary logging driver ({}) is not implemented on Windows yet",
+        url.program.display()
+    )))
+}

@@ -1,0 +1,198 @@
+//! The binary logging driver (spec §1.6, the reference's `io_binary.go`): when a task's or
+//! exec's `stdout` is a `binary:///path/to/driver?key=value` URL, the shim starts that
+//! program and hands it the process's output instead of writing to containerd's FIFOs.
+//!
+//! The driver is started with `CONTAINER_ID` and `CONTAINER_NAMESPACE` in its environment
+//! and each query key as an argument, followed by the key's first value when that is not
+//! empty. How the streams reach it is the host's convention: on Linux, as containerd's own
+//! shims and its `runtime/v2/logging` package do, stdout on fd 3, stderr on fd 4 and a
+//! readiness pipe on fd 5 that the driver closes once it is ready; the shim waits at most
+//! [`START_TIMEOUT`] for that. After the process's output is drained the streams are closed
+//! and the driver gets [`STOP_TIMEOUT`] to exit before it is killed.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use percent_encoding::percent_decode_str;
+
+use crate::error::{Error, Result};
+
+/// How long the driver may take to signal that it is ready.
+pub const START_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the driver may take to exit once its streams are closed.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A parsed `binary://` URL: the driver program and its arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DriverUrl {
+    /// The driver executable (the URL's path).
+    pub program: PathBuf,
+    /// One argument per query key, each followed by its first value when not empty.
+    pub args: Vec<String>,
+}
+
+/// The URL scheme of `s` as Go's `url.Parse` sees it (`[A-Za-z][A-Za-z0-9+.-]*:`), or
+/// `None` for a plain path.
+fn scheme(s: &str) -> Option<&str> {
+    let (scheme, _) = s.split_once(':')?;
+    let mut chars = scheme.chars();
+    let first = chars.next()?;
+    (first.is_ascii_alphabetic()
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+    .then_some(scheme)
+}
+
+fn decode(what: &str, s: &str, plus_is_space: bool) -> Result<String> {
+    let s = if plus_is_space {
+        s.replace('+', " ")
+    } else {
+        s.to_owned()
+    };
+    percent_decode_str(&s)
+        .decode_utf8()
+        .map(|c| c.into_owned())
+        .map_err(|_| Error::InvalidArgument(format!("logging driver URL: {what} is not UTF-8")))
+}
+
+impl DriverUrl {
+    /// Parses an upstream `stdout` value: `Ok(None)` for a plain path (a FIFO or pipe),
+    /// the driver for a `binary` URL, and the reference's error for any other scheme.
+    pub fn parse(stdout: &str) -> Result<Option<Self>> {
+        let Some(s) = scheme(stdout) else {
+            return Ok(None);
+        };
+        // Go's url.Parse lower-cases the scheme.
+        if !s.eq_ignore_ascii_case("binary") {
+            return Err(Error::InvalidArgument(format!(
+                "scheme must be 'binary', got: '{}'",
+                s.to_ascii_lowercase()
+            )));
+        }
+        let rest = &stdout[s.len() + 1..];
+        let rest = rest.split_once('#').map_or(rest, |(r, _)| r);
+        let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let path = match location.strip_prefix("//") {
+            Some(authority_and_path) => {
+                let (host, path) = authority_and_path
+                    .find('/')
+                    .map_or((authority_and_path, ""), |i| authority_and_path.split_at(i));
+                if !host.is_empty() {
+                    return Err(Error::InvalidArgument(format!(
+                        "logging driver URL {stdout:?} names a host ({host:?}); want binary:///absolute/path"
+                    )));
+                }
+                path
+            }
+            None => location,
+        };
+        let program = PathBuf::from(decode("the path", path, false)?);
+        if !program.is_absolute() {
+            return Err(Error::InvalidArgument(format!(
+                "logging driver URL {stdout:?}: the driver's path must be absolute"
+            )));
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut args = Vec::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let k = decode("a query key", k, true)?;
+            if !seen.insert(k.clone()) {
+                continue; // Go's Query()[k][0]: the first value of a repeated key.
+            }
+            let v = decode("a query value", v, true)?;
+            args.push(k);
+            if !v.is_empty() {
+                args.push(v);
+            }
+        }
+        Ok(Some(Self { program, args }))
+    }
+}
+
+/// A running logging driver.
+#[derive(Debug)]
+pub struct Driver {
+    child: tokio::process::Child,
+}
+
+impl Driver {
+    /// Wraps a started driver (the streams were handed over by the platform layer; only
+    /// the Unix one starts drivers so far).
+    #[cfg(unix)]
+    pub(crate) fn new(child: tokio::process::Child) -> Self {
+        Self { child }
+    }
+
+    /// Waits at most `limit` for the driver to exit (its streams are closed by then),
+    /// then kills it. Logs how it ended.
+    pub async fn stop(mut self, limit: Duration) {
+        match tokio::time::timeout(limit, self.child.wait()).await {
+            Ok(Ok(status)) if status.success() => {}
+            Ok(Ok(status)) => tracing::warn!(%status, "the logging driver failed"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "waiting for the logging driver"),
+            Err(_) => {
+                tracing::warn!(
+                    "the logging driver did not exit after its streams closed; killing it"
+                );
+                if let Err(e) = self.child.kill().await {
+                    tracing::warn!(error = %e, "killing the logging driver");
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_paths_are_not_urls() {
+        for p in [
+            "",
+            "/run/containerd/fifo/1/x-stdout",
+            r"\\.\pipe\containerd-x",
+            "relative/path",
+            "1abc:def",
+        ] {
+            assert_eq!(DriverUrl::parse(p).unwrap(), None, "{p}");
+        }
+    }
+
+    #[test]
+    fn other_schemes_get_the_reference_error() {
+        let e = DriverUrl::parse("file:///var/log/x").unwrap_err();
+        assert!(
+            matches!(&e, Error::InvalidArgument(m) if m == "scheme must be 'binary', got: 'file'"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn binary_urls_give_program_and_arguments() {
+        let u =
+            DriverUrl::parse("binary:///usr/local/bin/my%20logger?--id=abc&-v&x=a+b&--id=dup#frag")
+                .unwrap()
+                .unwrap();
+        assert_eq!(u.program, PathBuf::from("/usr/local/bin/my logger"));
+        assert_eq!(u.args, ["--id", "abc", "-v", "x", "a b"]);
+        let bare = DriverUrl::parse("BINARY:/opt/d").unwrap().unwrap();
+        assert_eq!(bare.program, PathBuf::from("/opt/d"));
+        assert!(bare.args.is_empty());
+    }
+
+    #[test]
+    fn hosts_relative_paths_and_bad_encodings_are_refused() {
+        for u in [
+            "binary://host/x",
+            "binary://",
+            "binary:rel",
+            "binary:///x%ff",
+        ] {
+            assert!(
+                matches!(DriverUrl::parse(u), Err(Error::InvalidArgument(_))),
+                "{u}"
+            );
+        }
+    }
+}
