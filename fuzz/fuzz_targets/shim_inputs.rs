@@ -1,7 +1,7 @@
 //! Arbitrary bytes into the containerd shim's decoders: runtime options on stdin (a bare
-//! `Any` or BootstrapParams) and in Create, the guest's metrics JSON, spec annotations and
-//! rootfs mount options, and the ShimDiag/ExtendedTask requests. Each must return an
-//! error, never panic.
+//! `Any` or BootstrapParams) and in Create, the guest's metrics JSON, spec annotations,
+//! rootfs mount options, the logging-driver URL, and the ShimDiag/ExtendedTask requests.
+//! Each must return an error, never panic.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -26,6 +26,8 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     if let Ok(text) = std::str::from_utf8(data) {
+        // A task's stdout: a path or a `binary://` logging-driver URL.
+        let _ = shim::logdriver::DriverUrl::parse(text);
         let mut parts = text.split('\n');
         let mount = shim::rootfs::Mount {
             type_: parts.next().unwrap_or_default().to_owned(),

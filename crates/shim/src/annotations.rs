@@ -18,6 +18,9 @@ pub const BOOT_FILES_ROOT_PATH: &str = "io.microsoft.virtualmachine.bootfilesroo
 pub const PROCESSOR_COUNT: &str = "io.microsoft.virtualmachine.computetopology.processor.count";
 /// `io.microsoft.virtualmachine.computetopology.memory.sizeinmb`.
 pub const MEMORY_SIZE_MB: &str = "io.microsoft.virtualmachine.computetopology.memory.sizeinmb";
+/// `io.microsoft.virtualmachine.lcow.preferredrootfstype`: `initrd` or `vhd` (and this
+/// project's `verity-vhd` on the QEMU utility VM).
+pub const PREFERRED_ROOTFS_TYPE: &str = "io.microsoft.virtualmachine.lcow.preferredrootfstype";
 /// `io.microsoft.network.ncproxy` (from the `NCProxyAddr` option).
 pub const NCPROXY: &str = "io.microsoft.network.ncproxy";
 /// `microsoft.com/hostprocess-container`: a WCOW HostProcess (job) container.

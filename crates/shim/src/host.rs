@@ -77,6 +77,38 @@ pub struct HostConfig {
     /// The utility VM's processor count
     /// (`io.microsoft.virtualmachine.computetopology.processor.count`).
     pub cpus: Option<u32>,
+    /// The utility VM's root file system
+    /// (`io.microsoft.virtualmachine.lcow.preferredrootfstype`); `None` is the default, an
+    /// initrd.
+    pub rootfs_type: Option<RootfsType>,
+}
+
+/// What a utility VM boots as its root file system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RootfsType {
+    /// `initrd`: the root is the initrd (`initrd.img`).
+    Initrd,
+    /// `vhd`: the root is the read-only ext4 `rootfs.vhd`.
+    Vhd,
+    /// `verity-vhd` (this project's value, QEMU utility VM only): `rootfs-verity.vhd`,
+    /// mounted through dm-verity.
+    VerityVhd,
+}
+
+impl std::str::FromStr for RootfsType {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "initrd" => Ok(Self::Initrd),
+            "vhd" => Ok(Self::Vhd),
+            "verity-vhd" => Ok(Self::VerityVhd),
+            other => Err(Error::InvalidArgument(format!(
+                "annotation {}: {other:?} must be 'initrd' or 'vhd' (or 'verity-vhd')",
+                annotations::PREFERRED_ROOTFS_TYPE
+            ))),
+        }
+    }
 }
 
 impl HostConfig {
@@ -95,11 +127,13 @@ impl HostConfig {
             boot_files: None,
             memory_mib: None,
             cpus: None,
+            rootfs_type: None,
         }
     }
 
     /// Applies the utility VM annotations of a pod's (or standalone task's) spec: boot
-    /// files, memory size and processor count. A malformed number is InvalidArgument.
+    /// files, memory size, processor count and root file system type. A malformed value
+    /// is InvalidArgument.
     pub fn apply_annotations(&mut self, a: &HashMap<String, String>) -> Result<()> {
         fn number<T: std::str::FromStr>(
             a: &HashMap<String, String>,
@@ -118,6 +152,10 @@ impl HostConfig {
         }
         self.memory_mib = number::<u64>(a, annotations::MEMORY_SIZE_MB)?.filter(|&m| m > 0);
         self.cpus = number::<u32>(a, annotations::PROCESSOR_COUNT)?.filter(|&c| c > 0);
+        self.rootfs_type = a
+            .get(annotations::PREFERRED_ROOTFS_TYPE)
+            .map(|v| v.parse())
+            .transpose()?;
         Ok(())
     }
 }
@@ -170,6 +208,14 @@ pub async fn start_sandbox(kind: SandboxKind, config: &HostConfig) -> Result<San
             if let Some(n) = config.cpus {
                 c.cpus = n;
             }
+            if let Some(t) = config.rootfs_type {
+                use uvm::sandbox::vm::BootMode;
+                c.boot_mode = match t {
+                    RootfsType::Initrd => BootMode::Initrd,
+                    RootfsType::Vhd => BootMode::Vhd,
+                    RootfsType::VerityVhd => BootMode::VerityVhd,
+                };
+            }
             c.log_level = config.log_level.clone();
             let cpus = c.cpus;
             let sb = uvm::sandbox::vm::VmSandbox::start(c)
@@ -196,6 +242,19 @@ pub async fn start_sandbox(kind: SandboxKind, config: &HostConfig) -> Result<San
             }
             if let Some(n) = config.cpus {
                 c.options.processor_count = n;
+            }
+            if let Some(t) = config.rootfs_type {
+                use uvm::sandbox::hcs::doc::RootFsType;
+                c.options.root_fs_type = match t {
+                    RootfsType::Initrd => RootFsType::Initrd,
+                    RootfsType::Vhd => RootFsType::Vhd,
+                    RootfsType::VerityVhd => {
+                        return Err(Error::InvalidArgument(format!(
+                            "annotation {}: 'verity-vhd' is for the QEMU utility VM; HCS takes 'initrd' or 'vhd'",
+                            annotations::PREFERRED_ROOTFS_TYPE
+                        )))
+                    }
+                };
             }
             c.options.exec_command_line = format!(
                 "/bin/gcs -v4 -log-format json -loglevel {}",
@@ -438,6 +497,26 @@ mod tests {
         c.apply_annotations(&a).unwrap();
         assert_eq!(c.boot_files.as_deref(), Some(Path::new("/boot")));
         assert_eq!((c.memory_mib, c.cpus), (Some(512), Some(1)));
+        assert_eq!(c.rootfs_type, None);
+        for (v, t) in [
+            ("initrd", RootfsType::Initrd),
+            ("vhd", RootfsType::Vhd),
+            ("verity-vhd", RootfsType::VerityVhd),
+        ] {
+            let a = HashMap::from([(
+                annotations::PREFERRED_ROOTFS_TYPE.to_string(),
+                v.to_string(),
+            )]);
+            c.apply_annotations(&a).unwrap();
+            assert_eq!(c.rootfs_type, Some(t));
+        }
+        let squash = HashMap::from([(
+            annotations::PREFERRED_ROOTFS_TYPE.to_string(),
+            "squashfs".to_string(),
+        )]);
+        assert!(
+            matches!(c.apply_annotations(&squash), Err(Error::InvalidArgument(m)) if m.contains("squashfs"))
+        );
         let bad = HashMap::from([(annotations::MEMORY_SIZE_MB.to_string(), "lots".to_string())]);
         let e = c.apply_annotations(&bad).unwrap_err();
         assert!(

@@ -196,7 +196,9 @@ fn boot_files() -> std::path::PathBuf {
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../out/uvm"));
     assert!(
-        dir.join("vmlinux").is_file() && dir.join("initrd.img").is_file(),
+        ["vmlinux", "initrd.img", "boot-initrd.img", "rootfs.vhd"]
+            .iter()
+            .all(|f| dir.join(f).is_file()),
         "no boot files in {}: run scripts/build-bootfiles.sh first",
         dir.display()
     );
@@ -230,6 +232,9 @@ fn ctr_run_in_the_vm_sandbox() {
                 "io.microsoft.virtualmachine.computetopology.memory.sizeinmb=512",
                 "--annotation",
                 "io.microsoft.virtualmachine.computetopology.processor.count=1",
+                // The VHD root (the uvm crate's own tests boot the initrd and verity-vhd).
+                "--annotation",
+                "io.microsoft.virtualmachine.lcow.preferredrootfstype=vhd",
                 IMAGE,
                 &id,
                 "sh",
@@ -266,6 +271,10 @@ fn ctr_run_in_the_vm_sandbox() {
     // The kernel the container sees is the utility VM's: booted with the GCS as init's
     // command.
     assert!(out.contains("/bin/vsockexec"), "not in the VM: {out}");
+    assert!(
+        out.contains("root=/dev/sda"),
+        "not booted from the VHD: {out}"
+    );
     let sb = c.sandbox_dir(NS, &id);
     wait_for("the VM sandbox to go", Duration::from_secs(30), || {
         !sb.exists()
