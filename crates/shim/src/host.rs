@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use hcs::cow::Container;
+use uvm::sandbox::BootMode;
 use uvm::{GcsContainer, Sandbox, SandboxKind};
 
 use crate::annotations;
@@ -78,37 +79,9 @@ pub struct HostConfig {
     /// (`io.microsoft.virtualmachine.computetopology.processor.count`).
     pub cpus: Option<u32>,
     /// The utility VM's root file system
-    /// (`io.microsoft.virtualmachine.lcow.preferredrootfstype`); `None` is the default, an
-    /// initrd.
-    pub rootfs_type: Option<RootfsType>,
-}
-
-/// What a utility VM boots as its root file system.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RootfsType {
-    /// `initrd`: the root is the initrd (`initrd.img`).
-    Initrd,
-    /// `vhd`: the root is the read-only ext4 `rootfs.vhd`.
-    Vhd,
-    /// `verity-vhd` (this project's value, QEMU utility VM only): `rootfs-verity.vhd`,
-    /// mounted through dm-verity.
-    VerityVhd,
-}
-
-impl std::str::FromStr for RootfsType {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "initrd" => Ok(Self::Initrd),
-            "vhd" => Ok(Self::Vhd),
-            "verity-vhd" => Ok(Self::VerityVhd),
-            other => Err(Error::InvalidArgument(format!(
-                "annotation {}: {other:?} must be 'initrd' or 'vhd' (or 'verity-vhd')",
-                annotations::PREFERRED_ROOTFS_TYPE
-            ))),
-        }
-    }
+    /// (`io.microsoft.virtualmachine.lcow.preferredrootfstype`: `initrd`, `vhd`, or this
+    /// project's `verity-vhd` on the QEMU VM); `None` is the default, an initrd.
+    pub rootfs_type: Option<BootMode>,
 }
 
 impl HostConfig {
@@ -154,7 +127,14 @@ impl HostConfig {
         self.cpus = number::<u32>(a, annotations::PROCESSOR_COUNT)?.filter(|&c| c > 0);
         self.rootfs_type = a
             .get(annotations::PREFERRED_ROOTFS_TYPE)
-            .map(|v| v.parse())
+            .map(|v| {
+                v.parse().map_err(|_| {
+                    Error::InvalidArgument(format!(
+                        "annotation {}: {v:?} must be 'initrd' or 'vhd' (or 'verity-vhd')",
+                        annotations::PREFERRED_ROOTFS_TYPE
+                    ))
+                })
+            })
             .transpose()?;
         Ok(())
     }
@@ -208,13 +188,8 @@ pub async fn start_sandbox(kind: SandboxKind, config: &HostConfig) -> Result<San
             if let Some(n) = config.cpus {
                 c.cpus = n;
             }
-            if let Some(t) = config.rootfs_type {
-                use uvm::sandbox::vm::BootMode;
-                c.boot_mode = match t {
-                    RootfsType::Initrd => BootMode::Initrd,
-                    RootfsType::Vhd => BootMode::Vhd,
-                    RootfsType::VerityVhd => BootMode::VerityVhd,
-                };
+            if let Some(mode) = config.rootfs_type {
+                c.boot_mode = mode;
             }
             c.log_level = config.log_level.clone();
             let cpus = c.cpus;
@@ -246,9 +221,9 @@ pub async fn start_sandbox(kind: SandboxKind, config: &HostConfig) -> Result<San
             if let Some(t) = config.rootfs_type {
                 use uvm::sandbox::hcs::doc::RootFsType;
                 c.options.root_fs_type = match t {
-                    RootfsType::Initrd => RootFsType::Initrd,
-                    RootfsType::Vhd => RootFsType::Vhd,
-                    RootfsType::VerityVhd => {
+                    BootMode::Initrd => RootFsType::Initrd,
+                    BootMode::Vhd => RootFsType::Vhd,
+                    BootMode::VerityVhd => {
                         return Err(Error::InvalidArgument(format!(
                             "annotation {}: 'verity-vhd' is for the QEMU utility VM; HCS takes 'initrd' or 'vhd'",
                             annotations::PREFERRED_ROOTFS_TYPE
@@ -499,9 +474,9 @@ mod tests {
         assert_eq!((c.memory_mib, c.cpus), (Some(512), Some(1)));
         assert_eq!(c.rootfs_type, None);
         for (v, t) in [
-            ("initrd", RootfsType::Initrd),
-            ("vhd", RootfsType::Vhd),
-            ("verity-vhd", RootfsType::VerityVhd),
+            ("initrd", BootMode::Initrd),
+            ("vhd", BootMode::Vhd),
+            ("verity-vhd", BootMode::VerityVhd),
         ] {
             let a = HashMap::from([(
                 annotations::PREFERRED_ROOTFS_TYPE.to_string(),

@@ -22,6 +22,43 @@ use crate::client::BridgeClient;
 use crate::container::GcsContainer;
 use crate::error::{Error, Result};
 
+/// How a utility VM gets its root filesystem (the QEMU VM's boot modes, `vm::boot`; an HCS
+/// utility VM takes `initrd` and `vhd`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BootMode {
+    /// The whole root filesystem is the initrd (`initrd.img`).
+    #[default]
+    Initrd,
+    /// `rootfs.vhd` is the read-only root disk.
+    Vhd,
+    /// `rootfs-verity.vhd` is the root disk, checked by dm-verity.
+    VerityVhd,
+}
+
+impl std::str::FromStr for BootMode {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "initrd" => Ok(BootMode::Initrd),
+            "vhd" => Ok(BootMode::Vhd),
+            "verity-vhd" => Ok(BootMode::VerityVhd),
+            o => Err(Error::InvalidArgument(format!(
+                "unknown boot mode {o:?}: use initrd, vhd or verity-vhd"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for BootMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BootMode::Initrd => "initrd",
+            BootMode::Vhd => "vhd",
+            BootMode::VerityVhd => "verity-vhd",
+        })
+    }
+}
+
 /// What hosts a sandbox's GCS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SandboxKind {
