@@ -4,11 +4,18 @@
 //!
 //! The driver is started with `CONTAINER_ID` and `CONTAINER_NAMESPACE` in its environment
 //! and each query key as an argument, followed by the key's first value when that is not
-//! empty. How the streams reach it is the host's convention: on Linux, as containerd's own
-//! shims and its `runtime/v2/logging` package do, stdout on fd 3, stderr on fd 4 and a
-//! readiness pipe on fd 5 that the driver closes once it is ready; the shim waits at most
-//! [`START_TIMEOUT`] for that. After the process's output is drained the streams are closed
-//! and the driver gets [`STOP_TIMEOUT`] to exit before it is killed.
+//! empty. How the streams reach it is the host's convention, as containerd's
+//! `runtime/v2/logging` package expects it:
+//! * Linux: stdout on fd 3, stderr on fd 4 and a readiness pipe on fd 5 that the driver
+//!   closes once it is ready.
+//! * Windows (the reference): named pipes the shim serves, [`pipe_name`]`(id, "stdout")`,
+//!   `"stderr"` and `"wait"`, named in `CONTAINER_STDOUT`, `CONTAINER_STDERR` and
+//!   `CONTAINER_WAIT`; the driver connects to all three and closes the wait pipe once
+//!   ready.
+//!
+//! The shim waits at most [`START_TIMEOUT`] for the driver to be ready. After the process's
+//! output is drained the streams are closed and the driver gets [`STOP_TIMEOUT`] to exit
+//! before it is killed.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -85,12 +92,9 @@ impl DriverUrl {
             }
             None => location,
         };
-        let program = PathBuf::from(decode("the path", path, false)?);
-        if !program.is_absolute() {
-            return Err(Error::InvalidArgument(format!(
-                "logging driver URL {stdout:?}: the driver's path must be absolute"
-            )));
-        }
+        let program = program(&decode("the path", path, false)?, cfg!(windows)).map_err(|why| {
+            Error::InvalidArgument(format!("logging driver URL {stdout:?}: {why}"))
+        })?;
         let mut seen = std::collections::HashSet::new();
         let mut args = Vec::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
@@ -109,6 +113,36 @@ impl DriverUrl {
     }
 }
 
+/// The driver's executable from the URL's (decoded) path. On Windows the path is
+/// `/C:/dir/driver.exe`: the separators become `\`, the `\` before the drive is dropped, and
+/// UNC paths (`//server/share`) are refused, as the reference does.
+fn program(path: &str, windows: bool) -> std::result::Result<PathBuf, &'static str> {
+    if !windows {
+        return if path.starts_with('/') {
+            Ok(PathBuf::from(path))
+        } else {
+            Err("the driver's path must be absolute")
+        };
+    }
+    let p = path.replace('/', "\\");
+    if p.starts_with("\\\\") {
+        return Err("UNC paths are not supported");
+    }
+    let p = p.strip_prefix('\\').unwrap_or(&p);
+    let b = p.as_bytes();
+    if b.len() >= 3 && b[0].is_ascii_alphabetic() && b[1] == b':' && b[2] == b'\\' {
+        Ok(PathBuf::from(p))
+    } else {
+        Err("the driver's path must be absolute, with a drive (binary:///C:/path/driver.exe)")
+    }
+}
+
+/// The named pipe the shim serves for a driver's `stream` (`stdout`, `stderr`, `wait`) on
+/// Windows: `\\.\pipe\binary-<id>-<stream>`.
+pub fn pipe_name(id: &str, stream: &str) -> String {
+    format!(r"\\.\pipe\binary-{id}-{stream}")
+}
+
 /// A running logging driver.
 #[derive(Debug)]
 pub struct Driver {
@@ -116,9 +150,7 @@ pub struct Driver {
 }
 
 impl Driver {
-    /// Wraps a started driver (the streams were handed over by the platform layer; only
-    /// the Unix one starts drivers so far).
-    #[cfg(unix)]
+    /// Wraps a started driver (the streams were handed over by the platform layer).
     pub(crate) fn new(child: tokio::process::Child) -> Self {
         Self { child }
     }
@@ -170,15 +202,44 @@ mod tests {
 
     #[test]
     fn binary_urls_give_program_and_arguments() {
-        let u =
-            DriverUrl::parse("binary:///usr/local/bin/my%20logger?--id=abc&-v&x=a+b&--id=dup#frag")
-                .unwrap()
-                .unwrap();
-        assert_eq!(u.program, PathBuf::from("/usr/local/bin/my logger"));
+        // The same URL shape on both hosts; Windows paths carry a drive.
+        let (dir, expect) = if cfg!(windows) {
+            ("/C:/bin", r"C:\bin\my logger")
+        } else {
+            ("/usr/local/bin", "/usr/local/bin/my logger")
+        };
+        let u = DriverUrl::parse(&format!(
+            "binary://{dir}/my%20logger?--id=abc&-v&x=a+b&--id=dup#frag"
+        ))
+        .unwrap()
+        .unwrap();
+        assert_eq!(u.program, PathBuf::from(expect));
         assert_eq!(u.args, ["--id", "abc", "-v", "x", "a b"]);
-        let bare = DriverUrl::parse("BINARY:/opt/d").unwrap().unwrap();
-        assert_eq!(bare.program, PathBuf::from("/opt/d"));
+        let bare = DriverUrl::parse(&format!("BINARY:{dir}/d"))
+            .unwrap()
+            .unwrap();
         assert!(bare.args.is_empty());
+    }
+
+    #[test]
+    fn windows_paths_follow_the_reference() {
+        assert_eq!(
+            program("/C:/Program Files/log/driver.exe", true).unwrap(),
+            PathBuf::from(r"C:\Program Files\log\driver.exe")
+        );
+        assert_eq!(
+            program(r"\d:\x.exe", true).unwrap(),
+            PathBuf::from(r"d:\x.exe")
+        );
+        for bad in [
+            "//server/share/x.exe",
+            r"\\server\share\x.exe",
+            "/x.exe",
+            "rel.exe",
+        ] {
+            assert!(program(bad, true).is_err(), "{bad}");
+        }
+        assert_eq!(pipe_name("c1", "wait"), r"\\.\pipe\binary-c1-wait");
     }
 
     #[test]
