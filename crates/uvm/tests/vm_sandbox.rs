@@ -2,8 +2,8 @@
 //! usable KVM), the GCS dials the bridge over virtio-vsock through vhost-device-vsock, and
 //! containers run inside the VM. Needs root, qemu-system-x86, vhost-device-vsock and the
 //! boot files (`scripts/build-bootfiles.sh`, found in `$HCSSHIM_UVM_BOOTFILES` or
-//! `<workspace>/out/uvm`). Three boots in all: one full lifecycle (initrd), one crash, one
-//! container on the dm-verity VHD root.
+//! `<workspace>/out/uvm`). Four boots in all: one full lifecycle (initrd), one crash, one
+//! container on the dm-verity VHD root, and one refused for a wrong root hash.
 
 #![cfg(target_os = "linux")]
 
@@ -277,4 +277,56 @@ async fn a_container_runs_on_a_verity_checked_vhd_root() {
         "QEMU or the backend still runs"
     );
     assert!(!dir.exists(), "{} left behind", dir.display());
+}
+
+/// dm-verity refuses a root disk that does not match the root hash the host passes: with
+/// one digit of the hash changed, init cannot mount the root, the VM ends, and start fails
+/// with init's and the kernel's words for it, leaving nothing behind.
+#[tokio::test]
+async fn a_wrong_verity_root_hash_fails_the_boot() {
+    use uvm::sandbox::vm::boot::VERITY_INFO;
+    assert!(is_root(), "the VM sandbox tests run as root (as CI does)");
+    let boot = boot_files();
+    let tampered = tempfile::tempdir().unwrap();
+    for f in ["vmlinux", "boot-initrd.img", "rootfs-verity.vhd"] {
+        std::os::unix::fs::symlink(boot.join(f), tampered.path().join(f)).unwrap();
+    }
+    let info = std::fs::read_to_string(boot.join(VERITY_INFO)).unwrap();
+    let root = info
+        .lines()
+        .find_map(|l| l.strip_prefix("root_hash="))
+        .expect("a root_hash line")
+        .to_owned();
+    let first = if root.starts_with('0') { "1" } else { "0" };
+    let wrong = format!("{first}{}", &root[1..]);
+    let changed = info.replace(&root, &wrong);
+    assert_eq!(changed.matches(&wrong).count(), 2, "{changed}");
+    std::fs::write(tampered.path().join(VERITY_INFO), changed).unwrap();
+
+    let mut cfg = VmSandboxConfig::new(state_dir("vmbadhash"));
+    cfg.boot_files = tampered.path().to_path_buf();
+    cfg.boot_mode = BootMode::VerityVhd;
+    cfg.memory_mib = 512;
+    let dir = cfg.state_dir.clone();
+    let t0 = std::time::Instant::now();
+    let err = match VmSandbox::start(cfg).await {
+        Ok(_) => panic!("the VM booted a root whose hash does not match"),
+        Err(e) => e.to_string(),
+    };
+    eprintln!("refused after {:?}:\n{err}", t0.elapsed());
+    assert!(
+        // dm-verity fails the first read of the root: EIO at mount.
+        err.contains("mount /dev/dm-0") && err.contains("Input/output error"),
+        "not a failure to mount the verity root:\n{err}"
+    );
+    assert!(!dir.exists(), "{} left behind", dir.display());
+    let left = std::process::Command::new("pgrep")
+        .args(["-f", &dir.display().to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        left.stdout.is_empty(),
+        "processes left: {}",
+        String::from_utf8_lossy(&left.stdout)
+    );
 }
