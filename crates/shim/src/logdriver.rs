@@ -143,6 +143,9 @@ pub fn pipe_name(id: &str, stream: &str) -> String {
     format!(r"\\.\pipe\binary-{id}-{stream}")
 }
 
+/// A process's output stream to its logging driver.
+pub type Stream = Box<dyn tokio::io::AsyncWrite + Send + Unpin>;
+
 /// A running logging driver.
 #[derive(Debug)]
 pub struct Driver {
@@ -150,9 +153,25 @@ pub struct Driver {
 }
 
 impl Driver {
-    /// Wraps a started driver (the streams were handed over by the platform layer).
-    pub(crate) fn new(child: tokio::process::Child) -> Self {
-        Self { child }
+    /// Waits at most [`START_TIMEOUT`] for `ready`, the platform's sign that the driver
+    /// took its streams. On an error or the timeout the driver is killed (the child is
+    /// spawned with `kill_on_drop`) and the error names it.
+    pub(crate) async fn started(
+        child: tokio::process::Child,
+        program: &std::path::Path,
+        ready: impl std::future::Future<Output = std::io::Result<()>>,
+    ) -> Result<Self> {
+        match tokio::time::timeout(START_TIMEOUT, ready).await {
+            Ok(Ok(())) => Ok(Self { child }),
+            Ok(Err(e)) => Err(Error::io(
+                format!("wait for the logging driver {} to start", program.display()),
+                e,
+            )),
+            Err(_) => Err(Error::Other(format!(
+                "timeout waiting for logging binary to start: {}",
+                program.display()
+            ))),
+        }
     }
 
     /// Waits at most `limit` for the driver to exit (its streams are closed by then),

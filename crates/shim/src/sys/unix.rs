@@ -5,6 +5,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::error::{Error, Result};
+use crate::logdriver::{Driver, DriverUrl, Stream};
 
 /// Opens an upstream output FIFO for writing. Opened read-write, so the open never waits
 /// for a reader and a reader that goes away (containerd restarting) does not break the
@@ -145,14 +146,10 @@ pub fn kill_process(pid: u32, limit: std::time::Duration) -> bool {
 /// closes once it is ready (waited for at most `START_TIMEOUT`). Returns the driver and
 /// the write ends of its stdout and stderr.
 pub async fn start_log_driver(
-    url: &crate::logdriver::DriverUrl,
+    url: &DriverUrl,
     id: &str,
     namespace: &str,
-) -> Result<(
-    crate::logdriver::Driver,
-    Box<dyn AsyncWrite + Send + Unpin>,
-    Box<dyn AsyncWrite + Send + Unpin>,
-)> {
+) -> Result<(Driver, Stream, Stream)> {
     use std::os::fd::AsRawFd;
     use std::os::unix::process::CommandExt;
     use tokio::io::AsyncReadExt;
@@ -183,7 +180,7 @@ pub async fn start_log_driver(
     unsafe {
         cmd.pre_exec(move || place_fds(&child_fds));
     }
-    let mut child = tokio::process::Command::from(cmd)
+    let child = tokio::process::Command::from(cmd)
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| Error::io(format!("start {}", what()), e))?;
@@ -195,30 +192,13 @@ pub async fn start_log_driver(
         let mut byte = [0u8; 1];
         r.read(&mut byte).await.map(drop)
     };
-    match tokio::time::timeout(crate::logdriver::START_TIMEOUT, ready).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => {
-            let _ = child.start_kill();
-            return Err(Error::io(format!("wait for {} to start", what()), e));
-        }
-        Err(_) => {
-            let _ = child.start_kill();
-            return Err(Error::Other(format!(
-                "timeout waiting for logging binary to start: {}",
-                url.program.display()
-            )));
-        }
-    }
-    let writer = |fd| -> Result<Box<dyn AsyncWrite + Send + Unpin>> {
+    let driver = Driver::started(child, &url.program, ready).await?;
+    let writer = |fd| -> Result<Stream> {
         Ok(Box::new(pipe::Sender::from_owned_fd(fd).map_err(|e| {
             Error::io(format!("stream to {}", what()), e)
         })?))
     };
-    Ok((
-        crate::logdriver::Driver::new(child),
-        writer(out_w)?,
-        writer(err_w)?,
-    ))
+    Ok((driver, writer(out_w)?, writer(err_w)?))
 }
 
 /// In the child before exec: puts `fds` on 3, 4, 5, ... First every fd is copied above

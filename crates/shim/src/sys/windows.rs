@@ -6,6 +6,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::windows::named_pipe::{ClientOptions, NamedPipeClient};
 
 use crate::error::{Error, Result};
+use crate::logdriver::{Driver, DriverUrl, Stream};
 
 /// `ERROR_PIPE_BUSY`: every instance of the pipe is connected; retry.
 const ERROR_PIPE_BUSY: i32 = 231;
@@ -83,18 +84,14 @@ const ERROR_BROKEN_PIPE: i32 = 109;
 /// three and closes the wait pipe once ready (waited for at most `START_TIMEOUT`).
 /// Returns the driver and the stdout and stderr pipes.
 pub async fn start_log_driver(
-    url: &crate::logdriver::DriverUrl,
+    url: &DriverUrl,
     id: &str,
     namespace: &str,
-) -> Result<(
-    crate::logdriver::Driver,
-    Box<dyn AsyncWrite + Send + Unpin>,
-    Box<dyn AsyncWrite + Send + Unpin>,
-)> {
+) -> Result<(Driver, Stream, Stream)> {
     use tokio::io::AsyncReadExt;
     use tokio::net::windows::named_pipe::ServerOptions;
 
-    use crate::logdriver::{pipe_name, Driver, START_TIMEOUT};
+    use crate::logdriver::pipe_name;
 
     let what = || format!("the logging driver {}", url.program.display());
     let [out_name, err_name, wait_name] = ["stdout", "stderr", "wait"].map(|s| pipe_name(id, s));
@@ -112,7 +109,7 @@ pub async fn start_log_driver(
     let stderr = serve(&err_name)?;
     let mut wait = serve(&wait_name)?;
 
-    let mut child = tokio::process::Command::new(&url.program)
+    let child = tokio::process::Command::new(&url.program)
         .args(&url.args)
         .env("CONTAINER_ID", id)
         .env("CONTAINER_NAMESPACE", namespace)
@@ -135,21 +132,8 @@ pub async fn start_log_driver(
             Err(e) => Err(e),
         }
     };
-    match tokio::time::timeout(START_TIMEOUT, ready).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => {
-            let _ = child.start_kill();
-            return Err(Error::io(format!("wait for {} to start", what()), e));
-        }
-        Err(_) => {
-            let _ = child.start_kill();
-            return Err(Error::Other(format!(
-                "timeout waiting for logging binary to start: {}",
-                url.program.display()
-            )));
-        }
-    }
-    Ok((Driver::new(child), Box::new(stdout), Box::new(stderr)))
+    let driver = Driver::started(child, &url.program, ready).await?;
+    Ok((driver, Box::new(stdout), Box::new(stderr)))
 }
 
 #[cfg(test)]
