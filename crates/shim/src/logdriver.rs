@@ -143,9 +143,6 @@ pub fn pipe_name(id: &str, stream: &str) -> String {
     format!(r"\\.\pipe\binary-{id}-{stream}")
 }
 
-/// A process's output stream to its logging driver.
-pub type Stream = Box<dyn tokio::io::AsyncWrite + Send + Unpin>;
-
 /// A running logging driver.
 #[derive(Debug)]
 pub struct Driver {

@@ -66,8 +66,10 @@ impl IoPaths {
     }
 }
 
-type Writer = Box<dyn AsyncWrite + Send + Unpin>;
-type Reader = Box<dyn AsyncRead + Send + Unpin>;
+/// An upstream output: a FIFO, a named pipe, or a logging driver's stream.
+pub type Writer = Box<dyn AsyncWrite + Send + Unpin>;
+/// An upstream input (stdin).
+pub type Reader = Box<dyn AsyncRead + Send + Unpin>;
 
 /// The upstream ends opened at create time.
 pub struct Upstream {

@@ -2,15 +2,14 @@
 
 use std::os::unix::fs::OpenOptionsExt;
 
-use tokio::io::{AsyncRead, AsyncWrite};
-
 use crate::error::{Error, Result};
-use crate::logdriver::{Driver, DriverUrl, Stream};
+use crate::logdriver::{Driver, DriverUrl};
+use crate::stdio::{Reader, Writer};
 
 /// Opens an upstream output FIFO for writing. Opened read-write, so the open never waits
 /// for a reader and a reader that goes away (containerd restarting) does not break the
 /// stream: output waits in the pipe for the next reader.
-pub async fn open_output(path: &str) -> Result<Box<dyn AsyncWrite + Send + Unpin>> {
+pub async fn open_output(path: &str) -> Result<Writer> {
     let sender = tokio::net::unix::pipe::OpenOptions::new()
         .read_write(true)
         .open_sender(path)
@@ -24,7 +23,7 @@ pub async fn open_output(path: &str) -> Result<Box<dyn AsyncWrite + Send + Unpin
 /// waits for readiness before it reads, and a FIFO reports hang-up only once a writer has
 /// come and gone, so the stream sees the writer's data and then EOF, as a blocking open
 /// would.
-pub async fn open_input(path: &str) -> Result<Box<dyn AsyncRead + Send + Unpin>> {
+pub async fn open_input(path: &str) -> Result<Reader> {
     let receiver = tokio::net::unix::pipe::OpenOptions::new()
         .open_receiver(path)
         .map_err(|e| Error::io(format!("open {path}"), e))?;
@@ -149,7 +148,7 @@ pub async fn start_log_driver(
     url: &DriverUrl,
     id: &str,
     namespace: &str,
-) -> Result<(Driver, Stream, Stream)> {
+) -> Result<(Driver, Writer, Writer)> {
     use std::os::fd::AsRawFd;
     use std::os::unix::process::CommandExt;
     use tokio::io::AsyncReadExt;
@@ -193,7 +192,7 @@ pub async fn start_log_driver(
         r.read(&mut byte).await.map(drop)
     };
     let driver = Driver::started(child, &url.program, ready).await?;
-    let writer = |fd| -> Result<Stream> {
+    let writer = |fd| -> Result<Writer> {
         Ok(Box::new(pipe::Sender::from_owned_fd(fd).map_err(|e| {
             Error::io(format!("stream to {}", what()), e)
         })?))

@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::windows::named_pipe::{ClientOptions, NamedPipeClient};
 
 use crate::error::{Error, Result};
-use crate::logdriver::{Driver, DriverUrl, Stream};
+use crate::logdriver::{Driver, DriverUrl};
+use crate::stdio::{Reader, Writer};
 
 /// `ERROR_PIPE_BUSY`: every instance of the pipe is connected; retry.
 const ERROR_PIPE_BUSY: i32 = 231;
@@ -28,12 +28,12 @@ async fn dial(path: &str) -> Result<NamedPipeClient> {
 }
 
 /// Dials an upstream output pipe.
-pub async fn open_output(path: &str) -> Result<Box<dyn AsyncWrite + Send + Unpin>> {
+pub async fn open_output(path: &str) -> Result<Writer> {
     Ok(Box::new(dial(path).await?))
 }
 
 /// Dials the upstream stdin pipe.
-pub async fn open_input(path: &str) -> Result<Box<dyn AsyncRead + Send + Unpin>> {
+pub async fn open_input(path: &str) -> Result<Reader> {
     Ok(Box::new(dial(path).await?))
 }
 
@@ -87,7 +87,7 @@ pub async fn start_log_driver(
     url: &DriverUrl,
     id: &str,
     namespace: &str,
-) -> Result<(Driver, Stream, Stream)> {
+) -> Result<(Driver, Writer, Writer)> {
     use tokio::io::AsyncReadExt;
     use tokio::net::windows::named_pipe::ServerOptions;
 
