@@ -194,6 +194,11 @@ pub fn check(b: &[u8]) -> Result<Summary, String> {
             let block = img.block(blk)?;
             let mut off = 0usize;
             while off < BLOCK {
+                // A record's fixed part (inode, length, name length, type) is 8 bytes; a
+                // record that ends 4 bytes short of the block leaves no room for the next.
+                if off + 8 > BLOCK {
+                    return Err(format!("directory {dir}: bad record at {off}"));
+                }
                 let ino = get32(block, off);
                 let rec = get16(block, off + 4) as usize;
                 let nl = block[off + 6] as usize;
@@ -315,5 +320,25 @@ mod tests {
         bad[1024 + 56] = 0;
         assert!(check(&bad).is_err());
         assert!(sb.inodes_count >= 14);
+    }
+
+    #[test]
+    fn a_directory_record_ending_short_of_the_block_is_an_error() {
+        let mut img = image();
+        let table = u64::from(get32(&img[BLOCK..], 8)) * BLOCK_SIZE;
+        let root = (table + (u64::from(INODE_ROOT) - 1) * 256) as usize;
+        // The root's single extent: its physical start is the leaf entry's third word.
+        let blk = get32(&img[root + 40..], 12 + 8) as usize * BLOCK;
+        let mut off = 0;
+        loop {
+            let rec = get16(&img[blk..], off + 4) as usize;
+            if off + rec == BLOCK {
+                let short = (rec - 4) as u16;
+                img[blk + off + 4..blk + off + 6].copy_from_slice(&short.to_le_bytes());
+                break;
+            }
+            off += rec;
+        }
+        assert_eq!(check(&img).unwrap_err(), "directory 2: bad record at 4092");
     }
 }
