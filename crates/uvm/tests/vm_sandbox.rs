@@ -257,6 +257,20 @@ async fn a_container_runs_on_a_verity_checked_vhd_root() {
         console.contains("init: mounted /dev/dm-0 (ro)"),
         "the root is not the dm-verity device:\n{console}"
     );
+    // ... and emptied the boot initramfs (its init and modules) before the switch.
+    let freed = console
+        .lines()
+        .find_map(|l| {
+            l.split("init: freed ")
+                .nth(1)?
+                .strip_suffix(" KiB of initramfs")
+        })
+        .and_then(|k| k.trim().parse::<u64>().ok());
+    assert!(
+        freed.is_some_and(|k| k > 100) && !console.contains("free the initramfs:"),
+        "the boot initramfs was not freed:\n{console}"
+    );
+    eprintln!("boot initramfs freed: {} KiB", freed.unwrap_or(0));
     // The container's layer disk takes LUN 1: LUN 0 is the root disk.
     let c = sb
         .create_container(

@@ -254,6 +254,13 @@ pub fn switch_if_asked(args: &[String]) -> Result<()> {
     // The second init mounts its own /dev and /proc on the new root.
     umount("/dev")?;
     umount("/proc")?;
+    // What stays on the initramfs would hold its memory for the VM's life (as switch_root
+    // does, empty it; the new root is another filesystem and is left alone). A failure
+    // costs memory, not the boot.
+    match free_initramfs(Path::new("/")) {
+        Ok(bytes) => eprintln!("init: freed {} KiB of initramfs", bytes / 1024),
+        Err(e) => super::warn("free the initramfs", &e),
+    }
     std::env::set_current_dir(NEW_ROOT)
         .map_err(|e| Error::path("chdir", Path::new(NEW_ROOT), e))?;
     mount(".", "/", None, libc::MS_MOVE, "")?;
@@ -276,9 +283,88 @@ pub fn switch_if_asked(args: &[String]) -> Result<()> {
     )))
 }
 
+/// Removes everything under `dir` that lives on the same filesystem as `dir` itself,
+/// without entering other mounts (the new root mounted on the initramfs) or following
+/// symlinks; `dir` stays. Returns the bytes of the regular files removed.
+pub fn free_initramfs(dir: &Path) -> Result<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let dev = std::fs::symlink_metadata(dir)
+        .map_err(|e| Error::path("stat", dir, e))?
+        .dev();
+    empty_dir(dir, dev)
+}
+
+fn empty_dir(dir: &Path, dev: u64) -> Result<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let mut freed = 0;
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::path("read dir", dir, e))? {
+        let path = entry.map_err(|e| Error::path("read dir", dir, e))?.path();
+        let md = std::fs::symlink_metadata(&path).map_err(|e| Error::path("stat", &path, e))?;
+        if md.dev() != dev {
+            continue;
+        }
+        if md.is_dir() {
+            freed += empty_dir(&path, dev)?;
+            std::fs::remove_dir(&path).map_err(|e| Error::path("rmdir", &path, e))?;
+        } else {
+            if md.is_file() {
+                freed += md.len();
+            }
+            std::fs::remove_file(&path).map_err(|e| Error::path("unlink", &path, e))?;
+        }
+    }
+    Ok(freed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A tmpfs mounted for a test, detached when dropped (also when the test fails).
+    struct Tmpfs(std::path::PathBuf);
+
+    impl Drop for Tmpfs {
+        fn drop(&mut self) {
+            let _ = umount(self.0.to_str().unwrap());
+        }
+    }
+
+    #[test]
+    fn freeing_the_initramfs_empties_it_but_not_mounts_on_it() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        std::fs::create_dir_all(root.join("lib/modules/x")).unwrap();
+        std::fs::write(root.join("init"), [0u8; 3000]).unwrap();
+        std::fs::write(root.join("lib/modules/x/a.ko"), [0u8; 5000]).unwrap();
+        std::os::unix::fs::symlink("/outside", root.join("link")).unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("kept"), b"x").unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.join("dirlink")).unwrap();
+        std::fs::create_dir(root.join("newroot")).unwrap();
+        // SAFETY: geteuid(2) cannot fail.
+        let mounted = (unsafe { libc::geteuid() } == 0).then(|| {
+            let at = root.join("newroot");
+            mount("tmpfs", at.to_str().unwrap(), Some("tmpfs"), 0, "size=1m").unwrap();
+            std::fs::write(at.join("sbin-init"), b"real root").unwrap();
+            Tmpfs(at)
+        });
+
+        assert_eq!(free_initramfs(root).unwrap(), 8000);
+        let mut left: Vec<_> = std::fs::read_dir(root)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        left.sort();
+        if let Some(m) = &mounted {
+            assert_eq!(left, ["newroot"]);
+            assert_eq!(std::fs::read(m.0.join("sbin-init")).unwrap(), b"real root");
+        } else {
+            assert!(left.is_empty(), "{left:?}");
+        }
+        // A symlink is removed, never followed.
+        assert!(outside.path().join("kept").exists());
+        assert!(free_initramfs(&root.join("missing")).is_err());
+    }
 
     #[test]
     fn quoted_parameters_keep_their_spaces() {
