@@ -3,7 +3,8 @@
 //! sandbox per pod, the pod's network namespace (set up by the CNI bridge plugin inside
 //! the test's own network namespace) shared by the pause and both containers, the pod's
 //! DNS settings, security contexts (run as a user, read-only root file system), ExecSync
-//! output and exit codes, container logs, and a clean stop/remove. Root only.
+//! output, exit codes and timeout, container stats, resource updates, container logs, and
+//! a clean stop/remove. Root only.
 
 #![cfg(target_os = "linux")]
 
@@ -216,6 +217,80 @@ fn a_pod_with_two_containers_through_cri() {
         assert_eq!(code.exit_code, 7);
         assert_eq!(code.stdout, b"out\n");
         assert_eq!(code.stderr, b"err\n");
+
+        // ExecSync past its timeout fails and the shim kills the exec'd process.
+        let t0 = Instant::now();
+        let timed_out = rt
+            .exec_sync(ExecSyncRequest {
+                container_id: ids[1].clone(),
+                cmd: vec!["sleep".into(), "417".into()],
+                timeout: 1,
+            })
+            .await;
+        assert!(timed_out.is_err(), "{timed_out:?}");
+        assert!(t0.elapsed() < Duration::from_secs(20), "{:?}", t0.elapsed());
+        let ps = exec(&mut rt, &ids[1], &["ps", "-o", "args"]).await;
+        assert!(
+            String::from_utf8_lossy(&ps.stdout).contains("sleep 1000"),
+            "ps shows no processes: {ps:?}"
+        );
+        assert!(
+            !String::from_utf8_lossy(&ps.stdout).contains("sleep 417"),
+            "the timed-out exec still runs: {ps:?}"
+        );
+
+        // Stats as kubelet reads them: containerd's CRI decodes the shim's metrics type.
+        let stats = rt
+            .container_stats(ContainerStatsRequest {
+                container_id: ids[0].clone(),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("ContainerStats: {e}\n{}", c.log_tail()))
+            .into_inner()
+            .stats
+            .unwrap();
+        let memory = stats.memory.and_then(|m| m.working_set_bytes);
+        assert!(memory.is_some_and(|m| m.value > 0), "{memory:?}");
+        assert!(stats.cpu.and_then(|c| c.usage_core_nano_seconds).is_some());
+        let listed = rt
+            .list_container_stats(ListContainerStatsRequest {
+                filter: Some(ContainerStatsFilter {
+                    pod_sandbox_id: pod.clone(),
+                    ..Default::default()
+                }),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("ListContainerStats: {e}\n{}", c.log_tail()))
+            .into_inner()
+            .stats;
+        assert_eq!(listed.len(), 2, "{listed:?}");
+
+        // UpdateContainerResources reaches the container's cgroup.
+        rt.update_container_resources(UpdateContainerResourcesRequest {
+            container_id: ids[1].clone(),
+            linux: Some(LinuxContainerResources {
+                memory_limit_in_bytes: 96 << 20,
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("UpdateContainerResources: {e}\n{}", c.log_tail()));
+        let limit = exec(
+            &mut rt,
+            &ids[1],
+            &[
+                "sh",
+                "-c",
+                "cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes",
+            ],
+        )
+        .await;
+        assert_eq!(
+            String::from_utf8_lossy(&limit.stdout).trim(),
+            (96u64 << 20).to_string(),
+            "{limit:?}"
+        );
 
         // Container logs in the CRI format.
         let log = logs.join("c1.log");
