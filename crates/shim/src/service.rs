@@ -387,11 +387,7 @@ impl Service {
     }
 
     async fn do_exec(&self, req: &ExecProcessRequest) -> Result<()> {
-        if req.terminal && !req.stderr.is_empty() {
-            return Err(Error::FailedPrecondition(
-                "if using terminal, stderr must be empty".into(),
-            ));
-        }
+        crate::stdio::check_terminal_stderr(req.terminal, &req.stderr)?;
         let task = self.get_task(&req.id)?;
         let value = req
             .spec

@@ -25,6 +25,24 @@ use crate::sys;
 /// How long output relays may run after the process exited.
 pub const DRAIN_GRACE: Duration = Duration::from_secs(1);
 
+/// Whether a terminal with a stderr path is refused. containerd on Windows names no stderr
+/// pipe for a terminal, and the reference refuses one. containerd's Unix FIFO sets (those
+/// of CRI's container and exec IO) always name a stderr FIFO, also with a terminal, and its
+/// runc shim leaves that FIFO unused; refusing it would fail every CRI container or exec
+/// with `tty: true`. So on Unix the path is accepted and nothing is written to it.
+pub const TERMINAL_REFUSES_STDERR: bool = cfg!(windows);
+
+/// Refuses a terminal with a stderr path where containerd never sends one (Windows):
+/// FailedPrecondition, as the reference.
+pub fn check_terminal_stderr(terminal: bool, stderr: &str) -> Result<()> {
+    if TERMINAL_REFUSES_STDERR && terminal && !stderr.is_empty() {
+        return Err(Error::FailedPrecondition(
+            "if using terminal, stderr must be empty".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// The upstream stdio of a task or exec, as containerd named it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IoPaths {
@@ -32,7 +50,7 @@ pub struct IoPaths {
     pub stdin: String,
     /// stdout path ("" = none).
     pub stdout: String,
-    /// stderr path ("" = none; always none with a terminal).
+    /// stderr path ("" = none; with a terminal, none on Windows and unused on Unix).
     pub stderr: String,
     /// The process has a terminal.
     pub terminal: bool,
@@ -43,15 +61,11 @@ pub struct IoPaths {
 }
 
 impl IoPaths {
-    /// Validates the paths: a terminal has no stderr (FailedPrecondition, as the
-    /// reference); stdout is a path or a `binary://` URL (returned); stdin and stderr
-    /// next to a path stdout must be paths too.
+    /// Validates the paths: a terminal has no stderr on Windows
+    /// ([`check_terminal_stderr`]); stdout is a path or a `binary://` URL (returned); stdin
+    /// and stderr next to a path stdout must be paths too.
     pub fn validate(&self) -> Result<Option<DriverUrl>> {
-        if self.terminal && !self.stderr.is_empty() {
-            return Err(Error::FailedPrecondition(
-                "if using terminal, stderr must be empty".into(),
-            ));
-        }
+        check_terminal_stderr(self.terminal, &self.stderr)?;
         let driver = DriverUrl::parse(&self.stdout)?;
         if driver.is_none() {
             for (name, p) in [("stdin", &self.stdin), ("stderr", &self.stderr)] {
@@ -109,7 +123,9 @@ impl Upstream {
             "" => None,
             p => Some(sys::open_output(p).await?),
         };
+        // A terminal has one output stream; a stderr FIFO named with it stays unopened.
         let stderr = match paths.stderr.as_str() {
+            _ if paths.terminal => None,
             "" => None,
             p => Some(sys::open_output(p).await?),
         };
@@ -267,7 +283,11 @@ mod tests {
             terminal: true,
             ..Default::default()
         };
-        assert!(matches!(p.validate(), Err(Error::FailedPrecondition(_))));
+        if cfg!(windows) {
+            assert!(matches!(p.validate(), Err(Error::FailedPrecondition(_))));
+        } else {
+            assert_eq!(p.validate().unwrap(), None);
+        }
         let f = IoPaths {
             stdout: "file:///var/log/x".into(),
             ..Default::default()
