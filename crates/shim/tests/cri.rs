@@ -1,10 +1,11 @@
-//! A pod with two containers through containerd's CRI gRPC API (the calls kubelet makes),
-//! against Debian's containerd with this shim as the pod's runtime. Checks one shim and one
-//! sandbox per pod, the pod's network namespace (set up by the CNI bridge plugin inside
-//! the test's own network namespace) shared by the pause and both containers, the pod's
-//! DNS settings, security contexts (run as a user, read-only root file system), ExecSync
-//! output, exit codes and timeout, container stats, resource updates, container logs, and
-//! a clean stop/remove. Root only.
+//! A pod through containerd's CRI gRPC API (the calls kubelet makes), against Debian's
+//! containerd with this shim as the pod's runtime. Checks one shim and one sandbox per pod,
+//! the pod's network namespace (set up by the CNI bridge plugin inside the test's own
+//! network namespace) shared by the pause and the containers, the pod's DNS settings,
+//! security contexts (run as a user, read-only root file system), a container with a
+//! terminal, ExecSync output, exit codes and timeout, container stats, resource updates,
+//! streaming (exec with a terminal, attach, port-forward over containerd's streaming
+//! server), container logs, and a clean stop/remove. Root only.
 
 #![cfg(target_os = "linux")]
 
@@ -12,7 +13,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Containerd, IMAGE};
+use common::{stream, Containerd, IMAGE};
 use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
 use k8s_cri::v1::*;
 use tonic::transport::{Channel, Endpoint, Uri};
@@ -126,6 +127,9 @@ fn a_pod_with_two_containers_through_cri() {
         .zip(security)
         {
             let mut config = container_config(name, script);
+            // c2 has a terminal: containerd names a stderr FIFO with it, which the shim
+            // must accept (and leave unused) on Linux.
+            config.tty = name == "c2";
             config.linux = Some(LinuxContainerConfig {
                 security_context: Some(security),
                 ..Default::default()
@@ -200,6 +204,11 @@ fn a_pod_with_two_containers_through_cri() {
             String::from_utf8_lossy(&init.stdout).trim(),
             "1234",
             "{init:?}"
+        );
+        let tty = exec(&mut rt, &ids[1], &["readlink", "/proc/1/fd/0"]).await;
+        assert!(
+            String::from_utf8_lossy(&tty.stdout).starts_with("/dev/pts/"),
+            "c2's init has no terminal: {tty:?}"
         );
         let init = exec(&mut rt, &ids[0], &["stat", "-c", "%u", "/proc/1"]).await;
         assert_eq!(
@@ -291,6 +300,124 @@ fn a_pod_with_two_containers_through_cri() {
             (96u64 << 20).to_string(),
             "{limit:?}"
         );
+
+        // Streaming, as `kubectl exec -it`, `attach` and `port-forward` reach a pod through
+        // containerd's streaming server.
+        // Exec with a terminal: the resize and stdin go through the shim to the process.
+        let url = rt
+            .exec(ExecRequest {
+                container_id: ids[0].clone(),
+                cmd: vec!["sh".into()],
+                tty: true,
+                stdin: true,
+                stdout: true,
+                stderr: false,
+            })
+            .await
+            .unwrap_or_else(|e| panic!("Exec: {e}\n{}", c.log_tail()))
+            .into_inner()
+            .url;
+        let mut s = stream::connect(&c.netns, &url, stream::CHANNEL_V4).await;
+        s.send(stream::RESIZE, br#"{"Width":100,"Height":30}"#).await;
+        s.send(
+            stream::STDIN,
+            b"until [ \"$(stty size)\" = '30 100' ]; do sleep 0.1; done; stty size; exit 3\n",
+        )
+        .await;
+        let got = s
+            .recv_until(Duration::from_secs(30), |g| g.contains_key(&stream::STATUS))
+            .await;
+        s.close().await;
+        let out = String::from_utf8_lossy(got.get(&stream::STDOUT).map_or(&[][..], |o| o));
+        assert!(
+            out.lines().any(|l| l.trim_end_matches('\r') == "30 100"),
+            "the terminal was not resized: {out:?}; status {:?}",
+            String::from_utf8_lossy(got.get(&stream::STATUS).map_or(&[][..], |o| o))
+        );
+        assert_eq!(stream::exit_code(&got[&stream::STATUS]), Some(3), "{got:?}");
+
+        // A third container with an open stdin (attach) and a listener on port 8080
+        // (port-forward), in the pod's network namespace.
+        let mut config = container_config(
+            "c3",
+            "echo pf-hello | nc -l -p 8080 & while read l; do echo got-$l; done",
+        );
+        config.stdin = true;
+        let c3 = rt
+            .create_container(CreateContainerRequest {
+                pod_sandbox_id: pod.clone(),
+                config: Some(config),
+                sandbox_config: Some(sandbox_config.clone()),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("CreateContainer c3: {e}\n{}", c.log_tail()))
+            .into_inner()
+            .container_id;
+        rt.start_container(StartContainerRequest {
+            container_id: c3.clone(),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("StartContainer c3: {e}\n{}", c.log_tail()));
+        ids.push(c3.clone());
+        let url = rt
+            .attach(AttachRequest {
+                container_id: c3.clone(),
+                stdin: true,
+                tty: false,
+                stdout: true,
+                stderr: true,
+            })
+            .await
+            .unwrap_or_else(|e| panic!("Attach: {e}\n{}", c.log_tail()))
+            .into_inner()
+            .url;
+        let mut s = stream::connect(&c.netns, &url, stream::CHANNEL_V4).await;
+        s.send(stream::STDIN, b"ping\n").await;
+        let got = s
+            .recv_until(Duration::from_secs(30), |g| {
+                g.get(&stream::STDOUT)
+                    .is_some_and(|o| o.windows(8).any(|w| w == b"got-ping"))
+            })
+            .await;
+        s.close().await;
+        assert!(
+            got.get(&stream::STDOUT)
+                .is_some_and(|o| o.windows(8).any(|w| w == b"got-ping")),
+            "attach: {got:?}"
+        );
+
+        let listening = exec(
+            &mut rt,
+            &c3,
+            &[
+                "sh",
+                "-c",
+                "for i in $(seq 100); do grep -qsE ':1F90 0+:0000 0A' /proc/net/tcp /proc/net/tcp6 && exit 0; sleep 0.1; done; exit 1",
+            ],
+        )
+        .await;
+        assert_eq!(listening.exit_code, 0, "nothing listens on 8080: {listening:?}");
+        let url = rt
+            .port_forward(PortForwardRequest {
+                pod_sandbox_id: pod.clone(),
+                port: vec![8080],
+            })
+            .await
+            .unwrap_or_else(|e| panic!("PortForward: {e}\n{}", c.log_tail()))
+            .into_inner()
+            .url;
+        let mut s = stream::connect(&c.netns, &url, stream::CHANNEL_V4).await;
+        // Per port, a data channel (0) and an error channel (1), each opened by the port.
+        let got = s
+            .recv_until(Duration::from_secs(30), |g| {
+                g.get(&0).is_some_and(|d| d.ends_with(b"pf-hello\n"))
+            })
+            .await;
+        s.close().await;
+        let port = 8080u16.to_le_bytes();
+        let data = [&port[..], b"pf-hello\n"].concat();
+        assert_eq!(got.get(&0), Some(&data), "{got:?}");
+        assert_eq!(got.get(&1).map(|d| &d[..]), Some(&port[..]), "{got:?}");
 
         // Container logs in the CRI format.
         let log = logs.join("c1.log");

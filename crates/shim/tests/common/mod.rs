@@ -12,6 +12,7 @@
 
 pub mod diag;
 pub mod image;
+pub mod stream;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
