@@ -343,6 +343,16 @@ fn a_pod_with_two_containers_through_cri() {
             "echo pf-hello | nc -l -p 8080 & while read l; do echo got-$l; done",
         );
         config.stdin = true;
+        // ... and a volume: a host directory bind-mounted read-write (kubelet's hostPath and
+        // emptyDir volumes reach the runtime this way).
+        let volume = c.dir.join("volume");
+        std::fs::create_dir_all(&volume).unwrap();
+        std::fs::write(volume.join("in"), "from-the-host\n").unwrap();
+        config.mounts = vec![Mount {
+            container_path: "/vol".into(),
+            host_path: volume.display().to_string(),
+            ..Default::default()
+        }];
         let c3 = rt
             .create_container(CreateContainerRequest {
                 pod_sandbox_id: pod.clone(),
@@ -359,6 +369,17 @@ fn a_pod_with_two_containers_through_cri() {
         .await
         .unwrap_or_else(|e| panic!("StartContainer c3: {e}\n{}", c.log_tail()));
         ids.push(c3.clone());
+        let vol = exec(
+            &mut rt,
+            &c3,
+            &["sh", "-c", "cat /vol/in && echo from-the-pod > /vol/out"],
+        )
+        .await;
+        assert_eq!((vol.exit_code, &vol.stdout[..]), (0, &b"from-the-host\n"[..]), "{vol:?}");
+        assert_eq!(
+            std::fs::read_to_string(volume.join("out")).unwrap(),
+            "from-the-pod\n"
+        );
         let url = rt
             .attach(AttachRequest {
                 container_id: c3.clone(),

@@ -235,6 +235,7 @@ impl VmSandbox {
             spec.clone(),
             &ContainerPaths::new(Path::new(GUEST_BUNDLES), id),
         )?;
+        disks::refuse_host_binds(&spec)?;
         let mut keys = Vec::new();
         for l in layers {
             keys.push(
