@@ -64,8 +64,39 @@ async fn exec(rt: &mut RuntimeServiceClient<Channel>, id: &str, cmd: &[&str]) ->
     .into_inner()
 }
 
+/// Creates and starts a container of `pod`; returns its id.
+async fn run_container(
+    rt: &mut RuntimeServiceClient<Channel>,
+    c: &Containerd,
+    pod: &str,
+    sandbox_config: &PodSandboxConfig,
+    config: ContainerConfig,
+) -> String {
+    let name = config
+        .metadata
+        .as_ref()
+        .map(|m| m.name.clone())
+        .unwrap_or_default();
+    let id = rt
+        .create_container(CreateContainerRequest {
+            pod_sandbox_id: pod.into(),
+            config: Some(config),
+            sandbox_config: Some(sandbox_config.clone()),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("CreateContainer {name}: {e}\n{}", c.log_tail()))
+        .into_inner()
+        .container_id;
+    rt.start_container(StartContainerRequest {
+        container_id: id.clone(),
+    })
+    .await
+    .unwrap_or_else(|e| panic!("StartContainer {name}: {e}\n{}", c.log_tail()));
+    id
+}
+
 #[test]
-fn a_pod_with_two_containers_through_cri() {
+fn a_pod_of_three_containers_through_cri() {
     let c = Containerd::start(true);
     c.import_images(NS);
     let logs = c.dir.join("logs");
@@ -134,22 +165,7 @@ fn a_pod_with_two_containers_through_cri() {
                 security_context: Some(security),
                 ..Default::default()
             });
-            let id = rt
-                .create_container(CreateContainerRequest {
-                    pod_sandbox_id: pod.clone(),
-                    config: Some(config),
-                    sandbox_config: Some(sandbox_config.clone()),
-                })
-                .await
-                .unwrap_or_else(|e| panic!("CreateContainer {name}: {e}\n{}", c.log_tail()))
-                .into_inner()
-                .container_id;
-            rt.start_container(StartContainerRequest {
-                container_id: id.clone(),
-            })
-            .await
-            .unwrap_or_else(|e| panic!("StartContainer {name}: {e}\n{}", c.log_tail()));
-            ids.push(id);
+            ids.push(run_container(&mut rt, &c, &pod, &sandbox_config, config).await);
         }
 
         // One shim serves the pod: both containers' bundles name the pod's shim.
@@ -353,21 +369,7 @@ fn a_pod_with_two_containers_through_cri() {
             host_path: volume.display().to_string(),
             ..Default::default()
         }];
-        let c3 = rt
-            .create_container(CreateContainerRequest {
-                pod_sandbox_id: pod.clone(),
-                config: Some(config),
-                sandbox_config: Some(sandbox_config.clone()),
-            })
-            .await
-            .unwrap_or_else(|e| panic!("CreateContainer c3: {e}\n{}", c.log_tail()))
-            .into_inner()
-            .container_id;
-        rt.start_container(StartContainerRequest {
-            container_id: c3.clone(),
-        })
-        .await
-        .unwrap_or_else(|e| panic!("StartContainer c3: {e}\n{}", c.log_tail()));
+        let c3 = run_container(&mut rt, &c, &pod, &sandbox_config, config).await;
         ids.push(c3.clone());
         let vol = exec(
             &mut rt,
