@@ -251,10 +251,19 @@ impl Relay {
         let outputs = std::mem::take(&mut *self.outputs.lock().await);
         let deadline = tokio::time::Instant::now() + grace;
         for mut h in outputs {
-            if tokio::time::timeout_at(deadline, &mut h).await.is_err() {
-                h.abort();
-                // An aborted copy drops its upstream writer when the task is reaped.
-                let _ = h.await;
+            let joined = match tokio::time::timeout_at(deadline, &mut h).await {
+                Ok(joined) => joined,
+                Err(_) => {
+                    h.abort();
+                    // An aborted copy drops its upstream writer when the task is reaped.
+                    h.await
+                }
+            };
+            // Cancelled is the abort above; a panicked copy lost output and says so.
+            if let Err(e) = joined.as_ref() {
+                if e.is_panic() {
+                    tracing::warn!(error = %e, "an output relay panicked");
+                }
             }
         }
         if let Some(driver) = self.driver.lock().await.take() {

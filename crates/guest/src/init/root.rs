@@ -298,8 +298,12 @@ fn empty_dir(dir: &Path, dev: u64) -> Result<u64> {
     use std::os::unix::fs::MetadataExt;
     let mut freed = 0;
     for entry in std::fs::read_dir(dir).map_err(|e| Error::path("read dir", dir, e))? {
-        let path = entry.map_err(|e| Error::path("read dir", dir, e))?.path();
-        let md = std::fs::symlink_metadata(&path).map_err(|e| Error::path("stat", &path, e))?;
+        let entry = entry.map_err(|e| Error::path("read dir", dir, e))?;
+        let path = entry.path();
+        // DirEntry::metadata does not follow a symlink (lstat).
+        let md = entry
+            .metadata()
+            .map_err(|e| Error::path("stat", &path, e))?;
         if md.dev() != dev {
             continue;
         }
