@@ -275,6 +275,19 @@ impl Exec {
         }));
     }
 
+    /// A created exec exits with `status` without running; a started one is left alone.
+    pub async fn exit_if_created(&self, status: u32) {
+        let mut inner = self.inner.lock().await;
+        if inner.state == ExecState::Created {
+            inner.upstream = None;
+            inner.state = ExecState::Exited;
+            self.exit.send_replace(Some(ExitInfo {
+                status,
+                at: SystemTime::now(),
+            }));
+        }
+    }
+
     /// Kill (§1.3): a created exec exits with status 1; a running one gets `signal`
     /// (NotFound if it was gone); an exited one is NotFound.
     pub async fn kill(&self, signal: u32) -> Result<()> {

@@ -22,6 +22,10 @@ pub use exec::{Exec, ExecState, ExecStatus, ExitInfo, UNKNOWN_EXIT};
 /// Bound of a container's shutdown, and of Delete waiting for the teardown.
 pub const TEARDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long the teardown waits for running execs to report their own exits once the
+/// container is gone (their output drains for up to a second of it).
+const EXEC_EXIT_GRACE: Duration = Duration::from_secs(5);
+
 /// A task: one container in a sandbox.
 pub struct Task {
     id: String,
@@ -267,11 +271,13 @@ impl Task {
         }
         // An init that never started (Delete while created) exits now.
         self.init.force_exit(1).await;
+        // Execs that never started exit now. Running ones die with the container below and
+        // keep the exit code their process reports (§1.3): forcing them here would replace
+        // an exit already on its way (a process that ended just before the init) with 1.
         let others: Vec<Arc<Exec>> = lock(&self.execs).values().cloned().collect();
-        for e in others {
-            e.force_exit(1).await;
+        for e in &others {
+            e.exit_if_created(1).await;
         }
-        tracing::debug!(task = %self.id, "teardown: execs forced out");
         if let Err(e) = self.container.shutdown().await {
             tracing::debug!(task = %self.id, error = %e, "container shutdown");
         }
@@ -290,6 +296,14 @@ impl Task {
             }
         }
         tracing::debug!(task = %self.id, "teardown: container exited");
+        // An exec whose exit cannot arrive any more (its sandbox went away) is forced out.
+        let deadline = tokio::time::Instant::now() + EXEC_EXIT_GRACE;
+        for e in &others {
+            if tokio::time::timeout_at(deadline, e.wait()).await.is_err() {
+                tracing::debug!(task = %self.id, exec = e.id(), "teardown: exec forced out");
+                e.force_exit(1).await;
+            }
+        }
         if let Err(e) = self.container.close().await {
             tracing::debug!(error = %e, "closing the container handle");
         }

@@ -434,3 +434,43 @@ async fn a_created_init_is_killed_or_deleted_without_running() {
     assert!(task.is_closed());
     assert_eq!(sink.topics(), ["/tasks/exit"]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_init_exiting_keeps_the_exit_codes_of_running_execs() {
+    let sink = Arc::new(RecordingSink::default());
+    let (task, host) = new_task(sink.clone()).await;
+    let io = IoPaths::default();
+    task.start("").await.unwrap();
+    for eid in ["e1", "e2", "e3"] {
+        task.create_exec(eid, &io, serde_json::json!({"args": ["sh"]}))
+            .await
+            .unwrap();
+    }
+    task.start("e1").await.unwrap();
+    task.start("e2").await.unwrap();
+    // The init exits; e1's own exit arrives a moment later (it died with the container),
+    // e2's never does (its sandbox went away), e3 never started.
+    process(&host, 0).exit.send_replace(Some(4));
+    let e1 = process(&host, 1);
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        e1.exit.send_replace(Some(7));
+    });
+    assert_eq!(task.wait("").await.unwrap().status, 4);
+    let status = |eid: &str| task.get_exec(eid).unwrap().exit().unwrap().status;
+    assert_eq!(
+        status("e1"),
+        7,
+        "a running exec keeps its process's exit code"
+    );
+    assert_eq!(
+        status("e2"),
+        1,
+        "an exec whose exit cannot come is forced out"
+    );
+    assert_eq!(status("e3"), 1, "a created exec exits with 1");
+    // The init's TaskExit comes last, after e1's.
+    let topics = sink.topics();
+    assert_eq!(topics.last().map(String::as_str), Some("/tasks/exit"));
+    assert_eq!(topics.iter().filter(|t| *t == "/tasks/exit").count(), 2);
+}
