@@ -103,18 +103,17 @@ impl State {
         &mut self,
         kind: &str,
         id: &str,
-        record: Option<serde_json::Value>,
+        record: Option<crate::raw::RawJson>,
     ) -> Result<(), String> {
         fn set<T: serde::de::DeserializeOwned>(
             m: &mut BTreeMap<String, T>,
             kind: &str,
             id: &str,
-            record: Option<serde_json::Value>,
+            record: Option<crate::raw::RawJson>,
         ) -> Result<(), String> {
             match record {
                 Some(v) => {
-                    let r = serde_json::from_value(v)
-                        .map_err(|e| format!("stored {kind} {id}: {e}"))?;
+                    let r = v.decode().map_err(|e| format!("stored {kind} {id}: {e}"))?;
                     m.insert(id.to_string(), r);
                 }
                 None => {

@@ -51,7 +51,7 @@ pub const JOURNAL_CHUNK: u64 = 1 << 20;
 const MAX_RECORD: usize = 64 << 20;
 
 /// One change of a commit.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 enum Change {
     /// Sets (with `Record`) or removes an object.
@@ -61,13 +61,57 @@ enum Change {
         #[serde(rename = "Id")]
         id: String,
         #[serde(rename = "Record", default, skip_serializing_if = "Option::is_none")]
-        record: Option<serde_json::Value>,
+        // Raw, not a `Value`: a map would sort the keys of the documents' raw policy
+        // settings, which callers compare byte for byte (RemovePolicy after a restart).
+        record: Option<crate::raw::RawJson>,
     },
     /// Sets the counters.
     Meta {
         #[serde(rename = "Meta")]
         meta: Meta,
     },
+}
+
+/// The object form of [`Change`], decoded on its own: serde's untagged enums buffer their
+/// input, and a buffered value cannot become raw JSON again.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ObjectChange {
+    #[serde(rename = "Kind")]
+    kind: String,
+    #[serde(rename = "Id")]
+    id: String,
+    #[serde(rename = "Record", default)]
+    record: Option<crate::raw::RawJson>,
+}
+
+/// The counters form of [`Change`].
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MetaChange {
+    #[serde(rename = "Meta")]
+    meta: Meta,
+}
+
+impl<'de> Deserialize<'de> for Change {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let raw = Box::<serde_json::value::RawValue>::deserialize(d)?;
+        if let Ok(o) = serde_json::from_str::<ObjectChange>(raw.get()) {
+            return Ok(Change::Object {
+                kind: o.kind,
+                id: o.id,
+                record: o.record,
+            });
+        }
+        serde_json::from_str::<MetaChange>(raw.get())
+            .map(|m| Change::Meta { meta: m.meta })
+            .map_err(|e| {
+                D::Error::custom(format!(
+                    "a change that is neither an object nor the counters: {e}"
+                ))
+            })
+    }
 }
 
 /// The snapshot file.
@@ -301,7 +345,9 @@ impl Store {
                     .ok_or_else(|| format!("bad state file name {}", path.display()))?
                     .to_string();
                 let bytes = fs::read(&path).map_err(|e| io_err("read", &path, e))?;
-                let v = serde_json::from_slice(&bytes)
+                let text = String::from_utf8(bytes)
+                    .map_err(|e| format!("corrupt state file {}: {e}", path.display()))?;
+                let v = crate::raw::RawJson::from_text(text)
                     .map_err(|e| format!("corrupt state file {}: {e}", path.display()))?;
                 state.apply(kind, &id, Some(v))?;
             }
@@ -394,7 +440,8 @@ impl Store {
 
     /// Records setting object `id` of `kind` (committed by [`Store::commit`]).
     pub fn put<T: Serialize>(&self, kind: &str, id: &str, record: &T) -> Result<(), String> {
-        let record = serde_json::to_value(record).map_err(|e| format!("encode {id}: {e}"))?;
+        let record =
+            crate::raw::RawJson::from_value(record).map_err(|e| format!("encode {id}: {e}"))?;
         self.inner().pending.push(Change::Object {
             kind: kind.to_string(),
             id: id.to_string(),

@@ -146,7 +146,7 @@ fn an_intact_record_that_does_not_decode_is_an_error_not_a_silent_loss() {
     let bad = encode_record(&[Change::Object {
         kind: "endpoints".into(),
         id: "E9".into(),
-        record: Some(serde_json::json!({"Document": 5})),
+        record: Some(crate::raw::RawJson::from_text(r#"{"Document": 5}"#).unwrap()),
     }])
     .unwrap();
     let mut bytes = fs::read(&j).unwrap();
@@ -272,4 +272,29 @@ fn the_earlier_layout_is_converted() {
     // Converted: the old files are gone, and a reopen reads the new layout alone.
     assert!(!root.join("endpoints").exists() && !root.join("meta.json").exists());
     assert_eq!(reopen(root), got);
+}
+
+#[test]
+fn raw_policy_settings_come_back_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let mut state = store.load().unwrap();
+    // Keys out of order and spaced: callers compare settings as text (RemovePolicy).
+    let text = r#"{"Type":"RemoteSubnetRoute","Settings":{"ProviderAddress": "192.0.2.9","DestinationPrefix":"10.1.0.0/24"}}"#;
+    let mut n = network("n");
+    n.doc.policies = vec![serde_json::from_str(text).unwrap()];
+    store.put("networks", "N1", &n).unwrap();
+    state.networks.insert("N1".into(), n.clone());
+    store.commit(&state).unwrap();
+    drop(store);
+    let back = reopen(dir.path());
+    let settings = back.networks["N1"].doc.policies[0]
+        .settings
+        .as_ref()
+        .unwrap();
+    assert_eq!(
+        settings.get(),
+        r#"{"ProviderAddress": "192.0.2.9","DestinationPrefix":"10.1.0.0/24"}"#
+    );
+    assert_eq!(back, state);
 }
