@@ -8,6 +8,11 @@
 //! L2Bridge and Overlay networks, and so does hnsd: error 66); DEL removes the interfaces,
 //! endpoints and namespaces. TCP stands in for the reference's ping and curl.
 //!
+//! `sdnoverlay` also runs between two hosts (two hnsd instances whose namespaces are joined
+//! by an underlay link): each host's Overlay network has its own pod subnet and a
+//! `RemoteSubnetRoute` to the other's, as flannel's VXLAN backend sets them up on Windows,
+//! and a pod on one host reaches a pod on the other over VXLAN, untranslated.
+//!
 //! Root (CI runs as root). Every namespace, link and nft table lives inside the test's
 //! namespaces and is removed when the test ends, also on failure.
 
@@ -17,7 +22,7 @@ mod common;
 
 use common::net::*;
 use common::*;
-use hnsd::testing::{TestHnsd, TestNetns};
+use hnsd::testing::{TestHnsd, TestNetns, TwoHosts};
 use serde_json::json;
 
 fn ip_of(result: &serde_json::Value) -> String {
@@ -169,4 +174,90 @@ fn sdnbridge_connectivity() {
 #[test]
 fn sdnoverlay_connectivity() {
     connectivity("sdnoverlay");
+}
+
+#[test]
+fn sdnoverlay_between_two_hosts_over_vxlan() {
+    require_root();
+    let plugin = "sdnoverlay";
+    let two = TwoHosts::start().unwrap();
+    let subnet = |i: usize| format!("10.244.{}.0/24", i + 1);
+    let gateway = |i: usize| format!("10.244.{}.1", i + 1);
+    let (_, name) = network_of(plugin);
+    let mut pods = Vec::new();
+    let mut confs = Vec::new();
+    let mut ips = Vec::new();
+    for (i, h) in two.hosts.iter().enumerate() {
+        let hcn = h.client();
+        let net = hcn
+            .create_network(&TwoHosts::overlay_network(
+                i,
+                name,
+                &subnet(i),
+                &gateway(i),
+                4096,
+            ))
+            .unwrap();
+        hcn.add_network_policy(
+            &net.id,
+            vec![TwoHosts::remote_subnet_route(1 - i, &subnet(1 - i), 4096)],
+        )
+        .unwrap();
+        let conf = reference_config(
+            plugin,
+            "1.0.0",
+            json!({
+                "ipam": {"environment": "mas", "subnet": subnet(i),
+                         "routes": [{"dst": "0.0.0.0/0", "GW": gateway(i)}]},
+                "AdditionalArgs": [
+                    {"Name": "EndpointPolicy", "Value": {"Type": "OutBoundNAT",
+                        "Settings": {"Exceptions": ["10.244.0.0/16"]}}},
+                    {"Name": "EndpointPolicy", "Value": {"Type": "ProviderAddress",
+                        "Settings": {"ProviderAddress": TwoHosts::provider_address(i)}}},
+                ],
+            }),
+        );
+        let pod = TestNetns::create(h.dir().join("pod")).unwrap();
+        let rt = Runtime::new(h.socket(), h.dir());
+        let r = rt
+            .add(plugin, "ctr", &pod.path().display().to_string(), &conf)
+            .ok()
+            .json();
+        assert_eq!(r["ips"][0]["gateway"], gateway(i).as_str());
+        ips.push(ip_of(&r));
+        pods.push(pod);
+        confs.push(conf);
+    }
+    assert!(
+        ips[0].starts_with("10.244.1.") && ips[1].starts_with("10.244.2."),
+        "{ips:?}"
+    );
+    // Pod to pod across the hosts, both ways, not translated.
+    let (_, seen) = exchange(
+        pods[1].path(),
+        "0.0.0.0:7010",
+        pods[0].path(),
+        &format!("{}:7010", ips[1]),
+    )
+    .unwrap();
+    assert_eq!(seen, ips[0]);
+    let (_, seen) = exchange(
+        pods[0].path(),
+        "0.0.0.0:7011",
+        pods[1].path(),
+        &format!("{}:7011", ips[0]),
+    )
+    .unwrap();
+    assert_eq!(seen, ips[1]);
+    for (i, h) in two.hosts.iter().enumerate() {
+        let rt = Runtime::new(h.socket(), h.dir());
+        rt.del(
+            plugin,
+            "ctr",
+            &pods[i].path().display().to_string(),
+            &confs[i],
+        )
+        .ok();
+        assert!(h.client().list_endpoints().unwrap().is_empty());
+    }
 }

@@ -16,7 +16,9 @@
 //!
 //! Dataplane coverage: NAT, L2Bridge and Overlay networks get a bridge (NAT also
 //! masquerades its subnets; L2Bridge/Overlay endpoints masquerade only through their
-//! `OutBoundNAT` policy, with its exceptions); port mappings and load balancers are DNAT.
+//! `OutBoundNAT` policy, with its exceptions); port mappings and load balancers are DNAT;
+//! an Overlay network with a VSID reaches other hosts over VXLAN (remote endpoints and
+//! remote subnet routes).
 //! Transparent, L2Tunnel, ICS and Private networks, SDN routes, ACL/QOS/proxy policies and
 //! v1 policy lists are kept as state only.
 

@@ -174,3 +174,150 @@ impl Drop for TestHnsd {
         self.dir.take();
     }
 }
+
+/// Two hosts for Overlay tests: two [`TestHnsd`] joined by an underlay veth `ul0` whose
+/// addresses are the hosts' provider addresses ([`TwoHosts::provider_address`]), with
+/// helpers for the documents flannel's VXLAN backend gives HNS on Windows.
+#[derive(Debug)]
+pub struct TwoHosts {
+    /// The two instances.
+    pub hosts: [TestHnsd; 2],
+}
+
+impl TwoHosts {
+    /// The underlay adapter's name on both hosts.
+    pub const UNDERLAY: &'static str = "ul0";
+
+    /// Starts both instances and links their namespaces.
+    pub fn start() -> Result<Self, String> {
+        let hosts = [
+            TestHnsd::start().map_err(|e| e.to_string())?,
+            TestHnsd::start().map_err(|e| e.to_string())?,
+        ];
+        let peer = hosts[1]
+            .host_netns()
+            .ok_or("no host namespace")?
+            .path()
+            .display()
+            .to_string();
+        let ip = |ns: &TestNetns, args: Vec<String>| {
+            ns.run(move || {
+                let out = std::process::Command::new("ip")
+                    .args(&args)
+                    .output()
+                    .map_err(|e| format!("ip: {e}"))?;
+                if out.status.success() {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "ip {args:?}: {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    ))
+                }
+            })
+        };
+        let s = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let ns0 = hosts[0].host_netns().ok_or("no host namespace")?;
+        ip(
+            ns0,
+            s(&[
+                "link",
+                "add",
+                Self::UNDERLAY,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                Self::UNDERLAY,
+                "netns",
+                &peer,
+            ]),
+        )?;
+        for (i, h) in hosts.iter().enumerate() {
+            let ns = h.host_netns().ok_or("no host namespace")?;
+            let cidr = format!("{}/24", Self::provider_address(i));
+            ip(ns, s(&["addr", "add", &cidr, "dev", Self::UNDERLAY]))?;
+            ip(ns, s(&["link", "set", Self::UNDERLAY, "up"]))?;
+        }
+        Ok(Self { hosts })
+    }
+
+    /// Host `i`'s provider address (192.168.77.1 and .2: private, only in these
+    /// namespaces).
+    pub fn provider_address(i: usize) -> String {
+        format!("192.168.77.{}", i + 1)
+    }
+
+    /// Host `i`'s distributed router MAC (its Overlay bridges' `DrMacAddress`).
+    pub fn router_mac(i: usize) -> String {
+        format!("0e-00-00-00-0{}-01", i + 1)
+    }
+
+    /// An Overlay network of host `i` on `prefix` with gateway `gw` and VSID `vsid`, bound
+    /// to the underlay, with the host's provider address and router MAC.
+    pub fn overlay_network(
+        i: usize,
+        name: &str,
+        prefix: &str,
+        gw: &str,
+        vsid: u32,
+    ) -> hcn::schema::HostComputeNetwork {
+        use hcn::schema::*;
+        let policy = |t, s: serde_json::Value| NetworkPolicy {
+            policy_type: t,
+            settings: Some(RawJson::from_value(&s).expect("JSON of a policy")),
+        };
+        HostComputeNetwork {
+            name: name.into(),
+            network_type: NetworkType::Overlay,
+            policies: vec![
+                policy(
+                    NetworkPolicyType::NetAdapterName,
+                    serde_json::json!({"NetworkAdapterName": Self::UNDERLAY}),
+                ),
+                policy(
+                    NetworkPolicyType::ProviderAddress,
+                    serde_json::json!({"ProviderAddress": Self::provider_address(i)}),
+                ),
+                policy(
+                    NetworkPolicyType::DrMacAddress,
+                    serde_json::json!({"Address": Self::router_mac(i)}),
+                ),
+            ],
+            ipams: vec![Ipam {
+                ipam_type: IpamType::Static,
+                subnets: vec![Subnet {
+                    ip_address_prefix: prefix.into(),
+                    policies: vec![RawJson::from_value(
+                        &serde_json::json!({"Type": "VSID", "Settings": {"IsolationId": vsid}}),
+                    )
+                    .expect("JSON of a policy")],
+                    routes: vec![Route {
+                        next_hop: gw.into(),
+                        destination_prefix: "0.0.0.0/0".into(),
+                        metric: 0,
+                    }],
+                    ..Default::default()
+                }],
+            }],
+            schema_version: V2_SCHEMA_VERSION,
+            ..Default::default()
+        }
+    }
+
+    /// The `RemoteSubnetRoute` policy that sends `prefix` (VSID `vsid`) to host `to`.
+    pub fn remote_subnet_route(to: usize, prefix: &str, vsid: u32) -> hcn::schema::NetworkPolicy {
+        use hcn::schema::*;
+        NetworkPolicy {
+            policy_type: NetworkPolicyType::RemoteSubnetRoute,
+            settings: RawJson::from_value(&RemoteSubnetRoutePolicySetting {
+                destination_prefix: prefix.into(),
+                isolation_id: u16::try_from(vsid).unwrap_or(u16::MAX),
+                provider_address: Self::provider_address(to),
+                distributed_router_mac_address: Self::router_mac(to),
+            })
+            .expect("JSON of a policy")
+            .into(),
+        }
+    }
+}

@@ -259,7 +259,9 @@ pub fn reference_network(plugin: &str) -> HostComputeNetwork {
             NetworkPolicy::new(
                 NetworkPolicyType::NetAdapterName,
                 &NetAdapterNameNetworkPolicySetting {
-                    network_adapter_name: "eth0".into(),
+                    // The host's uplink (the reference takes the host's first interface):
+                    // an Overlay network's VXLAN is bound to it.
+                    network_adapter_name: net::UPLINK.into(),
                 },
             )
             .unwrap(),

@@ -110,6 +110,9 @@ pub fn run_in(ns: &Path, program: &str, args: &[&str]) -> String {
     .unwrap()
 }
 
+/// The host's side of the link to the outside: the host's adapter.
+pub const UPLINK: &str = "up0";
+
 /// An "outside" network namespace joined to hnsd's host namespace by a veth: host side
 /// [`super::HOST_IP`]/24, outside [`OUTSIDE_IP`]/24.
 pub fn outside(hnsd: &TestHnsd) -> TestNetns {
@@ -119,12 +122,12 @@ pub fn outside(hnsd: &TestHnsd) -> TestNetns {
     run_in(
         &host,
         "ip",
-        &["link", "add", "up0", "type", "veth", "peer", "name", "up1"],
+        &["link", "add", UPLINK, "type", "veth", "peer", "name", "up1"],
     );
     run_in(&host, "ip", &["link", "set", "up1", "netns", &out_path]);
     let host_cidr = format!("{}/24", super::HOST_IP);
-    run_in(&host, "ip", &["addr", "add", &host_cidr, "dev", "up0"]);
-    run_in(&host, "ip", &["link", "set", "up0", "up"]);
+    run_in(&host, "ip", &["addr", "add", &host_cidr, "dev", UPLINK]);
+    run_in(&host, "ip", &["link", "set", UPLINK, "up"]);
     let out_cidr = format!("{OUTSIDE_IP}/24");
     run_in(out.path(), "ip", &["addr", "add", &out_cidr, "dev", "up1"]);
     run_in(out.path(), "ip", &["link", "set", "up1", "up"]);

@@ -28,6 +28,55 @@ pub struct NetworkSpec {
     pub subnets: Vec<(Ipv4Net, Ipv4Addr)>,
     /// Whether traffic leaving the subnets is masqueraded (NAT networks).
     pub masquerade: bool,
+    /// The VXLAN port of an Overlay network with a VSID (its link to other hosts).
+    pub vxlan: Option<VxlanSpec>,
+}
+
+/// An Overlay network's VXLAN device, enslaved to the network's bridge, and what it knows
+/// of the other hosts. Nothing is learned: every remote address is programmed, as HNS
+/// programs its virtual switch from remote endpoints and remote subnet routes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VxlanSpec {
+    /// The device name (at most 15 bytes, unique per hnsd instance).
+    pub ifname: String,
+    /// The VNI: the subnet's `VSID` policy.
+    pub vni: u32,
+    /// The UDP port: the network's `VxlanPort` policy, else 4789.
+    pub port: u16,
+    /// The local provider address: the network's `ProviderAddress` policy.
+    pub local: Option<Ipv4Addr>,
+    /// The underlay device: the network's `NetAdapterName` policy.
+    pub underlay: Option<String>,
+    /// The MAC of this host's distributed router (the bridge): the `DrMacAddress` policy.
+    pub router_mac: Option<[u8; 6]>,
+    /// Remote endpoints (flag RemoteEndpoint, with a `ProviderAddress` policy): same L2
+    /// segment, reached through their host.
+    pub remote_endpoints: Vec<RemoteEndpointSpec>,
+    /// `RemoteSubnetRoute` policies: another host's subnet, routed to its distributed
+    /// router.
+    pub remote_subnets: Vec<RemoteSubnetSpec>,
+}
+
+/// One remote endpoint of an Overlay network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteEndpointSpec {
+    /// Its MAC.
+    pub mac: [u8; 6],
+    /// Its IPv4 address.
+    pub address: Ipv4Addr,
+    /// The provider address of its host.
+    pub provider_address: Ipv4Addr,
+}
+
+/// One remote subnet of an Overlay network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteSubnetSpec {
+    /// The subnet.
+    pub prefix: Ipv4Net,
+    /// The provider address of its host.
+    pub provider_address: Ipv4Addr,
+    /// The MAC of that host's distributed router.
+    pub router_mac: [u8; 6],
 }
 
 /// An endpoint attached to a namespace: a veth pair, host side on the bridge, peer in the

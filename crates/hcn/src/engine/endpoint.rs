@@ -215,6 +215,7 @@ impl Engine {
             ));
         }
         check_policies(&st, &id, &net.doc.network_type, &e.policies)?;
+        super::overlay::check_endpoint(&e)?;
 
         // Addresses: given ones are checked, a missing IPv4 one is allocated.
         let subnets = ipam::v4_subnets(&net.doc);
@@ -324,7 +325,15 @@ impl Engine {
         };
         self.persist_meta(&st)?;
         self.persist("endpoints", &id, &rec)?;
+        let net_id = rec.doc.host_compute_network.clone();
         st.endpoints.insert(id.clone(), rec);
+        if remote {
+            if let Err(e) = self.sync_overlay(&st, &net_id) {
+                st.endpoints.remove(&id);
+                self.unpersist("endpoints", &id)?;
+                return Err(e);
+            }
+        }
         if rules {
             if let Err(e) = self.sync_rules(&st) {
                 st.endpoints.remove(&id);
@@ -379,21 +388,43 @@ impl Engine {
             .map(|n| n.doc.network_type.clone())
             .unwrap_or(NetworkType::Nat);
         check_policies(&st, id, &net_type, &doc.policies)?;
+        super::overlay::check_endpoint(&doc)?;
         let rules = has_rules(&doc.policies) || has_rules(&rec.doc.policies);
+        let remote = doc.flags & ENDPOINT_FLAG_REMOTE_ENDPOINT != 0;
         let new = Record {
             doc,
             extra: rec.extra.clone(),
         };
         self.persist("endpoints", id, &new)?;
         st.endpoints.insert(id.to_string(), new);
-        if rules {
-            if let Err(e) = self.sync_rules(&st) {
+        let synced = if remote {
+            self.sync_overlay(&st, &rec.doc.host_compute_network)
+        } else {
+            Ok(())
+        };
+        if rules || synced.is_err() {
+            if let Err(e) = synced.and_then(|()| self.sync_rules(&st)) {
                 self.persist("endpoints", id, &rec)?;
                 st.endpoints.insert(id.to_string(), rec);
                 return Err(e);
             }
         }
         Ok(())
+    }
+
+    /// Programs the VXLAN of network `net_id` (if it has one) with the state's remote
+    /// endpoints.
+    fn sync_overlay(&self, st: &State, net_id: &str) -> Res<()> {
+        let Some(net) = st.networks.get(net_id) else {
+            return Ok(());
+        };
+        match st.network_spec(&self.tag, net_id, net) {
+            Some(spec) if spec.vxlan.is_some() => self
+                .dataplane
+                .ensure_network(&spec)
+                .map_err(|e| fail(E_FAIL, format!("dataplane: {e}"))),
+            _ => Ok(()),
+        }
     }
 
     pub(super) fn delete_endpoint(&self, id: &str) -> Res<()> {
@@ -427,6 +458,18 @@ impl Engine {
         }
         self.unpersist("endpoints", id)?;
         st.endpoints.remove(id);
+        if rec.doc.flags & ENDPOINT_FLAG_REMOTE_ENDPOINT != 0 {
+            self.sync_overlay(&st, &rec.doc.host_compute_network)
+                .map_err(|e| {
+                    fail(
+                        E_FAIL,
+                        format!(
+                            "endpoint deleted, its host's VXLAN entries not updated: {}",
+                            e.detail
+                        ),
+                    )
+                })?;
+        }
         if has_rules(&rec.doc.policies) {
             self.sync_rules(&st).map_err(|e| {
                 fail(

@@ -24,6 +24,7 @@ pub mod ipam;
 mod loadbalancer;
 mod namespace;
 mod network;
+pub mod overlay;
 mod specs;
 pub mod state;
 pub mod store;

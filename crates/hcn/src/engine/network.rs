@@ -128,6 +128,7 @@ pub(super) fn check_network(st: &State, id: &str, n: &mut HostComputeNetwork) ->
             "a NAT network needs an IPv4 subnet (Ipams[].Subnets[].IpAddressPrefix)",
         ));
     }
+    super::overlay::check_network(n)?;
     if n.schema_version == Default::default() {
         n.schema_version = V2_SCHEMA_VERSION;
     }
@@ -217,10 +218,21 @@ impl Engine {
                 ))
             }
         }
+        super::overlay::check_network(&doc)?;
+        let old = rec.clone();
         let rec = Record {
             doc,
             extra: rec.extra.clone(),
         };
+        // Policies an Overlay network's VXLAN reads (remote subnet routes, ...) take effect.
+        let spec = st.network_spec(&self.tag, id, &rec);
+        if spec.is_some() && spec != st.network_spec(&self.tag, id, &old) {
+            if let Some(spec) = &spec {
+                self.dataplane
+                    .ensure_network(spec)
+                    .map_err(|e| fail(E_FAIL, format!("dataplane: {e}")))?;
+            }
+        }
         self.persist("networks", id, &rec)?;
         st.networks.insert(id.to_string(), rec);
         Ok(())

@@ -65,6 +65,7 @@ impl State {
                 .map(|s| (s.net, s.gateway))
                 .collect(),
             masquerade: rec.doc.network_type == NetworkType::Nat,
+            vxlan: self.vxlan_spec(tag, id, rec),
         })
     }
 

@@ -6,6 +6,9 @@
 //! * An attached endpoint is a veth pair: `<tag>v<n>` on the bridge, the peer created in the
 //!   namespace's network namespace with its name (`eth0`…) and the endpoint's MAC, then its
 //!   address, default route and routes.
+//! * An Overlay network with a VSID also has a VXLAN port `<tag>x<n>` on its bridge,
+//!   programmed with the remote endpoints and remote subnet routes HNS was given
+//!   ([`vxlan`]).
 //! * A namespace without `NetnsPath` is a network namespace hnsd creates under its netns
 //!   directory and removes with the namespace.
 //! * Rules (outbound NAT with exceptions, port mappings, load balancers) are the
@@ -20,6 +23,7 @@
 
 pub mod netlink;
 pub mod nft;
+pub mod vxlan;
 pub mod worker;
 
 use std::net::Ipv4Addr;
@@ -175,6 +179,7 @@ fn enable_forwarding() -> Result<(), String> {
 impl Dataplane for LinuxDataplane {
     fn ensure_network(&self, n: &NetworkSpec) -> DpResult {
         let bridge = n.bridge.clone();
+        let vx = n.vxlan.clone();
         let addrs: Vec<(Ipv4Addr, u8)> = n
             .subnets
             .iter()
@@ -185,11 +190,17 @@ impl Dataplane for LinuxDataplane {
             let h = ctx.home.clone();
             let index = ctx.block(netlink::ensure_bridge(&h, &bridge, &addrs))?;
             ctx.bridges.insert(bridge, index);
+            if let Some(vx) = &vx {
+                ctx.block(vxlan::ensure(&h, index, vx))?;
+            }
             Ok(())
         })
     }
 
     fn remove_network(&self, n: &NetworkSpec) -> DpResult {
+        if let Some(vx) = &n.vxlan {
+            self.remove_host_link(&vx.ifname)?;
+        }
         self.remove_host_link(&n.bridge)
     }
 
@@ -242,7 +253,9 @@ impl Dataplane for LinuxDataplane {
         let keep: Vec<String> = d
             .networks
             .iter()
-            .map(|n| n.bridge.clone())
+            .flat_map(|n| {
+                std::iter::once(n.bridge.clone()).chain(n.vxlan.iter().map(|v| v.ifname.clone()))
+            })
             .chain(d.attachments.iter().map(|a| a.host_ifname.clone()))
             .collect();
         let tag = self.tag.clone();
@@ -252,7 +265,7 @@ impl Dataplane for LinuxDataplane {
         })?;
         for name in present.iter().filter(|n| {
             n.strip_prefix(tag.as_str())
-                .is_some_and(|rest| rest.starts_with(['b', 'v', 'p']))
+                .is_some_and(|rest| rest.starts_with(['b', 'v', 'p', 'x']))
         }) {
             if !keep.contains(name) {
                 tracing::info!(link = %name, "removing a link the state does not name");

@@ -18,11 +18,11 @@ use rtnetlink::{
 };
 
 /// `EEXIST`, as netlink reports it (negative).
-const EEXIST: i32 = -17;
+pub(super) const EEXIST: i32 = -17;
 /// `ENODEV`, as netlink reports it (negative).
 const ENODEV: i32 = -19;
 
-fn errno(e: &rtnetlink::Error) -> Option<i32> {
+pub(super) fn errno(e: &rtnetlink::Error) -> Option<i32> {
     match e {
         rtnetlink::Error::NetlinkError(m) => m.code.map(|c| c.get()),
         _ => None,
