@@ -325,3 +325,90 @@ fn load_balancer_and_outbound_nat_exceptions_on_l2bridge() {
     assert!(talk(outside.path(), "10.96.0.10:80", "x").is_err());
     drop((s1, s2)); // the servers end on their accept timeout
 }
+
+#[test]
+fn ipv6_endpoints_reach_each_other_and_the_gateway() {
+    require_root();
+    let hnsd = TestHnsd::start().unwrap();
+    let host = hnsd.host_netns().unwrap().path().to_path_buf();
+    let hcn = hnsd.client();
+    // A dual-stack L2Bridge network (the CNI's dual-stack case): the bridge carries both
+    // gateways; HNS takes IPv6 addresses as given.
+    let mut doc = nat("dual", "10.232.0.0/24", "10.232.0.1");
+    doc.network_type = NetworkType::L2Bridge;
+    doc.ipams[0].subnets.push(Subnet {
+        ip_address_prefix: "fd00:232::/64".into(),
+        routes: vec![Route {
+            next_hop: "fd00:232::1".into(),
+            destination_prefix: "::/0".into(),
+            metric: 0,
+        }],
+        ..Default::default()
+    });
+    let net = hcn.create_network(&doc).unwrap();
+    let mut pods = Vec::new();
+    for (i, ip6) in ["fd00:232::10", "fd00:232::11"].iter().enumerate() {
+        let ep = hcn
+            .create_endpoint(
+                &net,
+                &HostComputeEndpoint {
+                    ip_configurations: vec![IpConfig {
+                        ip_address: ip6.to_string(),
+                        prefix_length: 0,
+                    }],
+                    routes: vec![
+                        Route {
+                            next_hop: "10.232.0.1".into(),
+                            destination_prefix: "0.0.0.0/0".into(),
+                            metric: 0,
+                        },
+                        Route {
+                            next_hop: "fd00:232::1".into(),
+                            destination_prefix: "::/0".into(),
+                            metric: 0,
+                        },
+                    ],
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        let ns = hcn
+            .create_namespace(&hcn::new_namespace(NamespaceType::Host))
+            .unwrap();
+        hcn.add_namespace_endpoint(&ns.id, &ep.id).unwrap();
+        let p = netns_of(&hcn, &ns.id);
+        let addrs = run_in(&p, "ip", &["-o", "addr", "show", "dev", "eth0"]);
+        // Both families, the IPv6 one with the subnet's prefix and usable at once.
+        assert!(
+            addrs.contains(&format!("inet 10.232.0.{}/24", i + 2)),
+            "{addrs}"
+        );
+        let line = addrs
+            .lines()
+            .find(|l| l.contains(&format!("inet6 {ip6}/64")))
+            .unwrap_or_else(|| panic!("no {ip6}/64: {addrs}"));
+        assert!(!line.contains("tentative"), "{line}");
+        let route = run_in(&p, "ip", &["-6", "route", "show", "default"]);
+        assert!(route.contains("via fd00:232::1"), "{route}");
+        pods.push((ns.id, ep.id, p));
+    }
+    // Endpoint to endpoint over IPv6, and endpoint to the gateway on the bridge.
+    let server = serve_once(listen(&pods[1].2, "[::]:80"));
+    assert_eq!(
+        talk(&pods[0].2, "[fd00:232::11]:80", "hi").unwrap(),
+        "hi from fd00:232::10"
+    );
+    server.join().unwrap().unwrap();
+    let server = serve_once(listen(&host, "[fd00:232::1]:7000"));
+    assert_eq!(
+        talk(&pods[1].2, "[fd00:232::1]:7000", "hi").unwrap(),
+        "hi from fd00:232::11"
+    );
+    server.join().unwrap().unwrap();
+    for (ns, ep, _) in pods {
+        hcn.remove_namespace_endpoint(&ns, &ep).unwrap();
+        hcn.delete_namespace(&ns).unwrap();
+        hcn.delete_endpoint(&ep).unwrap();
+    }
+    hcn.delete_network(&net.id).unwrap();
+}

@@ -8,11 +8,11 @@
 //! with netlink and nftables; [`NullDataplane`] keeps state only (the in-process engine of
 //! unit tests), and [`RecordingDataplane`] records the calls and injects failures.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 
 /// A dataplane failure: what could not be done.
 pub type DpResult<T = ()> = std::result::Result<T, String>;
@@ -26,6 +26,8 @@ pub struct NetworkSpec {
     pub bridge: String,
     /// The IPv4 subnets with their gateway (assigned to the bridge).
     pub subnets: Vec<(Ipv4Net, Ipv4Addr)>,
+    /// The IPv6 subnets with their gateway (assigned to the bridge; routed, never NATed).
+    pub subnets6: Vec<(Ipv6Net, Ipv6Addr)>,
     /// Whether traffic leaving the subnets is masqueraded (NAT networks).
     pub masquerade: bool,
     /// The VXLAN port of an Overlay network with a VSID (its link to other hosts).
@@ -101,6 +103,10 @@ pub struct AttachmentSpec {
     pub gateway: Option<Ipv4Addr>,
     /// Extra routes (destination, next hop).
     pub routes: Vec<(Ipv4Net, Ipv4Addr)>,
+    /// The IPv6 address and prefix, if any.
+    pub address6: Option<Ipv6Net>,
+    /// The IPv6 default gateway, if any.
+    pub gateway6: Option<Ipv6Addr>,
 }
 
 /// A namespace: the network namespace file, and whether hnsd created (and so removes) it.

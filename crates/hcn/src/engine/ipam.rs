@@ -32,7 +32,7 @@ pub fn v4_subnets(network: &HostComputeNetwork) -> Vec<V4Subnet> {
     for ipam in &network.ipams {
         for s in &ipam.subnets {
             let Ok(IpNet::V4(net)) = s.ip_address_prefix.parse::<IpNet>() else {
-                continue; // IPv6 subnets have no dataplane; invalid ones were refused on create
+                continue; // IPv6 subnets: `v6_subnets`; invalid ones were refused on create
             };
             let gateway = s
                 .routes
@@ -45,6 +45,29 @@ pub fn v4_subnets(network: &HostComputeNetwork) -> Vec<V4Subnet> {
                 gateway,
                 gateway_reserved: s.flags & SUBNET_FLAG_DO_NOT_RESERVE_GATEWAY_ADDRESS == 0,
             });
+        }
+    }
+    out
+}
+
+/// The IPv6 subnets of a (validated) network, each with its gateway: the `::/0` route's
+/// next hop, or the subnet's first address after the router anycast one.
+pub fn v6_subnets(network: &HostComputeNetwork) -> Vec<(ipnet::Ipv6Net, std::net::Ipv6Addr)> {
+    let mut out = Vec::new();
+    for ipam in &network.ipams {
+        for s in &ipam.subnets {
+            let Ok(IpNet::V6(net)) = s.ip_address_prefix.parse::<IpNet>() else {
+                continue;
+            };
+            let gateway = s
+                .routes
+                .iter()
+                .filter(|r| r.destination_prefix == "::/0")
+                .find_map(|r| r.next_hop.parse::<std::net::Ipv6Addr>().ok())
+                .unwrap_or_else(|| {
+                    std::net::Ipv6Addr::from(u128::from(net.network()).wrapping_add(1))
+                });
+            out.push((net, gateway));
         }
     }
     out

@@ -1,10 +1,10 @@
 //! From objects to kernel specs: the bridge of a network, the veth of an attached endpoint,
 //! the nft rules (outbound NAT, port mappings, load balancers) and the whole desired state.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 
-use ipnet::{IpNet, Ipv4Net};
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use crate::schema::{
     EndpointPolicyType, HostComputeEndpoint, HostComputeNetwork, NetworkType,
@@ -46,6 +46,24 @@ pub fn endpoint_v4(doc: &HostComputeEndpoint) -> Option<Ipv4Net> {
         })
 }
 
+/// The endpoint's IPv6 address with its prefix (a prefix of 0 takes the containing subnet's,
+/// else /128).
+pub fn endpoint_v6(doc: &HostComputeEndpoint, subnets: &[(Ipv6Net, Ipv6Addr)]) -> Option<Ipv6Net> {
+    doc.ip_configurations.iter().find_map(|c| {
+        let IpAddr::V6(ip) = c.ip_address.parse::<IpAddr>().ok()? else {
+            return None;
+        };
+        let plen = match c.prefix_length {
+            0 => subnets
+                .iter()
+                .find(|(n, _)| n.contains(&ip))
+                .map_or(128, |(n, _)| n.prefix_len()),
+            p => p,
+        };
+        Ipv6Net::new(ip, plen).ok()
+    })
+}
+
 impl State {
     /// The network's bridge, when its type has a dataplane.
     pub fn network_spec(
@@ -64,6 +82,7 @@ impl State {
                 .into_iter()
                 .map(|s| (s.net, s.gateway))
                 .collect(),
+            subnets6: ipam::v6_subnets(&rec.doc),
             masquerade: rec.doc.network_type == NetworkType::Nat,
             vxlan: self.vxlan_spec(tag, id, rec),
         })
@@ -112,6 +131,13 @@ impl State {
             address: endpoint_v4(&rec.doc),
             gateway: default_gateway(&rec.doc.routes),
             routes,
+            address6: endpoint_v6(&rec.doc, &ipam::v6_subnets(&net.doc)),
+            gateway6: rec
+                .doc
+                .routes
+                .iter()
+                .filter(|r| r.destination_prefix == "::/0")
+                .find_map(|r| r.next_hop.parse().ok()),
         })
     }
 

@@ -1,7 +1,7 @@
 //! hnsd's dataplane: the [`Dataplane`] of the engine, realized with netlink and nftables.
 //!
 //! * A network (NAT, L2Bridge, Overlay) is a bridge `<tag>b<n>` with its gateway
-//!   addresses; NAT networks masquerade their subnets. IP forwarding is switched on in
+//!   addresses (IPv4 and IPv6); NAT networks masquerade their IPv4 subnets. IP forwarding is switched on in
 //!   hnsd's network namespace.
 //! * An attached endpoint is a veth pair: `<tag>v<n>` on the bridge, the peer created in the
 //!   namespace's network namespace with its name (`eth0`…) and the endpoint's MAC, then its
@@ -26,7 +26,7 @@ pub mod nft;
 pub mod vxlan;
 pub mod worker;
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::os::fd::AsFd;
 use std::path::PathBuf;
 
@@ -136,6 +136,8 @@ impl LinuxDataplane {
                 address: a.address.map(|n| (n.addr(), n.prefix_len())),
                 gateway: a.gateway,
                 routes: &a.routes,
+                address6: a.address6.map(|n| (n.addr(), n.prefix_len())),
+                gateway6: a.gateway6,
             };
             let pod = ctx.connect_in(&ns_file)?;
             let configured = pod.block(netlink::configure_inside(&pod.handle, &inside));
@@ -171,22 +173,36 @@ fn bridge_index(ctx: &mut Ctx, name: &str) -> Result<u32, String> {
     Ok(i)
 }
 
-fn enable_forwarding() -> Result<(), String> {
+/// Switches forwarding on in hnsd's namespace: IPv4 always, IPv6 once a network has an
+/// IPv6 subnet (only then: with forwarding on, the namespace's interfaces stop taking
+/// router advertisements).
+fn enable_forwarding(v6: bool) -> Result<(), String> {
     std::fs::write("/proc/sys/net/ipv4/ip_forward", b"1")
-        .map_err(|e| format!("enable IPv4 forwarding: {e}"))
+        .map_err(|e| format!("enable IPv4 forwarding: {e}"))?;
+    if v6 {
+        std::fs::write("/proc/sys/net/ipv6/conf/all/forwarding", b"1")
+            .map_err(|e| format!("enable IPv6 forwarding: {e}"))?;
+    }
+    Ok(())
 }
 
 impl Dataplane for LinuxDataplane {
     fn ensure_network(&self, n: &NetworkSpec) -> DpResult {
         let bridge = n.bridge.clone();
         let vx = n.vxlan.clone();
-        let addrs: Vec<(Ipv4Addr, u8)> = n
+        let addrs: Vec<(IpAddr, u8)> = n
             .subnets
             .iter()
-            .map(|(net, gw)| (*gw, net.prefix_len()))
+            .map(|(net, gw)| (IpAddr::V4(*gw), net.prefix_len()))
+            .chain(
+                n.subnets6
+                    .iter()
+                    .map(|(net, gw)| (IpAddr::V6(*gw), net.prefix_len())),
+            )
             .collect();
+        let v6 = !n.subnets6.is_empty();
         self.run(move |ctx| {
-            enable_forwarding()?;
+            enable_forwarding(v6)?;
             let h = ctx.home.clone();
             let index = ctx.block(netlink::ensure_bridge(&h, &bridge, &addrs))?;
             ctx.bridges.insert(bridge, index);

@@ -8,10 +8,11 @@
 //! period (tens of milliseconds on a busy machine), creating it there does not.
 
 use std::future::Future;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, BorrowedFd};
 
 use futures_util::TryStreamExt;
+use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags};
 use rtnetlink::packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute};
 use rtnetlink::{
     Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder,
@@ -101,11 +102,20 @@ pub async fn delete_link(h: &Handle, name: &str) -> Result<(), String> {
 async fn add_address(
     h: &Handle,
     index: u32,
-    ip: Ipv4Addr,
+    ip: impl Into<IpAddr>,
     plen: u8,
     on: &str,
 ) -> Result<(), String> {
-    match h.address().add(index, IpAddr::V4(ip), plen).execute().await {
+    let ip = ip.into();
+    let mut req = h.address().add(index, ip, plen);
+    if ip.is_ipv6() {
+        // No duplicate address detection: the address is HNS's to give, and a tentative
+        // address would not answer for a second or two.
+        req.message_mut()
+            .attributes
+            .push(AddressAttribute::Flags(AddressFlags::Nodad));
+    }
+    match req.execute().await {
         Ok(()) => Ok(()),
         Err(e) if errno(&e) == Some(EEXIST) => Ok(()),
         Err(e) => Err(format!("add {ip}/{plen} to {on}: {e}")),
@@ -130,11 +140,7 @@ async fn set_up(h: &Handle, index: u32, name: &str) -> Result<(), String> {
 }
 
 /// Creates bridge `name` (if missing) with the gateway addresses, up; returns its index.
-pub async fn ensure_bridge(
-    h: &Handle,
-    name: &str,
-    addrs: &[(Ipv4Addr, u8)],
-) -> Result<u32, String> {
+pub async fn ensure_bridge(h: &Handle, name: &str, addrs: &[(IpAddr, u8)]) -> Result<u32, String> {
     let index = match index_of(h, name).await? {
         Some(i) => i,
         None => {
@@ -214,6 +220,10 @@ pub struct Inside<'a> {
     pub gateway: Option<Ipv4Addr>,
     /// Other routes.
     pub routes: &'a [(ipnet::Ipv4Net, Ipv4Addr)],
+    /// IPv6 address and prefix length.
+    pub address6: Option<(Ipv6Addr, u8)>,
+    /// IPv6 default gateway.
+    pub gateway6: Option<Ipv6Addr>,
 }
 
 /// Addresses the endpoint's side, brings it and `lo` up, adds its routes (run with a handle
@@ -225,8 +235,22 @@ pub async fn configure_inside(h: &Handle, c: &Inside<'_>) -> Result<(), String> 
     if let Some((ip, plen)) = c.address {
         add_address(h, i, ip, plen, c.ifname).await?;
     }
+    if let Some((ip, plen)) = c.address6 {
+        add_address(h, i, ip, plen, c.ifname).await?;
+    }
     set_up(h, i, c.ifname).await?;
     set_up_by_name(h, "lo").await?;
+    if let Some(gw) = c.gateway6 {
+        let route = RouteMessageBuilder::<Ipv6Addr>::new()
+            .output_interface(i)
+            .gateway(gw)
+            .build();
+        match h.route().add(route).execute().await {
+            Ok(()) => {}
+            Err(e) if errno(&e) == Some(EEXIST) => {}
+            Err(e) => return Err(format!("IPv6 default route via {gw}: {e}")),
+        }
+    }
     if let Some(gw) = c.gateway {
         let route = RouteMessageBuilder::<Ipv4Addr>::new()
             .output_interface(i)
