@@ -162,11 +162,7 @@ fn restart_keeps_state_and_reconciles_the_kernel() {
             },
         )
         .unwrap();
-    let ns = hcn
-        .create_namespace(&hcn::new_namespace(NamespaceType::Host))
-        .unwrap();
-    hcn.add_namespace_endpoint(&ns.id, &ep.id).unwrap();
-    let p = netns_of(&hcn, &ns.id);
+    let (ns_id, p) = attach_to_new_namespace(&hcn, &ep.id);
 
     // The kernel drifts while hnsd is down: its veth and nft table vanish, a stray link of
     // the instance appears.
@@ -204,7 +200,7 @@ fn restart_keeps_state_and_reconciles_the_kernel() {
         hcn.get_endpoint_by_id(&ep.id)
             .unwrap()
             .host_compute_namespace,
-        ns.id
+        ns_id
     );
     let l = links(&host);
     assert!(
@@ -271,11 +267,7 @@ fn load_balancer_and_outbound_nat_exceptions_on_l2bridge() {
         .unwrap();
     let mut paths = Vec::new();
     for ep in [&ep1, &ep2] {
-        let ns = hcn
-            .create_namespace(&hcn::new_namespace(NamespaceType::Host))
-            .unwrap();
-        hcn.add_namespace_endpoint(&ns.id, &ep.id).unwrap();
-        paths.push(netns_of(&hcn, &ns.id));
+        paths.push(attach_to_new_namespace(&hcn, &ep.id).1);
     }
 
     // OutBoundNAT without exceptions: masqueraded; with the outside as an exception: not.
@@ -372,11 +364,7 @@ fn ipv6_endpoints_reach_each_other_and_the_gateway() {
                 },
             )
             .unwrap();
-        let ns = hcn
-            .create_namespace(&hcn::new_namespace(NamespaceType::Host))
-            .unwrap();
-        hcn.add_namespace_endpoint(&ns.id, &ep.id).unwrap();
-        let p = netns_of(&hcn, &ns.id);
+        let (ns, p) = attach_to_new_namespace(&hcn, &ep.id);
         let addrs = run_in(&p, "ip", &["-o", "addr", "show", "dev", "eth0"]);
         // Both families, the IPv6 one with the subnet's prefix and usable at once.
         assert!(
@@ -390,7 +378,7 @@ fn ipv6_endpoints_reach_each_other_and_the_gateway() {
         assert!(!line.contains("tentative"), "{line}");
         let route = run_in(&p, "ip", &["-6", "route", "show", "default"]);
         assert!(route.contains("via fd00:232::1"), "{route}");
-        pods.push((ns.id, ep.id, p));
+        pods.push((ns, ep.id, p));
     }
     // Endpoint to endpoint over IPv6, and endpoint to the gateway on the bridge.
     let server = serve_once(listen(&pods[1].2, "[::]:80"));

@@ -70,11 +70,7 @@ fn pod(
             },
         )
         .unwrap();
-    let ns = hcn
-        .create_namespace(&hcn::new_namespace(NamespaceType::Host))
-        .unwrap();
-    hcn.add_namespace_endpoint(&ns.id, &ep.id).unwrap();
-    let path = hcn.get_namespace_by_id(&ns.id).unwrap().netns_path.into();
+    let (_, path) = attach_to_new_namespace(hcn, &ep.id);
     (hcn.get_endpoint_by_id(&ep.id).unwrap(), path)
 }
 

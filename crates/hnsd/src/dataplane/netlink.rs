@@ -245,22 +245,14 @@ pub async fn configure_inside(h: &Handle, c: &Inside<'_>) -> Result<(), String> 
             .output_interface(i)
             .gateway(gw)
             .build();
-        match h.route().add(route).execute().await {
-            Ok(()) => {}
-            Err(e) if errno(&e) == Some(EEXIST) => {}
-            Err(e) => return Err(format!("IPv6 default route via {gw}: {e}")),
-        }
+        add_route(h, route, || format!("IPv6 default route via {gw}")).await?;
     }
     if let Some(gw) = c.gateway {
         let route = RouteMessageBuilder::<Ipv4Addr>::new()
             .output_interface(i)
             .gateway(gw)
             .build();
-        match h.route().add(route).execute().await {
-            Ok(()) => {}
-            Err(e) if errno(&e) == Some(EEXIST) => {}
-            Err(e) => return Err(format!("default route via {gw}: {e}")),
-        }
+        add_route(h, route, || format!("default route via {gw}")).await?;
     }
     for (dest, hop) in c.routes {
         let route = RouteMessageBuilder::<Ipv4Addr>::new()
@@ -268,13 +260,22 @@ pub async fn configure_inside(h: &Handle, c: &Inside<'_>) -> Result<(), String> 
             .output_interface(i)
             .gateway(*hop)
             .build();
-        match h.route().add(route).execute().await {
-            Ok(()) => {}
-            Err(e) if errno(&e) == Some(EEXIST) => {}
-            Err(e) => return Err(format!("route {dest} via {hop}: {e}")),
-        }
+        add_route(h, route, || format!("route {dest} via {hop}")).await?;
     }
     Ok(())
+}
+
+/// Adds `route` (present already is fine); errors name it with `what`.
+async fn add_route(
+    h: &Handle,
+    route: rtnetlink::packet_route::route::RouteMessage,
+    what: impl FnOnce() -> String,
+) -> Result<(), String> {
+    match h.route().add(route).execute().await {
+        Ok(()) => Ok(()),
+        Err(e) if errno(&e) == Some(EEXIST) => Ok(()),
+        Err(e) => Err(format!("{}: {e}", what())),
+    }
 }
 
 /// Brings up `lo` of the calling thread's namespace.

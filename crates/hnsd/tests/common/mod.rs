@@ -223,3 +223,14 @@ pub fn spawn_hnsd(dir: &Path) -> Child {
     }
     child
 }
+
+/// Attaches endpoint `ep` to a new HCN namespace of type Host; the namespace's id and
+/// network namespace file.
+pub fn attach_to_new_namespace(hcn: &hcn::Hcn, ep: &str) -> (String, std::path::PathBuf) {
+    let ns = hcn
+        .create_namespace(&hcn::new_namespace(NamespaceType::Host))
+        .unwrap();
+    hcn.add_namespace_endpoint(&ns.id, ep).unwrap();
+    let path = hcn.get_namespace_by_id(&ns.id).unwrap().netns_path.into();
+    (ns.id, path)
+}
