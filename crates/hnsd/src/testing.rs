@@ -267,42 +267,26 @@ impl TwoHosts {
             policy_type: t,
             settings: Some(RawJson::from_value(&s).expect("JSON of a policy")),
         };
-        HostComputeNetwork {
-            name: name.into(),
-            network_type: NetworkType::Overlay,
-            policies: vec![
-                policy(
-                    NetworkPolicyType::NetAdapterName,
-                    serde_json::json!({"NetworkAdapterName": Self::UNDERLAY}),
-                ),
-                policy(
-                    NetworkPolicyType::ProviderAddress,
-                    serde_json::json!({"ProviderAddress": Self::provider_address(i)}),
-                ),
-                policy(
-                    NetworkPolicyType::DrMacAddress,
-                    serde_json::json!({"Address": Self::router_mac(i)}),
-                ),
-            ],
-            ipams: vec![Ipam {
-                ipam_type: IpamType::Static,
-                subnets: vec![Subnet {
-                    ip_address_prefix: prefix.into(),
-                    policies: vec![RawJson::from_value(
-                        &serde_json::json!({"Type": "VSID", "Settings": {"IsolationId": vsid}}),
-                    )
-                    .expect("JSON of a policy")],
-                    routes: vec![Route {
-                        next_hop: gw.into(),
-                        destination_prefix: "0.0.0.0/0".into(),
-                        metric: 0,
-                    }],
-                    ..Default::default()
-                }],
-            }],
-            schema_version: V2_SCHEMA_VERSION,
-            ..Default::default()
-        }
+        let mut n = network(name, NetworkType::Overlay, prefix, gw);
+        n.policies = vec![
+            policy(
+                NetworkPolicyType::NetAdapterName,
+                serde_json::json!({"NetworkAdapterName": Self::UNDERLAY}),
+            ),
+            policy(
+                NetworkPolicyType::ProviderAddress,
+                serde_json::json!({"ProviderAddress": Self::provider_address(i)}),
+            ),
+            policy(
+                NetworkPolicyType::DrMacAddress,
+                serde_json::json!({"Address": Self::router_mac(i)}),
+            ),
+        ];
+        n.ipams[0].subnets[0].policies = vec![RawJson::from_value(
+            &serde_json::json!({"Type": "VSID", "Settings": {"IsolationId": vsid}}),
+        )
+        .expect("JSON of a policy")];
+        n
     }
 
     /// The `RemoteSubnetRoute` policy that sends `prefix` (VSID `vsid`) to host `to`.
@@ -319,5 +303,34 @@ impl TwoHosts {
             .expect("JSON of a policy")
             .into(),
         }
+    }
+}
+
+/// A network document of `network_type` with one subnet `prefix` whose default route goes
+/// through `gw`.
+pub fn network(
+    name: &str,
+    network_type: hcn::schema::NetworkType,
+    prefix: &str,
+    gw: &str,
+) -> hcn::schema::HostComputeNetwork {
+    use hcn::schema::*;
+    HostComputeNetwork {
+        name: name.into(),
+        network_type,
+        ipams: vec![Ipam {
+            ipam_type: IpamType::Static,
+            subnets: vec![Subnet {
+                ip_address_prefix: prefix.into(),
+                routes: vec![Route {
+                    next_hop: gw.into(),
+                    destination_prefix: "0.0.0.0/0".into(),
+                    metric: 0,
+                }],
+                ..Default::default()
+            }],
+        }],
+        schema_version: V2_SCHEMA_VERSION,
+        ..Default::default()
     }
 }

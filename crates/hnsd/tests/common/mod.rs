@@ -130,24 +130,7 @@ pub fn outside(hnsd: &TestHnsd) -> TestNetns {
 
 /// A NAT network document.
 pub fn nat(name: &str, prefix: &str, gw: &str) -> HostComputeNetwork {
-    HostComputeNetwork {
-        name: name.into(),
-        network_type: NetworkType::Nat,
-        ipams: vec![Ipam {
-            ipam_type: IpamType::Static,
-            subnets: vec![Subnet {
-                ip_address_prefix: prefix.into(),
-                routes: vec![Route {
-                    next_hop: gw.into(),
-                    destination_prefix: "0.0.0.0/0".into(),
-                    metric: 0,
-                }],
-                ..Default::default()
-            }],
-        }],
-        schema_version: V2_SCHEMA_VERSION,
-        ..Default::default()
-    }
+    hnsd::testing::network(name, NetworkType::Nat, prefix, gw)
 }
 
 /// A TCP port mapping policy.
