@@ -112,6 +112,26 @@ fn reaches(from: &Path, to: &Path, to_ip: &str, port: u16, from_ip: &str) {
     server.join().unwrap().unwrap();
 }
 
+/// Sends one UDP datagram of `len` bytes from `from` to `to_addr` (bound in `to`); the
+/// size received.
+fn udp_crosses(from: &Path, to: &Path, to_addr: &str, len: usize) -> Result<usize, String> {
+    use std::net::{SocketAddr, UdpSocket};
+    let addr: SocketAddr = to_addr.parse().unwrap();
+    let rx = hnsd::netns::in_netns(to, move || {
+        UdpSocket::bind(addr).map_err(|e| format!("bind {addr}: {e}"))
+    })?;
+    rx.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let tx = hnsd::netns::in_netns(from, || {
+        UdpSocket::bind("0.0.0.0:0").map_err(|e| format!("bind: {e}"))
+    })?;
+    tx.send_to(&vec![7u8; len], addr)
+        .map_err(|e| format!("send: {e}"))?;
+    let mut buf = vec![0u8; 65536];
+    rx.recv_from(&mut buf)
+        .map(|(n, _)| n)
+        .map_err(|e| format!("receive: {e}"))
+}
+
 fn mac_colons(ep: &HostComputeEndpoint) -> String {
     ep.mac_address.replace('-', ":").to_ascii_lowercase()
 }
@@ -173,6 +193,15 @@ fn overlay_networks_between_two_hosts_over_vxlan() {
     let remote_a = remote_endpoint(&hcn[1], &l2[1], &a, 0);
     reaches(&a_ns, &b_ns, "10.245.0.20", 7002, "10.245.0.10");
     reaches(&b_ns, &a_ns, "10.245.0.10", 7003, "10.245.0.20");
+    // The pods' MTU leaves room for the encapsulation (the underlay's 1500 less VXLAN's
+    // 50): a full-size datagram is fragmented in the pod instead of being dropped by the
+    // bridge at the tunnel (TCP's offloaded segments would cross either way).
+    let link = run_in(&a_ns, "ip", &["-o", "link", "show", "dev", "eth0"]);
+    assert!(link.contains(" mtu 1450 "), "{link}");
+    assert_eq!(
+        udp_crosses(&a_ns, &b_ns, "10.245.0.20:7006", 1472),
+        Ok(1472)
+    );
     // Host 0's VXLAN knows b's MAC through host 1, and answers ARP for b.
     let vx0 = vxlan_of(&ns[0], &tags[0], VSID_L2);
     let fdb = run_in(&ns[0], "bridge", &["fdb", "show", "dev", &vx0]);

@@ -182,21 +182,43 @@ pub enum VethError {
     Other(String),
 }
 
+/// The MTU of link `index` (`None` if the kernel did not say).
+pub async fn mtu_of(h: &Handle, index: u32) -> Result<Option<u32>, VethError> {
+    match h.link().get().match_index(index).execute().try_next().await {
+        Ok(Some(m)) => Ok(m.attributes.iter().find_map(|a| match a {
+            LinkAttribute::Mtu(m) => Some(*m),
+            _ => None,
+        })),
+        Ok(None) => Err(VethError::NoBridge),
+        Err(e) if errno(&e) == Some(ENODEV) => Err(VethError::NoBridge),
+        Err(e) => Err(VethError::Other(format!("get link {index}: {e}"))),
+    }
+}
+
 /// Creates veth `host` (on bridge `bridge`, up) with its peer directly in the peer's
-/// namespace (named, with its MAC), in one request. The peer cannot be brought up in the
-/// same request (the kernel answers `ENOTCONN`: its other side is not registered yet).
+/// namespace (named, with its MAC), in one request. Both ends take the bridge's MTU: a
+/// bridge with a VXLAN port has the smaller MTU of the tunnel, and a bridge drops frames
+/// too large for the port they leave by, without telling the sender. The peer cannot be
+/// brought up in the same request (the kernel answers `ENOTCONN`: its other side is not
+/// registered yet).
 pub async fn create_veth(
     h: &Handle,
     host: &str,
     bridge: u32,
     peer: &Peer<'_>,
 ) -> Result<(), VethError> {
-    let peer_msg = LinkMessageBuilder::<LinkUnspec>::new()
+    let mtu = mtu_of(h, bridge).await?;
+    let mut peer_msg = LinkMessageBuilder::<LinkUnspec>::new()
         .name(peer.ifname.to_string())
         .address(peer.mac.to_vec())
-        .setns_by_fd(peer.netns.as_raw_fd())
-        .build();
-    let msg = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
+        .setns_by_fd(peer.netns.as_raw_fd());
+    let mut msg = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth);
+    if let Some(mtu) = mtu {
+        peer_msg = peer_msg.mtu(mtu);
+        msg = msg.mtu(mtu);
+    }
+    let peer_msg = peer_msg.build();
+    let msg = msg
         .name(host.to_string())
         .controller(bridge)
         .up()
