@@ -225,11 +225,10 @@ impl Engine {
             extra: rec.extra.clone(),
         };
         // Policies an Overlay network's VXLAN reads (remote subnet routes, ...) take effect.
-        let spec = st.network_spec(&self.tag, id, &rec);
-        if spec.is_some() && spec != st.network_spec(&self.tag, id, &old) {
-            if let Some(spec) = &spec {
+        if let Some(spec) = st.network_spec(&self.tag, id, &rec) {
+            if Some(&spec) != st.network_spec(&self.tag, id, &old).as_ref() {
                 self.dataplane
-                    .ensure_network(spec)
+                    .ensure_network(&spec)
                     .map_err(|e| fail(E_FAIL, format!("dataplane: {e}")))?;
             }
         }

@@ -1,8 +1,8 @@
 //! hnsd's dataplane: the [`Dataplane`] of the engine, realized with netlink and nftables.
 //!
 //! * A network (NAT, L2Bridge, Overlay) is a bridge `<tag>b<n>` with its gateway
-//!   addresses (IPv4 and IPv6); NAT networks masquerade their IPv4 subnets. IP forwarding is switched on in
-//!   hnsd's network namespace.
+//!   addresses (IPv4 and IPv6); NAT networks masquerade their IPv4 subnets. IP forwarding
+//!   is switched on in hnsd's network namespace.
 //! * An attached endpoint is a veth pair: `<tag>v<n>` on the bridge, the peer created in the
 //!   namespace's network namespace with its name (`eth0`…) and the endpoint's MAC, then its
 //!   address, default route and routes.

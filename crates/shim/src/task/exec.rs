@@ -268,11 +268,7 @@ impl Exec {
                 }
             }
         }
-        inner.state = ExecState::Exited;
-        self.exit.send_replace(Some(ExitInfo {
-            status,
-            at: SystemTime::now(),
-        }));
+        self.mark_exited(&mut inner, status);
     }
 
     /// A created exec exits with `status` without running; a started one is left alone.
@@ -280,12 +276,17 @@ impl Exec {
         let mut inner = self.inner.lock().await;
         if inner.state == ExecState::Created {
             inner.upstream = None;
-            inner.state = ExecState::Exited;
-            self.exit.send_replace(Some(ExitInfo {
-                status,
-                at: SystemTime::now(),
-            }));
+            self.mark_exited(&mut inner, status);
         }
+    }
+
+    /// Records the exit and releases the waiters.
+    fn mark_exited(&self, inner: &mut Inner, status: u32) {
+        inner.state = ExecState::Exited;
+        self.exit.send_replace(Some(ExitInfo {
+            status,
+            at: SystemTime::now(),
+        }));
     }
 
     /// Kill (§1.3): a created exec exits with status 1; a running one gets `signal`
