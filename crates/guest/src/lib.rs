@@ -16,7 +16,7 @@
 pub mod bootfiles;
 pub mod error;
 pub mod init;
-mod sys;
+pub mod sys;
 pub mod vsock;
 pub mod vsockexec;
 

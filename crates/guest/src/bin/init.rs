@@ -6,20 +6,20 @@ fn main() {
     // init; returns at once otherwise.
     if let Err(e) = guest::init::root::switch_if_asked(&args) {
         eprintln!("init: mounting the root filesystem: {e}");
-        std::process::exit(1);
+        guest::sys::exit(1);
     }
     let opts = match guest::init::parse(&args) {
         Ok(o) => o,
         Err(e) => {
             eprintln!("init: {e}");
-            std::process::exit(2);
+            guest::sys::exit(2);
         }
     };
     match guest::init::run(&opts) {
-        Ok(code) => std::process::exit(code),
+        Ok(code) => guest::sys::exit(code),
         Err(e) => {
             eprintln!("init: {e}");
-            std::process::exit(1);
+            guest::sys::exit(1);
         }
     }
 }
