@@ -17,9 +17,23 @@ use crate::error::Error;
 use crate::process::GcsProcess;
 
 /// Converts this crate's errors to the `hcs` error model (HRESULTs kept).
+///
+/// A guest's error message (runc's reason an exec failed, say) is kept as the error's
+/// detail, as the reference's bridge keeps it in its RPC error.
 pub fn to_hcs(op: &str, e: Error) -> HcsError {
     let kind = match e {
-        Error::Rpc { hresult, .. } => ErrorKind::HResult(HResult::from_i32(hresult.0)),
+        Error::Rpc {
+            hresult, message, ..
+        } => {
+            let hr = HResult::from_i32(hresult.0);
+            let e = HcsError::op(op, ErrorKind::HResult(hr));
+            let message = message.trim();
+            return if message.is_empty() || message == hr.to_string() {
+                e
+            } else {
+                e.with_extra(message)
+            };
+        }
         Error::Timeout { .. } => ErrorKind::Timeout,
         Error::Closed(_) => ErrorKind::AlreadyClosed,
         Error::InvalidArgument(m) => ErrorKind::InvalidArgument(m),
@@ -230,6 +244,7 @@ mod tests {
             },
         );
         assert_eq!(e.hresult().map(|h| h.value()), Some(0xC037_010E));
+        assert!(e.to_string().ends_with("; gone"), "{e}");
         let e = to_hcs(
             "Wait",
             Error::Timeout {
