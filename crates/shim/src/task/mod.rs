@@ -425,6 +425,12 @@ impl Task {
 
     /// The pids of the container's processes, with the exec id of known ones.
     pub async fn pids(&self) -> Result<Vec<(u32, String)>> {
+        // After the init's exit the container is being (or has been) torn down, and asking
+        // the guest would fail on a closed bridge: there is nothing left to list, as
+        // `ctr task ps` of a stopped runc task shows.
+        if self.init.state().await == ExecState::Exited {
+            return Ok(Vec::new());
+        }
         let props = self
             .container
             .properties(&["ProcessList"])

@@ -373,6 +373,10 @@ async fn execs_follow_the_state_machine_with_the_reference_codes() {
         Err(Error::AlreadyExists(_))
     ));
     assert_eq!(task.start("e1").await.unwrap(), 101);
+    assert_eq!(
+        task.pids().await.unwrap(),
+        [(100, String::new()), (101, "e1".to_owned())]
+    );
     // Delete of a running exec: FailedPrecondition; signal all with an exec id too.
     assert!(matches!(
         task.delete_exec("e1").await,
@@ -397,6 +401,8 @@ async fn execs_follow_the_state_machine_with_the_reference_codes() {
     assert_eq!(process(&host, 0).signals.lock().unwrap().as_slice(), [15]);
     assert_eq!(task.wait("").await.unwrap().status, 128 + 15);
     assert!(host.torn_down.load(std::sync::atomic::Ordering::SeqCst));
+    // A stopped task has no processes (the guest is not asked: it may be gone).
+    assert_eq!(task.pids().await.unwrap(), []);
     assert_eq!(
         sink.topics(),
         [
