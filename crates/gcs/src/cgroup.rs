@@ -30,6 +30,15 @@ fn read_u64(p: &Path) -> crate::Result<u64> {
         .map_err(|_| crate::Error::Invalid(format!("{}: not a number: {t:?}", p.display())))
 }
 
+/// A v1 `pids.max`: "max" (no limit) is 0, as containerd's cgroups v1 `Stat` reports it
+/// (its v2 `Stat` reports the largest u64 instead, as [`read_u64`] does).
+fn read_v1_pids_limit(p: &Path) -> crate::Result<u64> {
+    if read(p)?.trim() == "max" {
+        return Ok(0);
+    }
+    read_u64(p)
+}
+
 /// A flat-keyed cgroup file (`key value` per line), such as `memory.stat`.
 struct Stat {
     path: PathBuf,
@@ -97,7 +106,7 @@ pub fn metrics(cgroups_path: &str) -> crate::Result<Value> {
         // cpuacct.stat is in USER_HZ ticks (100/s on Linux): convert to nanoseconds.
         let tick_ns: u64 = 10_000_000;
         Ok(json!({
-            "pids": {"current": read_u64(&pids.join("pids.current"))?, "limit": read_u64(&pids.join("pids.max"))?},
+            "pids": {"current": read_u64(&pids.join("pids.current"))?, "limit": read_v1_pids_limit(&pids.join("pids.max"))?},
             "cpu": {"usage": {
                 "total": read_u64(&cpu.join("cpuacct.usage"))?,
                 "kernel": cpustat.get("system")?.saturating_mul(tick_ns),
@@ -176,8 +185,10 @@ mod tests {
         let p = dir.path().join("pids.max");
         std::fs::write(&p, "max\n").unwrap();
         assert_eq!(read_u64(&p).unwrap(), u64::MAX);
+        assert_eq!(read_v1_pids_limit(&p).unwrap(), 0);
         std::fs::write(&p, "12\n").unwrap();
         assert_eq!(read_u64(&p).unwrap(), 12);
+        assert_eq!(read_v1_pids_limit(&p).unwrap(), 12);
         std::fs::write(&p, "twelve\n").unwrap();
         assert!(read_u64(&p)
             .unwrap_err()
