@@ -69,24 +69,7 @@ fn start_hnsd(bin: &Path, dir: &Path, netns: Option<&Path>) -> (Hnsd, hcn::Hcn) 
 }
 
 fn nat(prefix: &str, gw: &str) -> HostComputeNetwork {
-    HostComputeNetwork {
-        name: "bench".into(),
-        network_type: NetworkType::Nat,
-        ipams: vec![Ipam {
-            ipam_type: IpamType::Static,
-            subnets: vec![Subnet {
-                ip_address_prefix: prefix.into(),
-                routes: vec![Route {
-                    next_hop: gw.into(),
-                    destination_prefix: "0.0.0.0/0".into(),
-                    metric: 0,
-                }],
-                ..Default::default()
-            }],
-        }],
-        schema_version: V2_SCHEMA_VERSION,
-        ..Default::default()
-    }
+    hnsd::testing::network("bench", NetworkType::Nat, prefix, gw)
 }
 
 fn port_mapping(external: u16) -> EndpointPolicy {
