@@ -15,7 +15,8 @@ use crate::error::{Error, PathContext, Result};
 
 /// Modules the VM sandbox needs (resolved with their dependencies): the virtio transports
 /// (microvm's MMIO, q35's PCI), vsock over virtio, SCSI disks (layers and scratch), ext4
-/// (with the crc32c it asks the crypto API for) and overlayfs.
+/// (with the crc32c it asks the crypto API for), overlayfs, and 9p over virtio (the host
+/// paths containers bind-mount).
 pub const VM_MODULES: &[&str] = &[
     "virtio_mmio",
     "virtio_pci",
@@ -25,6 +26,8 @@ pub const VM_MODULES: &[&str] = &[
     "ext4",
     "crc32c_generic",
     "overlay",
+    "9pnet_virtio",
+    "9p",
 ];
 
 /// Modules the boot initrd of the VHD boot modes needs to mount the root: the virtio

@@ -5,7 +5,7 @@
 //! raise `RLIMIT_NOFILE`, mount `/dev`, `/proc`, `/run`, `/tmp`, `/dev/shm`, `/dev/pts`,
 //! `/sys` (and with `-w` writable overlays over `/etc` and `/var` for a read-only root),
 //! mount cgroups (v2, else v1), bring up `lo`, load the kernel modules shipped in the root
-//! filesystem, seed the entropy pool from the host over vsock, then run the child in its
+//! filesystem, mount the host's 9p shares when the VM has them, seed the entropy pool from the host over vsock, then run the child in its
 //! own session with signals unblocked and reap every zombie until the child exits. Its
 //! status (or 128 + signal) is init's; PID 1 exiting panics the kernel, and with `panic=-1`
 //! on the command line the VM ends.
@@ -120,6 +120,11 @@ pub fn run(o: &Options) -> Result<i32> {
             }
         }
         Err(e) => warn("kernel modules", &e),
+    }
+    match mounts::host_shares() {
+        Ok(true) => eprintln!("init: host shares mounted at {}", mounts::SHARES_DIR),
+        Ok(false) => {}
+        Err(e) => warn("host shares", &e),
     }
     if let Some(port) = o.entropy_port {
         match entropy::seed(&Vsock, port) {

@@ -162,6 +162,45 @@ pub fn mount_base() -> Result<()> {
     Ok(())
 }
 
+/// The virtio-9p tag under which a VM sandbox exports the host paths its containers
+/// bind-mount (the host side is uvm's `sandbox::vm::shares`).
+pub const SHARES_TAG: &str = "hcsshim-shares";
+/// Where init mounts those shares (the spec's bind sources point below it).
+pub const SHARES_DIR: &str = "/run/hostshares";
+
+/// Whether a virtio-9p device with `tag` exists under `drivers` (the 9pnet_virtio driver's
+/// sysfs directory; each device's `mount_tag` holds its tag and a NUL).
+pub fn has_9p_tag(drivers: &Path, tag: &str) -> bool {
+    let Ok(entries) = std::fs::read_dir(drivers) else {
+        return false;
+    };
+    entries.flatten().any(|e| {
+        std::fs::read(e.path().join("mount_tag")).is_ok_and(|t| {
+            let end = t.iter().position(|&b| b == 0).unwrap_or(t.len());
+            t[..end].trim_ascii() == tag.as_bytes()
+        })
+    })
+}
+
+/// Mounts the host's shares at [`SHARES_DIR`] when the VM has a [`SHARES_TAG`] device;
+/// `Ok(false)` when it has none (a VM without shares).
+pub fn host_shares() -> Result<bool> {
+    if !has_9p_tag(
+        Path::new("/sys/bus/virtio/drivers/9pnet_virtio"),
+        SHARES_TAG,
+    ) {
+        return Ok(false);
+    }
+    mount(
+        SHARES_TAG,
+        SHARES_DIR,
+        "9p",
+        libc::MS_NOSUID | libc::MS_NODEV,
+        "trans=virtio,version=9p2000.L,msize=262144",
+    )?;
+    Ok(true)
+}
+
 /// The directories `-w` makes writable.
 pub const OVERLAY_DIRS: [&str; 2] = ["/etc", "/var"];
 
@@ -216,6 +255,20 @@ mod tests {
             .unwrap()
             .data
             .contains("0755"));
+    }
+
+    #[test]
+    fn a_9p_tag_is_found_by_its_sysfs_mount_tag() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(!has_9p_tag(&dir.path().join("none"), SHARES_TAG));
+        let dev = dir.path().join("virtio3");
+        std::fs::create_dir(&dev).unwrap();
+        std::fs::write(dev.join("mount_tag"), b"other\0").unwrap();
+        assert!(!has_9p_tag(dir.path(), SHARES_TAG));
+        let dev = dir.path().join("virtio4");
+        std::fs::create_dir(&dev).unwrap();
+        std::fs::write(dev.join("mount_tag"), b"hcsshim-shares\0").unwrap();
+        assert!(has_9p_tag(dir.path(), SHARES_TAG));
     }
 
     #[test]
