@@ -9,7 +9,7 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bridge::messages::{NotificationType, ProcessParameters};
@@ -82,20 +82,33 @@ async fn containers_run_in_a_qemu_utility_vm() {
     let (qemu, backend) = sb.pids();
     let dir = sb.state_dir();
 
-    // A container whose init reads stdin, writes stdout and stderr, and exits 5.
+    // A container whose init reads stdin, writes stdout and stderr, and exits 5. It also
+    // bind-mounts host paths (shared over virtio-9p): a directory read-only and read-write,
+    // and a single file.
+    let host = tempfile::tempdir().unwrap();
+    std::fs::write(host.path().join("f"), "from the host\n").unwrap();
+    let one = host.path().join("one");
+    std::fs::write(&one, "one file\n").unwrap();
+    let mut c1_spec = spec(
+        &[
+            "/bin/sh",
+            "-c",
+            "read line; echo got:$line; cat /ro/f /etc/one; \
+             touch /ro/x 2>/dev/null || echo ro-refused; echo guest > /rw/g; \
+             echo err >&2; exit 5",
+        ],
+        false,
+    );
+    let bind = |src: &Path, dst: &str, opt: &str| serde_json::json!({"type": "bind", "source": src, "destination": dst, "options": ["rbind", opt]});
+    for m in [
+        bind(host.path(), "/ro", "ro"),
+        bind(host.path(), "/rw", "rw"),
+        bind(&one, "/etc/one", "ro"),
+    ] {
+        c1_spec["mounts"].as_array_mut().unwrap().push(m);
+    }
     let c1 = sb
-        .create_container(
-            "c1",
-            spec(
-                &[
-                    "/bin/sh",
-                    "-c",
-                    "read line; echo got:$line; echo err >&2; exit 5",
-                ],
-                false,
-            ),
-            &[busybox_rootfs()],
-        )
+        .create_container("c1", c1_spec, &[busybox_rootfs()])
         .await
         .expect("create c1");
     let p = c1.start_init(true, true, true).await.expect("start c1");
@@ -104,7 +117,15 @@ async fn containers_run_in_a_qemu_utility_vm() {
     stdin.write_all(b"hello vm\n").await.unwrap();
     stdin.shutdown().await.unwrap();
     let (out, err) = tokio::join!(read_all(stdio.stdout), read_all(stdio.stderr));
-    assert_eq!(String::from_utf8_lossy(&out), "got:hello vm\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        "got:hello vm\nfrom the host\none file\nro-refused\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(host.path().join("g")).unwrap(),
+        "guest\n",
+        "the guest's write did not reach the host"
+    );
     assert_eq!(String::from_utf8_lossy(&err), "err\n");
     assert_eq!(p.wait_timeout(T).await.unwrap(), 5);
     assert_eq!(
@@ -193,6 +214,21 @@ async fn containers_run_in_a_qemu_utility_vm() {
     );
 
     sb.remove_container(&c1).await.expect("remove c1");
+    let shares: Vec<_> = std::fs::read_dir(dir.join("shares")).unwrap().collect();
+    assert!(
+        shares.is_empty(),
+        "shares left after removing c1: {shares:?}"
+    );
+    assert!(
+        !std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .contains(&dir.display().to_string()),
+        "a share is still mounted"
+    );
+    assert_eq!(
+        std::fs::read_to_string(host.path().join("f")).unwrap(),
+        "from the host\n"
+    );
     sb.remove_container(&c2).await.expect("remove c2");
     sb.remove_container(&c3).await.expect("remove c3");
     let disks: Vec<_> = std::fs::read_dir(dir.join("disks")).unwrap().collect();

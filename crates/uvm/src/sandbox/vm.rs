@@ -30,6 +30,7 @@ pub mod disks;
 mod lifecycle;
 pub mod ports;
 pub mod qemu;
+pub mod shares;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -45,6 +46,7 @@ use self::disks::Disks;
 use self::ports::HostPorts;
 pub use self::qemu::{Accel, Machine};
 use self::qemu::{QemuArgs, Qmp};
+use self::shares::Shares;
 use super::agent::Agent;
 use crate::client::{BridgeClient, ClientConfig};
 use crate::error::{Error, Result};
@@ -188,6 +190,8 @@ pub struct VmSandbox {
     torn_down: AtomicBool,
     /// Containers and the (canonical) layer directories each uses.
     containers: Mutex<BTreeMap<String, Vec<PathBuf>>>,
+    /// The host paths containers bind-mount, shared over virtio-9p.
+    shares: Mutex<Shares>,
 }
 
 impl std::fmt::Debug for VmSandbox {
@@ -256,6 +260,7 @@ impl VmSandbox {
         }
         create_private_dir(&dir)?;
         create_private_dir(&dir.join("disks"))?;
+        create_private_dir(&dir.join(shares::DIR))?;
         match Self::start_in(config).await {
             Ok(s) => Ok(s),
             Err(e) => {
@@ -308,7 +313,7 @@ impl VmSandbox {
             .map_err(|e| Error::io(format!("read {}", dir.display()), e))?
             .flatten()
         {
-            if e.file_name() != "disks" {
+            if e.file_name() != "disks" && e.file_name() != shares::DIR {
                 std::fs::remove_file(e.path())
                     .map_err(|err| Error::io(format!("remove {}", e.path().display()), err))?;
             }
@@ -376,6 +381,7 @@ impl VmSandbox {
                     times,
                     torn_down: AtomicBool::new(false),
                     containers: Mutex::new(BTreeMap::new()),
+                    shares: Mutex::new(Shares::new(dir.join(shares::DIR))),
                 };
                 s.watch_qemu();
                 Ok(s)
@@ -434,6 +440,7 @@ impl VmSandbox {
             vhost_socket: vhost.to_path_buf(),
             qmp_socket: dir.join("qmp.sock"),
             console_log: dir.join("console.log"),
+            shares: dir.join(shares::DIR),
         };
         let qemu_log = dir.join("qemu.log");
         let (qemu, _) = Agent::spawn(

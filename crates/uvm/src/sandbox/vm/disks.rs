@@ -13,7 +13,8 @@
 //!
 //! Why disks rather than a shared filesystem (virtio-fs, 9p): that is what the GCS serves in
 //! a Hyper-V utility VM (VPMem or SCSI), so the guest code paths under test are the real
-//! ones, and the layers are immutable images, as in LCOW.
+//! ones, and the layers are immutable images, as in LCOW. (Host paths that containers
+//! bind-mount are shared over 9p, as LCOW shares them over plan9: see [`super::shares`].)
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -24,34 +25,6 @@ use crate::error::{Error, Result};
 /// The guest mount point of the disk at `lun` (`/run/mounts/scsi/m<n>`).
 pub fn guest_mount(lun: u8) -> String {
     format!("/run/mounts/scsi/m{lun}")
-}
-
-/// Refuses a spec that bind-mounts a host path: in a utility VM the reference serves such
-/// mounts as plan9 shares (MappedDirectory), and this sandbox has no plan9 server, so the
-/// guest would bind a path that does not exist there. Sources the guest resolves itself
-/// (`sandbox://`, `sandbox-tmp://`, `uvm://`, `hugepages://`) are not host paths.
-pub fn refuse_host_binds(spec: &serde_json::Value) -> Result<()> {
-    let Some(mounts) = spec.get("mounts").and_then(|m| m.as_array()) else {
-        return Ok(());
-    };
-    for m in mounts {
-        let bind = m.get("type").and_then(|t| t.as_str()) == Some("bind")
-            || m.get("options")
-                .and_then(|o| o.as_array())
-                .is_some_and(|o| {
-                    o.iter()
-                        .any(|o| matches!(o.as_str(), Some("bind" | "rbind")))
-                });
-        let source = m.get("source").and_then(|s| s.as_str()).unwrap_or("");
-        if bind && source.starts_with('/') {
-            return Err(Error::InvalidArgument(format!(
-                "mount {}: bind mounts of host paths ({source}) are not supported in the VM \
-                 sandbox (no plan9 share server)",
-                m.get("destination").and_then(|d| d.as_str()).unwrap_or("?")
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// Converts the host directory `dir` into a read-only ext4 image at `image`.
@@ -175,26 +148,6 @@ impl Disks {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn host_bind_mounts_are_refused_by_name() {
-        let spec = |mounts: serde_json::Value| serde_json::json!({ "mounts": mounts });
-        assert!(refuse_host_binds(&serde_json::json!({})).is_ok());
-        assert!(refuse_host_binds(&spec(serde_json::json!([
-            {"destination": "/proc", "type": "proc", "source": "proc"},
-            {"destination": "/d", "type": "bind", "source": "sandbox://x"},
-            {"destination": "/u", "source": "uvm:///run/z", "options": ["rbind"]},
-        ])))
-        .is_ok());
-        for m in [
-            serde_json::json!({"destination": "/etc/hosts", "type": "bind", "source": "/var/lib/x/hosts"}),
-            serde_json::json!({"destination": "/v", "source": "/srv", "options": ["rbind", "rw"]}),
-        ] {
-            let e = refuse_host_binds(&spec(serde_json::json!([m]))).unwrap_err();
-            let dst = m["destination"].as_str().unwrap();
-            assert!(e.to_string().contains(&format!("mount {dst}:")), "{e}");
-        }
-    }
 
     #[test]
     fn luns_are_reused_lowest_first_and_ids_are_not() {

@@ -217,7 +217,8 @@ impl VmSandbox {
 
     /// Builds container `id`'s root filesystem from the host directories `layers` and
     /// creates it from `spec`: each layer as a shared read-only SCSI disk, a scratch disk of
-    /// its own, CombinedLayers, then Create. On failure what was attached is detached.
+    /// its own, the host paths it bind-mounts shared over virtio-9p ([`super::shares`]),
+    /// CombinedLayers, then Create. On failure what was attached is detached.
     pub async fn create_container(
         &self,
         id: &str,
@@ -235,7 +236,6 @@ impl VmSandbox {
             spec.clone(),
             &ContainerPaths::new(Path::new(GUEST_BUNDLES), id),
         )?;
-        disks::refuse_host_binds(&spec)?;
         let mut keys = Vec::new();
         for l in layers {
             keys.push(
@@ -250,8 +250,16 @@ impl VmSandbox {
             }
             c.insert(id.to_owned(), keys.clone());
         }
-        let r = self.create_in(id, spec, &keys).await;
+        let mut spec = spec;
+        let shared = lock(&self.shares).share(id, &mut spec);
+        let r = match shared {
+            Ok(()) => self.create_in(id, spec, &keys).await,
+            Err(e) => Err(e),
+        };
         if r.is_err() {
+            if let Err(e) = lock(&self.shares).release(id) {
+                tracing::warn!(error = %e, id, "shares not removed after a failed create");
+            }
             lock(&self.containers).remove(id);
         }
         r
@@ -326,6 +334,7 @@ impl VmSandbox {
             _ => {}
         }
         self.remove_rootfs(&Self::paths(id)).await?;
+        lock(&self.shares).release(id)?;
         self.drop_scratch(id).await?;
         let keys = lock(&self.containers).remove(id).unwrap_or_default();
         match self.release_layers(&keys).await.into_iter().next() {
@@ -364,11 +373,21 @@ impl VmSandbox {
         kill(&self.procs.backend, "vhost-device-vsock").await;
         self.ports.close();
         lock(&self.containers).clear();
-        remove_tree(&self.config.state_dir)
+        let released = lock(&self.shares).release_all();
+        let removed = remove_tree(&self.config.state_dir);
+        released.and(removed)
     }
 }
 
+/// Removes the state dir, unless something is still mounted in it: a share left mounted
+/// is a host directory, which a recursive delete would empty.
 fn remove_tree(dir: &Path) -> Result<()> {
+    if super::shares::has_mounts_under(dir)? {
+        return Err(Error::Sandbox(format!(
+            "{} still has mounts in it (a share could not be unmounted): left in place",
+            dir.display()
+        )));
+    }
     match std::fs::remove_dir_all(dir) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
             Err(Error::io(format!("remove {}", dir.display()), e))
@@ -432,6 +451,9 @@ impl Drop for VmSandbox {
             }
         }
         self.ports.close();
+        if let Err(e) = lock(&self.shares).release_all() {
+            tracing::warn!(error = %e, "VM sandbox shares not removed");
+        }
         if let Err(e) = remove_tree(&self.config.state_dir) {
             tracing::warn!(error = %e, "VM sandbox state not removed");
         }

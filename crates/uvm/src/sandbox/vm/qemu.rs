@@ -106,20 +106,26 @@ pub struct QemuArgs {
     pub qmp_socket: PathBuf,
     /// Where the serial console goes.
     pub console_log: PathBuf,
+    /// The directory exported to the guest over virtio-9p (see [`super::shares`]).
+    pub shares: PathBuf,
 }
 
 /// The vsock device name for a machine.
-fn devices(m: Machine) -> (&'static str, &'static str) {
+fn devices(m: Machine) -> (&'static str, &'static str, &'static str) {
     match m {
-        Machine::Microvm => ("vhost-user-vsock-device", "virtio-scsi-device"),
-        Machine::Q35 => ("vhost-user-vsock-pci", "virtio-scsi-pci"),
+        Machine::Microvm => (
+            "vhost-user-vsock-device",
+            "virtio-scsi-device",
+            "virtio-9p-device",
+        ),
+        Machine::Q35 => ("vhost-user-vsock-pci", "virtio-scsi-pci", "virtio-9p-pci"),
     }
 }
 
 impl QemuArgs {
     /// The argument list (without the program).
     pub fn to_args(&self) -> Vec<OsString> {
-        let (vsock_dev, scsi_dev) = devices(self.machine);
+        let (vsock_dev, scsi_dev, p9_dev) = devices(self.machine);
         let machine = match self.machine {
             Machine::Microvm => {
                 "microvm,x-option-roms=off,pit=on,pic=on,isa-serial=on,rtc=on,memory-backend=mem"
@@ -171,6 +177,19 @@ impl QemuArgs {
             push("-device");
             push("scsi-hd,id=root,drive=root,bus=scsi0.0,channel=0,scsi-id=0,lun=0");
         }
+        // The shares: QEMU's 9p server, the files' owners and modes passed through as they
+        // are on the host; `multidevs=remap` keeps inode numbers unique across the host
+        // file systems bind-mounted into the directory. QEMU's option syntax doubles commas.
+        push("-fsdev");
+        push(&format!(
+            "local,id=shares,path={},security_model=passthrough,multidevs=remap",
+            self.shares.display().to_string().replace(',', ",,")
+        ));
+        push("-device");
+        push(&format!(
+            "{p9_dev},fsdev=shares,mount_tag={}",
+            super::shares::TAG
+        ));
         push("-serial");
         push(&format!("file:{}", self.console_log.display()));
         push("-qmp");
@@ -428,6 +447,7 @@ mod tests {
             vhost_socket: "/s/vhost.sock".into(),
             qmp_socket: "/s/qmp.sock".into(),
             console_log: "/s/console.log".into(),
+            shares: "/s/a,b/shares".into(),
         }
         .to_args()
         .into_iter()
@@ -455,8 +475,13 @@ mod tests {
             after(&a, "-device"),
             [
                 "vhost-user-vsock-device,chardev=vsock0",
-                "virtio-scsi-device,id=scsi0"
+                "virtio-scsi-device,id=scsi0",
+                "virtio-9p-device,fsdev=shares,mount_tag=hcsshim-shares"
             ]
+        );
+        assert_eq!(
+            after(&a, "-fsdev"),
+            ["local,id=shares,path=/s/a,,b/shares,security_model=passthrough,multidevs=remap"]
         );
         assert_eq!(after(&a, "-accel"), ["tcg"]);
         assert!(a.contains(&"-no-reboot".to_string()));
@@ -469,7 +494,8 @@ mod tests {
             after(&a, "-device"),
             [
                 "vhost-user-vsock-pci,chardev=vsock0",
-                "virtio-scsi-pci,id=scsi0"
+                "virtio-scsi-pci,id=scsi0",
+                "virtio-9p-pci,fsdev=shares,mount_tag=hcsshim-shares"
             ]
         );
         assert_eq!(
@@ -492,6 +518,7 @@ mod tests {
             vhost_socket: "/s/vhost.sock".into(),
             qmp_socket: "/s/qmp.sock".into(),
             console_log: "/s/console.log".into(),
+            shares: "/s/a,b/shares".into(),
         };
         let a: Vec<String> = q
             .to_args()
