@@ -2,8 +2,10 @@
 //!
 //! An adapter is recorded under its (lowercased) HCN namespace id. When a container whose spec
 //! names that namespace is created, each adapter's interface is moved into the init process's
-//! network namespace and configured there. Interfaces are found the reference's way, through
-//! `/sys/bus/vmbus/devices/<adapter id>/net/`, which exists only in a Hyper-V utility VM.
+//! network namespace and configured there. Later containers naming the same namespace (the
+//! pod's workloads) join the owner's network namespace. Interfaces are found the
+//! reference's way, through `/sys/bus/vmbus/devices/<adapter id>/net/`, in a Hyper-V
+//! utility VM; in a VM without VMBus (QEMU's virtio-net) by the adapter's MAC address.
 //! Configuration uses `ip` from iproute2 entered into the namespace with `nsenter`.
 
 use std::collections::HashMap;
@@ -82,7 +84,7 @@ impl Namespaces {
                 "VPCI-assigned network adapters are not implemented".into(),
             ));
         }
-        let ifname = resolve_interface(&adapter.id)?;
+        let ifname = resolve_interface(&adapter.id, &adapter.mac_address)?;
         let ns = adapter.namespace_id.to_lowercase();
         let mut t = self.table.lock().unwrap_or_else(|p| p.into_inner());
         let entry = t.entry(ns).or_default();
@@ -131,6 +133,13 @@ impl Namespaces {
         Ok(())
     }
 
+    /// The init pid of the container that owns namespace `namespace_id`, if one does: a
+    /// container naming an owned namespace joins the owner's network namespace.
+    pub fn owner(&self, namespace_id: &str) -> Option<u32> {
+        let t = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        t.get(&namespace_id.to_lowercase()).and_then(|ns| ns.pid)
+    }
+
     /// The namespace a container init owns.
     pub fn namespace_of_pid(&self, pid: u32) -> Option<String> {
         let t = self.table.lock().unwrap_or_else(|p| p.into_inner());
@@ -153,27 +162,84 @@ impl Namespaces {
     }
 }
 
-/// Finds the interface of a VMBus network adapter, waiting up to 5 s.
-fn resolve_interface(id: &str) -> Result<String> {
-    let dir = Path::new("/sys/bus/vmbus/devices")
-        .join(id.to_lowercase())
-        .join("net");
+/// Points `spec`'s network namespace at that of process `pid` (`/proc/<pid>/ns/net`),
+/// adding a `network` entry to `linux.namespaces` when there is none.
+pub fn join_network_namespace(spec: &mut serde_json::Value, pid: u32) -> Result<()> {
+    let path = serde_json::Value::String(format!("/proc/{pid}/ns/net"));
+    let linux = spec
+        .as_object_mut()
+        .ok_or_else(|| Error::Invalid("OciSpecification must be an object".into()))?
+        .entry("linux")
+        .or_insert_with(|| serde_json::json!({}));
+    let namespaces = linux
+        .as_object_mut()
+        .ok_or_else(|| Error::Invalid("linux must be an object".into()))?
+        .entry("namespaces")
+        .or_insert_with(|| serde_json::json!([]))
+        .as_array_mut()
+        .ok_or_else(|| Error::Invalid("linux.namespaces must be an array".into()))?;
+    match namespaces
+        .iter_mut()
+        .find(|n| n.get("type").and_then(|t| t.as_str()) == Some("network"))
+    {
+        Some(n) => n["path"] = path,
+        None => namespaces.push(serde_json::json!({"type": "network", "path": path})),
+    }
+    Ok(())
+}
+
+/// Finds the interface of a network adapter, waiting up to 5 s: under
+/// `/sys/bus/vmbus/devices/<id>/net/` in a Hyper-V VM, else (no VMBus: a QEMU VM's
+/// virtio-net) the interface whose MAC address is `mac`.
+fn resolve_interface(id: &str, mac: &str) -> Result<String> {
+    let vmbus = Path::new("/sys/bus/vmbus/devices");
+    let by_mac = !vmbus.exists() && !mac.is_empty();
+    let dir = vmbus.join(id.to_lowercase()).join("net");
     let deadline = Instant::now() + RESOLVE_TIMEOUT;
     loop {
-        if let Ok(mut rd) = std::fs::read_dir(&dir) {
-            if let Some(Ok(e)) = rd.next() {
-                return Ok(e.file_name().to_string_lossy().into_owned());
-            }
+        let found = if by_mac {
+            interface_with_mac(Path::new("/sys/class/net"), mac)
+        } else {
+            std::fs::read_dir(&dir)
+                .ok()
+                .and_then(|mut rd| rd.next())
+                .and_then(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+        };
+        if let Some(name) = found {
+            return Ok(name);
         }
         if Instant::now() >= deadline {
+            let place = if by_mac {
+                format!("with MAC address {mac}")
+            } else {
+                format!("under {}", dir.display())
+            };
             return Err(Error::Invalid(format!(
-                "network adapter {id}: no interface under {} after {}s",
-                dir.display(),
+                "network adapter {id}: no interface {place} after {}s",
                 RESOLVE_TIMEOUT.as_secs()
             )));
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// A MAC address in one form: lowercase hex digits only (HCN writes `00-15-5D-…`, sysfs
+/// `00:15:5d:…`).
+fn normalize_mac(mac: &str) -> String {
+    mac.chars()
+        .filter(char::is_ascii_hexdigit)
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+/// The interface under `class_net` (`/sys/class/net`) whose address is `mac`.
+fn interface_with_mac(class_net: &Path, mac: &str) -> Option<String> {
+    let want = normalize_mac(mac);
+    std::fs::read_dir(class_net).ok()?.flatten().find_map(|e| {
+        let addr = std::fs::read_to_string(e.path().join("address")).ok()?;
+        (normalize_mac(&addr) == want).then(|| e.file_name().to_string_lossy().into_owned())
+    })
 }
 
 fn run(reaper: &Reaper, cmd: &mut Command) -> Result<()> {
@@ -248,6 +314,42 @@ fn configure(reaper: &Reaper, a: &Adapter, ifname: &str, pid: u32) -> Result<()>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_container_joins_the_owners_network_namespace() {
+        let mut spec =
+            serde_json::json!({"linux": {"namespaces": [{"type": "pid"}, {"type": "network"}]}});
+        join_network_namespace(&mut spec, 42).unwrap();
+        assert_eq!(
+            spec["linux"]["namespaces"][1],
+            serde_json::json!({"type": "network", "path": "/proc/42/ns/net"})
+        );
+        let mut spec = serde_json::json!({});
+        join_network_namespace(&mut spec, 7).unwrap();
+        assert_eq!(spec["linux"]["namespaces"][0]["path"], "/proc/7/ns/net");
+        assert!(join_network_namespace(&mut serde_json::json!({"linux": 1}), 7).is_err());
+    }
+
+    #[test]
+    fn an_interface_is_found_by_its_mac_in_either_form() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, addr) in [
+            ("lo", "00:00:00:00:00:00\n"),
+            ("eth0", "52:54:00:ab:cd:ef\n"),
+        ] {
+            std::fs::create_dir(dir.path().join(name)).unwrap();
+            std::fs::write(dir.path().join(name).join("address"), addr).unwrap();
+        }
+        assert_eq!(
+            interface_with_mac(dir.path(), "52-54-00-AB-CD-EF").as_deref(),
+            Some("eth0")
+        );
+        assert_eq!(
+            interface_with_mac(dir.path(), "52:54:00:ab:cd:ef").as_deref(),
+            Some("eth0")
+        );
+        assert_eq!(interface_with_mac(dir.path(), "52:54:00:00:00:01"), None);
+    }
 
     #[test]
     fn resolv_conf_from_adapters() {

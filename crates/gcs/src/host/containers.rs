@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::{Host, Slot};
 use crate::container::{Container, ContainerInfo, ExitType, Status};
 use crate::error::{hr, Error, PathContext, Result};
+use crate::network::join_network_namespace;
 use crate::process::{Process, ProcessKind};
 use crate::runc::RuncStdio;
 use crate::stdio::{self, ConsoleSocket, PipeEnds, ProcessIo};
@@ -103,11 +104,20 @@ impl Host {
             mut spec,
             scratch,
         } = req;
-        let resolv = spec
+        let namespace = spec
             .pointer("/windows/network/networkNamespace")
             .and_then(Value::as_str)
+            .map(str::to_owned);
+        let resolv = namespace
+            .as_deref()
             .map(|ns| self.networks.resolv_conf(ns))
             .unwrap_or_default();
+        // A namespace another container owns (the pod's sandbox): join its network
+        // namespace rather than getting a new one.
+        let owner = namespace.as_deref().and_then(|ns| self.networks.owner(ns));
+        if let Some(pid) = owner {
+            join_network_namespace(&mut spec, pid)?;
+        }
         let prepared = prepare_bundle(&id, &bundle, &mut spec, &resolv)?;
 
         let state_dir = self.runc_state.join(&id);
@@ -125,7 +135,11 @@ impl Host {
         let initpid = state_dir.join("initpid");
         std::fs::write(&initpid, pid.to_string()).with_path("write", &initpid)?;
 
-        if let Some(ns) = &prepared.network_namespace {
+        if let Some(ns) = prepared
+            .network_namespace
+            .as_ref()
+            .filter(|_| owner.is_none())
+        {
             if let Err(e) = self.networks.attach(&self.reaper, ns, pid) {
                 let _ = self.runc.delete(&id, true);
                 let _ = std::fs::remove_dir_all(&state_dir);
