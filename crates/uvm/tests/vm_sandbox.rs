@@ -37,8 +37,18 @@ async fn start(tag: &str, gcs_args: &[&str]) -> VmSandbox {
 }
 
 async fn start_mode(tag: &str, gcs_args: &[&str], mode: BootMode) -> VmSandbox {
+    start_with(tag, gcs_args, mode, None).await
+}
+
+async fn start_with(
+    tag: &str,
+    gcs_args: &[&str],
+    mode: BootMode,
+    netns: Option<PathBuf>,
+) -> VmSandbox {
     assert!(is_root(), "the VM sandbox tests run as root (as CI does)");
     let mut cfg = VmSandboxConfig::new(state_dir(tag));
+    cfg.network_namespace = netns;
     cfg.boot_files = boot_files();
     cfg.boot_mode = mode;
     cfg.log_level = "debug".into();
@@ -61,6 +71,83 @@ fn alive(pid: u32) -> bool {
         .unwrap_or(false)
 }
 
+/// A pod network as CNI leaves it: namespace `pod` with `eth0` 198.19.77.2/24 and a
+/// default route via .1, the other end of the veth in namespace `outside` (198.19.77.1,
+/// serving `hello` over HTTP on port 8080 with busybox httpd). Removed on drop.
+struct PodNet {
+    pod: String,
+    outside: String,
+    httpd: std::process::Child,
+    _www: tempfile::TempDir,
+}
+
+impl PodNet {
+    fn new() -> Self {
+        let n = std::process::id();
+        let (pod, outside) = (format!("uvmpod{n}"), format!("uvmout{n}"));
+        let www = tempfile::tempdir().unwrap();
+        std::fs::write(www.path().join("hello"), "hello from outside\n").unwrap();
+        let sh = |cmd: String| {
+            let st = std::process::Command::new("sh")
+                .args(["-c", &cmd])
+                .status()
+                .unwrap();
+            assert!(st.success(), "{cmd}");
+        };
+        sh(format!("ip netns add {pod} && ip netns add {outside}"));
+        let mut net = PodNet {
+            httpd: std::process::Command::new("true").spawn().unwrap(),
+            pod,
+            outside,
+            _www: www,
+        };
+        let (pod, outside) = (&net.pod, &net.outside);
+        sh(format!(
+            "ip -n {pod} link add eth0 type veth peer name peer0 netns {outside} && \
+             ip -n {pod} link set lo up && ip -n {pod} link set eth0 up && \
+             ip -n {pod} addr add 198.19.77.2/24 dev eth0 && \
+             ip -n {pod} route add default via 198.19.77.1 && \
+             ip -n {outside} link set lo up && ip -n {outside} link set peer0 up && \
+             ip -n {outside} addr add 198.19.77.1/24 dev peer0"
+        ));
+        net.httpd = std::process::Command::new("ip")
+            .args([
+                "netns", "exec", outside, "busybox", "httpd", "-f", "-p", "8080", "-h",
+            ])
+            .arg(net._www.path())
+            .spawn()
+            .unwrap();
+        net
+    }
+
+    fn path(&self) -> PathBuf {
+        PathBuf::from("/run/netns").join(&self.pod)
+    }
+
+    /// `tc qdisc show dev eth0` in the pod namespace.
+    fn qdiscs(&self) -> String {
+        let out = std::process::Command::new("ip")
+            .args([
+                "netns", "exec", &self.pod, "tc", "qdisc", "show", "dev", "eth0",
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for PodNet {
+    fn drop(&mut self) {
+        let _ = self.httpd.kill();
+        let _ = self.httpd.wait();
+        for ns in [&self.pod, &self.outside] {
+            let _ = std::process::Command::new("ip")
+                .args(["netns", "del", ns])
+                .status();
+        }
+    }
+}
+
 async fn read_all(s: Option<uvm::transport::BoxStream>) -> Vec<u8> {
     let mut out = Vec::new();
     if let Some(mut s) = s {
@@ -71,8 +158,17 @@ async fn read_all(s: Option<uvm::transport::BoxStream>) -> Vec<u8> {
 
 #[tokio::test]
 async fn containers_run_in_a_qemu_utility_vm() {
-    // The GCS uses more than 1 MiB: its /gcs threshold warning must come.
-    let sb = start("vm", &["-gcs-mem-limit-bytes=1048576"]).await;
+    // The GCS uses more than 1 MiB: its /gcs threshold warning must come. The VM carries a
+    // pod network (a CNI-like namespace) as its NIC.
+    let podnet = PodNet::new();
+    let sb = start_with(
+        "vm",
+        &["-gcs-mem-limit-bytes=1048576"],
+        BootMode::Initrd,
+        Some(podnet.path()),
+    )
+    .await;
+    assert!(podnet.qdiscs().contains("ingress"), "{}", podnet.qdiscs());
     let times = sb.start_times();
     eprintln!(
         "VM sandbox negotiated in {:?} (kvm: {})",
@@ -213,6 +309,61 @@ async fn containers_run_in_a_qemu_utility_vm() {
         "no /gcs threshold notification in the GCS log"
     );
 
+    // The pod: c4 (the sandbox) gets the pod network; c5 joins its namespace, has the pod's
+    // address and route, and reaches the outside over TCP (through the redirects).
+    let pod_spec = |args: &[&str]| {
+        let mut s = spec(args, false);
+        s["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"type": "network", "path": podnet.path()}));
+        s
+    };
+    let c4 = sb
+        .create_container("c4", pod_spec(&["/bin/sleep", "1000"]), &[busybox_rootfs()])
+        .await
+        .expect("create c4");
+    let pause = c4.start_init(false, false, false).await.unwrap();
+    let c5 = sb
+        .create_container(
+            "c5",
+            pod_spec(&[
+                "/bin/sh",
+                "-c",
+                "ip -o -4 addr show dev eth0; ip route show default; \
+                 timeout 30 wget -q -O - http://198.19.77.1:8080/hello",
+            ]),
+            &[busybox_rootfs()],
+        )
+        .await
+        .expect("create c5");
+    let p5 = c5.start_init(false, true, true).await.unwrap();
+    let stdio = p5.take_stdio();
+    let (out, err) = tokio::join!(read_all(stdio.stdout), read_all(stdio.stderr));
+    let (out, err) = (String::from_utf8_lossy(&out), String::from_utf8_lossy(&err));
+    assert_eq!(p5.wait_timeout(T).await.unwrap(), 0, "{out}{err}");
+    assert!(out.contains("inet 198.19.77.2/24"), "{out}{err}");
+    assert!(
+        out.contains("default via 198.19.77.1 dev eth0"),
+        "{out}{err}"
+    );
+    assert!(out.ends_with("hello from outside\n"), "{out}{err}");
+    // A spec naming another host namespace cannot be served.
+    let mut stray = spec(&["/bin/true"], false);
+    stray["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"type": "network", "path": "/proc/self/ns/net"}));
+    let e = sb
+        .create_container("c6", stray, &[busybox_rootfs()])
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("pod's network namespace"), "{e}");
+    sb.remove_container(&c5).await.expect("remove c5");
+    assert!(pause.signal(Some(9)).await.unwrap());
+    c4.wait_timeout(T).await.unwrap();
+    sb.remove_container(&c4).await.expect("remove c4");
+
     sb.remove_container(&c1).await.expect("remove c1");
     let shares: Vec<_> = std::fs::read_dir(dir.join("shares")).unwrap().collect();
     assert!(
@@ -244,6 +395,11 @@ async fn containers_run_in_a_qemu_utility_vm() {
         "QEMU or the backend still runs"
     );
     assert!(!dir.exists(), "{} left behind", dir.display());
+    assert!(
+        !podnet.qdiscs().contains("ingress"),
+        "the pod's eth0 keeps a redirect: {}",
+        podnet.qdiscs()
+    );
 }
 
 #[tokio::test]

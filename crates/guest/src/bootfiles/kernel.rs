@@ -15,8 +15,8 @@ use crate::error::{Error, PathContext, Result};
 
 /// Modules the VM sandbox needs (resolved with their dependencies): the virtio transports
 /// (microvm's MMIO, q35's PCI), vsock over virtio, SCSI disks (layers and scratch), ext4
-/// (with the crc32c it asks the crypto API for), overlayfs, and 9p over virtio (the host
-/// paths containers bind-mount).
+/// (with the crc32c it asks the crypto API for), overlayfs, 9p over virtio (the host
+/// paths containers bind-mount) and virtio-net (the pod network).
 pub const VM_MODULES: &[&str] = &[
     "virtio_mmio",
     "virtio_pci",
@@ -28,6 +28,7 @@ pub const VM_MODULES: &[&str] = &[
     "overlay",
     "9pnet_virtio",
     "9p",
+    "virtio_net",
 ];
 
 /// Modules the boot initrd of the VHD boot modes needs to mount the root: the virtio

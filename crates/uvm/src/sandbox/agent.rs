@@ -14,7 +14,7 @@
 use std::ffi::OsString;
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -46,13 +46,15 @@ pub(super) struct Agent {
 impl Agent {
     /// Starts `program` with `args`, its stderr to `stderr`, its stdin and stdout piped to
     /// the returned pipes (`inouterr`) or `/dev/null`, in new pid and mount namespaces when
-    /// `isolate`.
+    /// `isolate`; `fd3`, when given, is the child's file descriptor 3 (the caller keeps it
+    /// open until this returns).
     pub(super) async fn spawn(
         program: &Path,
         args: &[OsString],
         stderr: File,
         inouterr: bool,
         isolate: bool,
+        fd3: Option<RawFd>,
     ) -> io::Result<(Agent, Option<AgentPipes>)> {
         let mut cmd = Command::new(program);
         cmd.args(args).stderr(Stdio::from(stderr));
@@ -62,7 +64,8 @@ impl Agent {
             cmd.stdin(Stdio::null()).stdout(Stdio::null());
         }
         // SAFETY: the closure runs in the forked child before exec and only makes
-        // async-signal-safe system calls (prctl, unshare, mount, setsid) on static strings.
+        // async-signal-safe system calls (prctl, unshare, mount, setsid, dup2, fcntl) on
+        // static strings and the caller's open fd.
         unsafe {
             cmd.pre_exec(move || {
                 let check = |r: libc::c_int| {
@@ -94,6 +97,12 @@ impl Agent {
                     ))?;
                 }
                 libc::setsid();
+                match fd3 {
+                    // dup2 onto itself keeps close-on-exec: clear it instead.
+                    Some(3) => check(libc::fcntl(3, libc::F_SETFD, 0))?,
+                    Some(fd) if libc::dup2(fd, 3) != 3 => return Err(io::Error::last_os_error()),
+                    _ => {}
+                }
                 Ok(())
             });
         }

@@ -161,10 +161,16 @@ impl LocalSandbox {
         };
 
         let (program, args) = config.command_line();
-        let (agent, pipes) =
-            Agent::spawn(&program, &args, log, config.use_inouterr, config.isolate)
-                .await
-                .map_err(|e| Error::io(format!("start agent {}", program.display()), e))?;
+        let (agent, pipes) = Agent::spawn(
+            &program,
+            &args,
+            log,
+            config.use_inouterr,
+            config.isolate,
+            None,
+        )
+        .await
+        .map_err(|e| Error::io(format!("start agent {}", program.display()), e))?;
         let agent_pid = agent.pid();
 
         let stream: Result<BoxStream> = match listener {

@@ -249,7 +249,19 @@ pub fn prepare_spec(
         );
     }
     obj.remove("hooks");
+    // Of `windows`, only the network namespace id means something to the GCS (it names the
+    // pod network a container gets).
+    let namespace = obj
+        .get("windows")
+        .and_then(|w| w.pointer("/network/networkNamespace"))
+        .cloned();
     obj.remove("windows");
+    if let Some(ns) = namespace {
+        obj.insert(
+            "windows".into(),
+            serde_json::json!({"network": {"networkNamespace": ns}}),
+        );
+    }
     if let Some(linux) = obj.get_mut("linux").and_then(|l| l.as_object_mut()) {
         linux.insert(
             "cgroupsPath".into(),

@@ -28,27 +28,33 @@
 pub mod boot;
 pub mod disks;
 mod lifecycle;
+pub mod net;
 pub mod ports;
 pub mod qemu;
 pub mod shares;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bridge::messages::GcsCapabilities;
+use bridge::messages::{
+    GcsCapabilities, ModifyRequestType, ModifySettingRequest, ResourceSettings, NULL_CONTAINER_ID,
+};
 
 pub use self::boot::BootMode;
 use self::disks::Disks;
+use self::net::PodNetwork;
 use self::ports::HostPorts;
 pub use self::qemu::{Accel, Machine};
 use self::qemu::{QemuArgs, Qmp};
 use self::shares::Shares;
 use super::agent::Agent;
 use crate::client::{BridgeClient, ClientConfig};
+use crate::container::modify_settings;
 use crate::error::{Error, Result};
 use crate::transport::{UnixTransport, BRIDGE_PORT};
 
@@ -100,6 +106,9 @@ pub struct VmSandboxConfig {
     pub gcs_args: Vec<String>,
     /// Bridge client timeouts.
     pub client: ClientConfig,
+    /// The pod's network namespace on the host (CNI's), carried into the VM as a NIC (see
+    /// [`net`]); containers whose spec names it get the pod network in the guest.
+    pub network_namespace: Option<PathBuf>,
 }
 
 impl VmSandboxConfig {
@@ -136,6 +145,7 @@ impl VmSandboxConfig {
             kernel_args: String::new(),
             gcs_args: Vec::new(),
             client: ClientConfig::default(),
+            network_namespace: None,
         }
     }
 
@@ -192,6 +202,8 @@ pub struct VmSandbox {
     containers: Mutex<BTreeMap<String, Vec<PathBuf>>>,
     /// The host paths containers bind-mount, shared over virtio-9p.
     shares: Mutex<Shares>,
+    /// The pod network carried into the VM.
+    net: Option<PodNetwork>,
 }
 
 impl std::fmt::Debug for VmSandbox {
@@ -294,17 +306,54 @@ impl VmSandbox {
                 false
             }
         };
-        match Self::boot(&config, kvm, t0).await {
+        let net = match &config.network_namespace {
+            Some(ns) => {
+                let ns = ns.clone();
+                let id = net::new_namespace_id()?;
+                let plumbed =
+                    tokio::task::spawn_blocking(move || PodNetwork::plumb(&ns, &id)).await;
+                Some(plumbed.map_err(|e| Error::Sandbox(format!("pod network: {e}")))??)
+            }
+            None => None,
+        };
+        let booted = match Self::boot(&config, kvm, t0, net.as_ref()).await {
             Err(e) if kvm && config.accel == Accel::Auto => {
                 tracing::warn!(
                     error = %e,
                     "VM sandbox: the guest did not boot under KVM; falling back to TCG (emulation, slower)"
                 );
-                Self::clear_state(&config.state_dir)?;
-                Self::boot(&config, false, t0).await
+                match Self::clear_state(&config.state_dir) {
+                    Ok(()) => Self::boot(&config, false, t0, net.as_ref()).await,
+                    Err(e) => Err(e),
+                }
             }
             r => r,
+        };
+        let mut s = match booted {
+            Ok(s) => s,
+            Err(e) => {
+                if let Some(Err(e2)) = net.as_ref().map(PodNetwork::unplumb) {
+                    tracing::warn!(error = %e2, "pod network not restored after a failed boot");
+                }
+                return Err(e);
+            }
+        };
+        s.net = net;
+        if let Some(n) = &s.net {
+            // As an LCOW host adds an endpoint to the VM: the GCS finds the NIC and keeps it
+            // for the container that names the namespace.
+            let add = ModifySettingRequest::new(
+                ModifyRequestType::Add,
+                ResourceSettings::Network(n.adapter.clone()),
+            );
+            if let Err(e) = modify_settings(&s.client, NULL_CONTAINER_ID, add).await {
+                if let Err(e2) = s.teardown().await {
+                    tracing::warn!(error = %e2, "VM sandbox teardown after a failed network add");
+                }
+                return Err(e);
+            }
         }
+        Ok(s)
     }
 
     /// Removes what a failed boot left in the state dir, keeping the dir.
@@ -321,7 +370,12 @@ impl VmSandbox {
         Ok(())
     }
 
-    async fn boot(config: &VmSandboxConfig, kvm: bool, t0: Instant) -> Result<Self> {
+    async fn boot(
+        config: &VmSandboxConfig,
+        kvm: bool,
+        t0: Instant,
+        net: Option<&PodNetwork>,
+    ) -> Result<Self> {
         let dir = &config.state_dir;
         let uds = dir.join("vsock.sock");
         let vhost = dir.join("vhost.sock");
@@ -344,6 +398,7 @@ impl VmSandbox {
             open_log(&dir.join("backend.log"))?,
             false,
             false,
+            None,
         )
         .await
         .map_err(|e| {
@@ -355,7 +410,8 @@ impl VmSandbox {
                 e,
             )
         })?;
-        let started = Self::boot_qemu(config, kvm, t0, &ports, bridge, &backend, &vhost).await;
+        let started =
+            Self::boot_qemu(config, kvm, t0, &ports, bridge, (&backend, &vhost), net).await;
         match started {
             Ok((qemu, client, capabilities, qmp, times)) => {
                 tracing::info!(
@@ -382,6 +438,7 @@ impl VmSandbox {
                     torn_down: AtomicBool::new(false),
                     containers: Mutex::new(BTreeMap::new()),
                     shares: Mutex::new(Shares::new(dir.join(shares::DIR))),
+                    net: None,
                 };
                 s.watch_qemu();
                 Ok(s)
@@ -400,8 +457,8 @@ impl VmSandbox {
         t0: Instant,
         ports: &HostPorts,
         bridge: tokio::net::UnixListener,
-        backend: &Agent,
-        vhost: &Path,
+        (backend, vhost): (&Agent, &Path),
+        net: Option<&PodNetwork>,
     ) -> Result<(Agent, BridgeClient, GcsCapabilities, Qmp, StartTimes)> {
         let dir = &config.state_dir;
         // QEMU connects to the backend's vhost-user socket at once: wait for it.
@@ -441,6 +498,7 @@ impl VmSandbox {
             qmp_socket: dir.join("qmp.sock"),
             console_log: dir.join("console.log"),
             shares: dir.join(shares::DIR),
+            nic_mac: net.map(|n| n.mac.clone()),
         };
         let qemu_log = dir.join("qemu.log");
         let (qemu, _) = Agent::spawn(
@@ -449,6 +507,7 @@ impl VmSandbox {
             open_log(&qemu_log)?,
             false,
             false,
+            net.map(|n| n.tap.as_raw_fd()),
         )
         .await
         .map_err(|e| {

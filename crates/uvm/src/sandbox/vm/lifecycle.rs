@@ -13,6 +13,7 @@ use bridge::messages::{
 };
 
 use super::disks::{self, Disk};
+use super::net::{self, PodNetwork};
 use super::{kill, lock, VmSandbox, GUEST_BUNDLES, POWER_OFF_WAIT};
 use crate::client::BridgeClient;
 use crate::container::{modify_settings, GcsContainer};
@@ -251,7 +252,8 @@ impl VmSandbox {
             c.insert(id.to_owned(), keys.clone());
         }
         let mut spec = spec;
-        let shared = lock(&self.shares).share(id, &mut spec);
+        let shared = net::use_pod_network(&mut spec, self.net.as_ref())
+            .and_then(|()| lock(&self.shares).share(id, &mut spec));
         let r = match shared {
             Ok(()) => self.create_in(id, spec, &keys).await,
             Err(e) => Err(e),
@@ -374,8 +376,9 @@ impl VmSandbox {
         self.ports.close();
         lock(&self.containers).clear();
         let released = lock(&self.shares).release_all();
+        let unplumbed = self.net.as_ref().map_or(Ok(()), PodNetwork::unplumb);
         let removed = remove_tree(&self.config.state_dir);
-        released.and(removed)
+        released.and(unplumbed).and(removed)
     }
 }
 
@@ -453,6 +456,9 @@ impl Drop for VmSandbox {
         self.ports.close();
         if let Err(e) = lock(&self.shares).release_all() {
             tracing::warn!(error = %e, "VM sandbox shares not removed");
+        }
+        if let Some(Err(e)) = self.net.as_ref().map(PodNetwork::unplumb) {
+            tracing::warn!(error = %e, "pod network not restored");
         }
         if let Err(e) = remove_tree(&self.config.state_dir) {
             tracing::warn!(error = %e, "VM sandbox state not removed");

@@ -108,24 +108,33 @@ pub struct QemuArgs {
     pub console_log: PathBuf,
     /// The directory exported to the guest over virtio-9p (see [`super::shares`]).
     pub shares: PathBuf,
+    /// A virtio-net NIC on the tap device that is QEMU's fd 3, with this MAC address (the
+    /// pod network, see [`super::net`]).
+    pub nic_mac: Option<String>,
 }
 
 /// The vsock device name for a machine.
-fn devices(m: Machine) -> (&'static str, &'static str, &'static str) {
+fn devices(m: Machine) -> [&'static str; 4] {
     match m {
-        Machine::Microvm => (
+        Machine::Microvm => [
             "vhost-user-vsock-device",
             "virtio-scsi-device",
             "virtio-9p-device",
-        ),
-        Machine::Q35 => ("vhost-user-vsock-pci", "virtio-scsi-pci", "virtio-9p-pci"),
+            "virtio-net-device",
+        ],
+        Machine::Q35 => [
+            "vhost-user-vsock-pci",
+            "virtio-scsi-pci",
+            "virtio-9p-pci",
+            "virtio-net-pci",
+        ],
     }
 }
 
 impl QemuArgs {
     /// The argument list (without the program).
     pub fn to_args(&self) -> Vec<OsString> {
-        let (vsock_dev, scsi_dev, p9_dev) = devices(self.machine);
+        let [vsock_dev, scsi_dev, p9_dev, net_dev] = devices(self.machine);
         let machine = match self.machine {
             Machine::Microvm => {
                 "microvm,x-option-roms=off,pit=on,pic=on,isa-serial=on,rtc=on,memory-backend=mem"
@@ -190,6 +199,12 @@ impl QemuArgs {
             "{p9_dev},fsdev=shares,mount_tag={}",
             super::shares::TAG
         ));
+        if let Some(mac) = &self.nic_mac {
+            push("-netdev");
+            push("tap,id=net0,fd=3,vhost=off");
+            push("-device");
+            push(&format!("{net_dev},netdev=net0,mac={mac}"));
+        }
         push("-serial");
         push(&format!("file:{}", self.console_log.display()));
         push("-qmp");
@@ -448,6 +463,7 @@ mod tests {
             qmp_socket: "/s/qmp.sock".into(),
             console_log: "/s/console.log".into(),
             shares: "/s/a,b/shares".into(),
+            nic_mac: None,
         }
         .to_args()
         .into_iter()
@@ -505,6 +521,39 @@ mod tests {
     }
 
     #[test]
+    fn a_pod_network_is_a_virtio_net_nic_on_fd_3() {
+        let mut q = QemuArgs {
+            machine: Machine::Microvm,
+            kvm: false,
+            memory_mib: 512,
+            cpus: 1,
+            kernel: "/b/vmlinux".into(),
+            initrd: "/b/initrd.img".into(),
+            root_disk: None,
+            append: "x".into(),
+            vhost_socket: "/s/vhost.sock".into(),
+            qmp_socket: "/s/qmp.sock".into(),
+            console_log: "/s/console.log".into(),
+            shares: "/s/shares".into(),
+            nic_mac: Some("52:54:00:12:34:56".into()),
+        };
+        let strings = |q: &QemuArgs| -> Vec<String> {
+            q.to_args()
+                .into_iter()
+                .map(|s| s.into_string().unwrap())
+                .collect()
+        };
+        let a = strings(&q);
+        assert_eq!(after(&a, "-netdev"), ["tap,id=net0,fd=3,vhost=off"]);
+        assert_eq!(
+            after(&a, "-device").last().copied(),
+            Some("virtio-net-device,netdev=net0,mac=52:54:00:12:34:56")
+        );
+        q.nic_mac = None;
+        assert!(after(&strings(&q), "-netdev").is_empty());
+    }
+
+    #[test]
     fn a_root_disk_is_a_read_only_scsi_disk_at_lun_0() {
         let mut q = QemuArgs {
             machine: Machine::Q35,
@@ -519,6 +568,7 @@ mod tests {
             qmp_socket: "/s/qmp.sock".into(),
             console_log: "/s/console.log".into(),
             shares: "/s/a,b/shares".into(),
+            nic_mac: None,
         };
         let a: Vec<String> = q
             .to_args()
