@@ -5,7 +5,7 @@
 //!
 //! * the CNI specification's codes for what the protocol layer detects (1 incompatible
 //!   version, 3 unknown container, 4 bad environment, 5 I/O, 6 decoding, 7 invalid network
-//!   configuration, 50 plugin not available);
+//!   configuration, 11 try again later, 50 plugin not available);
 //! * the Windows plugins' well-known codes for failures of the work itself: **66** general
 //!   failure, **71** port already in use, **81** network not found (the upstream change that
 //!   documented them, spec §2.2). The reference returns 999 for all of these; 999 is not
@@ -29,6 +29,9 @@ pub const ERR_IO: u32 = 5;
 pub const ERR_DECODING: u32 = 6;
 /// CNI code 7: invalid network config.
 pub const ERR_INVALID_CONFIG: u32 = 7;
+/// CNI code 11: a transient condition; the runtime should retry later (HNS or hnsd does
+/// not answer).
+pub const ERR_TRY_AGAIN_LATER: u32 = 11;
 /// CNI code 50 (spec 1.1.0): the plugin is not available (STATUS).
 pub const ERR_PLUGIN_NOT_AVAILABLE: u32 = 50;
 /// Windows plugins' code 66: a general failure of the plugin's work.
@@ -38,10 +41,19 @@ pub const ERR_PORT_IN_USE: u32 = 71;
 /// Windows plugins' code 81: the network named by the configuration does not exist.
 pub const ERR_NETWORK_NOT_FOUND: u32 = 81;
 
-/// The CNI error object: `{"code": N, "msg": "...", "details": "..."}`, printed on stdout.
+/// `RPC_S_SERVER_UNAVAILABLE` as an HRESULT: what a call returns when HNS (or hnsd) is not
+/// running.
+const HR_SERVER_UNAVAILABLE: u32 = 0x8007_06BA;
+
+/// The CNI error object: `{"cniVersion": "...", "code": N, "msg": "...", "details": "..."}`,
+/// printed on stdout. The specification's error object carries `cniVersion` (Go's
+/// `types.Error` omits it; decoders ignore the extra key); the protocol layer fills it in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
 #[error("{msg}{}", if details.is_empty() { String::new() } else { format!("; {details}") })]
 pub struct CniError {
+    /// The version of the output (omitted while empty).
+    #[serde(rename = "cniVersion", skip_serializing_if = "String::is_empty")]
+    pub cni_version: String,
     /// The code.
     pub code: u32,
     /// The message.
@@ -55,6 +67,7 @@ impl CniError {
     /// An error with a code, message and details.
     pub fn new(code: u32, msg: impl Into<String>, details: impl Into<String>) -> Self {
         Self {
+            cni_version: String::new(),
             code,
             msg: msg.into(),
             details: details.into(),
@@ -142,6 +155,14 @@ impl PluginError {
                     )
                 {
                     ERR_NETWORK_NOT_FOUND
+                } else if matches!(
+                    source,
+                    hcn::Error::NotAvailable(_) | hcn::Error::Transport(_)
+                ) || source
+                    .call()
+                    .is_some_and(|c| c.hresult().value() == HR_SERVER_UNAVAILABLE)
+                {
+                    ERR_TRY_AGAIN_LATER
                 } else if hcn::error::is_port_already_exists_error(source) {
                     ERR_PORT_IN_USE
                 } else {
@@ -167,6 +188,7 @@ impl From<PluginError> for CniError {
             ERR_INVALID_CONFIG => "invalid network configuration",
             ERR_DECODING => "failed to decode the network configuration",
             ERR_PLUGIN_NOT_AVAILABLE => "plugin not available",
+            ERR_TRY_AGAIN_LATER => "HNS is not available; try again later",
             _ => "failure in cni",
         };
         CniError::new(code, msg, e.to_string())
@@ -251,5 +273,28 @@ mod tests {
         assert_eq!(PluginError::Ipam("x".into()).code(), 66);
         assert_eq!(PluginError::Config("x".into()).code(), 7);
         assert_eq!(PluginError::NotAvailable("x".into()).code(), 50);
+    }
+
+    #[test]
+    fn an_unreachable_hns_is_11_try_again_later() {
+        for source in [
+            call(HR_SERVER_UNAVAILABLE),
+            hcn::Error::NotAvailable("no socket".into()),
+            hcn::Error::Transport("reset".into()),
+        ] {
+            let e = PluginError::hcn("look up network", source);
+            assert_eq!(e.code(), ERR_TRY_AGAIN_LATER, "{e}");
+            assert_eq!(CniError::from(e).code, 11);
+        }
+    }
+
+    #[test]
+    fn cni_version_is_printed_first_when_set() {
+        let mut e = CniError::new(7, "m", "");
+        e.cni_version = "1.0.0".into();
+        assert_eq!(
+            e.to_json(),
+            "{\n    \"cniVersion\": \"1.0.0\",\n    \"code\": 7,\n    \"msg\": \"m\"\n}"
+        );
     }
 }

@@ -81,7 +81,7 @@ pub struct Plugin<I = ExecIpam> {
 impl Plugin<ExecIpam> {
     /// The plugin of this host: HNS on Windows, hnsd elsewhere; IPAM by exec.
     pub fn system() -> Result<Self, PluginError> {
-        let hcn = Hcn::system().map_err(|e| PluginError::NotAvailable(e.to_string()))?;
+        let hcn = Hcn::system().map_err(|e| PluginError::hcn("reach HNS", e))?;
         Ok(Self::new(hcn, ExecIpam))
     }
 }

@@ -252,6 +252,16 @@ fn version_and_about_from_the_binary() {
             json!({"cniVersion": "1.1.0",
                    "supportedVersions": ["0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"]})
         );
+        // libcni's probe names its version; the reply echoes it.
+        let out =
+            b.rt.run(
+                plugin,
+                "VERSION",
+                &Call::pod("", ""),
+                r#"{"cniVersion":"0.4.0"}"#,
+            )
+            .ok();
+        assert_eq!(out.json()["cniVersion"], "0.4.0");
         let out = b.rt.run(plugin, "", &Call::pod("", ""), "").ok();
         assert!(
             out.stderr.starts_with("CNI plugin WinCni\n"),
@@ -444,4 +454,56 @@ fn status_reports_whether_hns_and_the_network_are_there() {
     gone.socket = b.hnsd.dir().join("no-such.sock");
     let out = status(&gone, &nat_conf("1.1.0", json!({})));
     assert_eq!((out.code(), out.status), (50, 50));
+}
+
+#[test]
+fn version_does_not_wait_for_a_stdin_nobody_closes() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let mut child = Command::new(plugin_bin("nat"))
+        .env_clear()
+        .env("CNI_COMMAND", "VERSION")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Held open (never written, never closed) until the plugin has answered.
+    let held = child.stdin.take();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break Some(s);
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    if status.is_none() {
+        child.kill().unwrap();
+    }
+    drop(held);
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "VERSION hung or failed"
+    );
+    let reply: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(reply["cniVersion"], "1.1.0");
+}
+
+#[test]
+fn an_unreachable_hnsd_is_try_again_later() {
+    let b = bed("nat");
+    let mut gone = Runtime::new(b.hnsd.socket(), b.hnsd.dir());
+    gone.socket = b.hnsd.dir().join("no-such.sock");
+    let conf = nat_conf("1.0.0", json!({}));
+    for out in [
+        gone.add("nat", "c", &b.ns, &conf),
+        gone.del("nat", "c", &b.ns, &conf),
+    ] {
+        assert_eq!((out.code(), out.status), (11, 11), "{}", out.stdout);
+        assert_eq!(out.json()["cniVersion"], "1.0.0");
+    }
 }
