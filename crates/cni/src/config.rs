@@ -171,27 +171,54 @@ pub struct K8sArgs {
     pub pod_infra_container_id: String,
 }
 
-/// Parses `CNI_ARGS` (`K=V;K=V`). Like the reference, a malformed list is not an error:
-/// the keys before the first malformed pair are kept and the problem is returned for the
-/// log; unknown keys are skipped.
+/// Parses `CNI_ARGS` (`K=V;K=V`) as the reference does (containernetworking's
+/// `types.LoadArgs` into its Kubernetes arguments struct), all or nothing: a pair that is
+/// not `K=V`, an `IgnoreUnknown` that is not a boolean (`1`/`true`/`0`/`false`, any case),
+/// or a key other than the three Kubernetes ones without `IgnoreUnknown` true fails the
+/// whole list, and the reference then ignores it (every value empty). Not an error of the
+/// command: the problem is returned for the log. A later duplicate key wins.
 pub fn parse_cni_args(text: &str) -> (K8sArgs, Option<String>) {
+    match load_cni_args(text) {
+        Ok(args) => (args, None),
+        Err(problem) => (K8sArgs::default(), Some(problem)),
+    }
+}
+
+fn load_cni_args(text: &str) -> Result<K8sArgs, String> {
     let mut args = K8sArgs::default();
     if text.is_empty() {
-        return (args, None);
+        return Ok(args);
     }
+    let mut ignore_unknown = false;
+    let mut unknown = Vec::new();
     for pair in text.split(';') {
         let mut kv = pair.split('=');
         let (Some(k), Some(v), None) = (kv.next(), kv.next(), kv.next()) else {
-            return (args, Some(format!("ARGS: invalid pair {pair:?}")));
+            return Err(format!("ARGS: invalid pair {pair:?}"));
         };
         match k {
             "K8S_POD_NAMESPACE" => args.pod_namespace = v.to_string(),
             "K8S_POD_NAME" => args.pod_name = v.to_string(),
             "K8S_POD_INFRA_CONTAINER_ID" => args.pod_infra_container_id = v.to_string(),
-            _ => {}
+            "IgnoreUnknown" => {
+                ignore_unknown = match v.to_ascii_lowercase().as_str() {
+                    "1" | "true" => true,
+                    "0" | "false" => false,
+                    _ => {
+                        return Err(format!(
+                            "ARGS: error parsing value of pair {pair:?}: boolean unmarshal \
+                             error: invalid input {v}"
+                        ))
+                    }
+                }
+            }
+            _ => unknown.push(pair),
         }
     }
-    (args, None)
+    if !unknown.is_empty() && !ignore_unknown {
+        return Err(format!("ARGS: unknown args {unknown:?}"));
+    }
+    Ok(args)
 }
 
 #[cfg(test)]
@@ -296,7 +323,7 @@ mod tests {
     }
 
     #[test]
-    fn cni_args_keep_known_keys_and_report_malformed_pairs() {
+    fn cni_args_are_read_as_go_load_args_reads_them() {
         let (a, w) = parse_cni_args(
             "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web;K8S_POD_INFRA_CONTAINER_ID=abc;K8S_POD_UID=u",
         );
@@ -304,14 +331,36 @@ mod tests {
         assert_eq!(a.pod_namespace, "default");
         assert_eq!(a.pod_name, "web");
         assert_eq!(a.pod_infra_container_id, "abc");
+        // IgnoreUnknown may come last, and any boolean spelling counts.
+        let (a, w) = parse_cni_args("K8S_POD_UID=u;K8S_POD_NAMESPACE=ns;IgnoreUnknown=TRUE");
+        assert_eq!((a.pod_namespace.as_str(), w), ("ns", None));
+        // Without it an unknown key fails the whole list: nothing is used.
+        let (a, w) = parse_cni_args("K8S_POD_NAMESPACE=ns;K8S_POD_UID=u");
+        assert_eq!(a, K8sArgs::default());
+        assert!(w.unwrap().contains("unknown args"));
+        let (a, w) = parse_cni_args("IgnoreUnknown=0;K8S_POD_NAMESPACE=ns;FOO=1");
+        assert_eq!(a, K8sArgs::default());
+        assert!(w.is_some());
+        let (a, w) = parse_cni_args("IgnoreUnknown=yes;K8S_POD_NAMESPACE=ns");
+        assert_eq!(a, K8sArgs::default());
+        assert!(w.unwrap().contains("boolean"));
         // The reference's tests pass JSON text: the parse fails and the namespace stays empty.
         let (a, w) = parse_cni_args(r#"{"K8S_POD_NAMESPACE":"x"}"#);
         assert_eq!(a, K8sArgs::default());
         assert!(w.unwrap().contains("invalid pair"));
-        let (a, w) = parse_cni_args("K8S_POD_NAMESPACE=ns;broken;K8S_POD_NAME=x");
-        assert_eq!(a.pod_namespace, "ns");
-        assert_eq!(a.pod_name, "");
-        assert!(w.is_some());
+        // A malformed pair anywhere (even after good ones, or an empty trailing pair).
+        for bad in [
+            "K8S_POD_NAMESPACE=ns;broken",
+            "K8S_POD_NAMESPACE=ns;",
+            "a=b=c",
+        ] {
+            let (a, w) = parse_cni_args(bad);
+            assert_eq!(a, K8sArgs::default(), "{bad}");
+            assert!(w.unwrap().contains("invalid pair"), "{bad}");
+        }
+        // A later duplicate wins; an empty value is a value.
+        let (a, _) = parse_cni_args("K8S_POD_NAMESPACE=a;K8S_POD_NAMESPACE=b;K8S_POD_NAME=");
+        assert_eq!((a.pod_namespace.as_str(), a.pod_name.as_str()), ("b", ""));
         assert_eq!(parse_cni_args(""), (K8sArgs::default(), None));
     }
 }

@@ -411,7 +411,7 @@ impl<I: Ipam> Handler for Plugin<I> {
         let cfg = NetworkConfig::parse(&args.stdin)?;
         let (k8s, warning) = parse_cni_args(&args.args);
         if let Some(w) = warning {
-            tracing::warn!(cni_args = %args.args, "{w}; CNI_ARGS ignored from there on");
+            tracing::warn!(cni_args = %args.args, "{w}; CNI_ARGS ignored");
         }
         if cfg.optional_flags.loopback_dsr {
             self.hcn

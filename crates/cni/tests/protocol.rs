@@ -507,3 +507,39 @@ fn an_unreachable_hnsd_is_try_again_later() {
         assert_eq!(out.json()["cniVersion"], "1.0.0");
     }
 }
+
+#[test]
+fn cni_args_are_all_or_nothing_as_go_loads_them() {
+    let b = bed("nat");
+    let conf = nat_conf("1.0.0", json!({}));
+    // (CNI_ARGS, the endpoint's first DNS search domain): the pod namespace prefixes it
+    // only when the whole list parses.
+    let cases = [
+        (
+            "IgnoreUnknown=1;K8S_POD_NAMESPACE=kube;K8S_POD_UID=u",
+            "kube.svc.cluster.local",
+        ),
+        ("K8S_POD_NAMESPACE=kube;K8S_POD_UID=u", "svc.cluster.local"),
+        ("K8S_POD_NAMESPACE=kube;garbage", "svc.cluster.local"),
+        ("", "svc.cluster.local"),
+    ];
+    for (i, (cni_args, search)) in cases.iter().enumerate() {
+        let ns = b
+            .hcn
+            .create_namespace(&hcn::new_namespace(NamespaceType::Host))
+            .unwrap()
+            .id;
+        let cid = format!("a{i}");
+        let call = Call {
+            cni_args,
+            ..Call::pod(&cid, &ns)
+        };
+        b.rt.run("nat", "ADD", &call, &conf).ok();
+        let ep = b
+            .hcn
+            .get_endpoint_by_name(&format!("{cid}_natNet"))
+            .unwrap();
+        assert_eq!(ep.dns.search[0], *search, "CNI_ARGS {cni_args:?}");
+        b.rt.run("nat", "DEL", &call, &conf).ok();
+    }
+}
