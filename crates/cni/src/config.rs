@@ -125,7 +125,32 @@ ci_struct! {
         "additionalRoutes" additional_routes: Vec<RouteConfig>,
         "prevResult" prev_result: Option<PrevResult>,
         "cni.dev/valid-attachments" valid_attachments: Vec<Attachment>,
+        "cni.dev/attachments" attachments: Vec<Attachment>,
     }
+}
+
+/// The attachments a GC request says are still valid: `cni.dev/valid-attachments`, and
+/// `cni.dev/attachments`, the name an earlier text of the specification used (libcni sends
+/// both, containernetworking/cni#1101). `None` when the request has neither key, which
+/// says nothing about what is valid (as opposed to an empty list or `null`: nothing is).
+pub fn gc_attachments(stdin: &[u8]) -> Result<Option<Vec<Attachment>>, PluginError> {
+    let members: crate::ci::Members =
+        serde_json::from_slice(stdin).map_err(|e| PluginError::Decode(e.to_string()))?;
+    let mut found = None;
+    for (key, raw) in &members.0 {
+        let named = ["cni.dev/valid-attachments", "cni.dev/attachments"]
+            .iter()
+            .any(|k| k.eq_ignore_ascii_case(key));
+        if !named {
+            continue;
+        }
+        let list: Option<Vec<Attachment>> = serde_json::from_str(raw.get())
+            .map_err(|e| PluginError::Decode(format!("{key}: {e}")))?;
+        found
+            .get_or_insert_with(Vec::new)
+            .extend(list.unwrap_or_default());
+    }
+    Ok(found)
 }
 
 impl NetworkConfig {
@@ -319,6 +344,34 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.valid_attachments[0].container_id, "a");
+        let a = |text: &str| gc_attachments(text.as_bytes()).unwrap();
+        let ids = |l: Option<Vec<Attachment>>| {
+            l.map(|l| l.into_iter().map(|a| a.container_id).collect::<Vec<_>>())
+        };
+        assert_eq!(ids(a(r#"{"name":"n"}"#)), None);
+        assert_eq!(
+            ids(a(r#"{"cni.dev/valid-attachments":null}"#)),
+            Some(vec![])
+        );
+        assert_eq!(ids(a(r#"{"cni.dev/valid-attachments":[]}"#)), Some(vec![]));
+        assert_eq!(
+            ids(a(
+                r#"{"cni.dev/attachments":[{"containerID":"b","ifname":"eth0"}]}"#
+            )),
+            Some(vec!["b".to_string()])
+        );
+        assert_eq!(
+            ids(a(
+                r#"{"cni.dev/valid-attachments":[{"containerID":"a"}],"cni.dev/attachments":[{"containerID":"a"}]}"#
+            )),
+            Some(vec!["a".to_string(), "a".to_string()])
+        );
+        assert_eq!(
+            gc_attachments(br#"{"cni.dev/valid-attachments":{"x":1}}"#)
+                .unwrap_err()
+                .code(),
+            6
+        );
         assert_eq!(c.prev_result.unwrap().ips[0].address, "10.0.0.2/24");
     }
 

@@ -17,8 +17,9 @@
 //!   allocated, applied after creation (the reference sends the text `<nil>`);
 //! * CHECK verifies the endpoint, its network, its namespace and the `prevResult`
 //!   addresses (the reference's CHECK does nothing); GC removes this network's endpoints
-//!   of containers not in `cni.dev/valid-attachments`; STATUS reports whether HNS answers
-//!   and the network exists or can be created.
+//!   of containers not in `cni.dev/valid-attachments` (and forwards GC to the IPAM
+//!   delegate); STATUS reports whether HNS and the IPAM delegate answer and the network
+//!   exists or can be created.
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -30,7 +31,7 @@ use hcn::schema::{
 };
 use hcn::Hcn;
 
-use crate::config::{parse_cni_args, NetworkConfig};
+use crate::config::{gc_attachments, parse_cni_args, NetworkConfig};
 use crate::error::PluginError;
 use crate::ipam::{ExecIpam, Ipam, IpamResult};
 use crate::netns::{self, NetnsRef};
@@ -529,6 +530,16 @@ impl<I: Ipam> Handler for Plugin<I> {
 
     fn gc(&self, args: &CmdArgs) -> Result<(), PluginError> {
         let cfg = NetworkConfig::parse(&args.stdin)?;
+        // The delegate keeps its own state of this network's attachments.
+        if !cfg.ipam.ipam_type.is_empty() {
+            self.ipam.gc(args, &cfg.ipam.ipam_type)?;
+        }
+        let Some(valid) = gc_attachments(&args.stdin)? else {
+            // Without the list nothing is known to be stale; removing every endpoint of
+            // the network would cut running pods off.
+            tracing::warn!("GC without cni.dev/valid-attachments: nothing removed");
+            return Ok(());
+        };
         let network = match self.hcn.get_network_by_name(&cfg.name) {
             Ok(n) => n,
             Err(e) if is_not_found_error(&e) => return Ok(()),
@@ -544,7 +555,7 @@ impl<I: Ipam> Handler for Plugin<I> {
             let Some(cid) = ep.name.strip_suffix(&suffix) else {
                 continue; // not an endpoint of this plugin
             };
-            if cfg.valid_attachments.iter().any(|a| a.container_id == cid) {
+            if valid.iter().any(|a| a.container_id == cid) {
                 continue;
             }
             tracing::info!(endpoint = %ep.id, name = %ep.name, "GC: removing a stale endpoint");
@@ -558,6 +569,11 @@ impl<I: Ipam> Handler for Plugin<I> {
 
     fn status(&self, args: &CmdArgs) -> Result<(), PluginError> {
         let cfg = NetworkConfig::parse(&args.stdin)?;
+        if !cfg.ipam.ipam_type.is_empty() {
+            self.ipam
+                .status(args, &cfg.ipam.ipam_type)
+                .map_err(|e| PluginError::NotAvailable(e.to_string()))?;
+        }
         self.hcn
             .get_globals()
             .map_err(|e| PluginError::NotAvailable(e.to_string()))?;

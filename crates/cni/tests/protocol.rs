@@ -415,9 +415,14 @@ fn gc_removes_endpoints_of_containers_no_longer_valid() {
             .unwrap();
         b.rt.add("nat", c, &ns.id, &conf).ok();
     }
+    let endpoints = |hcn: &hcn::Hcn| hcn.list_endpoints().unwrap().len();
+    // No attachments list at all: nothing is known to be stale, nothing goes.
+    b.rt.run("nat", "GC", &Call::pod("", ""), &conf).ok();
+    assert_eq!(endpoints(&b.hcn), 3);
+    // The list under the name an earlier text of the specification used (libcni sends both).
     let gc = nat_conf(
         "1.1.0",
-        json!({"cni.dev/valid-attachments": [{"containerID": "a", "ifname": "eth0"}]}),
+        json!({"cni.dev/attachments": [{"containerID": "a", "ifname": "eth0"}]}),
     );
     b.rt.run("nat", "GC", &Call::pod("", ""), &gc).ok();
     let names: Vec<String> = b
