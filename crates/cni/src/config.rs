@@ -101,12 +101,23 @@ ci_struct! {
     /// One address of a `prevResult` (1.x and 0.3/0.4 layouts).
     pub struct PrevIp {
         "address" address: String,
+        "interface" interface: Option<usize>,
     }
 }
 
 ci_struct! {
-    /// The `prevResult` a CHECK carries (only the addresses are read).
+    /// One interface of a `prevResult`.
+    pub struct PrevInterface {
+        "name" name: String,
+        "mac" mac: String,
+        "sandbox" sandbox: String,
+    }
+}
+
+ci_struct! {
+    /// The `prevResult` a CHECK carries: the interfaces and addresses of the whole chain.
     pub struct PrevResult {
+        "interfaces" interfaces: Vec<PrevInterface>,
         "ips" ips: Vec<PrevIp>,
     }
 }

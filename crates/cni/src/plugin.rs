@@ -31,7 +31,7 @@ use hcn::schema::{
 };
 use hcn::Hcn;
 
-use crate::config::{gc_attachments, parse_cni_args, NetworkConfig};
+use crate::config::{gc_attachments, parse_cni_args, NetworkConfig, PrevResult};
 use crate::error::PluginError;
 use crate::ipam::{ExecIpam, Ipam, IpamResult};
 use crate::netns::{self, NetnsRef};
@@ -39,7 +39,7 @@ use crate::plan::{
     endpoint_document, endpoint_name, port_mapping_policies, result_of, EndpointAddresses,
     NetworkPlan,
 };
-use crate::result::CniResult;
+use crate::result::{format_mac, CniResult};
 use crate::skel::{CmdArgs, Handler};
 
 /// Whether two GUIDs are the same (HNS answers in either case).
@@ -58,6 +58,54 @@ fn report(
         i.sandbox = args.netns.clone();
     }
     Ok(r)
+}
+
+/// CHECK of the part of a chain's `prevResult` that is this plugin's: the interface named
+/// `CNI_IFNAME` (in `CNI_NETNS` when the result names a sandbox) must be there with the
+/// endpoint's MAC, and the addresses on it must be the endpoint's. Interfaces and addresses
+/// other plugins of the chain reported are theirs to check.
+fn check_prev_result(
+    prev: &PrevResult,
+    ep: &HostComputeEndpoint,
+    args: &CmdArgs,
+) -> Result<(), PluginError> {
+    let ours: Vec<usize> = prev
+        .interfaces
+        .iter()
+        .enumerate()
+        .filter(|(_, i)| i.name == args.ifname && (i.sandbox.is_empty() || i.sandbox == args.netns))
+        .map(|(n, _)| n)
+        .collect();
+    if !prev.interfaces.is_empty() && ours.is_empty() {
+        return Err(PluginError::Other(format!(
+            "prevResult has no interface {} in {}",
+            args.ifname, args.netns
+        )));
+    }
+    let mac = format_mac(&ep.mac_address);
+    for &n in &ours {
+        let want = &prev.interfaces[n].mac;
+        if !want.is_empty() && mac.as_deref() != Some(want.to_ascii_lowercase().as_str()) {
+            return Err(PluginError::Other(format!(
+                "prevResult MAC {want} of {} is not the endpoint's ({})",
+                args.ifname, ep.mac_address
+            )));
+        }
+    }
+    for ip in &prev.ips {
+        // An address without an interface index predates interfaces in results: ours.
+        if ip.interface.is_some_and(|n| !ours.contains(&n)) {
+            continue;
+        }
+        let addr = ip.address.split('/').next().unwrap_or_default();
+        if !ep.ip_configurations.iter().any(|c| c.ip_address == addr) {
+            return Err(PluginError::Other(format!(
+                "prevResult address {} is not an address of endpoint {}",
+                ip.address, ep.name
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Everything ADD decided before creating anything.
@@ -515,15 +563,7 @@ impl<I: Ipam> Handler for Plugin<I> {
             )));
         }
         if let Some(prev) = &cfg.prev_result {
-            for ip in &prev.ips {
-                let addr = ip.address.split('/').next().unwrap_or_default();
-                if !ep.ip_configurations.iter().any(|c| c.ip_address == addr) {
-                    return Err(PluginError::Other(format!(
-                        "prevResult address {} is not an address of endpoint {name}",
-                        ip.address
-                    )));
-                }
-            }
+            check_prev_result(prev, &ep, args)?;
         }
         Ok(())
     }

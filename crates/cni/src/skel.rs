@@ -26,7 +26,7 @@ use crate::error::{
     CniError, PluginError, ERR_DECODING, ERR_INCOMPATIBLE_VERSION, ERR_INVALID_CONFIG,
     ERR_INVALID_ENV, ERR_IO, ERR_UNKNOWN_CONTAINER,
 };
-use crate::result::CniResult;
+use crate::result::{chain_result, CniResult};
 use crate::version::{self, SpecVersion, CHECK_MIN, CURRENT_VERSION, GC_MIN, SUPPORTED_VERSIONS};
 
 /// The text printed to stderr when the plugin runs without `CNI_COMMAND`.
@@ -347,7 +347,12 @@ fn dispatch<H: Handler>(
         _ => e,
     })?;
     match args.command {
-        Command::Add => Ok(Some(h.add(args)?.to_json(&v)?)),
+        Command::Add => {
+            // Read before anything is created: a bad prevResult fails the ADD cleanly.
+            let prev = chain_result(&args.stdin)?;
+            let result = h.add(args)?;
+            Ok(Some(result.to_json_chained(&v, prev.as_ref())?))
+        }
         Command::Del => h.del(args).map(|()| None).map_err(Into::into),
         Command::Check => h.check(args).map(|()| None).map_err(Into::into),
         Command::Gc => h.gc(args).map(|()| None).map_err(Into::into),
