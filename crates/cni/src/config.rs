@@ -74,10 +74,13 @@ ci_struct! {
 }
 
 ci_struct! {
-    /// `runtimeConfig`: what the runtime injects for the declared capabilities.
+    /// `runtimeConfig`: what the runtime injects for the declared capabilities
+    /// (CNI CONVENTIONS: `portMappings`, `dns`, `ips`, `mac`).
     pub struct RuntimeConfig {
         "portMappings" port_mappings: Vec<PortMapping>,
         "dns" dns: RuntimeDns,
+        "ips" ips: Vec<String>,
+        "mac" mac: String,
     }
 }
 

@@ -397,6 +397,51 @@ pub fn endpoint_document(
     }
 }
 
+/// What the runtime asked of the endpoint through the `ips` and `mac` capabilities (CNI
+/// CONVENTIONS), checked before anything is created. The reference ignores both.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuntimeRequests {
+    /// The first IPv4 address of `runtimeConfig.ips`.
+    pub ip4: Option<Ipv4Addr>,
+    /// The first IPv6 address of `runtimeConfig.ips`.
+    pub ip6: Option<Ipv6Addr>,
+    /// `runtimeConfig.mac` in HNS's form `AA-BB-CC-DD-EE-FF`.
+    pub mac: Option<String>,
+}
+
+/// Reads `runtimeConfig.ips` (`a.b.c.d/n` or a bare address; one per family is used) and
+/// `runtimeConfig.mac` (`aa:bb:cc:dd:ee:ff` or `AA-BB-...`); a malformed value is a
+/// configuration error (7).
+pub fn runtime_requests(cfg: &NetworkConfig) -> Result<RuntimeRequests, PluginError> {
+    let rc = &cfg.runtime_config;
+    let mut out = RuntimeRequests::default();
+    for text in &rc.ips {
+        let ip = text
+            .parse::<IpNet>()
+            .map(|n| n.addr())
+            .or_else(|_| text.parse::<IpAddr>())
+            .map_err(|e| PluginError::Config(format!("runtimeConfig.ips {text:?}: {e}")))?;
+        match ip {
+            IpAddr::V4(a) => {
+                out.ip4.get_or_insert(a);
+            }
+            IpAddr::V6(a) => {
+                out.ip6.get_or_insert(a);
+            }
+        }
+    }
+    if !rc.mac.is_empty() {
+        let mac = format_mac(&rc.mac).ok_or_else(|| {
+            PluginError::Config(format!(
+                "runtimeConfig.mac {:?} is not a MAC address",
+                rc.mac
+            ))
+        })?;
+        out.mac = Some(mac.replace(':', "-").to_ascii_uppercase());
+    }
+    Ok(out)
+}
+
 /// The subnets of a network, parsed (unparsable prefixes are skipped: HNS validated them).
 fn network_subnets(network: &HostComputeNetwork) -> impl Iterator<Item = (IpNet, &Subnet)> {
     network

@@ -368,3 +368,25 @@ fn result_errors_on_missing_or_bad_addresses() {
         .to_string()
         .contains("MacAddress"));
 }
+
+#[test]
+fn runtime_ips_and_mac_are_read_and_checked() {
+    let r = runtime_requests(&cfg(
+        r#"{"name":"n","runtimeConfig":{"ips":["10.0.7.7/16","fd00::7/64","10.0.8.8"],
+            "mac":"c2:11:22:33:44:55"}}"#,
+    ))
+    .unwrap();
+    assert_eq!(r.ip4, Some("10.0.7.7".parse().unwrap()));
+    assert_eq!(r.ip6, Some("fd00::7".parse().unwrap()));
+    assert_eq!(r.mac.as_deref(), Some("C2-11-22-33-44-55"));
+    assert_eq!(
+        runtime_requests(&cfg(r#"{"name":"n"}"#)).unwrap(),
+        RuntimeRequests::default()
+    );
+    for bad in [
+        r#"{"name":"n","runtimeConfig":{"ips":["10.0.0.300/16"]}}"#,
+        r#"{"name":"n","runtimeConfig":{"mac":"c2:11:22"}}"#,
+    ] {
+        assert_eq!(runtime_requests(&cfg(bad)).unwrap_err().code(), 7, "{bad}");
+    }
+}

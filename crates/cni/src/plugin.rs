@@ -36,8 +36,8 @@ use crate::error::PluginError;
 use crate::ipam::{ExecIpam, Ipam, IpamResult};
 use crate::netns::{self, NetnsRef};
 use crate::plan::{
-    endpoint_document, endpoint_name, port_mapping_policies, result_of, EndpointAddresses,
-    NetworkPlan,
+    endpoint_document, endpoint_name, port_mapping_policies, result_of, runtime_requests,
+    EndpointAddresses, NetworkPlan, RuntimeRequests,
 };
 use crate::result::{format_mac, CniResult};
 use crate::skel::{CmdArgs, Handler};
@@ -118,6 +118,8 @@ struct AddPlan<'a> {
     netns: NetnsRef,
     network: HostComputeNetwork,
     name: String,
+    /// `runtimeConfig.ips` / `mac`.
+    requests: RuntimeRequests,
 }
 
 /// The plugin over an HCN client and an IPAM delegate.
@@ -380,7 +382,13 @@ impl<I: Ipam> Plugin<I> {
             ..
         } = p;
         let name = name.as_str();
-        let addrs = Self::addresses(cfg, plan, allocated)?;
+        let mut addrs = Self::addresses(cfg, plan, allocated)?;
+        // Addresses the runtime asked for stand in for an IPAM delegate; with one, the
+        // delegate got them in its configuration and its answer rules.
+        if allocated.is_none() {
+            addrs.ip4 = p.requests.ip4.or(addrs.ip4);
+            addrs.ip6 = p.requests.ip6.or(addrs.ip6);
+        }
         let mut policies = p.policies.clone();
         let dsr = cfg.optional_flags.loopback_dsr;
         let dsr_policy = |ip: &str| {
@@ -396,7 +404,10 @@ impl<I: Ipam> Plugin<I> {
         if let (true, Some(ip)) = (dsr, addrs.ip4) {
             policies.push(dsr_policy(&ip.to_string())?);
         }
-        let doc = endpoint_document(name, &network.id, policies, &addrs, &plan.dns);
+        let mut doc = endpoint_document(name, &network.id, policies, &addrs, &plan.dns);
+        if let Some(mac) = &p.requests.mac {
+            doc.mac_address = mac.clone();
+        }
         let ep = self
             .hcn
             .create_endpoint(network, &doc)
@@ -468,6 +479,7 @@ impl<I: Ipam> Handler for Plugin<I> {
                 .map_err(|e| PluginError::hcn("loopbackDSR needs DSR support in HNS", e))?;
         }
         let plan = NetworkPlan::new(&cfg, &k8s)?;
+        let requests = runtime_requests(&cfg)?;
         let mut policies = port_mapping_policies(&cfg)?;
         policies.extend(plan.policies.endpoint.iter().cloned());
         let netns = NetnsRef::parse(&args.netns)?;
@@ -499,6 +511,7 @@ impl<I: Ipam> Handler for Plugin<I> {
             netns,
             network,
             name,
+            requests,
         };
         let outcome = self.create_and_attach(&p, allocated.as_ref());
         if outcome.is_err() && allocated.is_some() {

@@ -548,3 +548,24 @@ fn cni_args_are_all_or_nothing_as_go_loads_them() {
         b.rt.run("nat", "DEL", &call, &conf).ok();
     }
 }
+
+#[test]
+fn runtime_config_ips_and_mac_are_the_endpoints() {
+    let b = bed("nat");
+    let conf = nat_conf(
+        "1.0.0",
+        json!({"capabilities": {"ips": true, "mac": true},
+               "runtimeConfig": {"ips": ["10.0.77.7/16"], "mac": "c2:11:22:33:44:55"}}),
+    );
+    let r = b.rt.add("nat", "pinned", &b.ns, &conf).ok().json();
+    assert_eq!(r["ips"][0]["address"], "10.0.77.7/16");
+    assert_eq!(r["interfaces"][0]["mac"], "c2:11:22:33:44:55");
+    let ep = b.hcn.get_endpoint_by_name("pinned_natNet").unwrap();
+    assert_eq!(ep.ip_configurations[0].ip_address, "10.0.77.7");
+    assert!(ep.mac_address.eq_ignore_ascii_case("C2-11-22-33-44-55"));
+    // A malformed request is a configuration error and creates nothing.
+    let bad = nat_conf("1.0.0", json!({"runtimeConfig": {"mac": "nope"}}));
+    assert_eq!(b.rt.add("nat", "bad", &b.ns, &bad).code(), 7);
+    assert!(b.hcn.get_endpoint_by_name("bad_natNet").is_err());
+    b.rt.del("nat", "pinned", &b.ns, &conf).ok();
+}
