@@ -245,6 +245,15 @@ fn missing_environment_is_code_4_listing_the_variables() {
     );
     assert!(e.get("details").is_none());
 
+    // GC and STATUS need none of the per-attachment variables, nor CNI_PATH.
+    for cmd in ["GC", "STATUS"] {
+        let rec = Recorder::default();
+        let env: HashMap<String, String> = [("CNI_COMMAND".to_string(), cmd.to_string())].into();
+        let r = run_with(env, &conf("1.1.0"), &rec);
+        assert_eq!(r.status, 0, "{cmd}: {}", r.stdout);
+        assert_eq!(rec.calls.borrow().len(), 1);
+    }
+
     // DEL does not need CNI_NETNS.
     let mut env = env_of("DEL");
     env.remove("CNI_NETNS");
