@@ -465,8 +465,12 @@ fn status_reports_whether_hns_and_the_network_are_there() {
 fn version_does_not_wait_for_a_stdin_nobody_closes() {
     use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
+    // The plugin's log lands in its working directory: a private one.
+    let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(plugin_bin("nat"))
+        .current_dir(dir.path())
         .env_clear()
+        .env("WINCNI_LOG", dir.path().join("wincni.log"))
         .env("CNI_COMMAND", "VERSION")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
