@@ -85,6 +85,22 @@ ci_struct! {
 }
 
 ci_struct! {
+    /// `args.cni`: the CONVENTIONS' per-attachment requests in the configuration itself.
+    pub struct ArgsCni {
+        "ips" ips: Vec<String>,
+        "mac" mac: String,
+    }
+}
+
+ci_struct! {
+    /// `args`: runtime-provided arguments; only `cni` is read, the rest is ignored as the
+    /// specification asks of keys a plugin does not understand.
+    pub struct Args {
+        "cni" cni: ArgsCni,
+    }
+}
+
+ci_struct! {
     /// One `AdditionalArgs` entry: `{name, value}`.
     pub struct KeyValue {
         "name" name: String,
@@ -140,6 +156,7 @@ ci_struct! {
         "prevResult" prev_result: Option<PrevResult>,
         "cni.dev/valid-attachments" valid_attachments: Vec<Attachment>,
         "cni.dev/attachments" attachments: Vec<Attachment>,
+        "args" args: Args,
     }
 }
 

@@ -410,12 +410,23 @@ pub struct RuntimeRequests {
 }
 
 /// Reads `runtimeConfig.ips` (`a.b.c.d/n` or a bare address; one per family is used) and
-/// `runtimeConfig.mac` (`aa:bb:cc:dd:ee:ff` or `AA-BB-...`); a malformed value is a
+/// `runtimeConfig.mac` (`aa:bb:cc:dd:ee:ff` or `AA-BB-...`), each falling back to the same
+/// key of `args.cni` (CONVENTIONS: the capability wins); a malformed value is a
 /// configuration error (7).
 pub fn runtime_requests(cfg: &NetworkConfig) -> Result<RuntimeRequests, PluginError> {
-    let rc = &cfg.runtime_config;
+    let (rc, args) = (&cfg.runtime_config, &cfg.args.cni);
+    let ips = if rc.ips.is_empty() {
+        &args.ips
+    } else {
+        &rc.ips
+    };
+    let mac = if rc.mac.is_empty() {
+        &args.mac
+    } else {
+        &rc.mac
+    };
     let mut out = RuntimeRequests::default();
-    for text in &rc.ips {
+    for text in ips {
         let ip = text
             .parse::<IpNet>()
             .map(|n| n.addr())
@@ -430,12 +441,9 @@ pub fn runtime_requests(cfg: &NetworkConfig) -> Result<RuntimeRequests, PluginEr
             }
         }
     }
-    if !rc.mac.is_empty() {
-        let mac = format_mac(&rc.mac).ok_or_else(|| {
-            PluginError::Config(format!(
-                "runtimeConfig.mac {:?} is not a MAC address",
-                rc.mac
-            ))
+    if !mac.is_empty() {
+        let mac = format_mac(mac).ok_or_else(|| {
+            PluginError::Config(format!("runtimeConfig.mac {mac:?} is not a MAC address"))
         })?;
         out.mac = Some(mac.replace(':', "-").to_ascii_uppercase());
     }

@@ -383,6 +383,14 @@ fn runtime_ips_and_mac_are_read_and_checked() {
         runtime_requests(&cfg(r#"{"name":"n"}"#)).unwrap(),
         RuntimeRequests::default()
     );
+    // args.cni is the fallback; the capability wins.
+    let r = runtime_requests(&cfg(
+        r#"{"name":"n","args":{"cni":{"ips":["10.0.9.9/16"],"mac":"c2:00:00:00:00:09"},
+            "labels":{"x":"y"}},"runtimeConfig":{"mac":"c2:11:22:33:44:55"}}"#,
+    ))
+    .unwrap();
+    assert_eq!(r.ip4, Some("10.0.9.9".parse().unwrap()));
+    assert_eq!(r.mac.as_deref(), Some("C2-11-22-33-44-55"));
     for bad in [
         r#"{"name":"n","runtimeConfig":{"ips":["10.0.0.300/16"]}}"#,
         r#"{"name":"n","runtimeConfig":{"mac":"c2:11:22"}}"#,
