@@ -124,6 +124,9 @@ pub enum PluginError {
         /// What was wrong.
         reason: String,
     },
+    /// An environment variable's value is unusable (CNI code 4; the text names it).
+    #[error("{0}")]
+    InvalidEnv(String),
     /// HNS (or hnsd) cannot be reached (STATUS).
     #[error("HNS is not available: {0}")]
     NotAvailable(String),
@@ -170,6 +173,7 @@ impl PluginError {
                 }
             }
             PluginError::NotAvailable(_) => ERR_PLUGIN_NOT_AVAILABLE,
+            PluginError::InvalidEnv(_) => ERR_INVALID_ENV,
             PluginError::Ipam(_) | PluginError::Namespace { .. } | PluginError::Other(_) => {
                 ERR_GENERAL
             }
@@ -189,6 +193,8 @@ impl From<PluginError> for CniError {
             ERR_DECODING => "failed to decode the network configuration",
             ERR_PLUGIN_NOT_AVAILABLE => "plugin not available",
             ERR_TRY_AGAIN_LATER => "HNS is not available; try again later",
+            // The specification wants the variable named in the message itself.
+            ERR_INVALID_ENV => return CniError::new(code, e.to_string(), ""),
             _ => "failure in cni",
         };
         CniError::new(code, msg, e.to_string())

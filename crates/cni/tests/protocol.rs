@@ -573,3 +573,19 @@ fn runtime_config_ips_and_mac_are_the_endpoints() {
     assert!(b.hcn.get_endpoint_by_name("bad_natNet").is_err());
     b.rt.del("nat", "pinned", &b.ns, &conf).ok();
 }
+
+#[test]
+fn a_malformed_cni_netns_is_code_4_naming_it_and_del_ignores_it() {
+    let b = bed("nat");
+    let conf = nat_conf("1.0.0", json!({}));
+    let out = b.rt.add("nat", "bad", "relative/netns", &conf);
+    assert_eq!(out.code(), 4);
+    assert!(
+        out.json()["msg"].as_str().unwrap().contains("CNI_NETNS"),
+        "{}",
+        out.stdout
+    );
+    assert!(b.hcn.list_endpoints().unwrap().is_empty());
+    // DEL must succeed whatever CNI_NETNS says.
+    b.rt.del("nat", "bad", "relative/netns", &conf).ok();
+}
