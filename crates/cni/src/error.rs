@@ -5,11 +5,14 @@
 //!
 //! * the CNI specification's codes for what the protocol layer detects (1 incompatible
 //!   version, 3 unknown container, 4 bad environment, 5 I/O, 6 decoding, 7 invalid network
-//!   configuration, 11 try again later, 50 plugin not available);
+//!   configuration, 11 try again later, 50 / 51 plugin not available);
 //! * the Windows plugins' well-known codes for failures of the work itself: **66** general
 //!   failure, **71** port already in use, **81** network not found (the upstream change that
 //!   documented them, spec §2.2). The reference returns 999 for all of these; 999 is not
-//!   used.
+//!   used. (They sit in the 0–99 range the CNI specification reserves for its own codes;
+//!   kept because the Windows plugins' documentation gives them this meaning.)
+//! * an IPAM delegate's own CNI error keeps its code, message and details, as Go's skel
+//!   passes a delegate's error on.
 //!
 //! The process exits with the error's code (every code used fits in an exit status), so a
 //! caller that only sees the exit status still tells 71 from 81; the CNI specification only
@@ -34,6 +37,9 @@ pub const ERR_INVALID_CONFIG: u32 = 7;
 pub const ERR_TRY_AGAIN_LATER: u32 = 11;
 /// CNI code 50 (spec 1.1.0): the plugin is not available (STATUS).
 pub const ERR_PLUGIN_NOT_AVAILABLE: u32 = 50;
+/// CNI code 51 (spec 1.1.0): the plugin is not available, and existing containers may be
+/// limited too (STATUS).
+pub const ERR_PLUGIN_LIMITED: u32 = 51;
 /// Windows plugins' code 66: a general failure of the plugin's work.
 pub const ERR_GENERAL: u32 = 66;
 /// Windows plugins' code 71: a host port of a port mapping is already in use.
@@ -88,6 +94,17 @@ impl CniError {
     }
 }
 
+/// A CNI error a delegate (the IPAM plugin) printed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DelegateFailure {
+    /// The delegate's name.
+    pub plugin: String,
+    /// The command it ran.
+    pub command: String,
+    /// What it printed.
+    pub error: CniError,
+}
+
 /// An error of the plugin's work (ADD, DEL, CHECK, GC, STATUS).
 #[derive(Debug, thiserror::Error)]
 pub enum PluginError {
@@ -116,6 +133,10 @@ pub enum PluginError {
     /// The IPAM plugin failed.
     #[error("ipam: {0}")]
     Ipam(String),
+    /// The IPAM plugin failed with a CNI error of its own: passed on with its code, as
+    /// Go's skel passes a delegate's `types.Error` on unwrapped.
+    #[error("ipam {} {}: {}", .0.plugin, .0.command, .0.error)]
+    Delegate(Box<DelegateFailure>),
     /// The namespace named by `CNI_NETNS` cannot be used.
     #[error("namespace {netns:?}: {reason}")]
     Namespace {
@@ -174,6 +195,7 @@ impl PluginError {
             }
             PluginError::NotAvailable(_) => ERR_PLUGIN_NOT_AVAILABLE,
             PluginError::InvalidEnv(_) => ERR_INVALID_ENV,
+            PluginError::Delegate(d) => d.error.code,
             PluginError::Ipam(_) | PluginError::Namespace { .. } | PluginError::Other(_) => {
                 ERR_GENERAL
             }
@@ -183,6 +205,19 @@ impl PluginError {
 
 impl From<PluginError> for CniError {
     fn from(e: PluginError) -> Self {
+        if let PluginError::Delegate(d) = e {
+            let DelegateFailure {
+                plugin,
+                command,
+                error,
+            } = *d;
+            let details = if error.details.is_empty() {
+                format!("from IPAM plugin {plugin} ({command})")
+            } else {
+                format!("{} (IPAM plugin {plugin}, {command})", error.details)
+            };
+            return CniError::new(error.code, error.msg, details);
+        }
         let code = e.code();
         let msg = match code {
             ERR_NETWORK_NOT_FOUND => {
@@ -279,6 +314,25 @@ mod tests {
         assert_eq!(PluginError::Ipam("x".into()).code(), 66);
         assert_eq!(PluginError::Config("x".into()).code(), 7);
         assert_eq!(PluginError::NotAvailable("x".into()).code(), 50);
+    }
+
+    #[test]
+    fn a_delegate_error_keeps_its_code_and_message() {
+        let e = PluginError::Delegate(Box::new(DelegateFailure {
+            plugin: "host-local".into(),
+            command: "ADD".into(),
+            error: CniError::new(11, "no IP addresses available", "range 10.0.0.0/30"),
+        }));
+        assert_eq!(e.code(), 11);
+        let cni = CniError::from(e);
+        assert_eq!(
+            (cni.code, cni.msg.as_str()),
+            (11, "no IP addresses available")
+        );
+        assert_eq!(
+            cni.details,
+            "range 10.0.0.0/30 (IPAM plugin host-local, ADD)"
+        );
     }
 
     #[test]

@@ -16,7 +16,7 @@ use std::process::{Command as Process, Stdio};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use crate::ci::ci_struct;
-use crate::error::PluginError;
+use crate::error::{CniError, DelegateFailure, PluginError};
 use crate::skel::CmdArgs;
 
 /// The largest IPAM reply read.
@@ -204,12 +204,17 @@ impl ExecIpam {
         }
         if !status.success() {
             let why = match serde_json::from_slice::<ReplyError>(&out) {
+                // A CNI error of the delegate's own: the runtime gets its code.
                 Ok(e) if e.code != 0 => {
-                    if e.details.is_empty() {
-                        format!("{} (code {})", e.msg, e.code)
-                    } else {
-                        format!("{}; {} (code {})", e.msg, e.details, e.code)
-                    }
+                    return Err(PluginError::Delegate(Box::new(DelegateFailure {
+                        plugin: name.to_string(),
+                        command: command.to_string(),
+                        error: CniError::new(
+                            u32::try_from(e.code).unwrap_or(u32::MAX),
+                            e.msg,
+                            e.details,
+                        ),
+                    })))
                 }
                 _ => format!(
                     "{status}: {}{}",

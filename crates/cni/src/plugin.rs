@@ -32,7 +32,7 @@ use hcn::schema::{
 use hcn::Hcn;
 
 use crate::config::{gc_attachments, parse_cni_args, NetworkConfig, PrevResult};
-use crate::error::PluginError;
+use crate::error::{PluginError, ERR_PLUGIN_LIMITED, ERR_PLUGIN_NOT_AVAILABLE};
 use crate::ipam::{ExecIpam, Ipam, IpamResult};
 use crate::netns::{self, NetnsRef};
 use crate::plan::{
@@ -527,7 +527,11 @@ impl<I: Ipam> Handler for Plugin<I> {
         if !cfg.ipam.ipam_type.is_empty() {
             self.ipam
                 .del(args, &cfg.ipam.ipam_type)
-                .map_err(|e| PluginError::Ipam(format!("ipam deletion failed: {e}")))?;
+                .map_err(|e| match e {
+                    // The delegate's own error keeps its code.
+                    PluginError::Delegate(_) => e,
+                    e => PluginError::Ipam(format!("ipam deletion failed: {e}")),
+                })?;
         }
         let name = endpoint_name(&args.container_id, &cfg.name);
         match self.hcn.get_endpoint_by_name(&name) {
@@ -625,7 +629,18 @@ impl<I: Ipam> Handler for Plugin<I> {
         if !cfg.ipam.ipam_type.is_empty() {
             self.ipam
                 .status(args, &cfg.ipam.ipam_type)
-                .map_err(|e| PluginError::NotAvailable(e.to_string()))?;
+                .map_err(|e| match e {
+                    // 50 / 51 from the delegate are STATUS answers: passed on as they are.
+                    PluginError::Delegate(ref d)
+                        if matches!(
+                            d.error.code,
+                            ERR_PLUGIN_NOT_AVAILABLE | ERR_PLUGIN_LIMITED
+                        ) =>
+                    {
+                        e
+                    }
+                    e => PluginError::NotAvailable(e.to_string()),
+                })?;
         }
         self.hcn
             .get_globals()

@@ -589,3 +589,29 @@ fn a_malformed_cni_netns_is_code_4_naming_it_and_del_ignores_it() {
     // DEL must succeed whatever CNI_NETNS says.
     b.rt.del("nat", "bad", "relative/netns", &conf).ok();
 }
+
+#[test]
+fn an_ipam_delegate_error_reaches_the_runtime_with_its_code() {
+    let b = bed("nat");
+    let dir = b.hnsd.dir();
+    // An IPAM plugin whose pool is exhausted (11) and which reports itself limited (51).
+    let script = "#!/bin/sh\ncat >/dev/null\ncase \"$CNI_COMMAND\" in\n\
+        ADD) printf '%s' '{\"code\":11,\"msg\":\"no IP addresses available\",\"details\":\"range 10.0.0.0/30\"}'; exit 1;;\n\
+        STATUS) printf '%s' '{\"code\":51,\"msg\":\"pool store degraded\"}'; exit 1;;\n\
+        esac\nexit 0\n";
+    let path = dir.join("full-ipam");
+    std::fs::write(&path, script).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let conf = nat_conf(
+        "1.1.0",
+        json!({"ipam": {"type": "full-ipam", "subnet": "10.0.0.0/16"}}),
+    );
+    let out = b.rt.add("nat", "c", &b.ns, &conf);
+    assert_eq!((out.code(), out.status), (11, 11));
+    let e = out.json();
+    assert_eq!(e["msg"], "no IP addresses available");
+    assert!(e["details"].as_str().unwrap().contains("full-ipam"), "{e}");
+    assert!(b.hcn.list_endpoints().unwrap().is_empty());
+    let out = b.rt.run("nat", "STATUS", &Call::pod("", ""), &conf);
+    assert_eq!(out.code(), 51);
+}
