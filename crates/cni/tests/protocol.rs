@@ -615,3 +615,33 @@ fn an_ipam_delegate_error_reaches_the_runtime_with_its_code() {
     let out = b.rt.run("nat", "STATUS", &Call::pod("", ""), &conf);
     assert_eq!(out.code(), 51);
 }
+
+#[test]
+fn debian_host_local_allocates_and_releases_through_the_plugin() {
+    let host_local = Path::new("/usr/lib/cni/host-local");
+    assert!(
+        host_local.exists(),
+        "install Debian's containernetworking-plugins"
+    );
+    let mut b = bed("nat");
+    b.rt.cni_path = format!("{}:/usr/lib/cni", b.hnsd.dir().display());
+    let data = b.hnsd.dir().join("host-local");
+    let conf = nat_conf(
+        "1.0.0",
+        json!({"ipam": {"type": "host-local", "dataDir": data,
+                        "ranges": [[{"subnet": "10.0.0.0/16", "rangeStart": "10.0.5.10",
+                                     "rangeEnd": "10.0.5.20", "gateway": "10.0.0.1"}]]}}),
+    );
+    let r = b.rt.add("nat", "hl", &b.ns, &conf).ok().json();
+    assert_eq!(r["ips"][0]["address"], "10.0.5.10/16");
+    assert_eq!(r["ips"][0]["gateway"], "10.0.0.1");
+    let ep = b.hcn.get_endpoint_by_name("hl_natNet").unwrap();
+    assert_eq!(ep.ip_configurations[0].ip_address, "10.0.5.10");
+    // host-local keeps one file per reserved address, named by it.
+    let reserved = data.join("natNet").join("10.0.5.10");
+    assert!(reserved.exists());
+    b.rt.del("nat", "hl", &b.ns, &conf).ok();
+    assert!(!reserved.exists());
+    assert!(b.hcn.list_endpoints().unwrap().is_empty());
+    b.rt.del("nat", "hl", &b.ns, &conf).ok();
+}
