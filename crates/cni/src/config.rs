@@ -74,13 +74,25 @@ ci_struct! {
 }
 
 ci_struct! {
+    /// `runtimeConfig.bandwidth` (CNI CONVENTIONS): rates in bits per second, bursts in
+    /// bits.
+    pub struct Bandwidth {
+        "ingressRate" ingress_rate: i64,
+        "ingressBurst" ingress_burst: i64,
+        "egressRate" egress_rate: i64,
+        "egressBurst" egress_burst: i64,
+    }
+}
+
+ci_struct! {
     /// `runtimeConfig`: what the runtime injects for the declared capabilities
-    /// (CNI CONVENTIONS: `portMappings`, `dns`, `ips`, `mac`).
+    /// (CNI CONVENTIONS: `portMappings`, `dns`, `ips`, `mac`, `bandwidth`).
     pub struct RuntimeConfig {
         "portMappings" port_mappings: Vec<PortMapping>,
         "dns" dns: RuntimeDns,
         "ips" ips: Vec<String>,
         "mac" mac: String,
+        "bandwidth" bandwidth: Bandwidth,
     }
 }
 

@@ -14,8 +14,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use hcn::schema::{
     protocol, AclPolicySetting, ActionType, DirectionType, Dns, EndpointPolicy, EndpointPolicyType,
     HostComputeEndpoint, HostComputeNetwork, IpConfig, Ipam, IpamType, NetworkPolicy,
-    NetworkPolicyType, NetworkType, PortMappingPolicySetting, Route, Subnet, NAT_FLAG_IPV6,
-    NAT_FLAG_LOCAL_ROUTED_VIP, V2_SCHEMA_VERSION,
+    NetworkPolicyType, NetworkType, PortMappingPolicySetting, QosPolicySetting, Route, Subnet,
+    NAT_FLAG_IPV6, NAT_FLAG_LOCAL_ROUTED_VIP, V2_SCHEMA_VERSION,
 };
 use hcn::RawJson;
 use ipnet::IpNet;
@@ -146,6 +146,44 @@ fn policy<T: serde::Serialize>(
     settings: &T,
 ) -> Result<EndpointPolicy, PluginError> {
     EndpointPolicy::new(t, settings).map_err(|e| PluginError::Other(format!("encode policy: {e}")))
+}
+
+/// The endpoint policy of `runtimeConfig.bandwidth`: the pod's egress rate as an HCN `QOS`
+/// cap (bytes per second). HNS shapes only what leaves the endpoint: an ingress rate and the
+/// bursts cannot be honoured and are logged, not refused, so a pod is not kept from
+/// starting by a limit the platform does not have. A negative value is code 7.
+pub fn bandwidth_policies(cfg: &NetworkConfig) -> Result<Vec<EndpointPolicy>, PluginError> {
+    let bw = &cfg.runtime_config.bandwidth;
+    let fields = [
+        ("ingressRate", bw.ingress_rate),
+        ("ingressBurst", bw.ingress_burst),
+        ("egressRate", bw.egress_rate),
+        ("egressBurst", bw.egress_burst),
+    ];
+    if let Some((name, v)) = fields.iter().find(|(_, v)| *v < 0) {
+        return Err(PluginError::Config(format!(
+            "runtimeConfig.bandwidth.{name} {v} is negative"
+        )));
+    }
+    if bw.ingress_rate > 0 || bw.ingress_burst > 0 || bw.egress_burst > 0 {
+        tracing::warn!(
+            ingress_rate = bw.ingress_rate,
+            ingress_burst = bw.ingress_burst,
+            egress_burst = bw.egress_burst,
+            "HNS shapes only the egress rate: ingress limits and bursts are not applied"
+        );
+    }
+    if bw.egress_rate == 0 {
+        return Ok(Vec::new());
+    }
+    // Rounded up so that a rate below 8 bit/s still caps rather than meaning "no cap".
+    let bytes = (bw.egress_rate as u64).div_ceil(8);
+    Ok(vec![policy(
+        EndpointPolicyType::Qos,
+        &QosPolicySetting {
+            maximum_outgoing_bandwidth_in_bytes: bytes,
+        },
+    )?])
 }
 
 /// The endpoint policies of `runtimeConfig.portMappings`: a `PortMapping` per mapping (a

@@ -398,3 +398,26 @@ fn runtime_ips_and_mac_are_read_and_checked() {
         assert_eq!(runtime_requests(&cfg(bad)).unwrap_err().code(), 7, "{bad}");
     }
 }
+
+#[test]
+fn bandwidth_egress_is_a_qos_cap_in_bytes() {
+    let p = bandwidth_policies(&cfg(
+        r#"{"name":"n","runtimeConfig":{"bandwidth":{"egressRate":1000001,"egressBurst":80,
+            "ingressRate":8000}}}"#,
+    ))
+    .unwrap();
+    assert_eq!(p.len(), 1);
+    assert_eq!(p[0].policy_type, EndpointPolicyType::Qos);
+    assert_eq!(
+        settings(&p[0]),
+        r#"{"MaximumOutgoingBandwidthInBytes":125001}"#
+    );
+    assert!(bandwidth_policies(&cfg(r#"{"name":"n"}"#))
+        .unwrap()
+        .is_empty());
+    let e = bandwidth_policies(&cfg(
+        r#"{"name":"n","runtimeConfig":{"bandwidth":{"egressRate":-1}}}"#,
+    ))
+    .unwrap_err();
+    assert_eq!(e.code(), 7);
+}

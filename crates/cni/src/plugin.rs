@@ -36,8 +36,8 @@ use crate::error::{PluginError, ERR_PLUGIN_LIMITED, ERR_PLUGIN_NOT_AVAILABLE};
 use crate::ipam::{ExecIpam, Ipam, IpamResult};
 use crate::netns::{self, NetnsRef};
 use crate::plan::{
-    endpoint_document, endpoint_name, port_mapping_policies, result_of, runtime_requests,
-    EndpointAddresses, NetworkPlan, RuntimeRequests,
+    bandwidth_policies, endpoint_document, endpoint_name, port_mapping_policies, result_of,
+    runtime_requests, EndpointAddresses, NetworkPlan, RuntimeRequests,
 };
 use crate::result::{format_mac, CniResult};
 use crate::skel::{CmdArgs, Handler};
@@ -481,6 +481,7 @@ impl<I: Ipam> Handler for Plugin<I> {
         let plan = NetworkPlan::new(&cfg, &k8s)?;
         let requests = runtime_requests(&cfg)?;
         let mut policies = port_mapping_policies(&cfg)?;
+        policies.extend(bandwidth_policies(&cfg)?);
         policies.extend(plan.policies.endpoint.iter().cloned());
         let netns = NetnsRef::parse(&args.netns)?;
         let network = self.network_for_add(&plan, cfg.optional_flags.enable_dual_stack)?;

@@ -645,3 +645,27 @@ fn debian_host_local_allocates_and_releases_through_the_plugin() {
     assert!(b.hcn.list_endpoints().unwrap().is_empty());
     b.rt.del("nat", "hl", &b.ns, &conf).ok();
 }
+
+#[test]
+fn runtime_config_bandwidth_caps_the_endpoints_egress() {
+    let b = bed("nat");
+    let conf = nat_conf(
+        "1.0.0",
+        json!({"capabilities": {"bandwidth": true},
+               "runtimeConfig": {"bandwidth": {"egressRate": 8000000, "egressBurst": 8000000}}}),
+    );
+    b.rt.add("nat", "bw", &b.ns, &conf).ok();
+    let ep = b.hcn.get_endpoint_by_name("bw_natNet").unwrap();
+    let qos: Vec<&EndpointPolicy> = ep
+        .policies
+        .iter()
+        .filter(|p| p.policy_type == EndpointPolicyType::Qos)
+        .collect();
+    assert_eq!(qos.len(), 1);
+    let settings: Value = serde_json::from_str(qos[0].settings.as_ref().unwrap().get()).unwrap();
+    assert_eq!(
+        settings,
+        json!({"MaximumOutgoingBandwidthInBytes": 1000000})
+    );
+    b.rt.del("nat", "bw", &b.ns, &conf).ok();
+}
