@@ -257,7 +257,10 @@ fn cmd_args(
         stdin: match read_stdin(stdin) {
             Ok(data) => data,
             // VERSION's input only names the caller's version: never a reason to fail.
-            Err(_) if command == Command::Version => Vec::new(),
+            Err(e) if command == Command::Version => {
+                tracing::warn!(error = %e, "VERSION: input not read; answering without it");
+                Vec::new()
+            }
             Err(e) => return Err(e),
         },
     };
