@@ -74,10 +74,41 @@ ci_struct! {
 }
 
 ci_struct! {
-    /// `runtimeConfig`: what the runtime injects for the declared capabilities.
+    /// `runtimeConfig.bandwidth` (CNI CONVENTIONS): rates in bits per second, bursts in
+    /// bits.
+    pub struct Bandwidth {
+        "ingressRate" ingress_rate: i64,
+        "ingressBurst" ingress_burst: i64,
+        "egressRate" egress_rate: i64,
+        "egressBurst" egress_burst: i64,
+    }
+}
+
+ci_struct! {
+    /// `runtimeConfig`: what the runtime injects for the declared capabilities
+    /// (CNI CONVENTIONS: `portMappings`, `dns`, `ips`, `mac`, `bandwidth`).
     pub struct RuntimeConfig {
         "portMappings" port_mappings: Vec<PortMapping>,
         "dns" dns: RuntimeDns,
+        "ips" ips: Vec<String>,
+        "mac" mac: String,
+        "bandwidth" bandwidth: Bandwidth,
+    }
+}
+
+ci_struct! {
+    /// `args.cni`: the CONVENTIONS' per-attachment requests in the configuration itself.
+    pub struct ArgsCni {
+        "ips" ips: Vec<String>,
+        "mac" mac: String,
+    }
+}
+
+ci_struct! {
+    /// `args`: runtime-provided arguments; only `cni` is read, the rest is ignored as the
+    /// specification asks of keys a plugin does not understand.
+    pub struct Args {
+        "cni" cni: ArgsCni,
     }
 }
 
@@ -101,12 +132,23 @@ ci_struct! {
     /// One address of a `prevResult` (1.x and 0.3/0.4 layouts).
     pub struct PrevIp {
         "address" address: String,
+        "interface" interface: Option<usize>,
     }
 }
 
 ci_struct! {
-    /// The `prevResult` a CHECK carries (only the addresses are read).
+    /// One interface of a `prevResult`.
+    pub struct PrevInterface {
+        "name" name: String,
+        "mac" mac: String,
+        "sandbox" sandbox: String,
+    }
+}
+
+ci_struct! {
+    /// The `prevResult` a CHECK carries: the interfaces and addresses of the whole chain.
     pub struct PrevResult {
+        "interfaces" interfaces: Vec<PrevInterface>,
         "ips" ips: Vec<PrevIp>,
     }
 }
@@ -125,7 +167,33 @@ ci_struct! {
         "additionalRoutes" additional_routes: Vec<RouteConfig>,
         "prevResult" prev_result: Option<PrevResult>,
         "cni.dev/valid-attachments" valid_attachments: Vec<Attachment>,
+        "cni.dev/attachments" attachments: Vec<Attachment>,
+        "args" args: Args,
     }
+}
+
+/// The attachments a GC request says are still valid: `cni.dev/valid-attachments`, and
+/// `cni.dev/attachments`, the name an earlier text of the specification used (libcni sends
+/// both, containernetworking/cni#1101). `None` when the request has neither key, which
+/// says nothing about what is valid (as opposed to an empty list or `null`: nothing is).
+pub fn gc_attachments(stdin: &[u8]) -> Result<Option<Vec<Attachment>>, PluginError> {
+    let members: crate::ci::Members =
+        serde_json::from_slice(stdin).map_err(|e| PluginError::Decode(e.to_string()))?;
+    let mut found = None;
+    for (key, raw) in &members.0 {
+        let named = ["cni.dev/valid-attachments", "cni.dev/attachments"]
+            .iter()
+            .any(|k| k.eq_ignore_ascii_case(key));
+        if !named {
+            continue;
+        }
+        let list: Option<Vec<Attachment>> = serde_json::from_str(raw.get())
+            .map_err(|e| PluginError::Decode(format!("{key}: {e}")))?;
+        found
+            .get_or_insert_with(Vec::new)
+            .extend(list.unwrap_or_default());
+    }
+    Ok(found)
 }
 
 impl NetworkConfig {
@@ -171,27 +239,54 @@ pub struct K8sArgs {
     pub pod_infra_container_id: String,
 }
 
-/// Parses `CNI_ARGS` (`K=V;K=V`). Like the reference, a malformed list is not an error:
-/// the keys before the first malformed pair are kept and the problem is returned for the
-/// log; unknown keys are skipped.
+/// Parses `CNI_ARGS` (`K=V;K=V`) as the reference does (containernetworking's
+/// `types.LoadArgs` into its Kubernetes arguments struct), all or nothing: a pair that is
+/// not `K=V`, an `IgnoreUnknown` that is not a boolean (`1`/`true`/`0`/`false`, any case),
+/// or a key other than the three Kubernetes ones without `IgnoreUnknown` true fails the
+/// whole list, and the reference then ignores it (every value empty). Not an error of the
+/// command: the problem is returned for the log. A later duplicate key wins.
 pub fn parse_cni_args(text: &str) -> (K8sArgs, Option<String>) {
+    match load_cni_args(text) {
+        Ok(args) => (args, None),
+        Err(problem) => (K8sArgs::default(), Some(problem)),
+    }
+}
+
+fn load_cni_args(text: &str) -> Result<K8sArgs, String> {
     let mut args = K8sArgs::default();
     if text.is_empty() {
-        return (args, None);
+        return Ok(args);
     }
+    let mut ignore_unknown = false;
+    let mut unknown = Vec::new();
     for pair in text.split(';') {
         let mut kv = pair.split('=');
         let (Some(k), Some(v), None) = (kv.next(), kv.next(), kv.next()) else {
-            return (args, Some(format!("ARGS: invalid pair {pair:?}")));
+            return Err(format!("ARGS: invalid pair {pair:?}"));
         };
         match k {
             "K8S_POD_NAMESPACE" => args.pod_namespace = v.to_string(),
             "K8S_POD_NAME" => args.pod_name = v.to_string(),
             "K8S_POD_INFRA_CONTAINER_ID" => args.pod_infra_container_id = v.to_string(),
-            _ => {}
+            "IgnoreUnknown" => {
+                ignore_unknown = match v.to_ascii_lowercase().as_str() {
+                    "1" | "true" => true,
+                    "0" | "false" => false,
+                    _ => {
+                        return Err(format!(
+                            "ARGS: error parsing value of pair {pair:?}: boolean unmarshal \
+                             error: invalid input {v}"
+                        ))
+                    }
+                }
+            }
+            _ => unknown.push(pair),
         }
     }
-    (args, None)
+    if !unknown.is_empty() && !ignore_unknown {
+        return Err(format!("ARGS: unknown args {unknown:?}"));
+    }
+    Ok(args)
 }
 
 #[cfg(test)]
@@ -292,11 +387,39 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.valid_attachments[0].container_id, "a");
+        let a = |text: &str| gc_attachments(text.as_bytes()).unwrap();
+        let ids = |l: Option<Vec<Attachment>>| {
+            l.map(|l| l.into_iter().map(|a| a.container_id).collect::<Vec<_>>())
+        };
+        assert_eq!(ids(a(r#"{"name":"n"}"#)), None);
+        assert_eq!(
+            ids(a(r#"{"cni.dev/valid-attachments":null}"#)),
+            Some(vec![])
+        );
+        assert_eq!(ids(a(r#"{"cni.dev/valid-attachments":[]}"#)), Some(vec![]));
+        assert_eq!(
+            ids(a(
+                r#"{"cni.dev/attachments":[{"containerID":"b","ifname":"eth0"}]}"#
+            )),
+            Some(vec!["b".to_string()])
+        );
+        assert_eq!(
+            ids(a(
+                r#"{"cni.dev/valid-attachments":[{"containerID":"a"}],"cni.dev/attachments":[{"containerID":"a"}]}"#
+            )),
+            Some(vec!["a".to_string(), "a".to_string()])
+        );
+        assert_eq!(
+            gc_attachments(br#"{"cni.dev/valid-attachments":{"x":1}}"#)
+                .unwrap_err()
+                .code(),
+            6
+        );
         assert_eq!(c.prev_result.unwrap().ips[0].address, "10.0.0.2/24");
     }
 
     #[test]
-    fn cni_args_keep_known_keys_and_report_malformed_pairs() {
+    fn cni_args_are_read_as_go_load_args_reads_them() {
         let (a, w) = parse_cni_args(
             "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web;K8S_POD_INFRA_CONTAINER_ID=abc;K8S_POD_UID=u",
         );
@@ -304,14 +427,36 @@ mod tests {
         assert_eq!(a.pod_namespace, "default");
         assert_eq!(a.pod_name, "web");
         assert_eq!(a.pod_infra_container_id, "abc");
+        // IgnoreUnknown may come last, and any boolean spelling counts.
+        let (a, w) = parse_cni_args("K8S_POD_UID=u;K8S_POD_NAMESPACE=ns;IgnoreUnknown=TRUE");
+        assert_eq!((a.pod_namespace.as_str(), w), ("ns", None));
+        // Without it an unknown key fails the whole list: nothing is used.
+        let (a, w) = parse_cni_args("K8S_POD_NAMESPACE=ns;K8S_POD_UID=u");
+        assert_eq!(a, K8sArgs::default());
+        assert!(w.unwrap().contains("unknown args"));
+        let (a, w) = parse_cni_args("IgnoreUnknown=0;K8S_POD_NAMESPACE=ns;FOO=1");
+        assert_eq!(a, K8sArgs::default());
+        assert!(w.is_some());
+        let (a, w) = parse_cni_args("IgnoreUnknown=yes;K8S_POD_NAMESPACE=ns");
+        assert_eq!(a, K8sArgs::default());
+        assert!(w.unwrap().contains("boolean"));
         // The reference's tests pass JSON text: the parse fails and the namespace stays empty.
         let (a, w) = parse_cni_args(r#"{"K8S_POD_NAMESPACE":"x"}"#);
         assert_eq!(a, K8sArgs::default());
         assert!(w.unwrap().contains("invalid pair"));
-        let (a, w) = parse_cni_args("K8S_POD_NAMESPACE=ns;broken;K8S_POD_NAME=x");
-        assert_eq!(a.pod_namespace, "ns");
-        assert_eq!(a.pod_name, "");
-        assert!(w.is_some());
+        // A malformed pair anywhere (even after good ones, or an empty trailing pair).
+        for bad in [
+            "K8S_POD_NAMESPACE=ns;broken",
+            "K8S_POD_NAMESPACE=ns;",
+            "a=b=c",
+        ] {
+            let (a, w) = parse_cni_args(bad);
+            assert_eq!(a, K8sArgs::default(), "{bad}");
+            assert!(w.unwrap().contains("invalid pair"), "{bad}");
+        }
+        // A later duplicate wins; an empty value is a value.
+        let (a, _) = parse_cni_args("K8S_POD_NAMESPACE=a;K8S_POD_NAMESPACE=b;K8S_POD_NAME=");
+        assert_eq!((a.pod_namespace.as_str(), a.pod_name.as_str()), ("b", ""));
         assert_eq!(parse_cni_args(""), (K8sArgs::default(), None));
     }
 }

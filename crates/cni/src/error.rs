@@ -5,11 +5,14 @@
 //!
 //! * the CNI specification's codes for what the protocol layer detects (1 incompatible
 //!   version, 3 unknown container, 4 bad environment, 5 I/O, 6 decoding, 7 invalid network
-//!   configuration, 50 plugin not available);
+//!   configuration, 11 try again later, 50 / 51 plugin not available);
 //! * the Windows plugins' well-known codes for failures of the work itself: **66** general
 //!   failure, **71** port already in use, **81** network not found (the upstream change that
 //!   documented them, spec §2.2). The reference returns 999 for all of these; 999 is not
-//!   used.
+//!   used. (They sit in the 0–99 range the CNI specification reserves for its own codes;
+//!   kept because the Windows plugins' documentation gives them this meaning.)
+//! * an IPAM delegate's own CNI error keeps its code, message and details, as Go's skel
+//!   passes a delegate's error on.
 //!
 //! The process exits with the error's code (every code used fits in an exit status), so a
 //! caller that only sees the exit status still tells 71 from 81; the CNI specification only
@@ -29,8 +32,14 @@ pub const ERR_IO: u32 = 5;
 pub const ERR_DECODING: u32 = 6;
 /// CNI code 7: invalid network config.
 pub const ERR_INVALID_CONFIG: u32 = 7;
+/// CNI code 11: a transient condition; the runtime should retry later (HNS or hnsd does
+/// not answer).
+pub const ERR_TRY_AGAIN_LATER: u32 = 11;
 /// CNI code 50 (spec 1.1.0): the plugin is not available (STATUS).
 pub const ERR_PLUGIN_NOT_AVAILABLE: u32 = 50;
+/// CNI code 51 (spec 1.1.0): the plugin is not available, and existing containers may be
+/// limited too (STATUS).
+pub const ERR_PLUGIN_LIMITED: u32 = 51;
 /// Windows plugins' code 66: a general failure of the plugin's work.
 pub const ERR_GENERAL: u32 = 66;
 /// Windows plugins' code 71: a host port of a port mapping is already in use.
@@ -38,10 +47,19 @@ pub const ERR_PORT_IN_USE: u32 = 71;
 /// Windows plugins' code 81: the network named by the configuration does not exist.
 pub const ERR_NETWORK_NOT_FOUND: u32 = 81;
 
-/// The CNI error object: `{"code": N, "msg": "...", "details": "..."}`, printed on stdout.
+/// `RPC_S_SERVER_UNAVAILABLE` as an HRESULT: what a call returns when HNS (or hnsd) is not
+/// running.
+const HR_SERVER_UNAVAILABLE: u32 = 0x8007_06BA;
+
+/// The CNI error object: `{"cniVersion": "...", "code": N, "msg": "...", "details": "..."}`,
+/// printed on stdout. The specification's error object carries `cniVersion` (Go's
+/// `types.Error` omits it; decoders ignore the extra key); the protocol layer fills it in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
 #[error("{msg}{}", if details.is_empty() { String::new() } else { format!("; {details}") })]
 pub struct CniError {
+    /// The version of the output (omitted while empty).
+    #[serde(rename = "cniVersion", skip_serializing_if = "String::is_empty")]
+    pub cni_version: String,
     /// The code.
     pub code: u32,
     /// The message.
@@ -55,6 +73,7 @@ impl CniError {
     /// An error with a code, message and details.
     pub fn new(code: u32, msg: impl Into<String>, details: impl Into<String>) -> Self {
         Self {
+            cni_version: String::new(),
             code,
             msg: msg.into(),
             details: details.into(),
@@ -73,6 +92,17 @@ impl CniError {
             _ => 1,
         }
     }
+}
+
+/// A CNI error a delegate (the IPAM plugin) printed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DelegateFailure {
+    /// The delegate's name.
+    pub plugin: String,
+    /// The command it ran.
+    pub command: String,
+    /// What it printed.
+    pub error: CniError,
 }
 
 /// An error of the plugin's work (ADD, DEL, CHECK, GC, STATUS).
@@ -103,6 +133,10 @@ pub enum PluginError {
     /// The IPAM plugin failed.
     #[error("ipam: {0}")]
     Ipam(String),
+    /// The IPAM plugin failed with a CNI error of its own: passed on with its code, as
+    /// Go's skel passes a delegate's `types.Error` on unwrapped.
+    #[error("ipam {} {}: {}", .0.plugin, .0.command, .0.error)]
+    Delegate(Box<DelegateFailure>),
     /// The namespace named by `CNI_NETNS` cannot be used.
     #[error("namespace {netns:?}: {reason}")]
     Namespace {
@@ -111,6 +145,9 @@ pub enum PluginError {
         /// What was wrong.
         reason: String,
     },
+    /// An environment variable's value is unusable (CNI code 4; the text names it).
+    #[error("{0}")]
+    InvalidEnv(String),
     /// HNS (or hnsd) cannot be reached (STATUS).
     #[error("HNS is not available: {0}")]
     NotAvailable(String),
@@ -142,6 +179,14 @@ impl PluginError {
                     )
                 {
                     ERR_NETWORK_NOT_FOUND
+                } else if matches!(
+                    source,
+                    hcn::Error::NotAvailable(_) | hcn::Error::Transport(_)
+                ) || source
+                    .call()
+                    .is_some_and(|c| c.hresult().value() == HR_SERVER_UNAVAILABLE)
+                {
+                    ERR_TRY_AGAIN_LATER
                 } else if hcn::error::is_port_already_exists_error(source) {
                     ERR_PORT_IN_USE
                 } else {
@@ -149,6 +194,8 @@ impl PluginError {
                 }
             }
             PluginError::NotAvailable(_) => ERR_PLUGIN_NOT_AVAILABLE,
+            PluginError::InvalidEnv(_) => ERR_INVALID_ENV,
+            PluginError::Delegate(d) => d.error.code,
             PluginError::Ipam(_) | PluginError::Namespace { .. } | PluginError::Other(_) => {
                 ERR_GENERAL
             }
@@ -158,6 +205,19 @@ impl PluginError {
 
 impl From<PluginError> for CniError {
     fn from(e: PluginError) -> Self {
+        if let PluginError::Delegate(d) = e {
+            let DelegateFailure {
+                plugin,
+                command,
+                error,
+            } = *d;
+            let details = if error.details.is_empty() {
+                format!("from IPAM plugin {plugin} ({command})")
+            } else {
+                format!("{} (IPAM plugin {plugin}, {command})", error.details)
+            };
+            return CniError::new(error.code, error.msg, details);
+        }
         let code = e.code();
         let msg = match code {
             ERR_NETWORK_NOT_FOUND => {
@@ -167,6 +227,9 @@ impl From<PluginError> for CniError {
             ERR_INVALID_CONFIG => "invalid network configuration",
             ERR_DECODING => "failed to decode the network configuration",
             ERR_PLUGIN_NOT_AVAILABLE => "plugin not available",
+            ERR_TRY_AGAIN_LATER => "HNS is not available; try again later",
+            // The specification wants the variable named in the message itself.
+            ERR_INVALID_ENV => return CniError::new(code, e.to_string(), ""),
             _ => "failure in cni",
         };
         CniError::new(code, msg, e.to_string())
@@ -251,5 +314,47 @@ mod tests {
         assert_eq!(PluginError::Ipam("x".into()).code(), 66);
         assert_eq!(PluginError::Config("x".into()).code(), 7);
         assert_eq!(PluginError::NotAvailable("x".into()).code(), 50);
+    }
+
+    #[test]
+    fn a_delegate_error_keeps_its_code_and_message() {
+        let e = PluginError::Delegate(Box::new(DelegateFailure {
+            plugin: "host-local".into(),
+            command: "ADD".into(),
+            error: CniError::new(11, "no IP addresses available", "range 10.0.0.0/30"),
+        }));
+        assert_eq!(e.code(), 11);
+        let cni = CniError::from(e);
+        assert_eq!(
+            (cni.code, cni.msg.as_str()),
+            (11, "no IP addresses available")
+        );
+        assert_eq!(
+            cni.details,
+            "range 10.0.0.0/30 (IPAM plugin host-local, ADD)"
+        );
+    }
+
+    #[test]
+    fn an_unreachable_hns_is_11_try_again_later() {
+        for source in [
+            call(HR_SERVER_UNAVAILABLE),
+            hcn::Error::NotAvailable("no socket".into()),
+            hcn::Error::Transport("reset".into()),
+        ] {
+            let e = PluginError::hcn("look up network", source);
+            assert_eq!(e.code(), ERR_TRY_AGAIN_LATER, "{e}");
+            assert_eq!(CniError::from(e).code, 11);
+        }
+    }
+
+    #[test]
+    fn cni_version_is_printed_first_when_set() {
+        let mut e = CniError::new(7, "m", "");
+        e.cni_version = "1.0.0".into();
+        assert_eq!(
+            e.to_json(),
+            "{\n    \"cniVersion\": \"1.0.0\",\n    \"code\": 7,\n    \"msg\": \"m\"\n}"
+        );
     }
 }

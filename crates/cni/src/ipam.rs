@@ -1,5 +1,6 @@
 //! IPAM delegation (spec §2.4 step 8): when `ipam.type` is set, the IPAM plugin of that
-//! name, found on `CNI_PATH`, allocates the addresses (ADD) and releases them (DEL).
+//! name, found on `CNI_PATH`, allocates the addresses (ADD) and releases them (DEL); GC and
+//! STATUS are forwarded to it, as the 1.1.0 specification asks of delegating plugins.
 //!
 //! The plugin gets the invocation's environment and, unlike the reference, always the
 //! configuration bytes as received: the reference re-serialises its own parsed view for
@@ -15,7 +16,7 @@ use std::process::{Command as Process, Stdio};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use crate::ci::ci_struct;
-use crate::error::PluginError;
+use crate::error::{CniError, DelegateFailure, PluginError};
 use crate::skel::CmdArgs;
 
 /// The largest IPAM reply read.
@@ -40,6 +41,10 @@ pub trait Ipam {
     fn add(&self, args: &CmdArgs, plugin: &str) -> Result<IpamResult, PluginError>;
     /// Releases with plugin `plugin` (DEL).
     fn del(&self, args: &CmdArgs, plugin: &str) -> Result<(), PluginError>;
+    /// Forwards a GC to plugin `plugin` (spec 1.1.0: a plugin forwards GC to its delegates).
+    fn gc(&self, args: &CmdArgs, plugin: &str) -> Result<(), PluginError>;
+    /// Asks plugin `plugin` whether it is ready (STATUS, forwarded the same way).
+    fn status(&self, args: &CmdArgs, plugin: &str) -> Result<(), PluginError>;
 }
 
 ci_struct! {
@@ -199,12 +204,17 @@ impl ExecIpam {
         }
         if !status.success() {
             let why = match serde_json::from_slice::<ReplyError>(&out) {
+                // A CNI error of the delegate's own: the runtime gets its code.
                 Ok(e) if e.code != 0 => {
-                    if e.details.is_empty() {
-                        format!("{} (code {})", e.msg, e.code)
-                    } else {
-                        format!("{}; {} (code {})", e.msg, e.details, e.code)
-                    }
+                    return Err(PluginError::Delegate(Box::new(DelegateFailure {
+                        plugin: name.to_string(),
+                        command: command.to_string(),
+                        error: CniError::new(
+                            u32::try_from(e.code).unwrap_or(u32::MAX),
+                            e.msg,
+                            e.details,
+                        ),
+                    })))
                 }
                 _ => format!(
                     "{status}: {}{}",
@@ -225,6 +235,14 @@ impl Ipam for ExecIpam {
 
     fn del(&self, args: &CmdArgs, plugin: &str) -> Result<(), PluginError> {
         self.exec(args, plugin, "DEL").map(drop)
+    }
+
+    fn gc(&self, args: &CmdArgs, plugin: &str) -> Result<(), PluginError> {
+        self.exec(args, plugin, "GC").map(drop)
+    }
+
+    fn status(&self, args: &CmdArgs, plugin: &str) -> Result<(), PluginError> {
+        self.exec(args, plugin, "STATUS").map(drop)
     }
 }
 

@@ -42,11 +42,42 @@ pub fn main() -> i32 {
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
     let stderr = std::io::stderr();
+    // VERSION reads its input only to echo the caller's version; a caller that leaves stdin
+    // open and empty (a terminal, an inherited pipe) must not hang the probe.
+    let version = std::env::var("CNI_COMMAND").is_ok_and(|c| c == "VERSION");
+    let mut input: Box<dyn std::io::Read> = if version && !stdin_ready(&stdin) {
+        Box::new(std::io::empty())
+    } else {
+        Box::new(stdin.lock())
+    };
     skel::run(
         &|k| std::env::var(k).ok(),
-        &mut stdin.lock(),
+        &mut input,
         &mut stdout.lock(),
         &mut stderr.lock(),
         Plugin::system,
     )
+}
+
+/// How long VERSION waits for its input to become readable.
+#[cfg(unix)]
+const VERSION_STDIN_WAIT_MS: u16 = 200;
+
+/// Whether stdin has data or its end within [`VERSION_STDIN_WAIT_MS`].
+#[cfg(unix)]
+fn stdin_ready(stdin: &std::io::Stdin) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let mut fds = [PollFd::new(stdin.as_fd(), PollFlags::POLLIN)];
+    matches!(poll(&mut fds, PollTimeout::from(VERSION_STDIN_WAIT_MS)), Ok(n) if n > 0)
+        && fds[0]
+            .revents()
+            .is_some_and(|r| r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP))
+}
+
+/// Whether stdin has data: without a portable poll, VERSION does not read it (as the
+/// reference's skel never does).
+#[cfg(not(unix))]
+fn stdin_ready(_stdin: &std::io::Stdin) -> bool {
+    false
 }

@@ -38,6 +38,11 @@ pub fn is_guid(text: &str) -> bool {
             .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
+/// `CNI_NETNS` itself is malformed: CNI code 4, which names the variable.
+fn env_err(netns: &str, reason: &str) -> PluginError {
+    PluginError::InvalidEnv(format!("CNI_NETNS {netns:?}: {reason}"))
+}
+
 fn ns_err(netns: &str, reason: impl Into<String>) -> PluginError {
     PluginError::Namespace {
         netns: netns.to_string(),
@@ -49,7 +54,7 @@ impl NetnsRef {
     /// Parses `CNI_NETNS`.
     pub fn parse(netns: &str) -> Result<Self, PluginError> {
         if netns.is_empty() {
-            return Err(ns_err(netns, "cannot create endpoint without a namespace"));
+            return Err(env_err(netns, "cannot create endpoint without a namespace"));
         }
         let netns = netns.trim();
         if is_guid(netns) {
@@ -61,10 +66,10 @@ impl NetnsRef {
             ));
         }
         if cfg!(windows) {
-            return Err(ns_err(netns, "must be the GUID of an HCN namespace"));
+            return Err(env_err(netns, "must be the GUID of an HCN namespace"));
         }
         if !netns.starts_with('/') || netns.split('/').any(|c| c == "..") {
-            return Err(ns_err(
+            return Err(env_err(
                 netns,
                 "must be an HCN namespace GUID or an absolute network namespace path",
             ));
@@ -175,5 +180,9 @@ mod tests {
         assert!(e
             .to_string()
             .contains("cannot create endpoint without a namespace"));
+        assert_eq!(e.code(), 4);
+        if !cfg!(windows) {
+            assert_eq!(NetnsRef::parse("relative/path").unwrap_err().code(), 4);
+        }
     }
 }

@@ -14,8 +14,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use hcn::schema::{
     protocol, AclPolicySetting, ActionType, DirectionType, Dns, EndpointPolicy, EndpointPolicyType,
     HostComputeEndpoint, HostComputeNetwork, IpConfig, Ipam, IpamType, NetworkPolicy,
-    NetworkPolicyType, NetworkType, PortMappingPolicySetting, Route, Subnet, NAT_FLAG_IPV6,
-    NAT_FLAG_LOCAL_ROUTED_VIP, V2_SCHEMA_VERSION,
+    NetworkPolicyType, NetworkType, PortMappingPolicySetting, QosPolicySetting, Route, Subnet,
+    NAT_FLAG_IPV6, NAT_FLAG_LOCAL_ROUTED_VIP, V2_SCHEMA_VERSION,
 };
 use hcn::RawJson;
 use ipnet::IpNet;
@@ -146,6 +146,44 @@ fn policy<T: serde::Serialize>(
     settings: &T,
 ) -> Result<EndpointPolicy, PluginError> {
     EndpointPolicy::new(t, settings).map_err(|e| PluginError::Other(format!("encode policy: {e}")))
+}
+
+/// The endpoint policy of `runtimeConfig.bandwidth`: the pod's egress rate as an HCN `QOS`
+/// cap (bytes per second). HNS shapes only what leaves the endpoint: an ingress rate and the
+/// bursts cannot be honoured and are logged, not refused, so a pod is not kept from
+/// starting by a limit the platform does not have. A negative value is code 7.
+pub fn bandwidth_policies(cfg: &NetworkConfig) -> Result<Vec<EndpointPolicy>, PluginError> {
+    let bw = &cfg.runtime_config.bandwidth;
+    let fields = [
+        ("ingressRate", bw.ingress_rate),
+        ("ingressBurst", bw.ingress_burst),
+        ("egressRate", bw.egress_rate),
+        ("egressBurst", bw.egress_burst),
+    ];
+    if let Some((name, v)) = fields.iter().find(|(_, v)| *v < 0) {
+        return Err(PluginError::Config(format!(
+            "runtimeConfig.bandwidth.{name} {v} is negative"
+        )));
+    }
+    if bw.ingress_rate > 0 || bw.ingress_burst > 0 || bw.egress_burst > 0 {
+        tracing::warn!(
+            ingress_rate = bw.ingress_rate,
+            ingress_burst = bw.ingress_burst,
+            egress_burst = bw.egress_burst,
+            "HNS shapes only the egress rate: ingress limits and bursts are not applied"
+        );
+    }
+    if bw.egress_rate == 0 {
+        return Ok(Vec::new());
+    }
+    // Rounded up so that a rate below 8 bit/s still caps rather than meaning "no cap".
+    let bytes = (bw.egress_rate as u64).div_ceil(8);
+    Ok(vec![policy(
+        EndpointPolicyType::Qos,
+        &QosPolicySetting {
+            maximum_outgoing_bandwidth_in_bytes: bytes,
+        },
+    )?])
 }
 
 /// The endpoint policies of `runtimeConfig.portMappings`: a `PortMapping` per mapping (a
@@ -395,6 +433,59 @@ pub fn endpoint_document(
         schema_version: V2_SCHEMA_VERSION,
         ..Default::default()
     }
+}
+
+/// What the runtime asked of the endpoint through the `ips` and `mac` capabilities (CNI
+/// CONVENTIONS), checked before anything is created. The reference ignores both.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuntimeRequests {
+    /// The first IPv4 address of `runtimeConfig.ips`.
+    pub ip4: Option<Ipv4Addr>,
+    /// The first IPv6 address of `runtimeConfig.ips`.
+    pub ip6: Option<Ipv6Addr>,
+    /// `runtimeConfig.mac` in HNS's form `AA-BB-CC-DD-EE-FF`.
+    pub mac: Option<String>,
+}
+
+/// Reads `runtimeConfig.ips` (`a.b.c.d/n` or a bare address; one per family is used) and
+/// `runtimeConfig.mac` (`aa:bb:cc:dd:ee:ff` or `AA-BB-...`), each falling back to the same
+/// key of `args.cni` (CONVENTIONS: the capability wins); a malformed value is a
+/// configuration error (7).
+pub fn runtime_requests(cfg: &NetworkConfig) -> Result<RuntimeRequests, PluginError> {
+    let (rc, args) = (&cfg.runtime_config, &cfg.args.cni);
+    let ips = if rc.ips.is_empty() {
+        &args.ips
+    } else {
+        &rc.ips
+    };
+    let mac = if rc.mac.is_empty() {
+        &args.mac
+    } else {
+        &rc.mac
+    };
+    let mut out = RuntimeRequests::default();
+    for text in ips {
+        let ip = text
+            .parse::<IpNet>()
+            .map(|n| n.addr())
+            .or_else(|_| text.parse::<IpAddr>())
+            .map_err(|e| PluginError::Config(format!("runtimeConfig.ips {text:?}: {e}")))?;
+        match ip {
+            IpAddr::V4(a) => {
+                out.ip4.get_or_insert(a);
+            }
+            IpAddr::V6(a) => {
+                out.ip6.get_or_insert(a);
+            }
+        }
+    }
+    if !mac.is_empty() {
+        let mac = format_mac(mac).ok_or_else(|| {
+            PluginError::Config(format!("runtimeConfig.mac {mac:?} is not a MAC address"))
+        })?;
+        out.mac = Some(mac.replace(':', "-").to_ascii_uppercase());
+    }
+    Ok(out)
 }
 
 /// The subnets of a network, parsed (unparsable prefixes are skipped: HNS validated them).

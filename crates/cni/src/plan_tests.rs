@@ -368,3 +368,56 @@ fn result_errors_on_missing_or_bad_addresses() {
         .to_string()
         .contains("MacAddress"));
 }
+
+#[test]
+fn runtime_ips_and_mac_are_read_and_checked() {
+    let r = runtime_requests(&cfg(
+        r#"{"name":"n","runtimeConfig":{"ips":["10.0.7.7/16","fd00::7/64","10.0.8.8"],
+            "mac":"c2:11:22:33:44:55"}}"#,
+    ))
+    .unwrap();
+    assert_eq!(r.ip4, Some("10.0.7.7".parse().unwrap()));
+    assert_eq!(r.ip6, Some("fd00::7".parse().unwrap()));
+    assert_eq!(r.mac.as_deref(), Some("C2-11-22-33-44-55"));
+    assert_eq!(
+        runtime_requests(&cfg(r#"{"name":"n"}"#)).unwrap(),
+        RuntimeRequests::default()
+    );
+    // args.cni is the fallback; the capability wins.
+    let r = runtime_requests(&cfg(
+        r#"{"name":"n","args":{"cni":{"ips":["10.0.9.9/16"],"mac":"c2:00:00:00:00:09"},
+            "labels":{"x":"y"}},"runtimeConfig":{"mac":"c2:11:22:33:44:55"}}"#,
+    ))
+    .unwrap();
+    assert_eq!(r.ip4, Some("10.0.9.9".parse().unwrap()));
+    assert_eq!(r.mac.as_deref(), Some("C2-11-22-33-44-55"));
+    for bad in [
+        r#"{"name":"n","runtimeConfig":{"ips":["10.0.0.300/16"]}}"#,
+        r#"{"name":"n","runtimeConfig":{"mac":"c2:11:22"}}"#,
+    ] {
+        assert_eq!(runtime_requests(&cfg(bad)).unwrap_err().code(), 7, "{bad}");
+    }
+}
+
+#[test]
+fn bandwidth_egress_is_a_qos_cap_in_bytes() {
+    let p = bandwidth_policies(&cfg(
+        r#"{"name":"n","runtimeConfig":{"bandwidth":{"egressRate":1000001,"egressBurst":80,
+            "ingressRate":8000}}}"#,
+    ))
+    .unwrap();
+    assert_eq!(p.len(), 1);
+    assert_eq!(p[0].policy_type, EndpointPolicyType::Qos);
+    assert_eq!(
+        settings(&p[0]),
+        r#"{"MaximumOutgoingBandwidthInBytes":125001}"#
+    );
+    assert!(bandwidth_policies(&cfg(r#"{"name":"n"}"#))
+        .unwrap()
+        .is_empty());
+    let e = bandwidth_policies(&cfg(
+        r#"{"name":"n","runtimeConfig":{"bandwidth":{"egressRate":-1}}}"#,
+    ))
+    .unwrap_err();
+    assert_eq!(e.code(), 7);
+}

@@ -17,8 +17,9 @@
 //!   allocated, applied after creation (the reference sends the text `<nil>`);
 //! * CHECK verifies the endpoint, its network, its namespace and the `prevResult`
 //!   addresses (the reference's CHECK does nothing); GC removes this network's endpoints
-//!   of containers not in `cni.dev/valid-attachments`; STATUS reports whether HNS answers
-//!   and the network exists or can be created.
+//!   of containers not in `cni.dev/valid-attachments` (and forwards GC to the IPAM
+//!   delegate); STATUS reports whether HNS and the IPAM delegate answer and the network
+//!   exists or can be created.
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -30,15 +31,15 @@ use hcn::schema::{
 };
 use hcn::Hcn;
 
-use crate::config::{parse_cni_args, NetworkConfig};
-use crate::error::PluginError;
+use crate::config::{gc_attachments, parse_cni_args, NetworkConfig, PrevResult};
+use crate::error::{PluginError, ERR_PLUGIN_LIMITED, ERR_PLUGIN_NOT_AVAILABLE};
 use crate::ipam::{ExecIpam, Ipam, IpamResult};
 use crate::netns::{self, NetnsRef};
 use crate::plan::{
-    endpoint_document, endpoint_name, port_mapping_policies, result_of, EndpointAddresses,
-    NetworkPlan,
+    bandwidth_policies, endpoint_document, endpoint_name, port_mapping_policies, result_of,
+    runtime_requests, EndpointAddresses, NetworkPlan, RuntimeRequests,
 };
-use crate::result::CniResult;
+use crate::result::{format_mac, CniResult};
 use crate::skel::{CmdArgs, Handler};
 
 /// Whether two GUIDs are the same (HNS answers in either case).
@@ -59,6 +60,54 @@ fn report(
     Ok(r)
 }
 
+/// CHECK of the part of a chain's `prevResult` that is this plugin's: the interface named
+/// `CNI_IFNAME` (in `CNI_NETNS` when the result names a sandbox) must be there with the
+/// endpoint's MAC, and the addresses on it must be the endpoint's. Interfaces and addresses
+/// other plugins of the chain reported are theirs to check.
+fn check_prev_result(
+    prev: &PrevResult,
+    ep: &HostComputeEndpoint,
+    args: &CmdArgs,
+) -> Result<(), PluginError> {
+    let ours: Vec<usize> = prev
+        .interfaces
+        .iter()
+        .enumerate()
+        .filter(|(_, i)| i.name == args.ifname && (i.sandbox.is_empty() || i.sandbox == args.netns))
+        .map(|(n, _)| n)
+        .collect();
+    if !prev.interfaces.is_empty() && ours.is_empty() {
+        return Err(PluginError::Other(format!(
+            "prevResult has no interface {} in {}",
+            args.ifname, args.netns
+        )));
+    }
+    let mac = format_mac(&ep.mac_address);
+    for &n in &ours {
+        let want = &prev.interfaces[n].mac;
+        if !want.is_empty() && mac.as_deref() != Some(want.to_ascii_lowercase().as_str()) {
+            return Err(PluginError::Other(format!(
+                "prevResult MAC {want} of {} is not the endpoint's ({})",
+                args.ifname, ep.mac_address
+            )));
+        }
+    }
+    for ip in &prev.ips {
+        // An address without an interface index predates interfaces in results: ours.
+        if ip.interface.is_some_and(|n| !ours.contains(&n)) {
+            continue;
+        }
+        let addr = ip.address.split('/').next().unwrap_or_default();
+        if !ep.ip_configurations.iter().any(|c| c.ip_address == addr) {
+            return Err(PluginError::Other(format!(
+                "prevResult address {} is not an address of endpoint {}",
+                ip.address, ep.name
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Everything ADD decided before creating anything.
 struct AddPlan<'a> {
     args: &'a CmdArgs,
@@ -69,6 +118,8 @@ struct AddPlan<'a> {
     netns: NetnsRef,
     network: HostComputeNetwork,
     name: String,
+    /// `runtimeConfig.ips` / `mac`.
+    requests: RuntimeRequests,
 }
 
 /// The plugin over an HCN client and an IPAM delegate.
@@ -81,7 +132,7 @@ pub struct Plugin<I = ExecIpam> {
 impl Plugin<ExecIpam> {
     /// The plugin of this host: HNS on Windows, hnsd elsewhere; IPAM by exec.
     pub fn system() -> Result<Self, PluginError> {
-        let hcn = Hcn::system().map_err(|e| PluginError::NotAvailable(e.to_string()))?;
+        let hcn = Hcn::system().map_err(|e| PluginError::hcn("reach HNS", e))?;
         Ok(Self::new(hcn, ExecIpam))
     }
 }
@@ -331,7 +382,13 @@ impl<I: Ipam> Plugin<I> {
             ..
         } = p;
         let name = name.as_str();
-        let addrs = Self::addresses(cfg, plan, allocated)?;
+        let mut addrs = Self::addresses(cfg, plan, allocated)?;
+        // Addresses the runtime asked for stand in for an IPAM delegate; with one, the
+        // delegate got them in its configuration and its answer rules.
+        if allocated.is_none() {
+            addrs.ip4 = p.requests.ip4.or(addrs.ip4);
+            addrs.ip6 = p.requests.ip6.or(addrs.ip6);
+        }
         let mut policies = p.policies.clone();
         let dsr = cfg.optional_flags.loopback_dsr;
         let dsr_policy = |ip: &str| {
@@ -347,7 +404,10 @@ impl<I: Ipam> Plugin<I> {
         if let (true, Some(ip)) = (dsr, addrs.ip4) {
             policies.push(dsr_policy(&ip.to_string())?);
         }
-        let doc = endpoint_document(name, &network.id, policies, &addrs, &plan.dns);
+        let mut doc = endpoint_document(name, &network.id, policies, &addrs, &plan.dns);
+        if let Some(mac) = &p.requests.mac {
+            doc.mac_address = mac.clone();
+        }
         let ep = self
             .hcn
             .create_endpoint(network, &doc)
@@ -411,7 +471,7 @@ impl<I: Ipam> Handler for Plugin<I> {
         let cfg = NetworkConfig::parse(&args.stdin)?;
         let (k8s, warning) = parse_cni_args(&args.args);
         if let Some(w) = warning {
-            tracing::warn!(cni_args = %args.args, "{w}; CNI_ARGS ignored from there on");
+            tracing::warn!(cni_args = %args.args, "{w}; CNI_ARGS ignored");
         }
         if cfg.optional_flags.loopback_dsr {
             self.hcn
@@ -419,7 +479,9 @@ impl<I: Ipam> Handler for Plugin<I> {
                 .map_err(|e| PluginError::hcn("loopbackDSR needs DSR support in HNS", e))?;
         }
         let plan = NetworkPlan::new(&cfg, &k8s)?;
+        let requests = runtime_requests(&cfg)?;
         let mut policies = port_mapping_policies(&cfg)?;
+        policies.extend(bandwidth_policies(&cfg)?);
         policies.extend(plan.policies.endpoint.iter().cloned());
         let netns = NetnsRef::parse(&args.netns)?;
         let network = self.network_for_add(&plan, cfg.optional_flags.enable_dual_stack)?;
@@ -450,6 +512,7 @@ impl<I: Ipam> Handler for Plugin<I> {
             netns,
             network,
             name,
+            requests,
         };
         let outcome = self.create_and_attach(&p, allocated.as_ref());
         if outcome.is_err() && allocated.is_some() {
@@ -465,7 +528,11 @@ impl<I: Ipam> Handler for Plugin<I> {
         if !cfg.ipam.ipam_type.is_empty() {
             self.ipam
                 .del(args, &cfg.ipam.ipam_type)
-                .map_err(|e| PluginError::Ipam(format!("ipam deletion failed: {e}")))?;
+                .map_err(|e| match e {
+                    // The delegate's own error keeps its code.
+                    PluginError::Delegate(_) => e,
+                    e => PluginError::Ipam(format!("ipam deletion failed: {e}")),
+                })?;
         }
         let name = endpoint_name(&args.container_id, &cfg.name);
         match self.hcn.get_endpoint_by_name(&name) {
@@ -514,21 +581,23 @@ impl<I: Ipam> Handler for Plugin<I> {
             )));
         }
         if let Some(prev) = &cfg.prev_result {
-            for ip in &prev.ips {
-                let addr = ip.address.split('/').next().unwrap_or_default();
-                if !ep.ip_configurations.iter().any(|c| c.ip_address == addr) {
-                    return Err(PluginError::Other(format!(
-                        "prevResult address {} is not an address of endpoint {name}",
-                        ip.address
-                    )));
-                }
-            }
+            check_prev_result(prev, &ep, args)?;
         }
         Ok(())
     }
 
     fn gc(&self, args: &CmdArgs) -> Result<(), PluginError> {
         let cfg = NetworkConfig::parse(&args.stdin)?;
+        // The delegate keeps its own state of this network's attachments.
+        if !cfg.ipam.ipam_type.is_empty() {
+            self.ipam.gc(args, &cfg.ipam.ipam_type)?;
+        }
+        let Some(valid) = gc_attachments(&args.stdin)? else {
+            // Without the list nothing is known to be stale; removing every endpoint of
+            // the network would cut running pods off.
+            tracing::warn!("GC without cni.dev/valid-attachments: nothing removed");
+            return Ok(());
+        };
         let network = match self.hcn.get_network_by_name(&cfg.name) {
             Ok(n) => n,
             Err(e) if is_not_found_error(&e) => return Ok(()),
@@ -544,7 +613,7 @@ impl<I: Ipam> Handler for Plugin<I> {
             let Some(cid) = ep.name.strip_suffix(&suffix) else {
                 continue; // not an endpoint of this plugin
             };
-            if cfg.valid_attachments.iter().any(|a| a.container_id == cid) {
+            if valid.iter().any(|a| a.container_id == cid) {
                 continue;
             }
             tracing::info!(endpoint = %ep.id, name = %ep.name, "GC: removing a stale endpoint");
@@ -558,6 +627,22 @@ impl<I: Ipam> Handler for Plugin<I> {
 
     fn status(&self, args: &CmdArgs) -> Result<(), PluginError> {
         let cfg = NetworkConfig::parse(&args.stdin)?;
+        if !cfg.ipam.ipam_type.is_empty() {
+            self.ipam
+                .status(args, &cfg.ipam.ipam_type)
+                .map_err(|e| match e {
+                    // 50 / 51 from the delegate are STATUS answers: passed on as they are.
+                    PluginError::Delegate(ref d)
+                        if matches!(
+                            d.error.code,
+                            ERR_PLUGIN_NOT_AVAILABLE | ERR_PLUGIN_LIMITED
+                        ) =>
+                    {
+                        e
+                    }
+                    e => PluginError::NotAvailable(e.to_string()),
+                })?;
+        }
         self.hcn
             .get_globals()
             .map_err(|e| PluginError::NotAvailable(e.to_string()))?;

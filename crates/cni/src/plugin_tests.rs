@@ -35,6 +35,14 @@ impl Ipam for FakeIpam {
         }
         Ok(())
     }
+    fn gc(&self, _args: &CmdArgs, plugin: &str) -> Result<(), PluginError> {
+        self.calls.lock().unwrap().push(format!("GC {plugin}"));
+        Ok(())
+    }
+    fn status(&self, _args: &CmdArgs, plugin: &str) -> Result<(), PluginError> {
+        self.calls.lock().unwrap().push(format!("STATUS {plugin}"));
+        Ok(())
+    }
 }
 
 const CONF: &str = r#"{"cniVersion":"1.0.0","name":"natNet","type":"nat",
@@ -221,6 +229,13 @@ fn check_gc_and_status_in_process() {
                 .to_vec(),
         ..a.clone()
     };
+    // A GC that names no attachments list removes nothing.
+    let blind = CmdArgs {
+        stdin: br#"{"cniVersion":"1.1.0","name":"natNet","type":"nat"}"#.to_vec(),
+        ..a.clone()
+    };
+    p.gc(&blind).unwrap();
+    assert_eq!(p.hcn.list_endpoints().unwrap().len(), 1);
     p.gc(&gc).unwrap();
     assert!(p.hcn.list_endpoints().unwrap().is_empty());
     assert!(p.check(&a).is_err());
@@ -229,4 +244,33 @@ fn check_gc_and_status_in_process() {
         p.hcn.get_network_by_name("natNet").unwrap().schema_version,
         V2_SCHEMA_VERSION
     );
+}
+
+#[test]
+fn gc_and_status_are_forwarded_to_the_ipam_delegate() {
+    let p = plugin(FakeIpam {
+        reply: reply(),
+        ..Default::default()
+    });
+    let conf = CONF.replace("1.0.0", "1.1.0");
+    let a = args(&p, Command::Add, &conf);
+    p.add(&a).unwrap();
+    let gc = CmdArgs {
+        stdin: conf
+            .replacen(
+                '{',
+                r#"{"cni.dev/valid-attachments":[{"containerID":"c1","ifname":"eth0"}],"#,
+                1,
+            )
+            .into_bytes(),
+        ..a.clone()
+    };
+    p.gc(&gc).unwrap();
+    p.status(&a).unwrap();
+    assert_eq!(
+        *p.ipam.calls.lock().unwrap(),
+        ["ADD fake c1", "GC fake", "STATUS fake"]
+    );
+    // The valid container's endpoint stays.
+    assert_eq!(p.hcn.list_endpoints().unwrap().len(), 1);
 }

@@ -18,8 +18,10 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 use serde::Serialize;
+use serde_json::Value;
 
-use crate::error::{CniError, ERR_INCOMPATIBLE_VERSION};
+use crate::ci::ci_struct;
+use crate::error::{CniError, ERR_DECODING, ERR_INCOMPATIBLE_VERSION};
 use crate::version::{self, ResultLayout};
 
 /// One interface of the result.
@@ -59,6 +61,47 @@ pub struct CniResult {
 /// The empty `dns` object every result carries.
 #[derive(Debug, Serialize)]
 struct Dns {}
+
+ci_struct! {
+    /// The `prevResult` of an ADD in a chain (0.3 and later layouts), kept as given so that
+    /// what earlier plugins reported passes through (specification: a plugin must pass a
+    /// `prevResult` through, modify it, or suppress it, never ignore it).
+    pub struct ChainResult {
+        "interfaces" interfaces: Vec<Value>,
+        "ips" ips: Vec<Value>,
+        "routes" routes: Vec<Value>,
+        "dns" dns: Value,
+    }
+}
+
+ci_struct! {
+    /// The one key of the configuration chaining reads.
+    pub struct ChainHead {
+        "prevResult" prev_result: Option<ChainResult>,
+    }
+}
+
+/// A result merged with a `prevResult`.
+#[derive(Serialize)]
+struct Chained<'a> {
+    #[serde(rename = "cniVersion")]
+    cni_version: &'a str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    interfaces: Vec<Value>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    ips: Vec<Value>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    routes: Vec<Value>,
+    dns: Value,
+}
+
+/// The `prevResult` of configuration `stdin`, if any; a `prevResult` of the wrong shape is
+/// a decoding error (code 6), found before anything is created.
+pub fn chain_result(stdin: &[u8]) -> Result<Option<ChainResult>, CniError> {
+    serde_json::from_slice::<ChainHead>(stdin)
+        .map(|h| h.prev_result)
+        .map_err(|e| CniError::new(ERR_DECODING, format!("decoding prevResult: {e}"), ""))
+}
 
 #[derive(Serialize)]
 struct Ip100<'a> {
@@ -191,6 +234,61 @@ impl CniResult {
     }
 }
 
+impl CniResult {
+    /// The result printed for configuration version `cni_version` after a chain's earlier
+    /// plugins reported `prev`: their interfaces, addresses, routes and DNS first, then
+    /// this plugin's (its addresses' `interface` indexes shifted past theirs). Version
+    /// 0.2.0 has no chaining and its layout no interfaces: `prev` is not used there.
+    pub fn to_json_chained(
+        &self,
+        cni_version: &str,
+        prev: Option<&ChainResult>,
+    ) -> Result<String, CniError> {
+        let layout = version::result_layout(cni_version);
+        let Some(prev) = prev.filter(|_| layout.is_some_and(|l| l != ResultLayout::V020)) else {
+            return self.to_json(cni_version);
+        };
+        let offset = prev.interfaces.len();
+        let encode = |v: Result<Value, serde_json::Error>| {
+            v.map_err(|e| CniError::new(ERR_DECODING, format!("encode the result: {e}"), ""))
+        };
+        let mut interfaces = prev.interfaces.clone();
+        for i in &self.interfaces {
+            interfaces.push(encode(serde_json::to_value(i))?);
+        }
+        let mut ips = prev.ips.clone();
+        for ip in &self.ips {
+            let interface = ip.interface.map(|i| i + offset);
+            let address = ip.address.to_string();
+            let gateway = ip.gateway.as_ref();
+            ips.push(encode(if layout == Some(ResultLayout::V040) {
+                serde_json::to_value(Ip040 {
+                    version: family(&ip.address),
+                    interface,
+                    address,
+                    gateway,
+                })
+            } else {
+                serde_json::to_value(Ip100 {
+                    interface,
+                    address,
+                    gateway,
+                })
+            })?);
+        }
+        Ok(to_indented_json(&Chained {
+            cni_version,
+            interfaces,
+            ips,
+            routes: prev.routes.clone(),
+            dns: match &prev.dns {
+                Value::Null => Value::Object(Default::default()),
+                dns => dns.clone(),
+            },
+        }))
+    }
+}
+
 /// `00-15-5D-AA-BB-CC` (HNS) or `00:15:5d:aa:bb:cc` → `00:15:5d:aa:bb:cc`; `None` when the
 /// text is not six hex bytes.
 pub fn format_mac(text: &str) -> Option<String> {
@@ -309,6 +407,50 @@ mod tests {
     fn unknown_version_is_code_1() {
         let e = sample(false).to_json("0.1.0").unwrap_err();
         assert_eq!(e.code, 1);
+    }
+
+    #[test]
+    fn a_prev_result_passes_through_before_ours() {
+        let conf = br#"{"prevResult": {"cniVersion": "1.0.0",
+            "interfaces": [{"name": "lo0", "mtu": 9000}],
+            "ips": [{"interface": 0, "address": "192.168.9.9/32"}],
+            "routes": [{"dst": "192.168.0.0/16"}],
+            "dns": {"nameservers": ["1.1.1.1"]}}}"#;
+        let prev = chain_result(conf).unwrap().unwrap();
+        for (v, family) in [("1.0.0", None), ("0.4.0", Some("4"))] {
+            let got: Value =
+                serde_json::from_str(&sample(false).to_json_chained(v, Some(&prev)).unwrap())
+                    .unwrap();
+            assert_eq!(got["cniVersion"], v);
+            assert_eq!(
+                got["interfaces"][0],
+                serde_json::json!({"name": "lo0", "mtu": 9000})
+            );
+            assert_eq!(got["interfaces"][1]["name"], "eth0");
+            assert_eq!(got["ips"][0]["address"], "192.168.9.9/32");
+            assert_eq!(got["ips"][1]["address"], "10.0.0.5/16");
+            // Ours points at our interface, now second.
+            assert_eq!(got["ips"][1]["interface"], 1);
+            assert_eq!(got["ips"][1].get("version").and_then(Value::as_str), family);
+            assert_eq!(got["routes"][0]["dst"], "192.168.0.0/16");
+            assert_eq!(got["dns"]["nameservers"][0], "1.1.1.1");
+        }
+        // 0.2.0 has no chaining; no prevResult prints the plain result.
+        assert_eq!(
+            sample(false).to_json_chained("0.2.0", Some(&prev)).unwrap(),
+            sample(false).to_json("0.2.0").unwrap()
+        );
+        assert_eq!(
+            sample(false).to_json_chained("1.0.0", None).unwrap(),
+            sample(false).to_json("1.0.0").unwrap()
+        );
+        assert_eq!(chain_result(br#"{"name":"n"}"#).unwrap(), None);
+        assert_eq!(
+            chain_result(br#"{"prevResult":{"ips":5}}"#)
+                .unwrap_err()
+                .code,
+            6
+        );
     }
 
     #[test]

@@ -10,7 +10,14 @@
 //!   name are checked;
 //! * stdin is bounded ([`MAX_STDIN`]);
 //! * handler errors carry the Windows plugins' codes 66 / 71 / 81 instead of 999, and the
-//!   process exits with the error's code ([`crate::error`]).
+//!   process exits with the error's code ([`crate::error`]);
+//! * error objects carry `cniVersion`, as the specification's error object does: the
+//!   configuration's version when it is one these plugins speak, else [`CURRENT_VERSION`];
+//! * `VERSION` answers with the `cniVersion` of its input when there is one (the
+//!   specification's "the value of cniVersion specified on input"; the reference always
+//!   prints its own), else [`CURRENT_VERSION`]; input that is not a configuration is ignored,
+//!   never an error;
+//! * HNS unreachable is code 11 "try again later" (50 for `STATUS`, whose code it is).
 
 use std::io::{Read, Write};
 
@@ -19,8 +26,8 @@ use crate::error::{
     CniError, PluginError, ERR_DECODING, ERR_INCOMPATIBLE_VERSION, ERR_INVALID_CONFIG,
     ERR_INVALID_ENV, ERR_IO, ERR_UNKNOWN_CONTAINER,
 };
-use crate::result::CniResult;
-use crate::version::{self, CHECK_MIN, CURRENT_VERSION, GC_MIN, SUPPORTED_VERSIONS};
+use crate::result::{chain_result, CniResult};
+use crate::version::{self, SpecVersion, CHECK_MIN, CURRENT_VERSION, GC_MIN, SUPPORTED_VERSIONS};
 
 /// The text printed to stderr when the plugin runs without `CNI_COMMAND`.
 pub const ABOUT: &str = "CNI plugin WinCni";
@@ -66,7 +73,9 @@ impl Command {
                 &["CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_PATH"]
             }
             Command::Del => &["CNI_CONTAINERID", "CNI_IFNAME", "CNI_PATH"],
-            Command::Gc | Command::Status => &["CNI_PATH"],
+            // The 1.1.0 text makes CNI_PATH optional for STATUS, and Go's skel requires
+            // nothing for GC: a delegate then fails to be found, not the request.
+            Command::Gc | Command::Status => &[],
             Command::Version => &[],
         }
     }
@@ -163,6 +172,50 @@ fn read_stdin(stdin: &mut dyn Read) -> Result<Vec<u8>, CniError> {
     Ok(data)
 }
 
+/// The checks of the configuration, container id and interface name the reference's skel
+/// makes before any command but VERSION.
+fn validate(args: &CmdArgs) -> Result<(), CniError> {
+    let head: ConfHead = serde_json::from_slice(&args.stdin).map_err(|e| {
+        CniError::new(
+            ERR_DECODING,
+            format!("error unmarshall network config: {e}"),
+            "",
+        )
+    })?;
+    if head.name.is_empty() {
+        return Err(CniError::new(
+            ERR_INVALID_CONFIG,
+            "missing network name",
+            "",
+        ));
+    }
+    if !valid_id(&head.name) {
+        return Err(CniError::new(
+            ERR_INVALID_CONFIG,
+            "invalid characters found in network name",
+            head.name.clone(),
+        ));
+    }
+    if matches!(args.command, Command::Add | Command::Del | Command::Check) {
+        if args.container_id.is_empty() {
+            return Err(CniError::new(
+                ERR_UNKNOWN_CONTAINER,
+                "missing containerID",
+                "",
+            ));
+        }
+        if !valid_id(&args.container_id) {
+            return Err(CniError::new(
+                ERR_INVALID_ENV,
+                "invalid characters in containerID",
+                args.container_id.clone(),
+            ));
+        }
+        validate_ifname(&args.ifname)?;
+    }
+    Ok(())
+}
+
 /// Reads and checks everything the protocol defines; `Ok(None)` when there is no command
 /// (the about text is due).
 fn cmd_args(
@@ -201,52 +254,21 @@ fn cmd_args(
         ifname: get("CNI_IFNAME"),
         args: get("CNI_ARGS"),
         path: get("CNI_PATH"),
-        stdin: if command == Command::Version {
-            Vec::new() // VERSION ignores stdin, as the reference does
-        } else {
-            read_stdin(stdin)?
+        stdin: match read_stdin(stdin) {
+            Ok(data) => data,
+            // VERSION's input only names the caller's version: never a reason to fail.
+            Err(e) if command == Command::Version => {
+                tracing::warn!(error = %e, "VERSION: input not read; answering without it");
+                Vec::new()
+            }
+            Err(e) => return Err(e),
         },
     };
-    if command == Command::Version {
-        return Ok(Some(args));
-    }
-    let head: ConfHead = serde_json::from_slice(&args.stdin).map_err(|e| {
-        CniError::new(
-            ERR_DECODING,
-            format!("error unmarshall network config: {e}"),
-            "",
-        )
-    })?;
-    if head.name.is_empty() {
-        return Err(CniError::new(
-            ERR_INVALID_CONFIG,
-            "missing network name",
-            "",
-        ));
-    }
-    if !valid_id(&head.name) {
-        return Err(CniError::new(
-            ERR_INVALID_CONFIG,
-            "invalid characters found in network name",
-            head.name,
-        ));
-    }
-    if matches!(command, Command::Add | Command::Del | Command::Check) {
-        if args.container_id.is_empty() {
-            return Err(CniError::new(
-                ERR_UNKNOWN_CONTAINER,
-                "missing containerID",
-                "",
-            ));
-        }
-        if !valid_id(&args.container_id) {
-            return Err(CniError::new(
-                ERR_INVALID_ENV,
-                "invalid characters in containerID",
-                args.container_id,
-            ));
-        }
-        validate_ifname(&args.ifname)?;
+    if command != Command::Version {
+        validate(&args).map_err(|mut e| {
+            e.cni_version = error_version(&args.stdin);
+            e
+        })?;
     }
     Ok(Some(args))
 }
@@ -294,13 +316,26 @@ fn check_version(args: &CmdArgs) -> Result<String, CniError> {
     Ok(v)
 }
 
-/// The `VERSION` reply (with its trailing newline, as Go's encoder writes it).
-pub fn version_reply() -> String {
+/// The `VERSION` reply to input `stdin` (with its trailing newline, as Go's encoder writes
+/// it): `cniVersion` echoes the input's when it is a version, else [`CURRENT_VERSION`].
+pub fn version_reply(stdin: &[u8]) -> String {
+    let echoed = serde_json::from_slice::<ConfHead>(stdin)
+        .ok()
+        .map(|h| h.cni_version)
+        .filter(|v| SpecVersion::parse(v).is_ok());
     let reply = serde_json::json!({
-        "cniVersion": CURRENT_VERSION,
+        "cniVersion": echoed.as_deref().unwrap_or(CURRENT_VERSION),
         "supportedVersions": SUPPORTED_VERSIONS,
     });
     format!("{reply}\n")
+}
+
+/// The `cniVersion` an error of an invocation with input `stdin` is printed with.
+fn error_version(stdin: &[u8]) -> String {
+    match config_version(stdin) {
+        Ok(v) if version::is_supported(&v) => v,
+        _ => CURRENT_VERSION.to_string(),
+    }
 }
 
 fn dispatch<H: Handler>(
@@ -308,12 +343,21 @@ fn dispatch<H: Handler>(
     handler: impl FnOnce() -> Result<H, PluginError>,
 ) -> Result<Option<String>, CniError> {
     if args.command == Command::Version {
-        return Ok(Some(version_reply()));
+        return Ok(Some(version_reply(&args.stdin)));
     }
     let v = check_version(args)?;
-    let h = handler()?;
+    let h = handler().map_err(|e| match args.command {
+        // STATUS reports an HNS it cannot reach as "not available", its own code.
+        Command::Status => PluginError::NotAvailable(e.to_string()),
+        _ => e,
+    })?;
     match args.command {
-        Command::Add => Ok(Some(h.add(args)?.to_json(&v)?)),
+        Command::Add => {
+            // Read before anything is created: a bad prevResult fails the ADD cleanly.
+            let prev = chain_result(&args.stdin)?;
+            let result = h.add(args)?;
+            Ok(Some(result.to_json_chained(&v, prev.as_ref())?))
+        }
         Command::Del => h.del(args).map(|()| None).map_err(Into::into),
         Command::Check => h.check(args).map(|()| None).map_err(Into::into),
         Command::Gc => h.gc(args).map(|()| None).map_err(Into::into),
@@ -352,14 +396,20 @@ pub fn run<H: Handler>(
                 cni_args = %args.args,
                 "invocation"
             );
-            dispatch(&args, handler)
+            dispatch(&args, handler).map_err(|mut e| {
+                e.cni_version = error_version(&args.stdin);
+                e
+            })
         }
         Err(e) => Err(e),
     };
     let (text, status) = match outcome {
         Ok(Some(text)) => (text, 0),
         Ok(None) => (String::new(), 0),
-        Err(e) => {
+        Err(mut e) => {
+            if e.cni_version.is_empty() {
+                e.cni_version = CURRENT_VERSION.to_string();
+            }
             tracing::error!(code = e.code, msg = %e.msg, details = %e.details, "command failed");
             let status = e.exit_status();
             (e.to_json(), status)

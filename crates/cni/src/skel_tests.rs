@@ -166,17 +166,55 @@ fn check_needs_0_4_0_and_gc_status_need_1_1_0() {
 }
 
 #[test]
-fn version_prints_the_supported_list_without_reading_stdin() {
+fn version_prints_the_supported_list_and_echoes_the_input_version() {
     let rec = Recorder::default();
     let mut env = HashMap::new();
     env.insert("CNI_COMMAND".to_string(), "VERSION".to_string());
-    let r = run_with(env, "not json at all", &rec);
-    assert_eq!(r.status, 0);
+    // Input that names no version (or none at all) is ignored: the reply carries ours.
+    for stdin in ["not json at all", "", r#"{"cniVersion":"x.y"}"#] {
+        let r = run_with(env.clone(), stdin, &rec);
+        assert_eq!(r.status, 0);
+        assert_eq!(
+            r.stdout,
+            "{\"cniVersion\":\"1.1.0\",\"supportedVersions\":[\"0.2.0\",\"0.3.0\",\"0.3.1\",\"0.4.0\",\"1.0.0\",\"1.1.0\"]}\n"
+        );
+    }
+    // libcni's probe: `{"cniVersion": <its version>}`, echoed.
+    for v in ["0.4.0", "1.0.0"] {
+        let r = run_with(env.clone(), &format!(r#"{{"cniVersion":"{v}"}}"#), &rec);
+        let reply: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        assert_eq!(reply["cniVersion"], v);
+        assert_eq!(reply["supportedVersions"].as_array().unwrap().len(), 6);
+    }
+    assert!(rec.calls.borrow().is_empty());
+}
+
+#[test]
+fn errors_carry_the_configuration_version() {
+    let rec = Recorder::default();
+    // A protocol check after the configuration was read: its version.
+    let mut env = env_of("ADD");
+    env.insert("CNI_CONTAINERID".into(), "-bad".into());
+    let r = run_with(env, &conf("0.4.0"), &rec);
+    assert_eq!(error_of(&r)["cniVersion"], "0.4.0");
+    // A handler error: its version.
+    let failing = Recorder {
+        fail: Some(|| PluginError::Other("boom".into())),
+        ..Default::default()
+    };
+    let r = run_with(env_of("DEL"), &conf("0.3.1"), &failing);
+    assert_eq!(error_of(&r)["cniVersion"], "0.3.1");
+    // No configuration yet, or one at a version we do not speak: ours.
+    let mut env = env_of("ADD");
+    env.remove("CNI_PATH");
+    let r = run_with(env, &conf("1.0.0"), &rec);
+    assert_eq!(error_of(&r)["cniVersion"], "1.1.0");
+    let r = run_with(env_of("ADD"), &conf("0.1.0"), &rec);
+    let e = error_of(&r);
     assert_eq!(
-        r.stdout,
-        "{\"cniVersion\":\"1.1.0\",\"supportedVersions\":[\"0.2.0\",\"0.3.0\",\"0.3.1\",\"0.4.0\",\"1.0.0\",\"1.1.0\"]}\n"
+        (e["code"].as_u64(), e["cniVersion"].as_str()),
+        (Some(1), Some("1.1.0"))
     );
-    assert!(r.calls.is_empty());
 }
 
 #[test]
@@ -206,6 +244,15 @@ fn missing_environment_is_code_4_listing_the_variables() {
         "required env variables [CNI_NETNS,CNI_PATH] missing"
     );
     assert!(e.get("details").is_none());
+
+    // GC and STATUS need none of the per-attachment variables, nor CNI_PATH.
+    for cmd in ["GC", "STATUS"] {
+        let rec = Recorder::default();
+        let env: HashMap<String, String> = [("CNI_COMMAND".to_string(), cmd.to_string())].into();
+        let r = run_with(env, &conf("1.1.0"), &rec);
+        assert_eq!(r.status, 0, "{cmd}: {}", r.stdout);
+        assert_eq!(rec.calls.borrow().len(), 1);
+    }
 
     // DEL does not need CNI_NETNS.
     let mut env = env_of("DEL");
@@ -341,7 +388,12 @@ fn handler_errors_carry_their_code_as_json_and_exit_status() {
         let r = run_with(env_of("ADD"), &conf("0.2.0"), &rec);
         assert_eq!(error_of(&r)["code"], code);
         assert_eq!(r.status as u64, code);
-        assert!(r.stdout.starts_with("{\n    \"code\": "), "{}", r.stdout);
+        assert!(
+            r.stdout
+                .starts_with("{\n    \"cniVersion\": \"0.2.0\",\n    \"code\": "),
+            "{}",
+            r.stdout
+        );
     }
 }
 
@@ -358,13 +410,29 @@ fn handler_is_not_built_for_version_or_failed_checks() {
         || panic!("the handler must not be built"),
     );
     assert_eq!(status, 1);
-    // A handler that cannot be built (no HNS) fails the command with its code.
+    // A handler that cannot be built (no HNS): try again later (11), or for STATUS "not
+    // available" (50).
+    let unreachable = || {
+        Err(PluginError::hcn(
+            "reach HNS",
+            hcn::Error::NotAvailable("no socket".into()),
+        ))
+    };
     let status = run::<&Recorder>(
         &|k| env.get(k).cloned(),
         &mut conf("1.0.0").as_bytes(),
         &mut out,
         &mut err,
-        || Err(PluginError::NotAvailable("no socket".into())),
+        unreachable,
+    );
+    assert_eq!(status, 11);
+    let env = env_of("STATUS");
+    let status = run::<&Recorder>(
+        &|k| env.get(k).cloned(),
+        &mut conf("1.1.0").as_bytes(),
+        &mut out,
+        &mut err,
+        unreachable,
     );
     assert_eq!(status, 50);
 }

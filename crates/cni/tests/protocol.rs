@@ -252,6 +252,16 @@ fn version_and_about_from_the_binary() {
             json!({"cniVersion": "1.1.0",
                    "supportedVersions": ["0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"]})
         );
+        // libcni's probe names its version; the reply echoes it.
+        let out =
+            b.rt.run(
+                plugin,
+                "VERSION",
+                &Call::pod("", ""),
+                r#"{"cniVersion":"0.4.0"}"#,
+            )
+            .ok();
+        assert_eq!(out.json()["cniVersion"], "0.4.0");
         let out = b.rt.run(plugin, "", &Call::pod("", ""), "").ok();
         assert!(
             out.stderr.starts_with("CNI plugin WinCni\n"),
@@ -405,9 +415,14 @@ fn gc_removes_endpoints_of_containers_no_longer_valid() {
             .unwrap();
         b.rt.add("nat", c, &ns.id, &conf).ok();
     }
+    let endpoints = |hcn: &hcn::Hcn| hcn.list_endpoints().unwrap().len();
+    // No attachments list at all: nothing is known to be stale, nothing goes.
+    b.rt.run("nat", "GC", &Call::pod("", ""), &conf).ok();
+    assert_eq!(endpoints(&b.hcn), 3);
+    // The list under the name an earlier text of the specification used (libcni sends both).
     let gc = nat_conf(
         "1.1.0",
-        json!({"cni.dev/valid-attachments": [{"containerID": "a", "ifname": "eth0"}]}),
+        json!({"cni.dev/attachments": [{"containerID": "a", "ifname": "eth0"}]}),
     );
     b.rt.run("nat", "GC", &Call::pod("", ""), &gc).ok();
     let names: Vec<String> = b
@@ -444,4 +459,213 @@ fn status_reports_whether_hns_and_the_network_are_there() {
     gone.socket = b.hnsd.dir().join("no-such.sock");
     let out = status(&gone, &nat_conf("1.1.0", json!({})));
     assert_eq!((out.code(), out.status), (50, 50));
+}
+
+#[test]
+fn version_does_not_wait_for_a_stdin_nobody_closes() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    // The plugin's log lands in its working directory: a private one.
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(plugin_bin("nat"))
+        .current_dir(dir.path())
+        .env_clear()
+        .env("WINCNI_LOG", dir.path().join("wincni.log"))
+        .env("CNI_COMMAND", "VERSION")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Held open (never written, never closed) until the plugin has answered.
+    let held = child.stdin.take();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break Some(s);
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    if status.is_none() {
+        child.kill().unwrap();
+    }
+    drop(held);
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "VERSION hung or failed"
+    );
+    let reply: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(reply["cniVersion"], "1.1.0");
+}
+
+#[test]
+fn an_unreachable_hnsd_is_try_again_later() {
+    let b = bed("nat");
+    let mut gone = Runtime::new(b.hnsd.socket(), b.hnsd.dir());
+    gone.socket = b.hnsd.dir().join("no-such.sock");
+    let conf = nat_conf("1.0.0", json!({}));
+    for out in [
+        gone.add("nat", "c", &b.ns, &conf),
+        gone.del("nat", "c", &b.ns, &conf),
+    ] {
+        assert_eq!((out.code(), out.status), (11, 11), "{}", out.stdout);
+        assert_eq!(out.json()["cniVersion"], "1.0.0");
+    }
+}
+
+#[test]
+fn cni_args_are_all_or_nothing_as_go_loads_them() {
+    let b = bed("nat");
+    let conf = nat_conf("1.0.0", json!({}));
+    // (CNI_ARGS, the endpoint's first DNS search domain): the pod namespace prefixes it
+    // only when the whole list parses.
+    let cases = [
+        (
+            "IgnoreUnknown=1;K8S_POD_NAMESPACE=kube;K8S_POD_UID=u",
+            "kube.svc.cluster.local",
+        ),
+        ("K8S_POD_NAMESPACE=kube;K8S_POD_UID=u", "svc.cluster.local"),
+        ("K8S_POD_NAMESPACE=kube;garbage", "svc.cluster.local"),
+        ("", "svc.cluster.local"),
+    ];
+    for (i, (cni_args, search)) in cases.iter().enumerate() {
+        let ns = b
+            .hcn
+            .create_namespace(&hcn::new_namespace(NamespaceType::Host))
+            .unwrap()
+            .id;
+        let cid = format!("a{i}");
+        let call = Call {
+            cni_args,
+            ..Call::pod(&cid, &ns)
+        };
+        b.rt.run("nat", "ADD", &call, &conf).ok();
+        let ep = b
+            .hcn
+            .get_endpoint_by_name(&format!("{cid}_natNet"))
+            .unwrap();
+        assert_eq!(ep.dns.search[0], *search, "CNI_ARGS {cni_args:?}");
+        b.rt.run("nat", "DEL", &call, &conf).ok();
+    }
+}
+
+#[test]
+fn runtime_config_ips_and_mac_are_the_endpoints() {
+    let b = bed("nat");
+    let conf = nat_conf(
+        "1.0.0",
+        json!({"capabilities": {"ips": true, "mac": true},
+               "runtimeConfig": {"ips": ["10.0.77.7/16"], "mac": "c2:11:22:33:44:55"}}),
+    );
+    let r = b.rt.add("nat", "pinned", &b.ns, &conf).ok().json();
+    assert_eq!(r["ips"][0]["address"], "10.0.77.7/16");
+    assert_eq!(r["interfaces"][0]["mac"], "c2:11:22:33:44:55");
+    let ep = b.hcn.get_endpoint_by_name("pinned_natNet").unwrap();
+    assert_eq!(ep.ip_configurations[0].ip_address, "10.0.77.7");
+    assert!(ep.mac_address.eq_ignore_ascii_case("C2-11-22-33-44-55"));
+    // A malformed request is a configuration error and creates nothing.
+    let bad = nat_conf("1.0.0", json!({"runtimeConfig": {"mac": "nope"}}));
+    assert_eq!(b.rt.add("nat", "bad", &b.ns, &bad).code(), 7);
+    assert!(b.hcn.get_endpoint_by_name("bad_natNet").is_err());
+    b.rt.del("nat", "pinned", &b.ns, &conf).ok();
+}
+
+#[test]
+fn a_malformed_cni_netns_is_code_4_naming_it_and_del_ignores_it() {
+    let b = bed("nat");
+    let conf = nat_conf("1.0.0", json!({}));
+    let out = b.rt.add("nat", "bad", "relative/netns", &conf);
+    assert_eq!(out.code(), 4);
+    assert!(
+        out.json()["msg"].as_str().unwrap().contains("CNI_NETNS"),
+        "{}",
+        out.stdout
+    );
+    assert!(b.hcn.list_endpoints().unwrap().is_empty());
+    // DEL must succeed whatever CNI_NETNS says.
+    b.rt.del("nat", "bad", "relative/netns", &conf).ok();
+}
+
+#[test]
+fn an_ipam_delegate_error_reaches_the_runtime_with_its_code() {
+    let b = bed("nat");
+    let dir = b.hnsd.dir();
+    // An IPAM plugin whose pool is exhausted (11) and which reports itself limited (51).
+    let script = "#!/bin/sh\ncat >/dev/null\ncase \"$CNI_COMMAND\" in\n\
+        ADD) printf '%s' '{\"code\":11,\"msg\":\"no IP addresses available\",\"details\":\"range 10.0.0.0/30\"}'; exit 1;;\n\
+        STATUS) printf '%s' '{\"code\":51,\"msg\":\"pool store degraded\"}'; exit 1;;\n\
+        esac\nexit 0\n";
+    let path = dir.join("full-ipam");
+    std::fs::write(&path, script).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let conf = nat_conf(
+        "1.1.0",
+        json!({"ipam": {"type": "full-ipam", "subnet": "10.0.0.0/16"}}),
+    );
+    let out = b.rt.add("nat", "c", &b.ns, &conf);
+    assert_eq!((out.code(), out.status), (11, 11));
+    let e = out.json();
+    assert_eq!(e["msg"], "no IP addresses available");
+    assert!(e["details"].as_str().unwrap().contains("full-ipam"), "{e}");
+    assert!(b.hcn.list_endpoints().unwrap().is_empty());
+    let out = b.rt.run("nat", "STATUS", &Call::pod("", ""), &conf);
+    assert_eq!(out.code(), 51);
+}
+
+#[test]
+fn debian_host_local_allocates_and_releases_through_the_plugin() {
+    let host_local = Path::new("/usr/lib/cni/host-local");
+    assert!(
+        host_local.exists(),
+        "install Debian's containernetworking-plugins"
+    );
+    let mut b = bed("nat");
+    b.rt.cni_path = format!("{}:/usr/lib/cni", b.hnsd.dir().display());
+    let data = b.hnsd.dir().join("host-local");
+    let conf = nat_conf(
+        "1.0.0",
+        json!({"ipam": {"type": "host-local", "dataDir": data,
+                        "ranges": [[{"subnet": "10.0.0.0/16", "rangeStart": "10.0.5.10",
+                                     "rangeEnd": "10.0.5.20", "gateway": "10.0.0.1"}]]}}),
+    );
+    let r = b.rt.add("nat", "hl", &b.ns, &conf).ok().json();
+    assert_eq!(r["ips"][0]["address"], "10.0.5.10/16");
+    assert_eq!(r["ips"][0]["gateway"], "10.0.0.1");
+    let ep = b.hcn.get_endpoint_by_name("hl_natNet").unwrap();
+    assert_eq!(ep.ip_configurations[0].ip_address, "10.0.5.10");
+    // host-local keeps one file per reserved address, named by it.
+    let reserved = data.join("natNet").join("10.0.5.10");
+    assert!(reserved.exists());
+    b.rt.del("nat", "hl", &b.ns, &conf).ok();
+    assert!(!reserved.exists());
+    assert!(b.hcn.list_endpoints().unwrap().is_empty());
+    b.rt.del("nat", "hl", &b.ns, &conf).ok();
+}
+
+#[test]
+fn runtime_config_bandwidth_caps_the_endpoints_egress() {
+    let b = bed("nat");
+    let conf = nat_conf(
+        "1.0.0",
+        json!({"capabilities": {"bandwidth": true},
+               "runtimeConfig": {"bandwidth": {"egressRate": 8000000, "egressBurst": 8000000}}}),
+    );
+    b.rt.add("nat", "bw", &b.ns, &conf).ok();
+    let ep = b.hcn.get_endpoint_by_name("bw_natNet").unwrap();
+    let qos: Vec<&EndpointPolicy> = ep
+        .policies
+        .iter()
+        .filter(|p| p.policy_type == EndpointPolicyType::Qos)
+        .collect();
+    assert_eq!(qos.len(), 1);
+    let settings: Value = serde_json::from_str(qos[0].settings.as_ref().unwrap().get()).unwrap();
+    assert_eq!(
+        settings,
+        json!({"MaximumOutgoingBandwidthInBytes": 1000000})
+    );
+    b.rt.del("nat", "bw", &b.ns, &conf).ok();
 }

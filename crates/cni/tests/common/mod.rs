@@ -89,13 +89,19 @@ impl Runtime {
 
     /// Runs `plugin` for `command` with stdin `conf`.
     pub fn run(&self, plugin: &str, command: &str, call: &Call<'_>, conf: &str) -> Outcome {
+        self.run_bin(Path::new(plugin_bin(plugin)), command, call, conf)
+    }
+
+    /// Runs the CNI plugin executable `bin` (ours or another's, as a chain does) for
+    /// `command` with stdin `conf`.
+    pub fn run_bin(&self, bin: &Path, command: &str, call: &Call<'_>, conf: &str) -> Outcome {
         let Call {
             container,
             netns,
             ifname,
             cni_args,
         } = *call;
-        let mut child = Command::new(plugin_bin(plugin))
+        let mut child = Command::new(bin)
             .current_dir(&self.dir)
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
