@@ -82,6 +82,22 @@ pub struct HostConfig {
     /// (`io.microsoft.virtualmachine.lcow.preferredrootfstype`: `initrd`, `vhd`, or this
     /// project's `verity-vhd` on the QEMU VM); `None` is the default, an initrd.
     pub rootfs_type: Option<BootMode>,
+    /// The pod's network namespace on the host (CNI's, from the spec that starts the
+    /// sandbox); a utility VM carries it in as its NIC.
+    pub network_namespace: Option<PathBuf>,
+}
+
+/// The network namespace path of a spec (`linux.namespaces`, type `network`), if it names
+/// one.
+pub fn network_namespace(spec: &serde_json::Value) -> Option<PathBuf> {
+    spec.pointer("/linux/namespaces")?
+        .as_array()?
+        .iter()
+        .find(|n| n.get("type").and_then(|t| t.as_str()) == Some("network"))?
+        .get("path")?
+        .as_str()
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
 }
 
 impl HostConfig {
@@ -101,6 +117,7 @@ impl HostConfig {
             memory_mib: None,
             cpus: None,
             rootfs_type: None,
+            network_namespace: None,
         }
     }
 
@@ -191,6 +208,7 @@ pub async fn start_sandbox(kind: SandboxKind, config: &HostConfig) -> Result<San
             if let Some(mode) = config.rootfs_type {
                 c.boot_mode = mode;
             }
+            c.network_namespace = config.network_namespace.clone();
             c.log_level = config.log_level.clone();
             let cpus = c.cpus;
             let sb = uvm::sandbox::vm::VmSandbox::start(c)
@@ -442,6 +460,19 @@ pub fn sweep_cgroups(ids: &[String], limit: std::time::Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_network_namespace_of_a_spec() {
+        let spec = serde_json::json!({"linux": {"namespaces": [
+            {"type": "pid"}, {"type": "network", "path": "/var/run/netns/cni-1"}]}});
+        assert_eq!(
+            network_namespace(&spec),
+            Some(PathBuf::from("/var/run/netns/cni-1"))
+        );
+        let new_one = serde_json::json!({"linux": {"namespaces": [{"type": "network"}]}});
+        assert_eq!(network_namespace(&new_one), None);
+        assert_eq!(network_namespace(&serde_json::json!({})), None);
+    }
 
     #[test]
     fn the_kind_comes_from_the_annotation_or_the_platform() {

@@ -159,6 +159,7 @@ impl Service {
         &self,
         annotations: &std::collections::HashMap<String, String>,
         bundle: &Path,
+        spec: &serde_json::Value,
     ) -> Result<Arc<dyn TaskHost>> {
         let kind = host::sandbox_kind(annotations)?;
         // Linux: a short path (the sandbox's sockets live in it); Windows: the bundle.
@@ -173,6 +174,7 @@ impl Service {
         };
         let mut hc = HostConfig::new(&self.config.id, state_dir);
         hc.apply_annotations(annotations)?;
+        hc.network_namespace = host::network_namespace(spec);
         hc.log_level = self.config.log_level.clone();
         Ok(Arc::new(host::start_sandbox(kind, &hc).await?))
     }
@@ -252,7 +254,9 @@ impl Service {
                         )))
                     }
                 }
-                let host = self.new_host(&ann, Path::new(&req.bundle)).await?;
+                let host = self
+                    .new_host(&ann, Path::new(&req.bundle), &task_spec.spec)
+                    .await?;
                 let task = match Task::create(host.clone(), true, self.publisher.clone(), task_spec)
                     .await
                 {
@@ -273,7 +277,9 @@ impl Service {
                         annotations::CONTAINER_TYPE
                     )));
                 }
-                let host = self.new_host(&ann, Path::new(&req.bundle)).await?;
+                let host = self
+                    .new_host(&ann, Path::new(&req.bundle), &task_spec.spec)
+                    .await?;
                 let task = match Task::create(host.clone(), true, self.publisher.clone(), task_spec)
                     .await
                 {
