@@ -10,6 +10,8 @@
 #![cfg(target_os = "linux")]
 
 mod common;
+#[path = "cri/vm.rs"]
+mod vm;
 
 use std::time::{Duration, Instant};
 
@@ -501,5 +503,8 @@ fn a_pod_of_three_containers_through_cri() {
             let cg = std::path::Path::new(base).join(&pod);
             assert!(!cg.exists(), "cgroup {} left", cg.display());
         }
+
+        // A pod in a utility VM, on the same containerd and CNI network.
+        vm::pod_in_a_utility_vm(&mut rt, &c).await;
     });
 }

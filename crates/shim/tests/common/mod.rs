@@ -113,6 +113,8 @@ state = "{d}/state"
     default_runtime_name = "runhcs"
     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runhcs]
       runtime_type = "{RUNTIME}"
+      # The pod annotations that reach the shim (the sandbox kind and the VM's settings).
+      pod_annotations = ["io.hcsshim-rs.*", "io.microsoft.virtualmachine.*"]
 "#,
             d = dir.display(),
             pause = PAUSE_IMAGE,

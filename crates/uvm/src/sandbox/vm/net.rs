@@ -367,6 +367,9 @@ pub fn use_pod_network(spec: &mut serde_json::Value, pod: Option<&PodNetwork>) -
     else {
         return Ok(());
     };
+    if is_guest_process_namespace(path) {
+        return Ok(());
+    }
     let path = PathBuf::from(path);
     let pod = pod.filter(|p| same_file(&p.netns, &path)).ok_or_else(|| {
         Error::InvalidArgument(format!(
@@ -388,6 +391,15 @@ pub fn use_pod_network(spec: &mut serde_json::Value, pod: Option<&PodNetwork>) -
     }
     windows["network"] = serde_json::json!({"networkNamespace": pod.adapter.namespace_id});
     Ok(())
+}
+
+/// `/proc/<pid>/ns/net`: a process's namespace, as containerd's CRI names the pod's for
+/// its workloads from the sandbox task's pid. The pids a VM sandbox reports are the
+/// guest's, so the guest resolves the path to the right process itself.
+fn is_guest_process_namespace(path: &str) -> bool {
+    path.strip_prefix("/proc/")
+        .and_then(|r| r.strip_suffix("/ns/net"))
+        .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Whether two paths name the same file (namespace files are compared by device and inode).
@@ -415,6 +427,31 @@ mod tests {
             mtu: 1500,
             loopback,
         }
+    }
+
+    #[test]
+    fn process_namespaces_are_left_to_the_guest() {
+        assert!(is_guest_process_namespace("/proc/123/ns/net"));
+        for p in [
+            "/proc/self/ns/net",
+            "/proc//ns/net",
+            "/var/run/netns/cni-1",
+            "/proc/1/ns/ipc",
+        ] {
+            assert!(!is_guest_process_namespace(p), "{p}");
+        }
+        let mut spec = serde_json::json!({"linux": {"namespaces": [
+            {"type": "network", "path": "/proc/123/ns/net"}]}});
+        let before = spec.clone();
+        use_pod_network(&mut spec, None).unwrap();
+        assert_eq!(spec, before);
+        let mut stray = serde_json::json!({"linux": {"namespaces": [
+            {"type": "network", "path": "/proc/self/ns/net"}]}});
+        let e = use_pod_network(&mut stray, None).unwrap_err().to_string();
+        assert!(
+            e.contains("pod's network namespace (this sandbox has none)"),
+            "{e}"
+        );
     }
 
     #[test]
