@@ -189,25 +189,9 @@ fn ctr_run_relays_stdin_until_eof() {
     assert_gone(&c, &id);
 }
 
-/// The utility VM's boot files, where the uvm crate's VM tests find them
-/// (`$HCSSHIM_UVM_BOOTFILES` or `<workspace>/out/uvm`, built by scripts/build-bootfiles.sh).
-fn boot_files() -> std::path::PathBuf {
-    let dir = std::env::var_os("HCSSHIM_UVM_BOOTFILES")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../out/uvm"));
-    assert!(
-        ["vmlinux", "initrd.img", "boot-initrd.img", "rootfs.vhd"]
-            .iter()
-            .all(|f| dir.join(f).is_file()),
-        "no boot files in {}: run scripts/build-bootfiles.sh first",
-        dir.display()
-    );
-    dir.canonicalize().unwrap()
-}
-
 #[test]
 fn ctr_run_in_the_vm_sandbox() {
-    let boot = boot_files();
+    let boot = common::boot_files();
     let c = Containerd::start(false);
     c.import_images(NS);
     let id = uid("vm1");

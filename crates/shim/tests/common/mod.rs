@@ -344,3 +344,19 @@ impl Drop for Containerd {
             .output();
     }
 }
+
+/// The utility VM's boot files, where the uvm crate's VM tests find them
+/// (`$HCSSHIM_UVM_BOOTFILES` or `<workspace>/out/uvm`, built by scripts/build-bootfiles.sh).
+pub fn boot_files() -> std::path::PathBuf {
+    let dir = std::env::var_os("HCSSHIM_UVM_BOOTFILES")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../out/uvm"));
+    assert!(
+        ["vmlinux", "initrd.img", "boot-initrd.img", "rootfs.vhd"]
+            .iter()
+            .all(|f| dir.join(f).is_file()),
+        "no boot files in {}: run scripts/build-bootfiles.sh first",
+        dir.display()
+    );
+    dir.canonicalize().unwrap()
+}

@@ -5,7 +5,6 @@
 //! bridge's side, a second container in the same VM and network namespace, and a clean
 //! stop/remove (no QEMU left).
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
@@ -14,19 +13,6 @@ use tonic::transport::Channel;
 
 use super::common::Containerd;
 use super::{container_config, exec, run_container};
-
-/// The boot files (`$HCSSHIM_UVM_BOOTFILES` or `<workspace>/out/uvm`).
-fn boot_files() -> PathBuf {
-    let dir = std::env::var_os("HCSSHIM_UVM_BOOTFILES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../out/uvm"));
-    assert!(
-        dir.join("vmlinux").is_file() && dir.join("initrd.img").is_file(),
-        "no boot files in {}: run scripts/build-bootfiles.sh first",
-        dir.display()
-    );
-    dir
-}
 
 fn text(r: &ExecSyncResponse) -> String {
     format!(
@@ -76,7 +62,7 @@ fn qemu_pids(state: &str) -> Vec<String> {
 
 /// Runs the VM pod scenario on containerd `c` (CNI bridge on 198.18.77.0/24).
 pub async fn pod_in_a_utility_vm(rt: &mut RuntimeServiceClient<Channel>, c: &Containerd) {
-    let boot = boot_files();
+    let boot = super::common::boot_files();
     // The bridge's address (the CNI gateway) in the test's network namespace.
     let _httpd = Httpd::start(&c.netns, "198.18.77.1:8081");
     let logs = c.dir.join("vmlogs");

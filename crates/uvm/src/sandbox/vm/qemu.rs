@@ -449,7 +449,7 @@ impl Qmp {
 mod tests {
     use super::*;
 
-    fn args(machine: Machine, kvm: bool) -> Vec<String> {
+    fn base(machine: Machine, kvm: bool) -> QemuArgs {
         QemuArgs {
             machine,
             kvm,
@@ -465,10 +465,17 @@ mod tests {
             shares: "/s/a,b/shares".into(),
             nic_mac: None,
         }
-        .to_args()
-        .into_iter()
-        .map(|s| s.into_string().unwrap())
-        .collect()
+    }
+
+    fn strings(q: &QemuArgs) -> Vec<String> {
+        q.to_args()
+            .into_iter()
+            .map(|s| s.into_string().unwrap())
+            .collect()
+    }
+
+    fn args(machine: Machine, kvm: bool) -> Vec<String> {
+        strings(&base(machine, kvm))
     }
 
     fn after<'a>(a: &'a [String], flag: &str) -> Vec<&'a str> {
@@ -523,25 +530,8 @@ mod tests {
     #[test]
     fn a_pod_network_is_a_virtio_net_nic_on_fd_3() {
         let mut q = QemuArgs {
-            machine: Machine::Microvm,
-            kvm: false,
-            memory_mib: 512,
-            cpus: 1,
-            kernel: "/b/vmlinux".into(),
-            initrd: "/b/initrd.img".into(),
-            root_disk: None,
-            append: "x".into(),
-            vhost_socket: "/s/vhost.sock".into(),
-            qmp_socket: "/s/qmp.sock".into(),
-            console_log: "/s/console.log".into(),
-            shares: "/s/shares".into(),
             nic_mac: Some("52:54:00:12:34:56".into()),
-        };
-        let strings = |q: &QemuArgs| -> Vec<String> {
-            q.to_args()
-                .into_iter()
-                .map(|s| s.into_string().unwrap())
-                .collect()
+            ..base(Machine::Microvm, false)
         };
         let a = strings(&q);
         assert_eq!(after(&a, "-netdev"), ["tap,id=net0,fd=3,vhost=off"]);
@@ -556,25 +546,12 @@ mod tests {
     #[test]
     fn a_root_disk_is_a_read_only_scsi_disk_at_lun_0() {
         let mut q = QemuArgs {
-            machine: Machine::Q35,
-            kvm: false,
-            memory_mib: 512,
             cpus: 1,
-            kernel: "/b/vmlinux".into(),
             initrd: "/b/boot-initrd.img".into(),
             root_disk: Some("/b,c/rootfs.vhd".into()),
-            append: "x".into(),
-            vhost_socket: "/s/vhost.sock".into(),
-            qmp_socket: "/s/qmp.sock".into(),
-            console_log: "/s/console.log".into(),
-            shares: "/s/a,b/shares".into(),
-            nic_mac: None,
+            ..base(Machine::Q35, false)
         };
-        let a: Vec<String> = q
-            .to_args()
-            .into_iter()
-            .map(|s| s.into_string().unwrap())
-            .collect();
+        let a = strings(&q);
         let bd: Value = serde_json::from_str(after(&a, "-blockdev")[0]).unwrap();
         assert_eq!(bd["read-only"], true);
         assert_eq!(bd["file"]["filename"], "/b,c/rootfs.vhd");
@@ -584,12 +561,7 @@ mod tests {
             "scsi-hd,id=root,drive=root,bus=scsi0.0,channel=0,scsi-id=0,lun=0"
         );
         q.root_disk = None;
-        let a: Vec<String> = q
-            .to_args()
-            .into_iter()
-            .map(|s| s.into_string().unwrap())
-            .collect();
-        assert!(after(&a, "-blockdev").is_empty());
+        assert!(after(&strings(&q), "-blockdev").is_empty());
     }
 
     #[test]
