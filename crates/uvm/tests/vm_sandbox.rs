@@ -400,6 +400,17 @@ async fn containers_run_in_a_qemu_utility_vm() {
         "the pod's eth0 keeps a redirect: {}",
         podnet.qdiscs()
     );
+    let tap = std::process::Command::new("ip")
+        .args([
+            "-n",
+            &podnet.pod,
+            "link",
+            "show",
+            uvm::sandbox::vm::net::TAP_NAME,
+        ])
+        .output()
+        .unwrap();
+    assert!(!tap.status.success(), "the tap is left after teardown");
 }
 
 #[tokio::test]

@@ -35,7 +35,6 @@ pub mod shares;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
@@ -507,7 +506,7 @@ impl VmSandbox {
             open_log(&qemu_log)?,
             false,
             false,
-            net.map(|n| n.tap.as_raw_fd()),
+            net.and_then(PodNetwork::tap_fd),
         )
         .await
         .map_err(|e| {

@@ -46,8 +46,9 @@ mod ioctl {
 pub struct PodNetwork {
     /// The pod's network namespace on the host.
     pub netns: PathBuf,
-    /// The tap device (QEMU's `-netdev tap,fd=`); the device goes when its last fd closes.
-    pub tap: OwnedFd,
+    /// The tap device (QEMU's `-netdev tap,fd=`); the device goes when its last fd closes
+    /// (ours at [`PodNetwork::unplumb`], QEMU's when it exits).
+    tap: std::sync::Mutex<Option<OwnedFd>>,
     /// The MAC address the VM's NIC takes (`aa:bb:cc:dd:ee:ff`).
     pub mac: String,
     /// What the GCS is told (ModifySettings `Network`).
@@ -304,7 +305,7 @@ impl PodNetwork {
             tracing::debug!(netns = %shown, interface = %iface.name, %mac, "pod network carried into the VM");
             Ok(PodNetwork {
                 netns: ns_path,
-                tap,
+                tap: std::sync::Mutex::new(Some(tap)),
                 adapter: NetworkAdapter {
                     namespace_id,
                     id: format!("{}-vm-nic", iface.name),
@@ -319,9 +320,20 @@ impl PodNetwork {
         })
     }
 
-    /// Removes the redirect from the pod's interface (its ingress qdisc); the tap goes
-    /// with its file descriptor. The interface itself is CNI's to delete.
+    /// The tap's file descriptor, until [`PodNetwork::unplumb`].
+    pub fn tap_fd(&self) -> Option<std::os::fd::RawFd> {
+        self.tap
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|t| t.as_raw_fd())
+    }
+
+    /// Removes the redirect from the pod's interface (its ingress qdisc) and closes our
+    /// side of the tap (the device goes once QEMU's is closed too). The interface itself
+    /// is CNI's to delete.
     pub fn unplumb(&self) -> Result<()> {
+        drop(self.tap.lock().unwrap_or_else(|e| e.into_inner()).take());
         let iface = self.iface;
         in_netns(&self.netns, move |h| async move {
             let mut req = h.qdisc().del(iface as i32);
