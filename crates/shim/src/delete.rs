@@ -90,7 +90,8 @@ fn cleanup(cmd: &Command, bundle: &Path) {
     }
     crate::host::sweep_cgroups(&ids, std::time::Duration::from_secs(5));
     if state.exists() {
-        if let Err(e) = std::fs::remove_dir_all(&state) {
+        // Through the sandbox's own removal: its private mount point goes first.
+        if let Err(e) = uvm::sandbox::local::remove_state_dir(&state) {
             eprintln!("remove {}: {e}", state.display());
         }
     }

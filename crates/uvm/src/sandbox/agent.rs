@@ -5,7 +5,8 @@
 //! * **Isolation** as `unshare --mount --pid --fork --kill-child --mount-proc` gives it,
 //!   without that extra process: the thread unshares its pid namespace for children, so the
 //!   agent is pid 1 of a new pid namespace; the agent's side of the fork unshares the mount
-//!   namespace, makes every mount private and mounts a `/proc` of its own before exec.
+//!   namespace, makes `/proc` private and mounts a `/proc` of its own over it before exec.
+//!   Every other mount keeps the host's propagation (see `local.rs` on the private `c/`).
 //! * **Lifetime**: `PR_SET_PDEATHSIG` (SIGKILL) fires when the thread that forked the
 //!   process ends, which is why that thread lives as long as the agent: the agent dies with
 //!   the host process, never earlier.
@@ -78,9 +79,14 @@ impl Agent {
                 ))?;
                 if isolate {
                     check(libc::unshare(libc::CLONE_NEWNS))?;
+                    // The namespace's mounts keep the host's propagation (a container's
+                    // volume with HostToContainer or Bidirectional propagation must see the
+                    // host's mounts and show its own there); only `/proc` is made private,
+                    // so the agent's own `/proc` below never covers the host's. Its rootfs
+                    // overlays stay inside as the sandbox's `c/` is a private mount point.
                     check(libc::mount(
                         std::ptr::null(),
-                        c"/".as_ptr(),
+                        c"/proc".as_ptr(),
                         std::ptr::null(),
                         libc::MS_REC | libc::MS_PRIVATE,
                         std::ptr::null(),
