@@ -5,11 +5,15 @@
 //! security contexts (run as a user, read-only root file system), a container with a
 //! terminal, ExecSync output, exit codes and timeout, container stats, resource updates,
 //! streaming (exec with a terminal, attach, port-forward over containerd's streaming
-//! server), container logs, and a clean stop/remove. Root only.
+//! server), container logs, and a clean stop/remove. Then, on the same containerd, a
+//! privileged pod in the host's namespaces with volumes of each mount propagation
+//! (`host_namespaces`). Root only.
 
 #![cfg(target_os = "linux")]
 
 mod common;
+#[path = "cri/host_namespaces.rs"]
+mod host_namespaces;
 
 use std::time::{Duration, Instant};
 
@@ -501,5 +505,7 @@ fn a_pod_of_three_containers_through_cri() {
             let cg = std::path::Path::new(base).join(&pod);
             assert!(!cg.exists(), "cgroup {} left", cg.display());
         }
+
+        host_namespaces::privileged_pod_in_host_namespaces(&mut rt, &c).await;
     });
 }
