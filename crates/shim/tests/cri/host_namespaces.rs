@@ -1,13 +1,8 @@
-//! The CRI test's second pod: what critest's "NamespaceOption", capability and "Container
+//! The CRI test's second pod: what critest's "NamespaceOption", "Privileged" and "Container
 //! Mount Propagation" specs check, in one privileged pod in the host's pid, IPC and network
 //! namespaces. The local sandbox runs its agent in mount and pid namespaces of its own; these
-//! checks make sure a container still gets the host's namespaces and mount propagation as
-//! runc on the host would give it.
-//!
-//! Not covered: a privileged container. It fails to start in the local sandbox ("error
-//! reopening /dev/null inside container: open /dev/null: operation not permitted") where
-//! containerd's runc shim starts the same container; critest's privileged and mount
-//! propagation specs need one. The propagation container here gets CAP_SYS_ADMIN instead.
+//! checks make sure a container still gets the host's namespaces, devices and mount
+//! propagation as runc on the host would give it.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -79,6 +74,20 @@ fn out(r: &ExecSyncResponse) -> String {
     String::from_utf8_lossy(&r.stdout).trim().to_owned()
 }
 
+/// A host device that runc's default device list lacks, so only a privileged container
+/// (which gets every host device) has it.
+fn host_only_device() -> Option<&'static str> {
+    [
+        "/dev/kmsg",
+        "/dev/mem",
+        "/dev/loop-control",
+        "/dev/vda",
+        "/dev/sda",
+    ]
+    .into_iter()
+    .find(|d| Path::new(d).exists())
+}
+
 /// Runs the pod and its checks, then removes it.
 pub async fn privileged_pod_in_host_namespaces(
     rt: &mut RuntimeServiceClient<Channel>,
@@ -134,17 +143,13 @@ pub async fn privileged_pod_in_host_namespaces(
     ]
     .map(|(name, p)| Volume::new(&shared.join(name), p));
 
-    // p1: with the three volumes and the capabilities to mount (critest's container is
-    // privileged: see the module's note) and to manage links; p2: default capabilities.
+    // p1: privileged (as critest's, to mount), with the three volumes; p2: unprivileged.
     // Both in the pod's (the host's) namespaces.
     let mut p1 = container_config("p1", "echo $$ > /pid; exec sleep 1000");
     p1.mounts = volumes.iter().map(Volume::mount).collect();
     p1.linux = Some(LinuxContainerConfig {
         security_context: Some(LinuxContainerSecurityContext {
-            capabilities: Some(Capability {
-                add_capabilities: vec!["SYS_ADMIN".into(), "NET_ADMIN".into()],
-                ..Default::default()
-            }),
+            privileged: true,
             namespace_options: Some(host.clone()),
             ..Default::default()
         }),
@@ -235,13 +240,24 @@ pub async fn privileged_pod_in_host_namespaces(
         "p2 does not see p1's sleep {pid:?}: {pids:?}"
     );
 
-    // Capabilities (critest's checkNetworkManagement adds a dummy link; this kernel has no
-    // dummy driver, a veth pair needs the same NET_ADMIN): only p1 may add a link.
+    // Privileged (critest's checkNetworkManagement adds a dummy link; this kernel has no
+    // dummy driver, a veth pair needs the same NET_ADMIN): only p1 may add a link, and only
+    // p1 has the host's devices.
     let add = "ip link add shimv0 type veth peer name shimv1 && ip link del shimv0";
-    let with_cap = exec(rt, &p1, &["sh", "-c", add]).await;
-    assert_eq!(with_cap.exit_code, 0, "{with_cap:?}");
-    let without = exec(rt, &p2, &["sh", "-c", add]).await;
-    assert_ne!(without.exit_code, 0, "{without:?}");
+    let privileged = exec(rt, &p1, &["sh", "-c", add]).await;
+    assert_eq!(privileged.exit_code, 0, "{privileged:?}");
+    let unprivileged = exec(rt, &p2, &["sh", "-c", add]).await;
+    assert_ne!(unprivileged.exit_code, 0, "{unprivileged:?}");
+    let dev = host_only_device().expect("the host has none of the devices looked for");
+    let has = |r: &ExecSyncResponse| r.exit_code == 0;
+    // Usable, not only listed: the device cgroup lets p1 open it.
+    let open = format!("test -e {dev} && dd if={dev} of=/dev/null count=0 2>&1");
+    let p1_dev = exec(rt, &p1, &["sh", "-c", &open]).await;
+    assert!(has(&p1_dev), "p1 cannot use {dev}: {p1_dev:?}");
+    assert!(
+        !has(&exec(rt, &p2, &["test", "-e", dev]).await),
+        "p2 has {dev}"
+    );
 
     for id in [&p1, &p2] {
         rt.stop_container(StopContainerRequest {
