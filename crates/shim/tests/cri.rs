@@ -7,13 +7,16 @@
 //! streaming (exec with a terminal, attach, port-forward over containerd's streaming
 //! server), container logs, and a clean stop/remove. Then, on the same containerd, a
 //! privileged pod in the host's namespaces with volumes of each mount propagation
-//! (`host_namespaces`). Root only.
+//! (`host_namespaces`), where `security` checks security contexts, seccomp, log reopening
+//! and the status of a container that exited. Root only.
 
 #![cfg(target_os = "linux")]
 
 mod common;
 #[path = "cri/host_namespaces.rs"]
 mod host_namespaces;
+#[path = "cri/security.rs"]
+mod security;
 
 use std::time::{Duration, Instant};
 

@@ -259,6 +259,16 @@ pub async fn privileged_pod_in_host_namespaces(
         "p2 has {dev}"
     );
 
+    // No seccomp profile asked for: none applied (critest's "seccomp default which is
+    // unconfined"); p1 is privileged, also unconfined.
+    for id in [&p1, &p2] {
+        let st = exec(rt, id, &["grep", "Seccomp:", "/proc/self/status"]).await;
+        assert_eq!(out(&st).split_whitespace().nth(1), Some("0"), "{st:?}");
+    }
+
+    super::security::security_logs_and_status(rt, c, &pod, &sandbox_config, &c.dir.join("logs"))
+        .await;
+
     for id in [&p1, &p2] {
         rt.stop_container(StopContainerRequest {
             container_id: id.clone(),
