@@ -88,6 +88,12 @@ fn cleanup(cmd: &Command, bundle: &Path) {
                 .map(|e| e.file_name().to_string_lossy().into_owned()),
         );
     }
+    // A sandbox in the host's pid namespace left its processes running when its agent died.
+    if let Err(e) =
+        uvm::sandbox::local::kill_cgroup_processes(&ids, std::time::Duration::from_secs(5))
+    {
+        eprintln!("{e}");
+    }
     crate::host::sweep_cgroups(&ids, std::time::Duration::from_secs(5));
     if state.exists() {
         // Through the sandbox's own removal: its private mount point goes first.

@@ -82,6 +82,10 @@ pub struct HostConfig {
     /// (`io.microsoft.virtualmachine.lcow.preferredrootfstype`: `initrd`, `vhd`, or this
     /// project's `verity-vhd` on the QEMU VM); `None` is the default, an initrd.
     pub rootfs_type: Option<BootMode>,
+    /// The pod (or task) is in the host's pid namespace (its spec has no pid namespace): the
+    /// local sandbox's agent stays in the host's too, so its containers see the host's
+    /// processes.
+    pub host_pid: bool,
 }
 
 impl HostConfig {
@@ -101,6 +105,7 @@ impl HostConfig {
             memory_mib: None,
             cpus: None,
             rootfs_type: None,
+            host_pid: false,
         }
     }
 
@@ -171,6 +176,7 @@ pub async fn start_sandbox(kind: SandboxKind, config: &HostConfig) -> Result<San
             let mut c = uvm::sandbox::local::LocalSandboxConfig::new(&config.state_dir);
             c.agent = config.gcs.clone();
             c.log_level = config.log_level.clone();
+            c.host_pid = config.host_pid;
             let sb = uvm::sandbox::local::LocalSandbox::start(c)
                 .await
                 .map_err(|e| Error::sandbox("start the local sandbox", e))?;

@@ -159,6 +159,7 @@ impl Service {
         &self,
         annotations: &std::collections::HashMap<String, String>,
         bundle: &Path,
+        host_pid: bool,
     ) -> Result<Arc<dyn TaskHost>> {
         let kind = host::sandbox_kind(annotations)?;
         // Linux: a short path (the sandbox's sockets live in it); Windows: the bundle.
@@ -174,6 +175,7 @@ impl Service {
         let mut hc = HostConfig::new(&self.config.id, state_dir);
         hc.apply_annotations(annotations)?;
         hc.log_level = self.config.log_level.clone();
+        hc.host_pid = host_pid;
         Ok(Arc::new(host::start_sandbox(kind, &hc).await?))
     }
 
@@ -213,6 +215,11 @@ impl Service {
             .map(str::to_owned);
         let rootfs =
             rootfs::from_mounts(&req.rootfs, Path::new(&req.bundle), root_path.as_deref())?;
+        // A spec without a pid namespace runs in the host's (CRI's NamespaceMode NODE).
+        let host_pid = !spec
+            .pointer("/linux/namespaces")
+            .and_then(|n| n.as_array())
+            .is_some_and(|ns| ns.iter().any(|n| n["type"] == "pid"));
         let task_spec = TaskSpec {
             id: req.id.clone(),
             bundle: req.bundle.clone(),
@@ -252,7 +259,9 @@ impl Service {
                         )))
                     }
                 }
-                let host = self.new_host(&ann, Path::new(&req.bundle)).await?;
+                let host = self
+                    .new_host(&ann, Path::new(&req.bundle), host_pid)
+                    .await?;
                 let task = match Task::create(host.clone(), true, self.publisher.clone(), task_spec)
                     .await
                 {
@@ -273,7 +282,9 @@ impl Service {
                         annotations::CONTAINER_TYPE
                     )));
                 }
-                let host = self.new_host(&ann, Path::new(&req.bundle)).await?;
+                let host = self
+                    .new_host(&ann, Path::new(&req.bundle), host_pid)
+                    .await?;
                 let task = match Task::create(host.clone(), true, self.publisher.clone(), task_spec)
                     .await
                 {

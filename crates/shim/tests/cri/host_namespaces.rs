@@ -239,6 +239,23 @@ pub async fn privileged_pod_in_host_namespaces(
         !pid.is_empty() && out(&pids).split(' ').any(|p| p == pid),
         "p2 does not see p1's sleep {pid:?}: {pids:?}"
     );
+    // ... which is the host's: the containers see the host's processes (this test's own),
+    // and p1's pid is its host pid.
+    let ns = exec(rt, &p2, &["readlink", "/proc/self/ns/pid"]).await;
+    let host_ns = std::fs::read_link("/proc/self/ns/pid").unwrap();
+    assert_eq!(out(&ns), host_ns.display().to_string(), "{ns:?}");
+    let me = std::process::id();
+    let seen = exec(rt, &p2, &["cat", &format!("/proc/{me}/cmdline")]).await;
+    let cmdline = std::fs::read(format!("/proc/{me}/cmdline")).unwrap();
+    assert_eq!(
+        seen.stdout, cmdline,
+        "p2 does not see this test's process {me}"
+    );
+    let p1_host = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    assert!(
+        p1_host.starts_with(b"sleep\0"),
+        "host pid {pid}: {p1_host:?}"
+    );
 
     // Privileged (critest's checkNetworkManagement adds a dummy link; this kernel has no
     // dummy driver, a veth pair needs the same NET_ADMIN): only p1 may add a link, and only
@@ -293,7 +310,10 @@ pub async fn privileged_pod_in_host_namespaces(
     .await
     .unwrap_or_else(|e| panic!("RemovePodSandbox: {e}\n{}", c.log_tail()));
     let deadline = Instant::now() + Duration::from_secs(20);
-    while !c.shim_pids().is_empty() || sandbox.exists() {
+    // p1's sleep, a host process, ended too (no pid namespace dies with the sandbox).
+    let p1_left =
+        || std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.starts_with(b"sleep\0"));
+    while !c.shim_pids().is_empty() || sandbox.exists() || p1_left() {
         assert!(
             Instant::now() < deadline,
             "the pod's shim or sandbox is left: {:?}",

@@ -53,6 +53,11 @@ pub struct LocalSandboxConfig {
     pub agent_args: Vec<OsString>,
     /// Run the agent in its own mount and pid namespaces.
     pub isolate: bool,
+    /// Leave the agent in the host's pid namespace (it keeps its own mount namespace when
+    /// isolated): for a pod in the host's pid namespace, whose containers must see the
+    /// host's processes. Teardown then kills the containers' processes by their cgroups, as
+    /// no namespace dies with the agent to take them.
+    pub host_pid: bool,
     /// Speak the bridge over the agent's stdin/stdout (`-use-inouterr`).
     pub use_inouterr: bool,
     /// Bound of waiting for the agent's bridge connection.
@@ -77,6 +82,7 @@ impl LocalSandboxConfig {
             agent: PathBuf::from("gcs"),
             agent_args: Vec::new(),
             isolate: true,
+            host_pid: false,
             use_inouterr: false,
             connect_timeout,
             log_level: "info".into(),
@@ -174,10 +180,16 @@ impl LocalSandbox {
         };
 
         let (program, args) = config.command_line();
-        let (agent, pipes) =
-            Agent::spawn(&program, &args, log, config.use_inouterr, config.isolate)
-                .await
-                .map_err(|e| Error::io(format!("start agent {}", program.display()), e))?;
+        let (agent, pipes) = Agent::spawn(
+            &program,
+            &args,
+            log,
+            config.use_inouterr,
+            config.isolate,
+            config.host_pid,
+        )
+        .await
+        .map_err(|e| Error::io(format!("start agent {}", program.display()), e))?;
         let agent_pid = agent.pid();
 
         let stream: Result<BoxStream> = match listener {
@@ -384,6 +396,9 @@ impl LocalSandbox {
         self.client.close("the sandbox is being torn down").await;
         kill_agent(&self.agent).await;
         let ids = std::mem::take(&mut *lock(&self.containers));
+        if self.config.host_pid {
+            kill_cgroup_processes(&ids, Duration::from_secs(10))?;
+        }
         remove_container_cgroups(&ids);
         remove_state_dir(&self.state_dir())
     }
@@ -479,6 +494,11 @@ impl Drop for LocalSandbox {
                 pid = self.agent.pid(),
                 "the agent did not end after SIGKILL"
             );
+        }
+        if self.config.host_pid {
+            if let Err(e) = kill_cgroup_processes(&lock(&self.containers), Duration::from_secs(5)) {
+                tracing::warn!(error = %e, "the sandbox's processes are left");
+            }
         }
         remove_container_cgroups(&lock(&self.containers));
         if let Err(e) = remove_state_dir(&self.state_dir()) {
@@ -620,6 +640,55 @@ pub fn remove_container_cgroups(ids: &[String]) -> Vec<PathBuf> {
         }
     }
     left
+}
+
+/// Kills every process in the cgroups of containers `ids` (`pods/<id>` and below, so a
+/// pod's sandbox id takes its workloads too) until they are empty or `limit` passes: what
+/// the death of the agent's pid namespace does when the sandbox has none. Public for
+/// cleaning up after a host process that died without tearing its sandbox down.
+pub fn kill_cgroup_processes(ids: &[String], limit: Duration) -> Result<()> {
+    fn pids_under(dir: &Path, out: &mut Vec<libc::pid_t>) {
+        if let Ok(procs) = std::fs::read_to_string(dir.join("cgroup.procs")) {
+            out.extend(
+                procs
+                    .lines()
+                    .filter_map(|l| l.trim().parse::<libc::pid_t>().ok()),
+            );
+        }
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                pids_under(&e.path(), out);
+            }
+        }
+    }
+    // One hierarchy holds every process: the unified one, or v1's pids (or memory).
+    let root = Path::new("/sys/fs/cgroup");
+    let base = ["", "pids", "memory"]
+        .into_iter()
+        .map(|c| root.join(c))
+        .find(|b| b.join("cgroup.procs").is_file())
+        .unwrap_or_else(|| root.to_path_buf());
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let mut pids = Vec::new();
+        for id in ids {
+            pids_under(&base.join("pods").join(id), &mut pids);
+        }
+        if pids.is_empty() {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(Error::Sandbox(format!(
+                "processes {pids:?} of the sandbox's cgroups did not end"
+            )));
+        }
+        for pid in pids {
+            // SAFETY: kill(2) with a pid read from the sandbox's own cgroups; a process that
+            // already ended gives ESRCH, which the next round's empty list confirms.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// A host-wide advisory lock (flock on the cgroup root directory, so no lock file is left

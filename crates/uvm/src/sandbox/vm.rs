@@ -339,6 +339,7 @@ impl VmSandbox {
             open_log(&dir.join("backend.log"))?,
             false,
             false,
+            false,
         )
         .await
         .map_err(|e| {
@@ -440,6 +441,7 @@ impl VmSandbox {
             &config.qemu,
             &args.to_args(),
             open_log(&qemu_log)?,
+            false,
             false,
             false,
         )
