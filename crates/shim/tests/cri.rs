@@ -128,6 +128,12 @@ fn a_pod_of_three_containers_through_cri() {
                 searches: vec!["shimpod.example".into()],
                 options: vec!["ndots:3".into()],
             }),
+            // A namespaced sysctl of the pod (critest's "runtime should support sysctls"),
+            // set in the pause's IPC namespace, which the containers share.
+            linux: Some(LinuxPodSandboxConfig {
+                sysctls: [("kernel.shm_rmid_forced".to_owned(), "1".to_owned())].into(),
+                ..Default::default()
+            }),
             ..Default::default()
         };
         let pod = rt
@@ -206,6 +212,9 @@ fn a_pod_of_three_containers_through_cri() {
         ] {
             assert!(dns.lines().any(|l| l == line), "{line:?} not in {dns:?}");
         }
+
+        let sysctl = exec(&mut rt, &ids[1], &["cat", "/proc/sys/kernel/shm_rmid_forced"]).await;
+        assert_eq!(String::from_utf8_lossy(&sysctl.stdout).trim(), "1", "{sysctl:?}");
 
         // Security contexts: c1's root file system is read-only, c2 runs (and execs) as 1234.
         let ro = exec(&mut rt, &ids[0], &["sh", "-c", "touch /written 2>&1"]).await;

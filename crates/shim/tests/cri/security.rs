@@ -1,4 +1,4 @@
-//! critest's security context, seccomp, container log and container status specs that the
+//! critest's security context, seccomp, container log, container status and OOM specs that the
 //! shim's path could break (the host's spec preparation and the guest's spec rewrite sit
 //! between containerd and runc; the exit status and the container's output come back through
 //! the shim), run in a pod the caller made.
@@ -24,6 +24,28 @@ async fn wait_for_log(path: &Path, needle: &str) -> String {
             "{needle:?} not in log {}: {text:?}",
             path.display()
         );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits for container `id` to exit; returns its status.
+async fn exited(rt: &mut RuntimeServiceClient<Channel>, id: &str) -> ContainerStatus {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let st = rt
+            .container_status(ContainerStatusRequest {
+                container_id: id.to_owned(),
+                verbose: false,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status
+            .unwrap();
+        if st.state == ContainerState::ContainerExited as i32 {
+            return st;
+        }
+        assert!(Instant::now() < deadline, "{id} did not exit: {st:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -72,6 +94,18 @@ pub async fn security_logs_and_status(
         container_config("s2", "echo bye; exit 3"),
     )
     .await;
+
+    // s3 needs more memory than its limit (critest's "Container OOM").
+    let mut s3 = container_config("s3", "dd if=/dev/zero of=/dev/null bs=20M");
+    s3.linux = Some(LinuxContainerConfig {
+        resources: Some(LinuxContainerResources {
+            memory_limit_in_bytes: 15 << 20,
+            memory_swap_limit_in_bytes: 15 << 20,
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let s3 = run_container(rt, c, pod, sandbox_config, s3).await;
 
     // RunAsUser, RunAsGroup, SupplementalGroups, NoNewPrivs.
     assert_eq!(out(&exec(rt, &s1, &["id", "-u"]).await), "1001");
@@ -124,24 +158,7 @@ pub async fn security_logs_and_status(
     wait_for_log(&log, " stdout F tick").await;
 
     // Status of a container that exited by itself: code, reason, times, image; its output.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let st = loop {
-        let st = rt
-            .container_status(ContainerStatusRequest {
-                container_id: s2.clone(),
-                verbose: false,
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .status
-            .unwrap();
-        if st.state == ContainerState::ContainerExited as i32 {
-            break st;
-        }
-        assert!(Instant::now() < deadline, "s2 did not exit: {st:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let st = exited(rt, &s2).await;
     assert_eq!((st.exit_code, st.reason.as_str()), (3, "Error"), "{st:?}");
     assert!(
         0 < st.created_at && st.created_at <= st.started_at && st.started_at <= st.finished_at,
@@ -149,8 +166,12 @@ pub async fn security_logs_and_status(
     );
     assert_eq!(st.image.as_ref().map(|i| i.image.as_str()), Some(IMAGE));
     wait_for_log(&logs.join("s2.log"), " stdout F bye").await;
+    // The kernel killed s3 (SIGKILL: 137). Its reason stays "Error": containerd says
+    // "OOMKilled" on a /tasks/oom event, which this shim never publishes (as the reference).
+    let st = exited(rt, &s3).await;
+    assert_eq!(st.exit_code, 137, "{st:?}");
 
-    for id in [&s1, &s2] {
+    for id in [&s1, &s2, &s3] {
         rt.stop_container(StopContainerRequest {
             container_id: id.clone(),
             timeout: 2,
