@@ -290,6 +290,15 @@ fn a_pod_of_three_containers_through_cri() {
             .into_inner()
             .stats
             .unwrap();
+        // What critest's stats specs read: the container's id and name, and timestamps.
+        let attributes = stats.attributes.as_ref();
+        assert_eq!(attributes.map(|a| a.id.as_str()), Some(ids[0].as_str()));
+        assert_eq!(
+            attributes.and_then(|a| a.metadata.as_ref()).map(|m| m.name.as_str()),
+            Some("c1")
+        );
+        assert!(stats.cpu.as_ref().is_some_and(|c| c.timestamp != 0), "{stats:?}");
+        assert!(stats.memory.as_ref().is_some_and(|m| m.timestamp != 0), "{stats:?}");
         let memory = stats.memory.and_then(|m| m.working_set_bytes);
         assert!(memory.is_some_and(|m| m.value > 0), "{memory:?}");
         assert!(stats.cpu.and_then(|c| c.usage_core_nano_seconds).is_some());

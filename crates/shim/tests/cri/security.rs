@@ -156,6 +156,14 @@ pub async fn security_logs_and_status(
     .await
     .unwrap_or_else(|e| panic!("ReopenContainerLog: {e}\n{}", c.log_tail()));
     wait_for_log(&log, " stdout F tick").await;
+    // ... and the moved-away log no longer grows.
+    let before = std::fs::read(&rotated).unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        std::fs::read(&rotated).unwrap(),
+        before,
+        "the old log still grows"
+    );
 
     // Status of a container that exited by itself: code, reason, times, image; its output.
     let st = exited(rt, &s2).await;
