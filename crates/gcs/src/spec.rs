@@ -17,6 +17,9 @@ pub const ANNOTATION_SANDBOX_ID: &str = "io.kubernetes.cri.sandbox-id";
 pub const ANNOTATION_SHM_SIZE_KB: &str = "io.microsoft.lcow.shm.size-kb";
 /// Annotation setting a workload's RLIMIT_CORE as `soft;hard` (the reference's separator).
 pub const ANNOTATION_RLIMIT_CORE: &str = "io.microsoft.lcow.rlimitcore";
+/// Annotation making a workload privileged: all of the guest's devices, and a device cgroup
+/// that allows them.
+pub const ANNOTATION_PRIVILEGED: &str = "io.microsoft.virtualmachine.lcow.privileged";
 /// Annotation asking for host networking.
 pub const ANNOTATION_HOST_NETWORK: &str = "io.microsoft.virtualmachine.lcow.hostnetwork";
 
@@ -103,6 +106,9 @@ pub fn prepare(id: &str, bundle: &Path, spec: &mut Value, resolv_conf: &str) -> 
             rewrite_mount_sources(spec, &sandbox_root(bundle, sb))?;
             add_sandbox_file_mounts(spec, &sandbox_root(bundle, sb));
             apply_workload_annotations(spec)?;
+            if annotation(spec, ANNOTATION_PRIVILEGED) == Some("true") {
+                apply_privileged(spec, Path::new("/dev"))?;
+            }
             format!("/pods/{sb}/{id}")
         }
         Role::Sandbox | Role::Standalone => {
@@ -120,6 +126,21 @@ pub fn prepare(id: &str, bundle: &Path, spec: &mut Value, resolv_conf: &str) -> 
         .as_object_mut()
         .ok_or_else(|| Error::Invalid("linux must be an object".into()))?;
     linux.insert("cgroupsPath".into(), Value::String(cgroups_path.clone()));
+    if role == Role::Sandbox {
+        // The sandbox's cgroup is the parent of its workloads' (`/pods/<sandbox>/<id>`), and
+        // a cgroup's device rules bound its children's: the pause's deny-all rules would keep
+        // a privileged workload from the devices its own allow-all rule grants (runc fails
+        // writing it). Nothing in the pause's spec says whether the pod is privileged, so
+        // the pod-level cgroup allows every device, as kubelet's pod cgroups do. Each
+        // workload keeps its own rules on its own cgroup; the pause, which shares the
+        // pod-level cgroup, has only runc's default device nodes and runs nothing else.
+        let resources = linux
+            .entry("resources")
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .ok_or_else(|| Error::Invalid("linux.resources must be an object".into()))?;
+        resources.insert("devices".into(), json!([{"allow": true, "access": "rwm"}]));
+    }
     if annotation(spec, ANNOTATION_HOST_NETWORK) == Some("true") {
         if let Some(ns) = spec
             .pointer_mut("/linux/namespaces")
@@ -325,6 +346,89 @@ fn apply_workload_annotations(spec: &mut Value) -> Result<()> {
     Ok(())
 }
 
+/// Gives a privileged workload every device node under `dev` (those the spec does not list
+/// already) and a device cgroup allowing all devices. The host cleared the spec's device
+/// rules (they describe the host's devices, not the guest's); without the allow-all rule,
+/// runc's default rules would deny the container even the devices it lists.
+fn apply_privileged(spec: &mut Value, dev: &Path) -> Result<()> {
+    let linux = spec
+        .as_object_mut()
+        .expect("spec is an object")
+        .entry("linux")
+        .or_insert_with(|| json!({}));
+    let Some(linux) = linux.as_object_mut() else {
+        return Err(Error::Invalid("linux must be an object".into()));
+    };
+    let devices = linux.entry("devices").or_insert_with(|| json!([]));
+    let Some(devices) = devices.as_array_mut() else {
+        return Err(Error::Invalid("linux.devices must be an array".into()));
+    };
+    let listed: std::collections::HashSet<String> = devices
+        .iter()
+        .filter_map(|d| d.get("path").and_then(Value::as_str).map(str::to_owned))
+        .collect();
+    let mut found = Vec::new();
+    device_nodes(dev, &mut found)?;
+    devices.extend(
+        found
+            .into_iter()
+            .filter(|d| d["path"].as_str().is_some_and(|p| !listed.contains(p))),
+    );
+    let resources = linux.entry("resources").or_insert_with(|| json!({}));
+    let Some(resources) = resources.as_object_mut() else {
+        return Err(Error::Invalid("linux.resources must be an object".into()));
+    };
+    resources.insert("devices".into(), json!([{"allow": true, "access": "rwm"}]));
+    Ok(())
+}
+
+/// The character and block device nodes under `dir`, recursively, as OCI devices; as runc's
+/// host device list, without the pseudo-terminal, shm, mqueue and fd directories and
+/// `/dev/console` (the container gets its own).
+fn device_nodes(dir: &Path, out: &mut Vec<Value>) -> Result<()> {
+    use crate::error::PathContext;
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    for entry in std::fs::read_dir(dir).with_path("read dir", dir)? {
+        let entry = entry.with_path("read dir", dir)?;
+        let path = entry.path();
+        let name = entry.file_name();
+        // A node can go between listing and stat (a hot-unplugged device): skip it.
+        let meta = match std::fs::symlink_metadata(&path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e).with_path("stat", &path),
+        };
+        let kind = meta.file_type();
+        if kind.is_dir() {
+            if !matches!(name.to_str(), Some("pts" | "shm" | "mqueue" | "fd")) {
+                device_nodes(&path, out)?;
+            }
+            continue;
+        }
+        let type_ = if kind.is_char_device() {
+            "c"
+        } else if kind.is_block_device() {
+            "b"
+        } else {
+            continue;
+        };
+        if name == "console" {
+            continue;
+        }
+        let rdev = meta.rdev();
+        out.push(json!({
+            "path": path.to_string_lossy(),
+            "type": type_,
+            "major": libc::major(rdev),
+            "minor": libc::minor(rdev),
+            "fileMode": meta.mode() & 0o7777,
+            "uid": meta.uid(),
+            "gid": meta.gid(),
+        }));
+    }
+    Ok(())
+}
+
 /// Joins a relative path from a request under `base`, refusing to leave it.
 fn checked_join(base: &Path, rel: &str) -> Result<PathBuf> {
     let mut out = base.to_path_buf();
@@ -369,6 +473,62 @@ mod tests {
             std::fs::read_to_string(bundle.join("hostname")).unwrap(),
             "demo\n"
         );
+    }
+
+    #[test]
+    fn sandbox_cgroup_allows_the_devices_its_workloads_may_have() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spec = json!({
+            "annotations": {"io.kubernetes.cri.container-type": "sandbox"},
+            "linux": {"resources": {"devices": [{"allow": false, "access": "rwm"}]}}
+        });
+        let p = prepare("sb", &dir.path().join("sb"), &mut spec, "").unwrap();
+        assert_eq!(p.role, Role::Sandbox);
+        assert_eq!(
+            spec["linux"]["resources"]["devices"],
+            json!([{"allow": true, "access": "rwm"}])
+        );
+    }
+
+    #[test]
+    fn privileged_workload_gets_the_guests_devices_and_an_allow_all_cgroup() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spec = json!({
+            "annotations": {
+                "io.kubernetes.cri.container-type": "container",
+                "io.kubernetes.cri.sandbox-id": "sb",
+                ANNOTATION_PRIVILEGED: "true",
+            },
+            "linux": {"devices": [{"path": "/dev/null", "type": "c", "major": 1, "minor": 3}]}
+        });
+        prepare("c1", &dir.path().join("c1"), &mut spec, "").unwrap();
+        assert_eq!(
+            spec["linux"]["resources"]["devices"],
+            json!([{"allow": true, "access": "rwm"}])
+        );
+        let devices = spec["linux"]["devices"].as_array().unwrap();
+        let null: Vec<_> = devices
+            .iter()
+            .filter(|d| d["path"] == "/dev/null")
+            .collect();
+        assert_eq!(null.len(), 1, "listed twice: {devices:?}");
+        let zero = devices.iter().find(|d| d["path"] == "/dev/zero").unwrap();
+        assert_eq!(
+            (&zero["type"], &zero["major"], &zero["minor"]),
+            (&json!("c"), &json!(1), &json!(5))
+        );
+        assert!(!devices.iter().any(|d| d["path"] == "/dev/console"));
+
+        // Not privileged: the devices and rules are left alone.
+        let mut spec = json!({
+            "annotations": {
+                "io.kubernetes.cri.container-type": "container",
+                "io.kubernetes.cri.sandbox-id": "sb",
+            },
+        });
+        prepare("c2", &dir.path().join("c2"), &mut spec, "").unwrap();
+        assert!(spec["linux"].get("devices").is_none(), "{spec}");
+        assert!(spec["linux"].get("resources").is_none(), "{spec}");
     }
 
     #[test]

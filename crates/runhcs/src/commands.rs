@@ -570,6 +570,9 @@ pub fn delete(cli: &Cli, id: &str, force: bool) -> Result<()> {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+        // The sandbox's private mount point is the host's to remove (its agent is gone).
+        uvm::sandbox::local::remove_state_dir(&cd.sandbox_dir())
+            .map_err(|e| Error::State(format!("remove the sandbox's state: {e}")))?;
     }
     match std::fs::remove_dir_all(&cd.dir) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {

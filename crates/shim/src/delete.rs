@@ -88,9 +88,16 @@ fn cleanup(cmd: &Command, bundle: &Path) {
                 .map(|e| e.file_name().to_string_lossy().into_owned()),
         );
     }
+    // A sandbox in the host's pid namespace left its processes running when its agent died.
+    if let Err(e) =
+        uvm::sandbox::local::kill_cgroup_processes(&ids, std::time::Duration::from_secs(5))
+    {
+        eprintln!("{e}");
+    }
     crate::host::sweep_cgroups(&ids, std::time::Duration::from_secs(5));
     if state.exists() {
-        if let Err(e) = std::fs::remove_dir_all(&state) {
+        // Through the sandbox's own removal: its private mount point goes first.
+        if let Err(e) = uvm::sandbox::local::remove_state_dir(&state) {
             eprintln!("remove {}: {e}", state.display());
         }
     }

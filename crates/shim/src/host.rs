@@ -85,6 +85,10 @@ pub struct HostConfig {
     /// The pod's network namespace on the host (CNI's, from the spec that starts the
     /// sandbox); a utility VM carries it in as its NIC.
     pub network_namespace: Option<PathBuf>,
+    /// The pod (or task) is in the host's pid namespace (its spec has no pid namespace): the
+    /// local sandbox's agent stays in the host's too, so its containers see the host's
+    /// processes.
+    pub host_pid: bool,
 }
 
 /// The network namespace path of a spec (`linux.namespaces`, type `network`), if it names
@@ -118,6 +122,7 @@ impl HostConfig {
             cpus: None,
             rootfs_type: None,
             network_namespace: None,
+            host_pid: false,
         }
     }
 
@@ -188,6 +193,7 @@ pub async fn start_sandbox(kind: SandboxKind, config: &HostConfig) -> Result<San
             let mut c = uvm::sandbox::local::LocalSandboxConfig::new(&config.state_dir);
             c.agent = config.gcs.clone();
             c.log_level = config.log_level.clone();
+            c.host_pid = config.host_pid;
             let sb = uvm::sandbox::local::LocalSandbox::start(c)
                 .await
                 .map_err(|e| Error::sandbox("start the local sandbox", e))?;

@@ -160,6 +160,7 @@ impl Service {
         annotations: &std::collections::HashMap<String, String>,
         bundle: &Path,
         spec: &serde_json::Value,
+        host_pid: bool,
     ) -> Result<Arc<dyn TaskHost>> {
         let kind = host::sandbox_kind(annotations)?;
         // Linux: a short path (the sandbox's sockets live in it); Windows: the bundle.
@@ -176,6 +177,7 @@ impl Service {
         hc.apply_annotations(annotations)?;
         hc.network_namespace = host::network_namespace(spec);
         hc.log_level = self.config.log_level.clone();
+        hc.host_pid = host_pid;
         Ok(Arc::new(host::start_sandbox(kind, &hc).await?))
     }
 
@@ -215,6 +217,11 @@ impl Service {
             .map(str::to_owned);
         let rootfs =
             rootfs::from_mounts(&req.rootfs, Path::new(&req.bundle), root_path.as_deref())?;
+        // A spec without a pid namespace runs in the host's (CRI's NamespaceMode NODE).
+        let host_pid = !spec
+            .pointer("/linux/namespaces")
+            .and_then(|n| n.as_array())
+            .is_some_and(|ns| ns.iter().any(|n| n["type"] == "pid"));
         let task_spec = TaskSpec {
             id: req.id.clone(),
             bundle: req.bundle.clone(),
@@ -255,7 +262,7 @@ impl Service {
                     }
                 }
                 let host = self
-                    .new_host(&ann, Path::new(&req.bundle), &task_spec.spec)
+                    .new_host(&ann, Path::new(&req.bundle), &task_spec.spec, host_pid)
                     .await?;
                 let task = match Task::create(host.clone(), true, self.publisher.clone(), task_spec)
                     .await
@@ -278,7 +285,7 @@ impl Service {
                     )));
                 }
                 let host = self
-                    .new_host(&ann, Path::new(&req.bundle), &task_spec.spec)
+                    .new_host(&ann, Path::new(&req.bundle), &task_spec.spec, host_pid)
                     .await?;
                 let task = match Task::create(host.clone(), true, self.publisher.clone(), task_spec)
                     .await

@@ -5,11 +5,18 @@
 //! security contexts (run as a user, read-only root file system), a container with a
 //! terminal, ExecSync output, exit codes and timeout, container stats, resource updates,
 //! streaming (exec with a terminal, attach, port-forward over containerd's streaming
-//! server), container logs, and a clean stop/remove. Root only.
+//! server), container logs, and a clean stop/remove. Then, on the same containerd, a
+//! privileged pod in the host's namespaces with volumes of each mount propagation
+//! (`host_namespaces`), where `security` checks security contexts, seccomp, log reopening
+//! and the status of a container that exited. Root only.
 
 #![cfg(target_os = "linux")]
 
 mod common;
+#[path = "cri/host_namespaces.rs"]
+mod host_namespaces;
+#[path = "cri/security.rs"]
+mod security;
 #[path = "cri/vm.rs"]
 mod vm;
 
@@ -123,6 +130,12 @@ fn a_pod_of_three_containers_through_cri() {
                 searches: vec!["shimpod.example".into()],
                 options: vec!["ndots:3".into()],
             }),
+            // A namespaced sysctl of the pod (critest's "runtime should support sysctls"),
+            // set in the pause's IPC namespace, which the containers share.
+            linux: Some(LinuxPodSandboxConfig {
+                sysctls: [("kernel.shm_rmid_forced".to_owned(), "1".to_owned())].into(),
+                ..Default::default()
+            }),
             ..Default::default()
         };
         let pod = rt
@@ -202,6 +215,9 @@ fn a_pod_of_three_containers_through_cri() {
             assert!(dns.lines().any(|l| l == line), "{line:?} not in {dns:?}");
         }
 
+        let sysctl = exec(&mut rt, &ids[1], &["cat", "/proc/sys/kernel/shm_rmid_forced"]).await;
+        assert_eq!(String::from_utf8_lossy(&sysctl.stdout).trim(), "1", "{sysctl:?}");
+
         // Security contexts: c1's root file system is read-only, c2 runs (and execs) as 1234.
         let ro = exec(&mut rt, &ids[0], &["sh", "-c", "touch /written 2>&1"]).await;
         assert_ne!(ro.exit_code, 0, "wrote to a read-only rootfs: {ro:?}");
@@ -276,6 +292,15 @@ fn a_pod_of_three_containers_through_cri() {
             .into_inner()
             .stats
             .unwrap();
+        // What critest's stats specs read: the container's id and name, and timestamps.
+        let attributes = stats.attributes.as_ref();
+        assert_eq!(attributes.map(|a| a.id.as_str()), Some(ids[0].as_str()));
+        assert_eq!(
+            attributes.and_then(|a| a.metadata.as_ref()).map(|m| m.name.as_str()),
+            Some("c1")
+        );
+        assert!(stats.cpu.as_ref().is_some_and(|c| c.timestamp != 0), "{stats:?}");
+        assert!(stats.memory.as_ref().is_some_and(|m| m.timestamp != 0), "{stats:?}");
         let memory = stats.memory.and_then(|m| m.working_set_bytes);
         assert!(memory.is_some_and(|m| m.value > 0), "{memory:?}");
         assert!(stats.cpu.and_then(|c| c.usage_core_nano_seconds).is_some());
@@ -503,6 +528,8 @@ fn a_pod_of_three_containers_through_cri() {
             let cg = std::path::Path::new(base).join(&pod);
             assert!(!cg.exists(), "cgroup {} left", cg.display());
         }
+
+        host_namespaces::privileged_pod_in_host_namespaces(&mut rt, &c).await;
 
         // A pod in a utility VM, on the same containerd and CNI network.
         vm::pod_in_a_utility_vm(&mut rt, &c).await;

@@ -490,8 +490,11 @@ fn a_hundred_create_delete_cycles_leave_nothing_behind() {
         assert_gone(&c, id);
     }
     assert!(c.shim_pids().is_empty(), "shims left: {:?}", c.shim_pids());
-    let mounts: Vec<String> = common::mounts_under(Path::new("/run/containerd-runhcs"))
-        .into_iter()
+    // Only this test's sandboxes: the other tests, running meanwhile, have theirs (each with
+    // its private `c` mount point) in the same root.
+    let mounts: Vec<String> = ids
+        .iter()
+        .flat_map(|id| common::mounts_under(&c.sandbox_dir(NS, id)))
         .chain(common::mounts_under(&c.dir.join("state")))
         .collect();
     assert!(mounts.is_empty(), "mounts left: {mounts:?}");

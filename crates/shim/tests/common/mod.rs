@@ -334,6 +334,20 @@ impl Drop for Containerd {
             );
         }
         std::thread::sleep(Duration::from_millis(200));
+        // The killed shims' local sandboxes: their state dirs (with the private mount point
+        // in each) are outside this directory, named after the tasks' bundles.
+        let tasks = self.dir.join("state/io.containerd.runtime.v2.task");
+        for ns in std::fs::read_dir(&tasks).into_iter().flatten().flatten() {
+            for task in std::fs::read_dir(ns.path()).into_iter().flatten().flatten() {
+                let dir = self.sandbox_dir(
+                    &ns.file_name().to_string_lossy(),
+                    &task.file_name().to_string_lossy(),
+                );
+                if let Err(e) = uvm::sandbox::local::remove_state_dir(&dir) {
+                    eprintln!("sandbox {} left: {e}", dir.display());
+                }
+            }
+        }
         let mut mounts = mounts_under(&self.dir);
         mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
         for m in mounts {

@@ -5,7 +5,11 @@
 //! * **Isolation** as `unshare --mount --pid --fork --kill-child --mount-proc` gives it,
 //!   without that extra process: the thread unshares its pid namespace for children, so the
 //!   agent is pid 1 of a new pid namespace; the agent's side of the fork unshares the mount
-//!   namespace, makes every mount private and mounts a `/proc` of its own before exec.
+//!   namespace, makes `/proc` private and mounts a `/proc` of its own over it before exec.
+//!   Every other mount keeps the host's propagation (see `local.rs` on the private `c/`).
+//!   A sandbox for a pod in the host's pid namespace (`host_pid`) gets the mount namespace
+//!   only: its containers must see the host's processes, and a pid namespace cannot be left
+//!   for an ancestor one.
 //! * **Lifetime**: `PR_SET_PDEATHSIG` (SIGKILL) fires when the thread that forked the
 //!   process ends, which is why that thread lives as long as the agent: the agent dies with
 //!   the host process, never earlier.
@@ -45,17 +49,19 @@ pub(super) struct Agent {
 
 impl Agent {
     /// Starts `program` with `args`, its stderr to `stderr`, its stdin and stdout piped to
-    /// the returned pipes (`inouterr`) or `/dev/null`, in new pid and mount namespaces when
-    /// `isolate`; `fd3`, when given, is the child's file descriptor 3 (the caller keeps it
-    /// open until this returns).
+    /// the returned pipes (`inouterr`) or `/dev/null`, in a new mount namespace when
+    /// `isolate`, and then in a new pid namespace too unless `host_pid`; `fd3`, when given,
+    /// is the child's file descriptor 3 (the caller keeps it open until this returns).
     pub(super) async fn spawn(
         program: &Path,
         args: &[OsString],
         stderr: File,
         inouterr: bool,
         isolate: bool,
+        host_pid: bool,
         fd3: Option<RawFd>,
     ) -> io::Result<(Agent, Option<AgentPipes>)> {
+        let own_pid_ns = isolate && !host_pid;
         let mut cmd = Command::new(program);
         cmd.args(args).stderr(Stdio::from(stderr));
         if inouterr {
@@ -80,10 +86,18 @@ impl Agent {
                     libc::SIGKILL as libc::c_ulong,
                 ))?;
                 if isolate {
+                    // The namespace's mounts keep the host's propagation (a container's
+                    // volume with HostToContainer or Bidirectional propagation must see the
+                    // host's mounts and show its own there). Its rootfs overlays stay
+                    // inside as the sandbox's `c/` is a private mount point.
                     check(libc::unshare(libc::CLONE_NEWNS))?;
+                }
+                if own_pid_ns {
+                    // A `/proc` of the new pid namespace; the host's, made private first, so
+                    // that this mount never covers the host's `/proc`.
                     check(libc::mount(
                         std::ptr::null(),
-                        c"/".as_ptr(),
+                        c"/proc".as_ptr(),
                         std::ptr::null(),
                         libc::MS_REC | libc::MS_PRIVATE,
                         std::ptr::null(),
@@ -116,7 +130,7 @@ impl Agent {
             .spawn(move || {
                 // SAFETY: unshare(2) with one flag; it changes the pid namespace of this
                 // thread's future children only, and this thread forks the agent alone.
-                if isolate && unsafe { libc::unshare(libc::CLONE_NEWPID) } != 0 {
+                if own_pid_ns && unsafe { libc::unshare(libc::CLONE_NEWPID) } != 0 {
                     let _ = started_tx.send(Err(io::Error::last_os_error()));
                     return;
                 }

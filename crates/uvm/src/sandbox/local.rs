@@ -11,6 +11,11 @@
 //!   namespace and the mounts go with it. That is what makes teardown leave nothing behind
 //!   even when the agent crashed. The agent also dies with the host process
 //!   (`PR_SET_PDEATHSIG`) and runs in its own session (terminal signals do not reach it).
+//! * **Mount propagation**: the agent's namespace keeps the host's propagation, as a
+//!   container runtime on the host has it, so that a volume with HostToContainer or
+//!   Bidirectional propagation sees the host's mounts and shows its own on the host. Only
+//!   `c/` is a private mount point (a bind of itself on the host, made before the agent
+//!   starts and removed with the state dir): the rootfs overlays under it stay inside.
 //! * **Transport**: the host listens, the agent dials (`-transport unix -socket-dir <dir>`),
 //!   or the agent speaks the bridge on its stdin/stdout (`-use-inouterr`).
 
@@ -48,6 +53,11 @@ pub struct LocalSandboxConfig {
     pub agent_args: Vec<OsString>,
     /// Run the agent in its own mount and pid namespaces.
     pub isolate: bool,
+    /// Leave the agent in the host's pid namespace (it keeps its own mount namespace when
+    /// isolated): for a pod in the host's pid namespace, whose containers must see the
+    /// host's processes. Teardown then kills the containers' processes by their cgroups, as
+    /// no namespace dies with the agent to take them.
+    pub host_pid: bool,
     /// Speak the bridge over the agent's stdin/stdout (`-use-inouterr`).
     pub use_inouterr: bool,
     /// Bound of waiting for the agent's bridge connection.
@@ -72,6 +82,7 @@ impl LocalSandboxConfig {
             agent: PathBuf::from("gcs"),
             agent_args: Vec::new(),
             isolate: true,
+            host_pid: false,
             use_inouterr: false,
             connect_timeout,
             log_level: "info".into(),
@@ -136,13 +147,21 @@ impl LocalSandbox {
             )));
         }
         create_private_dir(&dir)?;
-        match Self::start_in(config).await {
-            Ok(s) => Ok(s),
-            Err(e) => {
-                let _ = std::fs::remove_dir_all(&dir);
-                Err(e)
+        let started = if config.isolate {
+            make_private_mount_point(&dir.join(CONTAINERS_DIR))
+        } else {
+            Ok(())
+        };
+        let started = match started {
+            Ok(()) => Self::start_in(config).await,
+            Err(e) => Err(e),
+        };
+        if started.is_err() {
+            if let Err(e) = remove_state_dir(&dir) {
+                tracing::warn!(error = %e, "the failed sandbox's state dir is left");
             }
         }
+        started
     }
 
     async fn start_in(config: LocalSandboxConfig) -> Result<Self> {
@@ -167,6 +186,7 @@ impl LocalSandbox {
             log,
             config.use_inouterr,
             config.isolate,
+            config.host_pid,
             None,
         )
         .await
@@ -259,7 +279,7 @@ impl LocalSandbox {
     /// Where container `id` lives, as the agent sees it (under the state dir where the
     /// sandbox started).
     pub fn container_paths(&self, id: &str) -> ContainerPaths {
-        ContainerPaths::new(&self.config.state_dir.join("c"), id)
+        ContainerPaths::new(&self.config.state_dir.join(CONTAINERS_DIR), id)
     }
 
     /// Builds the rootfs of `id` from directory `layers` (topmost first; a writable scratch
@@ -377,8 +397,11 @@ impl LocalSandbox {
         self.client.close("the sandbox is being torn down").await;
         kill_agent(&self.agent).await;
         let ids = std::mem::take(&mut *lock(&self.containers));
+        if self.config.host_pid {
+            kill_cgroup_processes(&ids, Duration::from_secs(10))?;
+        }
         remove_container_cgroups(&ids);
-        remove_tree(&self.state_dir())
+        remove_state_dir(&self.state_dir())
     }
 
     /// Frees what the sandbox holds under reusable names, so that a new sandbox or container
@@ -473,8 +496,15 @@ impl Drop for LocalSandbox {
                 "the agent did not end after SIGKILL"
             );
         }
+        if self.config.host_pid {
+            if let Err(e) = kill_cgroup_processes(&lock(&self.containers), Duration::from_secs(5)) {
+                tracing::warn!(error = %e, "the sandbox's processes are left");
+            }
+        }
         remove_container_cgroups(&lock(&self.containers));
-        let _ = remove_tree(&self.state_dir());
+        if let Err(e) = remove_state_dir(&self.state_dir()) {
+            tracing::warn!(error = %e, "the sandbox's state dir is left");
+        }
     }
 }
 
@@ -489,6 +519,68 @@ fn create_private_dir(dir: &Path) -> Result<()> {
         .mode(0o700)
         .create(dir)
         .map_err(|e| Error::io(format!("create {}", dir.display()), e))
+}
+
+/// The state dir's subdirectory of container bundles and rootfs mounts.
+const CONTAINERS_DIR: &str = "c";
+
+/// Makes `dir` (created here) a private mount point: a bind of itself, private. The agent's
+/// mount namespace copies it as private, so the mounts the agent makes under it (rootfs
+/// overlays) never propagate to the host, while the rest of the namespace stays in the
+/// host's peer groups.
+fn make_private_mount_point(dir: &Path) -> Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    create_private_dir(dir)?;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes())
+        .map_err(|_| Error::InvalidArgument(format!("{} has a NUL byte", dir.display())))?;
+    for (what, source, flags) in [
+        ("bind", path.as_ptr(), libc::MS_BIND),
+        ("make private", std::ptr::null(), libc::MS_PRIVATE),
+    ] {
+        // SAFETY: mount(2) with NUL-terminated strings that outlive the call and a null
+        // file system type and data, which bind and propagation changes ignore.
+        let r = unsafe {
+            libc::mount(
+                source,
+                path.as_ptr(),
+                std::ptr::null(),
+                flags,
+                std::ptr::null(),
+            )
+        };
+        if r != 0 {
+            let e = std::io::Error::last_os_error();
+            // A bind that was made must not outlive the failure.
+            let _ = unmount_detach(dir);
+            return Err(Error::io(format!("{what} {}", dir.display()), e));
+        }
+    }
+    Ok(())
+}
+
+/// Lazily unmounts `dir`; `Ok(false)` when it is no mount point (or does not exist).
+fn unmount_detach(dir: &Path) -> Result<bool> {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(path) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return Ok(false);
+    };
+    // SAFETY: umount2(2) with a NUL-terminated path that outlives the call.
+    if unsafe { libc::umount2(path.as_ptr(), libc::MNT_DETACH) } == 0 {
+        return Ok(true);
+    }
+    let e = std::io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::EINVAL) | Some(libc::ENOENT) => Ok(false),
+        _ => Err(Error::io(format!("unmount {}", dir.display()), e)),
+    }
+}
+
+/// Removes a local sandbox's state dir: its private `c/` mount point first (see
+/// [`LocalSandbox::start`]), then the tree. For teardown, and for cleaning up after a host
+/// process that died without tearing its sandbox down.
+pub fn remove_state_dir(dir: &Path) -> Result<()> {
+    unmount_detach(&dir.join(CONTAINERS_DIR))?;
+    remove_tree(dir)
 }
 
 fn remove_tree(dir: &Path) -> Result<()> {
@@ -549,6 +641,55 @@ pub fn remove_container_cgroups(ids: &[String]) -> Vec<PathBuf> {
         }
     }
     left
+}
+
+/// Kills every process in the cgroups of containers `ids` (`pods/<id>` and below, so a
+/// pod's sandbox id takes its workloads too) until they are empty or `limit` passes: what
+/// the death of the agent's pid namespace does when the sandbox has none. Public for
+/// cleaning up after a host process that died without tearing its sandbox down.
+pub fn kill_cgroup_processes(ids: &[String], limit: Duration) -> Result<()> {
+    fn pids_under(dir: &Path, out: &mut Vec<libc::pid_t>) {
+        if let Ok(procs) = std::fs::read_to_string(dir.join("cgroup.procs")) {
+            out.extend(
+                procs
+                    .lines()
+                    .filter_map(|l| l.trim().parse::<libc::pid_t>().ok()),
+            );
+        }
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                pids_under(&e.path(), out);
+            }
+        }
+    }
+    // One hierarchy holds every process: the unified one, or v1's pids (or memory).
+    let root = Path::new("/sys/fs/cgroup");
+    let base = ["", "pids", "memory"]
+        .into_iter()
+        .map(|c| root.join(c))
+        .find(|b| b.join("cgroup.procs").is_file())
+        .unwrap_or_else(|| root.to_path_buf());
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let mut pids = Vec::new();
+        for id in ids {
+            pids_under(&base.join("pods").join(id), &mut pids);
+        }
+        if pids.is_empty() {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(Error::Sandbox(format!(
+                "processes {pids:?} of the sandbox's cgroups did not end"
+            )));
+        }
+        for pid in pids {
+            // SAFETY: kill(2) with a pid read from the sandbox's own cgroups; a process that
+            // already ended gives ESRCH, which the next round's empty list confirms.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// A host-wide advisory lock (flock on the cgroup root directory, so no lock file is left

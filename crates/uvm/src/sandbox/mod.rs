@@ -225,6 +225,20 @@ pub fn validate_container_id(id: &str) -> Result<()> {
     }
 }
 
+/// Annotation asking the guest to run a workload privileged (all of its devices).
+pub const ANNOTATION_PRIVILEGED: &str = "io.microsoft.virtualmachine.lcow.privileged";
+
+/// Whether an OCI device cgroup rule allows every device (containerd's privileged rule).
+fn allows_every_device(rule: &serde_json::Value) -> bool {
+    rule.get("allow").and_then(|a| a.as_bool()) == Some(true)
+        && rule
+            .get("type")
+            .and_then(|t| t.as_str())
+            .is_none_or(|t| t == "a")
+        && rule.get("major").is_none_or(|m| m.is_null())
+        && rule.get("minor").is_none_or(|m| m.is_null())
+}
+
 /// Prepares an OCI spec the way the host does for LCOW (`createLCOWSpec`): `root.path` is
 /// the guest rootfs, hooks are removed (they would run in the guest), `linux.cgroupsPath` is
 /// left to the guest, the resources the guest cannot honour are cleared, and `windows` is
@@ -267,9 +281,27 @@ pub fn prepare_spec(
             "cgroupsPath".into(),
             serde_json::Value::String(String::new()),
         );
+        let mut privileged = false;
         if let Some(res) = linux.get_mut("resources").and_then(|r| r.as_object_mut()) {
+            privileged = res
+                .get("devices")
+                .and_then(|d| d.as_array())
+                .is_some_and(|rules| rules.iter().any(allows_every_device));
             for k in ["devices", "pids", "blockIO", "hugepageLimits", "network"] {
                 res.remove(k);
+            }
+        }
+        if privileged {
+            // The device rules go (they are the host's), but what they said must reach the
+            // guest: a Linux CRI's privileged container has a rule allowing every device,
+            // LCOW says privileged with an annotation, on which the guest gives the
+            // container every device and a device cgroup allowing them.
+            let annotations = obj
+                .entry("annotations")
+                .or_insert_with(|| serde_json::json!({}));
+            if let Some(a) = annotations.as_object_mut() {
+                a.entry(ANNOTATION_PRIVILEGED)
+                    .or_insert_with(|| serde_json::Value::String("true".into()));
             }
         }
     }
@@ -292,6 +324,36 @@ mod tests {
         for bad in ["", ".", "..", "a/b", "a b", &"x".repeat(129)] {
             assert!(validate_container_id(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_rule_allowing_every_device_becomes_the_privileged_annotation() {
+        let paths = ContainerPaths::new(Path::new("/run/gcs/c"), "c1");
+        let spec = |rules: serde_json::Value| {
+            serde_json::json!({
+                "process": {"args": ["sh"]},
+                "annotations": {"a": "b"},
+                "linux": {"resources": {"devices": rules}}
+            })
+        };
+        let annotations = |spec| {
+            let cfg = prepare_spec(spec, &paths).unwrap();
+            let out: serde_json::Value = cfg.oci_specification.unwrap().parse().unwrap();
+            assert!(out["linux"]["resources"].get("devices").is_none(), "{out}");
+            out["annotations"].clone()
+        };
+        let privileged = spec(serde_json::json!([{"allow": true, "access": "rwm"}]));
+        assert_eq!(
+            annotations(privileged),
+            serde_json::json!({"a": "b", ANNOTATION_PRIVILEGED: "true"})
+        );
+        // containerd's default rules: deny all, then allow some devices.
+        let default = spec(serde_json::json!([
+            {"allow": false, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 136, "access": "rwm"}
+        ]));
+        assert_eq!(annotations(default), serde_json::json!({"a": "b"}));
     }
 
     #[test]

@@ -397,6 +397,7 @@ impl VmSandbox {
             open_log(&dir.join("backend.log"))?,
             false,
             false,
+            false,
             None,
         )
         .await
@@ -504,6 +505,7 @@ impl VmSandbox {
             &config.qemu,
             &args.to_args(),
             open_log(&qemu_log)?,
+            false,
             false,
             false,
             net.and_then(PodNetwork::tap_fd),
