@@ -17,7 +17,7 @@ pub const ANNOTATION_SANDBOX_ID: &str = "io.kubernetes.cri.sandbox-id";
 pub const ANNOTATION_SHM_SIZE_KB: &str = "io.microsoft.lcow.shm.size-kb";
 /// Annotation setting a workload's RLIMIT_CORE as `soft;hard` (the reference's separator).
 pub const ANNOTATION_RLIMIT_CORE: &str = "io.microsoft.lcow.rlimitcore";
-/// Annotation making a workload privileged: all of the guest's devices, and a device cgroup
+/// Annotation making a container privileged: all of the guest's devices, and a device cgroup
 /// that allows them.
 pub const ANNOTATION_PRIVILEGED: &str = "io.microsoft.virtualmachine.lcow.privileged";
 /// Annotation asking for host networking.
@@ -106,9 +106,6 @@ pub fn prepare(id: &str, bundle: &Path, spec: &mut Value, resolv_conf: &str) -> 
             rewrite_mount_sources(spec, &sandbox_root(bundle, sb))?;
             add_sandbox_file_mounts(spec, &sandbox_root(bundle, sb));
             apply_workload_annotations(spec)?;
-            if annotation(spec, ANNOTATION_PRIVILEGED) == Some("true") {
-                apply_privileged(spec, Path::new("/dev"))?;
-            }
             format!("/pods/{sb}/{id}")
         }
         Role::Sandbox | Role::Standalone => {
@@ -117,6 +114,12 @@ pub fn prepare(id: &str, bundle: &Path, spec: &mut Value, resolv_conf: &str) -> 
             format!("/pods/{id}")
         }
     };
+
+    // Any container may be privileged: a pod's workload, and a standalone task too
+    // (`ctr run --privileged`).
+    if annotation(spec, ANNOTATION_PRIVILEGED) == Some("true") {
+        apply_privileged(spec, Path::new("/dev"))?;
+    }
 
     let obj = spec.as_object_mut().expect("checked above");
     obj.insert("windows".into(), Value::Null);
@@ -346,7 +349,7 @@ fn apply_workload_annotations(spec: &mut Value) -> Result<()> {
     Ok(())
 }
 
-/// Gives a privileged workload every device node under `dev` (those the spec does not list
+/// Gives a privileged container every device node under `dev` (those the spec does not list
 /// already) and a device cgroup allowing all devices. The host cleared the spec's device
 /// rules (they describe the host's devices, not the guest's); without the allow-all rule,
 /// runc's default rules would deny the container even the devices it lists.
@@ -518,6 +521,14 @@ mod tests {
             (&json!("c"), &json!(1), &json!(5))
         );
         assert!(!devices.iter().any(|d| d["path"] == "/dev/console"));
+
+        // A standalone task (no CRI annotations) too.
+        let mut spec = json!({"annotations": {ANNOTATION_PRIVILEGED: "true"}});
+        prepare("t1", &dir.path().join("t1"), &mut spec, "").unwrap();
+        assert_eq!(
+            spec["linux"]["resources"]["devices"],
+            json!([{"allow": true, "access": "rwm"}])
+        );
 
         // Not privileged: the devices and rules are left alone.
         let mut spec = json!({

@@ -105,6 +105,34 @@ fn ctr_run_prints_the_output_and_keeps_the_exit_code() {
     assert_gone(&c, &id);
     assert!(c.ctr_ok(&["c", "ls", "-q"]).trim().is_empty());
 
+    // `--privileged`: every capability and the host's devices, usable (runc's device
+    // cgroup would deny them if the allow-all rule were lost on the way to the guest).
+    let id = uid("priv1");
+    let o = c.ctr(&[
+        "run",
+        "--rm",
+        "--privileged",
+        "--runtime",
+        RUNTIME,
+        IMAGE,
+        &id,
+        "sh",
+        "-c",
+        "grep CapEff /proc/self/status; head -c 4 /dev/zero | wc -c; test -c /dev/full && echo full",
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        out.contains("CapEff:\t000001ffffffffff") || out.contains("CapEff:\t000001fffeffffff"),
+        "{out}"
+    );
+    assert!(out.contains("4\nfull\n"), "{out}");
+    assert_gone(&c, &id);
+
     // `--log-uri binary://…`: the shim starts the logging driver (containerd's Linux
     // convention: stdout on fd 3, stderr on fd 4, fd 5 closed when ready) and the
     // container's output goes to it.
