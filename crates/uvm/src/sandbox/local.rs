@@ -551,53 +551,21 @@ fn make_private_mount_point(dir: &Path) -> Result<()> {
         if r != 0 {
             let e = std::io::Error::last_os_error();
             // A bind that was made must not outlive the failure.
-            let _ = unmount_detach(dir);
+            if let Err(e2) = super::state_dir::unmount_detach(dir) {
+                tracing::warn!(error = %e2, "the failed private mount point is left");
+            }
             return Err(Error::io(format!("{what} {}", dir.display()), e));
         }
     }
     Ok(())
 }
 
-/// Lazily unmounts `dir`; `Ok(false)` when it is no mount point (or does not exist).
-fn unmount_detach(dir: &Path) -> Result<bool> {
-    use std::os::unix::ffi::OsStrExt;
-    let Ok(path) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
-        return Ok(false);
-    };
-    // SAFETY: umount2(2) with a NUL-terminated path that outlives the call.
-    if unsafe { libc::umount2(path.as_ptr(), libc::MNT_DETACH) } == 0 {
-        return Ok(true);
-    }
-    let e = std::io::Error::last_os_error();
-    match e.raw_os_error() {
-        Some(libc::EINVAL) | Some(libc::ENOENT) => Ok(false),
-        _ => Err(Error::io(format!("unmount {}", dir.display()), e)),
-    }
-}
-
-/// Removes a local sandbox's state dir: its private `c/` mount point first (see
-/// [`LocalSandbox::start`]), then the tree. For teardown, and for cleaning up after a host
-/// process that died without tearing its sandbox down.
+/// Removes a local sandbox's state dir: every mount in it first (its private `c/`, see
+/// [`LocalSandbox::start`]), then the tree (see [`super::state_dir`]). For teardown, and
+/// for cleaning up after a host process that died without tearing its sandbox down, which
+/// may have been a VM sandbox's (its shares are bind mounts of host directories).
 pub fn remove_state_dir(dir: &Path) -> Result<()> {
-    unmount_detach(&dir.join(CONTAINERS_DIR))?;
-    remove_tree(dir)
-}
-
-fn remove_tree(dir: &Path) -> Result<()> {
-    let mut last = None;
-    for _ in 0..20 {
-        match std::fs::remove_dir_all(dir) {
-            Ok(()) => return Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            // A namespace still being torn down can keep a mount busy for a moment.
-            Err(e) => last = Some(e),
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Err(Error::io(
-        format!("remove {}", dir.display()),
-        last.unwrap_or_else(|| std::io::Error::other("unknown")),
-    ))
+    super::state_dir::remove_state_dir(dir)
 }
 
 /// Kills the agent (with its whole namespace when isolated) and waits for it.

@@ -10,6 +10,8 @@ pub mod hcs;
 #[cfg(target_os = "linux")]
 pub mod local;
 #[cfg(target_os = "linux")]
+pub mod state_dir;
+#[cfg(target_os = "linux")]
 pub mod vm;
 
 use std::path::{Path, PathBuf};

@@ -382,21 +382,10 @@ impl VmSandbox {
     }
 }
 
-/// Removes the state dir, unless something is still mounted in it: a share left mounted
-/// is a host directory, which a recursive delete would empty.
+/// Removes the state dir (see [`crate::sandbox::state_dir`]): the shares are unmounted by
+/// then, and anything still mounted in it is detached first, never deleted through.
 fn remove_tree(dir: &Path) -> Result<()> {
-    if super::shares::has_mounts_under(dir)? {
-        return Err(Error::Sandbox(format!(
-            "{} still has mounts in it (a share could not be unmounted): left in place",
-            dir.display()
-        )));
-    }
-    match std::fs::remove_dir_all(dir) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            Err(Error::io(format!("remove {}", dir.display()), e))
-        }
-        _ => Ok(()),
-    }
+    crate::sandbox::state_dir::remove_state_dir(dir)
 }
 
 #[async_trait::async_trait]

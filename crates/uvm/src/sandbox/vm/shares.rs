@@ -204,35 +204,9 @@ fn unmount_and_remove(target: &Path) -> Result<()> {
     }
 }
 
-/// Whether anything is mounted at or below `dir` (from `/proc/self/mountinfo`): a state
-/// directory with a mount in it must not be deleted recursively.
+/// Whether anything is mounted at or below `dir`.
 pub fn has_mounts_under(dir: &Path) -> Result<bool> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo")
-        .map_err(|e| Error::io("read /proc/self/mountinfo", e))?;
-    Ok(info.lines().any(|l| {
-        l.split(' ')
-            .nth(4)
-            .map(unescape_octal)
-            .is_some_and(|p| Path::new(&p).starts_with(dir))
-    }))
-}
-
-/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
-fn unescape_octal(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(u8::is_ascii_digit) {
-            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
-            out.push(v);
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    Ok(!crate::sandbox::state_dir::mounts_under(dir)?.is_empty())
 }
 
 #[cfg(test)]
@@ -257,13 +231,6 @@ mod tests {
         ] {
             assert_eq!(host_bind(&m), None, "{m}");
         }
-    }
-
-    #[test]
-    fn mountinfo_paths_are_unescaped() {
-        assert_eq!(unescape_octal(r"/a\040b/c"), "/a b/c");
-        assert_eq!(unescape_octal(r"/plain"), "/plain");
-        assert_eq!(unescape_octal(r"/end\04"), r"/end\04");
     }
 
     #[test]
