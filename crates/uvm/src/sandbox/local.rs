@@ -640,7 +640,12 @@ pub fn kill_cgroup_processes(ids: &[String], limit: Duration) -> Result<()> {
     let deadline = std::time::Instant::now() + limit;
     loop {
         let mut pids = Vec::new();
-        for id in ids {
+        // Only a valid container id names a cgroup of this sandbox: an empty one (or a
+        // path) would widen the kill to every pod's processes.
+        for id in ids
+            .iter()
+            .filter(|i| super::validate_container_id(i).is_ok())
+        {
             pids_under(&base.join("pods").join(id), &mut pids);
         }
         if pids.is_empty() {
