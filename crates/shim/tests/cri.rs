@@ -73,6 +73,19 @@ async fn exec(rt: &mut RuntimeServiceClient<Channel>, id: &str, cmd: &[&str]) ->
     .into_inner()
 }
 
+/// ContainerStatus of `id`.
+async fn container_status(rt: &mut RuntimeServiceClient<Channel>, id: &str) -> ContainerStatus {
+    rt.container_status(ContainerStatusRequest {
+        container_id: id.to_owned(),
+        verbose: false,
+    })
+    .await
+    .unwrap()
+    .into_inner()
+    .status
+    .unwrap()
+}
+
 /// Creates and starts a container of `pod`; returns its id.
 async fn run_container(
     rt: &mut RuntimeServiceClient<Channel>,
@@ -488,16 +501,7 @@ fn a_pod_of_three_containers_through_cri() {
             })
             .await
             .unwrap_or_else(|e| panic!("StopContainer: {e}\n{}", c.log_tail()));
-            let st = rt
-                .container_status(ContainerStatusRequest {
-                    container_id: id.clone(),
-                    verbose: false,
-                })
-                .await
-                .unwrap()
-                .into_inner()
-                .status
-                .unwrap();
+            let st = container_status(&mut rt, id).await;
             assert_eq!(st.state, ContainerState::ContainerExited as i32);
             rt.remove_container(RemoveContainerRequest {
                 container_id: id.clone(),

@@ -167,16 +167,7 @@ pub async fn privileged_pod_in_host_namespaces(
     let p2 = run_container(rt, c, &pod, &sandbox_config, p2).await;
 
     // ContainerStatus reports the volumes' propagation (critest checks it).
-    let status = rt
-        .container_status(ContainerStatusRequest {
-            container_id: p1.clone(),
-            verbose: false,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .status
-        .unwrap();
+    let status = super::container_status(rt, &p1).await;
     let reported: Vec<i32> = status.mounts.iter().map(|m| m.propagation).collect();
     let asked: Vec<i32> = volumes.iter().map(|v| v.propagation as i32).collect();
     assert_eq!(reported, asked, "{:?}", status.mounts);

@@ -32,16 +32,7 @@ async fn wait_for_log(path: &Path, needle: &str) -> String {
 async fn exited(rt: &mut RuntimeServiceClient<Channel>, id: &str) -> ContainerStatus {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let st = rt
-            .container_status(ContainerStatusRequest {
-                container_id: id.to_owned(),
-                verbose: false,
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .status
-            .unwrap();
+        let st = super::container_status(rt, id).await;
         if st.state == ContainerState::ContainerExited as i32 {
             return st;
         }
