@@ -5,6 +5,9 @@
 //! else the runtime option `sandbox_isolation = HYPERVISOR` (applied as that annotation by
 //! [`crate::options::apply_to_annotations`]) for `vm`, else the platform default: `local`
 //! on Linux, `hcs` on Windows. Adding a sandbox is one arm in [`start_sandbox`].
+//!
+//! That choice is for Linux containers. A process-isolated Windows spec (no `linux`, no
+//! `windows.hyperv`) has no sandbox: its host is [`crate::wcow::host::ProcessIsolatedHost`].
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -17,7 +20,7 @@ use uvm::{GcsContainer, Sandbox, SandboxKind};
 
 use crate::annotations;
 use crate::error::{Error, Result};
-use crate::rootfs::Rootfs;
+use crate::rootfs::TaskRootfs;
 
 /// A place that runs containers for one pod or standalone task.
 #[async_trait]
@@ -31,7 +34,7 @@ pub trait TaskHost: Send + Sync + std::fmt::Debug {
         &self,
         id: &str,
         spec: serde_json::Value,
-        rootfs: &Rootfs,
+        rootfs: &TaskRootfs,
         bundle: &Path,
     ) -> Result<Arc<dyn Container>>;
 
@@ -313,9 +316,15 @@ impl TaskHost for SandboxHost {
         &self,
         id: &str,
         spec: serde_json::Value,
-        rootfs: &Rootfs,
+        rootfs: &TaskRootfs,
         bundle: &Path,
     ) -> Result<Arc<dyn Container>> {
+        let TaskRootfs::Linux(rootfs) = rootfs else {
+            return Err(Error::FailedPrecondition(format!(
+                "container {id} is a Windows container: it cannot run in a {} sandbox of Linux containers",
+                self.sandbox.kind()
+            )));
+        };
         let created = if self.sandbox.kind() == SandboxKind::Local {
             let (layers, scratch) = rootfs.prepare(bundle)?;
             match &scratch {

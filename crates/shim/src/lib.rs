@@ -1,5 +1,5 @@
-//! `containerd-shim-runhcs-v1`: containerd's runtime v2 shim for the LCOW stack (spec
-//! shim-cni.md Part 1).
+//! `containerd-shim-runhcs-v1`: containerd's runtime v2 shim for the LCOW stack and for
+//! process-isolated Windows containers (spec shim-cni.md Part 1).
 //!
 //! containerd runs the binary as the runtime `io.containerd.runhcs.v1`: `start` spawns (or,
 //! for a pod's workload container, finds) the shim serving a task and prints its address;
@@ -11,6 +11,9 @@
 //! * [`service`]: the Task service, thin handlers over [`task`] (tasks, execs, pods).
 //! * [`host`]: the sandbox a task runs in, chosen per pod; [`rootfs`] maps containerd's
 //!   snapshot mounts onto its layers and scratch.
+//! * [`wcow`]: process-isolated Windows containers (Argon), each a compute system of its
+//!   own on the host's HCS, with the OS-neutral document, process, signal, update and
+//!   statistics logic tested on Linux against the HCS simulators.
 //! * [`diag`]: the ShimDiag and ExtendedTask services.
 //! * [`stdio`], [`events`], [`options`], [`stats`], [`annotations`], [`address`].
 //! * `sys`: the platform layer (FIFOs and Unix sockets; named pipes).
@@ -35,6 +38,7 @@ pub mod stats;
 pub mod stdio;
 mod sys;
 pub mod task;
+pub mod wcow;
 
 pub use error::{Error, Result};
 

@@ -45,6 +45,15 @@ pub struct Writable {
     pub work: PathBuf,
 }
 
+/// A task's root filesystem, in the form its kind of container takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskRootfs {
+    /// A Linux container's layers and writable snapshot (host directories).
+    Linux(Rootfs),
+    /// A Windows container's layer folders (`windows-layer` mounts or `layerFolders`).
+    Windows(crate::wcow::layers::WcowLayers),
+}
+
 /// The name of the scratch directory the shim makes in the bundle.
 pub const SCRATCH_DIR: &str = "scratch";
 /// The name of the empty layer under a writable bind rootfs.

@@ -27,10 +27,11 @@ use crate::error::{Error, Result};
 use crate::events::{to_timestamp, Publisher, TaskEvent};
 use crate::host::{self, HostConfig, TaskHost};
 use crate::options::{self, ProcessDetails};
-use crate::rootfs;
+use crate::rootfs::{self, TaskRootfs};
 use crate::stdio::IoPaths;
 use crate::task::pod::Pod;
-use crate::task::{ExecState, Task, TaskSpec, UNKNOWN_EXIT};
+use crate::task::{ExecState, Resources, Task, TaskSpec, UNKNOWN_EXIT};
+use crate::wcow::SpecKind;
 
 /// What the shim serves: a standalone task or a pod.
 #[derive(Debug, Clone)]
@@ -162,6 +163,11 @@ impl Service {
         spec: &serde_json::Value,
         host_pid: bool,
     ) -> Result<Arc<dyn TaskHost>> {
+        if crate::wcow::classify(spec)? == SpecKind::WcowProcess {
+            return Ok(Arc::new(crate::wcow::host::ProcessIsolatedHost::host(
+                host::OWNER,
+            )?));
+        }
         let kind = host::sandbox_kind(annotations)?;
         // Linux: a short path (the sandbox's sockets live in it); Windows: the bundle.
         let state_dir = if cfg!(windows) {
@@ -215,8 +221,31 @@ impl Service {
             .pointer("/root/path")
             .and_then(|v| v.as_str())
             .map(str::to_owned);
-        let rootfs =
-            rootfs::from_mounts(&req.rootfs, Path::new(&req.bundle), root_path.as_deref())?;
+        let rootfs = match crate::wcow::classify(&spec)? {
+            SpecKind::Lcow => TaskRootfs::Linux(rootfs::from_mounts(
+                &req.rootfs,
+                Path::new(&req.bundle),
+                root_path.as_deref(),
+            )?),
+            SpecKind::WcowProcess => {
+                if matches!(role, PodRole::Sandbox(_))
+                    && crate::wcow::process::fix_pause_command(&mut spec)
+                {
+                    tracing::info!(id = %req.id, "pause command replaced (cmd.exe exits at once)");
+                }
+                TaskRootfs::Windows(crate::wcow::layers::from_mounts(&req.rootfs, &spec)?)
+            }
+            SpecKind::WcowHyperV => {
+                return Err(Error::Unimplemented(
+                    "Hyper-V isolated Windows containers (a Windows utility VM) are not supported; run the container process-isolated".into(),
+                ))
+            }
+            SpecKind::HostProcess => {
+                return Err(Error::Unimplemented(
+                    "HostProcess (job object) containers are not supported".into(),
+                ))
+            }
+        };
         // A spec without a pid namespace runs in the host's (CRI's NamespaceMode NODE).
         let host_pid = !spec
             .pointer("/linux/namespaces")
@@ -374,10 +403,10 @@ impl Service {
     async fn do_pids(&self, req: &PidsRequest) -> Result<PidsResponse> {
         let task = self.get_task(&req.id)?;
         let mut processes = Vec::new();
-        for (pid, exec_id) in task.pids().await? {
+        for p in task.pids().await? {
             processes.push(ProcessInfo {
-                pid,
-                info: MessageField::some(process_details(pid, exec_id)?),
+                pid: p.pid,
+                info: MessageField::some(process_details(p)?),
                 ..Default::default()
             });
         }
@@ -426,39 +455,66 @@ impl Service {
             return Err(Error::InvalidArgument("resources must not be empty".into()));
         };
         let task = self.get_task(&req.id)?;
-        if !any
-            .type_url
-            .ends_with("opencontainers/runtime-spec/1/LinuxResources")
-        {
+        let url = any.type_url.as_str();
+        let decode = |what: &str| {
+            serde_json::from_slice::<serde_json::Value>(&any.value)
+                .map_err(|e| Error::InvalidArgument(format!("{what}: {e}")))
+        };
+        let resources = if url.ends_with("opencontainers/runtime-spec/1/LinuxResources") {
+            Resources::Linux(decode("LinuxResources")?)
+        } else if url.ends_with("opencontainers/runtime-spec/1/WindowsResources") {
+            Resources::Windows(decode("WindowsResources")?)
+        } else {
             return Err(Error::InvalidArgument(
-                "update resources must be of type *WindowsResources or *LinuxResources (only LinuxResources applies to a Linux container)".into(),
+                "update resources must be of type *WindowsResources or *LinuxResources".into(),
             ));
-        }
-        let resources: serde_json::Value = serde_json::from_slice(&any.value)
-            .map_err(|e| Error::InvalidArgument(format!("LinuxResources: {e}")))?;
+        };
         task.update(resources).await
     }
 }
 
 /// The `info` of a Pids entry in the type this host's containerd decodes: the
-/// reference's `containerd.runhcs.v1.ProcessDetails` on Windows; on Linux, where ctr and
-/// CRI only know runc's types, `containerd.runc.v1.ProcessDetails` (which carries the exec
-/// id, all a Linux process needs).
+/// reference's `containerd.runhcs.v1.ProcessDetails` on Windows, filled from HCS's process
+/// list entry (with its quirk: `user_time_100_ns` is the kernel time); on Linux, where ctr
+/// and CRI only know runc's types, `containerd.runc.v1.ProcessDetails` (which carries the
+/// exec id, all a Linux process needs).
 fn process_details(
-    pid: u32,
-    exec_id: String,
+    p: crate::task::PidEntry,
 ) -> Result<containerd_shim_protos::protobuf::well_known_types::any::Any> {
     if cfg!(windows) {
-        options::pack(&ProcessDetails {
-            process_id: pid,
-            exec_id,
-            ..Default::default()
-        })
+        options::pack(&windows_process_details(p))
     } else {
         options::pack(&containerd_shim_protos::shim::oci::ProcessDetails {
-            exec_id,
+            exec_id: p.exec_id,
             ..Default::default()
         })
+    }
+}
+
+/// `containerd.runhcs.v1.ProcessDetails` from a Pids entry (task_hcs.go `Pids`).
+fn windows_process_details(p: crate::task::PidEntry) -> ProcessDetails {
+    let num = |k: &str| p.entry.get(k).and_then(|v| v.as_u64()).unwrap_or(0);
+    ProcessDetails {
+        image_name: p
+            .entry
+            .get("ImageName")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_owned(),
+        created_at: p
+            .entry
+            .get("CreateTimestamp")
+            .and_then(|v| v.as_str())
+            .and_then(crate::wcow::stats::parse_timestamp)
+            .into(),
+        kernel_time_100_ns: num("KernelTime100ns"),
+        memory_commit_bytes: num("MemoryCommitBytes"),
+        memory_working_set_private_bytes: num("MemoryWorkingSetPrivateBytes"),
+        memory_working_set_shared_bytes: num("MemoryWorkingSetSharedBytes"),
+        process_id: p.pid,
+        user_time_100_ns: num("KernelTime100ns"),
+        exec_id: p.exec_id,
+        ..Default::default()
     }
 }
 
@@ -561,11 +617,7 @@ impl TaskService for Service {
     }
 
     async fn stats(&self, _: &TtrpcContext, req: StatsRequest) -> TtrpcResult<StatsResponse> {
-        let r = async {
-            let metrics = self.get_task(&req.id)?.stats().await?;
-            crate::stats::stats_any(metrics)
-        }
-        .await?;
+        let r = async { self.get_task(&req.id)?.stats().await }.await?;
         Ok(StatsResponse {
             stats: MessageField::some(r),
             ..Default::default()

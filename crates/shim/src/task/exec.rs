@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use hcs::cow::{Container, Process, SignalOptions};
+use hcs::cow::{Container, Os, Process, SignalOptions};
 use tokio::sync::watch;
 
 use crate::error::{Error, Result};
@@ -143,10 +143,18 @@ impl Exec {
         self.inner.lock().await.state
     }
 
-    /// The process parameters (`lcowProcessParameters`): the pipes upstream asks for and,
-    /// for an additional exec, the OCI process.
-    fn parameters(&self, upstream: &Upstream) -> Result<serde_json::Value> {
+    /// The process parameters for a container of `os`. Linux (`lcowProcessParameters`):
+    /// the pipes upstream asks for and, for an additional exec, the OCI process (the init's
+    /// is part of the container). Windows (`ProcessParameters`): the command line, user,
+    /// directory, environment and console of the OCI process, for the init too.
+    fn parameters(&self, upstream: &Upstream, os: Os) -> Result<serde_json::Value> {
         let (stdin, stdout, stderr) = upstream.wanted();
+        if os == Os::Windows {
+            let spec = self.process_spec.as_ref().ok_or_else(|| {
+                Error::InvalidArgument(format!("{} has no process to run", self.describe()))
+            })?;
+            return crate::wcow::process::process_parameters(spec, stdin, stdout, stderr);
+        }
         let mut p = bridge::messages::ProcessParameters {
             create_std_in_pipe: stdin,
             create_std_out_pipe: stdout,
@@ -178,7 +186,7 @@ impl Exec {
             .upstream
             .take()
             .ok_or_else(|| Error::Other(format!("{} lost its stdio", self.describe())))?;
-        let params = self.parameters(&upstream);
+        let params = self.parameters(&upstream, container.os());
         let result = async {
             let params = params?;
             if self.eid.is_empty() {
@@ -291,7 +299,7 @@ impl Exec {
 
     /// Kill (§1.3): a created exec exits with status 1; a running one gets `signal`
     /// (NotFound if it was gone); an exited one is NotFound.
-    pub async fn kill(&self, signal: u32) -> Result<()> {
+    pub async fn kill(&self, signal: u32, os: Os) -> Result<()> {
         let state = self.inner.lock().await.state;
         match state {
             ExecState::Created => {
@@ -304,21 +312,49 @@ impl Exec {
                 let Some(process) = process else {
                     return Err(Error::NotFound(format!("{} not found", self.describe())));
                 };
-                let signal = i32::try_from(signal).ok().filter(|s| (1..=64).contains(s));
-                let Some(signal) = signal else {
-                    return Err(Error::FailedPrecondition(format!(
-                        "signal {signal:?}: invalid signal value"
-                    )));
-                };
-                let delivered = process
-                    .signal(Some(&SignalOptions::Linux { signal }))
-                    .await
-                    .map_err(|e| Error::hcs(format!("signal {}", self.describe()), e))?;
+                let delivered = match os {
+                    Os::Windows => {
+                        let action = crate::wcow::process::signal(signal, true)?;
+                        Self::signal_windows(process, action).await
+                    }
+                    Os::Linux => {
+                        let signal = i32::try_from(signal).ok().filter(|s| (1..=64).contains(s));
+                        let Some(signal) = signal else {
+                            return Err(Error::FailedPrecondition(format!(
+                                "signal {signal:?}: invalid signal value"
+                            )));
+                        };
+                        process.signal(Some(&SignalOptions::Linux { signal })).await
+                    }
+                }
+                .map_err(|e| Error::hcs(format!("signal {}", self.describe()), e))?;
                 if delivered || self.exit.borrow().is_some() {
                     Ok(())
                 } else {
                     Err(Error::NotFound(format!("{} not found", self.describe())))
                 }
+            }
+        }
+    }
+
+    /// Delivers a containerd signal to a Windows process: SIGKILL terminates it; the
+    /// console events (CtrlC, CtrlShutdown, ...) are sent in the background and reported as
+    /// delivered at once, as the reference does (a servercore process can hold the call).
+    async fn signal_windows(
+        process: Arc<dyn Process>,
+        action: crate::wcow::process::WcowSignal,
+    ) -> hcs::Result<bool> {
+        use crate::wcow::process::WcowSignal;
+        match action {
+            WcowSignal::Terminate => process.kill().await,
+            WcowSignal::Send(event) => {
+                tokio::spawn(async move {
+                    let options = SignalOptions::Windows { signal: event };
+                    if let Err(e) = process.signal(Some(&options)).await {
+                        tracing::warn!(error = %e, "delivering {event:?}");
+                    }
+                });
+                Ok(true)
             }
         }
     }

@@ -62,7 +62,7 @@ pub struct TaskSpec {
     /// The OCI spec (JSON).
     pub spec: serde_json::Value,
     /// The root filesystem.
-    pub rootfs: crate::rootfs::Rootfs,
+    pub rootfs: crate::rootfs::TaskRootfs,
     /// The init's stdio.
     pub io: IoPaths,
 }
@@ -77,6 +77,11 @@ impl Task {
         spec: TaskSpec,
     ) -> Result<Arc<Self>> {
         let upstream = Upstream::open(&spec.io).await?;
+        // A Windows container's init is a process like any other (its parameters come from
+        // the spec); a Linux container's init is part of the container's own document.
+        let init_process = matches!(spec.rootfs, crate::rootfs::TaskRootfs::Windows(_))
+            .then(|| spec.spec.get("process").cloned())
+            .flatten();
         let container = host
             .create_container(
                 &spec.id,
@@ -85,7 +90,7 @@ impl Task {
                 std::path::Path::new(&spec.bundle),
             )
             .await?;
-        let init = Exec::new(&spec.id, "", upstream, None);
+        let init = Exec::new(&spec.id, "", upstream, init_process);
         let task = Arc::new(Self {
             id: spec.id,
             bundle: spec.bundle,
@@ -361,15 +366,16 @@ impl Task {
             ));
         }
         let target = self.get_exec(eid)?;
+        let os = self.container.os();
         if all {
             let others: Vec<Arc<Exec>> = lock(&self.execs).values().cloned().collect();
             for e in others {
-                if let Err(err) = e.kill(signal).await {
+                if let Err(err) = e.kill(signal, os).await {
                     tracing::debug!(exec = e.id(), error = %err, "signal all");
                 }
             }
         }
-        target.kill(signal).await
+        target.kill(signal, os).await
     }
 
     /// DeleteExec (§1.3): returns (pid, exit status, exited at).
@@ -423,8 +429,9 @@ impl Task {
         Ok(exec.wait().await)
     }
 
-    /// The pids of the container's processes, with the exec id of known ones.
-    pub async fn pids(&self) -> Result<Vec<(u32, String)>> {
+    /// The container's processes, with the exec id of known ones and HCS's entry for each
+    /// (`ProcessList`: image name, times and memory on Windows).
+    pub async fn pids(&self) -> Result<Vec<PidEntry>> {
         // After the init's exit the container is being (or has been) torn down, and asking
         // the guest would fail on a closed bridge: there is nothing left to list, as
         // `ctr task ps` of a stopped runc task shows.
@@ -455,43 +462,94 @@ impl Task {
                 .and_then(|v| v.as_u64())
                 .and_then(|v| u32::try_from(v).ok())
                 .ok_or_else(|| Error::Other(format!("malformed process list entry {p}")))?;
-            out.push((pid, known.get(&pid).cloned().unwrap_or_default()));
+            out.push(PidEntry {
+                pid,
+                exec_id: known.get(&pid).cloned().unwrap_or_default(),
+                entry: p,
+            });
         }
         Ok(out)
     }
 
-    /// Stats: the container's cgroup metrics.
-    pub async fn stats(&self) -> Result<containerd_shim_protos::cgroups::metrics::Metrics> {
+    /// Stats, packed in the type this host's containerd decodes: a Linux container's cgroup
+    /// metrics; a Windows container's HCS statistics (`containerd.runhcs.stats.v1`).
+    pub async fn stats(
+        &self,
+    ) -> Result<containerd_shim_protos::protobuf::well_known_types::any::Any> {
         let props = self
             .container
             .properties(&["Statistics"])
             .await
             .map_err(|e| Error::hcs(format!("statistics of {}", self.id), e))?;
+        if self.container.os() == hcs::Os::Windows {
+            let stats = props.get("Statistics").ok_or_else(|| {
+                Error::Other(format!("HCS returned no statistics for {}", self.id))
+            })?;
+            return crate::options::pack(&crate::wcow::stats::statistics(stats)?);
+        }
         let metrics = props.get("LCOWMetrics").ok_or_else(|| {
             Error::Other(format!("the guest returned no statistics for {}", self.id))
         })?;
-        crate::stats::metrics_from_json(metrics)
+        crate::stats::stats_any(crate::stats::metrics_from_json(metrics)?)
     }
 
-    /// Update: applies Linux resources to the container (ContainerConstraints).
-    pub async fn update(&self, resources: serde_json::Value) -> Result<()> {
+    /// Update: applies OCI resources to the container, `LinuxResources` to a Linux
+    /// container (the guest's ContainerConstraints), `WindowsResources` to a Windows one
+    /// (HCS modify requests on its memory and processor).
+    pub async fn update(&self, resources: Resources) -> Result<()> {
         use bridge::messages::{
             ContainerConstraints, ModifyRequestType, ModifySettingRequest, ResourceSettings,
         };
-        let request = ModifySettingRequest::new(
-            ModifyRequestType::Update,
-            ResourceSettings::ContainerConstraints(ContainerConstraints {
-                linux: resources,
-                ..Default::default()
-            }),
-        );
-        let request = serde_json::to_value(request)
-            .map_err(|e| Error::Other(format!("encode the update request: {e}")))?;
-        self.container
-            .modify(&request)
-            .await
-            .map_err(|e| Error::hcs(format!("update the resources of {}", self.id), e))
+        let requests = match (self.container.os(), resources) {
+            (hcs::Os::Linux, Resources::Linux(linux)) => {
+                let request = ModifySettingRequest::new(
+                    ModifyRequestType::Update,
+                    ResourceSettings::ContainerConstraints(ContainerConstraints {
+                        linux,
+                        ..Default::default()
+                    }),
+                );
+                vec![serde_json::to_value(request)
+                    .map_err(|e| Error::Other(format!("encode the update request: {e}")))?]
+            }
+            (hcs::Os::Windows, Resources::Windows(windows)) => {
+                crate::wcow::resources::update_requests(&windows)?
+            }
+            (os, _) => {
+                return Err(Error::InvalidArgument(format!(
+                    "task {} is a {os} container: update resources must be of its OS's type",
+                    self.id
+                )))
+            }
+        };
+        for request in &requests {
+            self.container
+                .modify(request)
+                .await
+                .map_err(|e| Error::hcs(format!("update the resources of {}", self.id), e))?;
+        }
+        Ok(())
     }
+}
+
+/// One process of a task (Pids).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PidEntry {
+    /// The process id (in the sandbox).
+    pub pid: u32,
+    /// The exec it belongs to ("" for the init or an unknown process).
+    pub exec_id: String,
+    /// HCS's `ProcessList` entry for it.
+    pub entry: serde_json::Value,
+}
+
+/// The resources of an Update, as OCI JSON.
+#[derive(Debug, Clone)]
+pub enum Resources {
+    /// `LinuxResources`.
+    Linux(serde_json::Value),
+    /// `WindowsResources`.
+    Windows(serde_json::Value),
 }
 
 #[cfg(test)]

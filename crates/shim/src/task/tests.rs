@@ -11,7 +11,7 @@ use tokio::sync::watch;
 
 use super::*;
 use crate::events::RecordingSink;
-use crate::rootfs::Rootfs;
+use crate::rootfs::{Rootfs, TaskRootfs};
 
 impl std::fmt::Debug for FakeProcess {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -217,7 +217,7 @@ impl TaskHost for FakeHost {
         &self,
         _: &str,
         _: serde_json::Value,
-        _: &Rootfs,
+        _: &TaskRootfs,
         _: &std::path::Path,
     ) -> Result<Arc<dyn Container>> {
         let c = Arc::new(FakeContainerHandle::default());
@@ -319,10 +319,10 @@ pub(crate) async fn new_task(sink: Arc<RecordingSink>) -> (Arc<Task>, Arc<FakeHo
             id: "t".into(),
             bundle: "/b".into(),
             spec: serde_json::json!({}),
-            rootfs: Rootfs {
+            rootfs: TaskRootfs::Linux(Rootfs {
                 layers: vec!["/l".into()],
                 writable: None,
-            },
+            }),
             io: IoPaths::default(),
         },
     )
@@ -373,10 +373,14 @@ async fn execs_follow_the_state_machine_with_the_reference_codes() {
         Err(Error::AlreadyExists(_))
     ));
     assert_eq!(task.start("e1").await.unwrap(), 101);
-    assert_eq!(
-        task.pids().await.unwrap(),
-        [(100, String::new()), (101, "e1".to_owned())]
-    );
+    let pids: Vec<(u32, String)> = task
+        .pids()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| (p.pid, p.exec_id))
+        .collect();
+    assert_eq!(pids, [(100, String::new()), (101, "e1".to_owned())]);
     // Delete of a running exec: FailedPrecondition; signal all with an exec id too.
     assert!(matches!(
         task.delete_exec("e1").await,

@@ -37,7 +37,7 @@ pub struct WcowLayers {
 /// The reference's checks, in its order: both or neither given → FailedPrecondition; more
 /// than one mount, or a mount with a target → FailedPrecondition; fewer than two layer
 /// folders → FailedPrecondition; an unknown mount type → InvalidArgument "invalid windows
-/// mount type: '<type>'"; an option that is not a JSON string array → InvalidArgument. The
+/// mount type: '`<type>`'"; an option that is not a JSON string array → InvalidArgument. The
 /// CimFS and block-CIM forms the reference also accepts need CimFS mounting, which this
 /// shim does not do: Unimplemented. Beyond the reference (which finds out only when
 /// vmcompute fails), a `windows-layer` mount without parent layers and any path that is

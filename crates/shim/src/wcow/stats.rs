@@ -89,6 +89,18 @@ fn timestamp(what: &str, t: &GoTime) -> Result<Timestamp> {
     })
 }
 
+/// An RFC 3339 time as HCS writes it (a process's `CreateTimestamp`) as a protobuf
+/// timestamp; `None` if it is not one.
+pub fn parse_timestamp(text: &str) -> Option<Timestamp> {
+    let t = GoTime::new(text)?;
+    let (seconds, nanos) = unix(t.as_str())?;
+    Some(Timestamp {
+        seconds,
+        nanos,
+        ..Default::default()
+    })
+}
+
 /// Parses the RFC 3339 text a [`GoTime`] holds (already validated) into Unix seconds and
 /// nanoseconds. Fraction digits past the ninth are dropped, as Go's parser does.
 fn unix(s: &str) -> Option<(i64, i32)> {
