@@ -93,7 +93,9 @@ fuzz_target!(|data: &[u8]| {
 
     let mut before = BTreeSet::new();
     walk(base, &mut before);
-    let _ = gcs::host::prepare_bundle("c", &bundle, &mut spec, "");
+    // Both placements of the container's cgroup (the spec's may be kept in a local sandbox).
+    let host_cgroups = data.len() % 2 == 1;
+    let _ = gcs::host::prepare_bundle("c", &bundle, &mut spec, "", host_cgroups);
     let mut after = BTreeSet::new();
     walk(base, &mut after);
 

@@ -93,6 +93,7 @@ pub fn run(opts: Options) -> Result<Exit> {
             runc_root: opts.runtime_root.clone(),
             transport: transport.clone(),
             pods_memory_reserve: vm.then_some(opts.root_mem_reserve_bytes),
+            host_cgroups: opts.host_cgroups,
         },
         reaper,
         bridge.clone(),

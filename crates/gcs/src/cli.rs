@@ -98,6 +98,13 @@ pub struct Options {
     /// Passed to the runtime as `--root` (the reference passes none).
     #[arg(long = "runtime-root")]
     pub runtime_root: Option<PathBuf>,
+    /// (local sandbox; not in the reference) Keep a container's `linux.cgroupsPath` when it
+    /// is absolute, clean and ends in the container id (containerd's `<parent>/<id>`), so
+    /// that it lands in the host's cgroup tree where kubelet, cAdvisor and containerd's
+    /// pod stats look for it. Without it, as the reference does in its utility VM:
+    /// `/pods/<id>` and `/pods/<sandbox>/<id>`.
+    #[arg(long = "host-cgroups", action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false")]
+    pub host_cgroups: bool,
 }
 
 /// Every long option, for [`normalize`].

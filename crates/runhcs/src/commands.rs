@@ -554,10 +554,16 @@ pub fn delete(cli: &Cli, id: &str, force: bool) -> Result<()> {
     // (On Windows the utility VM dies with the shim's last handle to it.)
     #[cfg(target_os = "linux")]
     {
+        // The container's cgroups: the agent's `pods/<id>`, or the bundle's own cgroup
+        // path, which the agent keeps (`host_cgroup_path`).
+        let mut cgroups = vec![state.id.clone()];
+        let spec = std::fs::read(state.bundle.join("config.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+        cgroups.extend(spec.and_then(|s| uvm::sandbox::local::host_cgroup_path(&state.id, &s)));
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         loop {
-            let left =
-                uvm::sandbox::local::remove_container_cgroups(std::slice::from_ref(&state.id));
+            let left = uvm::sandbox::local::remove_container_cgroups(&cgroups);
             if left.is_empty() {
                 break;
             }

@@ -82,11 +82,16 @@ fn cleanup(cmd: &Command, bundle: &Path) {
     let state = crate::address::sandbox_state_dir(&cmd.address, &cmd.namespace, &cmd.id);
     let mut ids = vec![cmd.id.clone()];
     if let Ok(entries) = std::fs::read_dir(state.join("c")) {
-        ids.extend(
-            entries
-                .flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned()),
-        );
+        for e in entries.flatten() {
+            let id = e.file_name().to_string_lossy().into_owned();
+            // The agent wrote each container's final spec into its bundle: a host cgroup
+            // path it kept is there.
+            let spec = std::fs::read(e.path().join("config.json"))
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+            ids.extend(spec.and_then(|s| uvm::sandbox::local::host_cgroup_path(&id, &s)));
+            ids.push(id);
+        }
     }
     // A sandbox in the host's pid namespace left its processes running when its agent died.
     if let Err(e) =

@@ -325,6 +325,14 @@ impl TaskHost for SandboxHost {
                 self.sandbox.kind()
             )));
         };
+        // The host cgroup a local sandbox's agent keeps for the container, swept with the
+        // rest after teardown.
+        #[cfg(target_os = "linux")]
+        let cgroup = (self.sandbox.kind() == SandboxKind::Local)
+            .then(|| uvm::sandbox::local::host_cgroup_path(id, &spec))
+            .flatten();
+        #[cfg(not(target_os = "linux"))]
+        let cgroup: Option<String> = None;
         let created = if self.sandbox.kind() == SandboxKind::Local {
             let (layers, scratch) = rootfs.prepare(bundle)?;
             match &scratch {
@@ -349,10 +357,10 @@ impl TaskHost for SandboxHost {
             )
         })?);
         self.lock().insert(id.to_owned(), c.clone());
-        self.created
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(id.to_owned());
+        let mut created = self.created.lock().unwrap_or_else(|e| e.into_inner());
+        created.push(id.to_owned());
+        created.extend(cgroup);
+        drop(created);
         Ok(c)
     }
 
@@ -429,7 +437,8 @@ impl TaskHost for SandboxHost {
 }
 
 /// Removes the cgroups the local sandbox's containers had (`pods/<id>`, and for a pod its
-/// workloads' `pods/<pod>/<id>`) in every hierarchy. A killed pid namespace empties its
+/// workloads' `pods/<pod>/<id>`; or host paths, see [`uvm::sandbox::local::cgroup_dir`]) in
+/// every hierarchy. A killed pid namespace empties its
 /// cgroups a moment after its init is reaped (the unified hierarchy of a hybrid host lags
 /// most), so removal is retried until `limit`; only empty cgroups are ever removed.
 #[cfg(target_os = "linux")]
@@ -444,7 +453,9 @@ pub fn sweep_cgroups(ids: &[String], limit: std::time::Duration) {
         let mut left = Vec::new();
         for id in ids {
             for base in &bases {
-                let dir = base.join("pods").join(id);
+                let Some(dir) = uvm::sandbox::local::cgroup_dir(base, id) else {
+                    continue;
+                };
                 if !dir.is_dir() {
                     continue;
                 }

@@ -119,6 +119,7 @@ async fn run_container(
 
 #[test]
 fn a_pod_of_three_containers_through_cri() {
+    let parent = common::CgroupParent(format!("/hcsshim-cri-{}", std::process::id()));
     let c = Containerd::start(true);
     c.import_images(NS);
     let logs = c.dir.join("logs");
@@ -145,8 +146,10 @@ fn a_pod_of_three_containers_through_cri() {
             }),
             // A namespaced sysctl of the pod (critest's "runtime should support sysctls"),
             // set in the pause's IPC namespace, which the containers share.
+            // A cgroup parent, as kubelet always gives (`/kubepods/...`).
             linux: Some(LinuxPodSandboxConfig {
                 sysctls: [("kernel.shm_rmid_forced".to_owned(), "1".to_owned())].into(),
+                cgroup_parent: parent.0.clone(),
                 ..Default::default()
             }),
             ..Default::default()
@@ -329,6 +332,30 @@ fn a_pod_of_three_containers_through_cri() {
             .into_inner()
             .stats;
         assert_eq!(listed.len(), 2, "{listed:?}");
+
+        // The containers are in the cgroups CRI named, under the pod's cgroup parent, as
+        // with runc: where kubelet (cAdvisor) and containerd's pod stats look.
+        for id in &ids {
+            let procs = common::cgroup_bases()
+                .into_iter()
+                .map(|b| b.join(parent.0.trim_start_matches('/')).join(id).join("cgroup.procs"))
+                .find(|p| p.is_file())
+                .unwrap_or_else(|| panic!("no cgroup of {id} under {}", parent.0));
+            let procs = std::fs::read_to_string(&procs).unwrap();
+            assert!(!procs.trim().is_empty(), "{id}'s cgroup has no process");
+        }
+        let pod_stats = rt
+            .pod_sandbox_stats(PodSandboxStatsRequest {
+                pod_sandbox_id: pod.clone(),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("PodSandboxStats: {e}\n{}", c.log_tail()))
+            .into_inner()
+            .stats
+            .and_then(|s| s.linux)
+            .unwrap();
+        let working_set = pod_stats.memory.and_then(|m| m.working_set_bytes);
+        assert!(working_set.is_some_and(|w| w.value > 0), "{working_set:?}");
 
         // UpdateContainerResources reaches the container's cgroup.
         rt.update_container_resources(UpdateContainerResourcesRequest {
@@ -528,9 +555,13 @@ fn a_pod_of_three_containers_through_cri() {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        for base in ["/sys/fs/cgroup/pods", "/sys/fs/cgroup/memory/pods"] {
-            let cg = std::path::Path::new(base).join(&pod);
-            assert!(!cg.exists(), "cgroup {} left", cg.display());
+        for base in common::cgroup_bases() {
+            let under_parent = base.join(parent.0.trim_start_matches('/'));
+            for id in ids.iter().chain([&pod]) {
+                for cg in [base.join("pods").join(id), under_parent.join(id)] {
+                    assert!(!cg.exists(), "cgroup {} left", cg.display());
+                }
+            }
         }
 
         host_namespaces::privileged_pod_in_host_namespaces(&mut rt, &c).await;

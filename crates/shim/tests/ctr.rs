@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -64,23 +63,12 @@ fn assert_gone(c: &Containerd, id: &str) {
     assert!(!c.shim_socket(NS, id).exists(), "shim socket of {id} left");
     let agents = common::processes_with_arg(sb.to_str().unwrap(), "gcs");
     assert!(agents.is_empty(), "gcs of {id} still runs: {agents:?}");
-    for base in cgroup_bases() {
-        let cg = base.join("pods").join(id);
-        assert!(!cg.exists(), "cgroup {} left", cg.display());
+    // The agent's `pods/<id>`, or the cgroup containerd names (`/<namespace>/<id>`).
+    for base in common::cgroup_bases() {
+        for cg in [base.join("pods").join(id), base.join(NS).join(id)] {
+            assert!(!cg.exists(), "cgroup {} left", cg.display());
+        }
     }
-}
-
-fn cgroup_bases() -> Vec<std::path::PathBuf> {
-    let root = Path::new("/sys/fs/cgroup");
-    let mut v = vec![root.to_path_buf()];
-    v.extend(
-        std::fs::read_dir(root)
-            .unwrap()
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.is_dir()),
-    );
-    v
 }
 
 #[test]

@@ -118,7 +118,7 @@ impl Host {
         if let Some(pid) = owner {
             join_network_namespace(&mut spec, pid)?;
         }
-        let prepared = prepare_bundle(&id, &bundle, &mut spec, &resolv)?;
+        let prepared = prepare_bundle(&id, &bundle, &mut spec, &resolv, self.host_cgroups)?;
 
         let state_dir = self.runc_state.join(&id);
         std::fs::create_dir_all(&state_dir).with_path("mkdir", &state_dir)?;
@@ -379,14 +379,23 @@ impl Host {
 /// the spec, writes the bundle dir (mode 0700) with its `config.json`, and creates
 /// `process.cwd` in the rootfs, confined to it. Everything it writes is under `bundle` or the
 /// rootfs (`root.path`), and for a workload under its sandbox's
-/// `sandboxMounts`/`sandboxTmpfsMounts`.
+/// `sandboxMounts`/`sandboxTmpfsMounts`. With `host_cgroups`, a host cgroup path the spec
+/// gives for the container is kept ([`crate::spec::host_cgroup_path`]).
 pub fn prepare_bundle(
     id: &str,
     bundle: &Path,
     spec: &mut Value,
     resolv: &str,
+    host_cgroups: bool,
 ) -> Result<crate::spec::Prepared> {
-    let prepared = crate::spec::prepare(id, bundle, spec, resolv)?;
+    let given = host_cgroups
+        .then(|| crate::spec::host_cgroup_path(id, spec))
+        .flatten();
+    let mut prepared = crate::spec::prepare(id, bundle, spec, resolv)?;
+    if let Some(path) = given {
+        spec["linux"]["cgroupsPath"] = Value::String(path.clone());
+        prepared.cgroups_path = path;
+    }
     // Normally `<bundle>/rootfs` (spec §4); the host may put it elsewhere (a bundle bound
     // from a shared scratch would hide it), so it is taken as given: it comes from the host,
     // while `process.cwd` comes from the untrusted image.

@@ -42,6 +42,8 @@ pub struct Config {
     pub transport: Transport,
     /// In a utility VM: the GCS manages the `/pods` cgroup, limited to total RAM minus this.
     pub pods_memory_reserve: Option<u64>,
+    /// Containers keep a host cgroup path the spec gives (`-host-cgroups`).
+    pub host_cgroups: bool,
 }
 
 enum Slot {
@@ -63,6 +65,7 @@ pub struct Host {
     notifier: Arc<dyn Notifier>,
     counter: AtomicU64,
     pods_memory_reserve: Option<u64>,
+    host_cgroups: bool,
     /// Mounts made for ModifySettings, undone by [`Host::teardown`].
     mounts: Mutex<Vec<PathBuf>>,
 }
@@ -86,6 +89,7 @@ impl Host {
             notifier,
             counter: AtomicU64::new(0),
             pods_memory_reserve: config.pods_memory_reserve,
+            host_cgroups: config.host_cgroups,
             mounts: Mutex::new(Vec::new()),
         })
     }

@@ -51,6 +51,9 @@ pub struct Containerd {
     pub dir: PathBuf,
     pub netns: String,
     child: Option<Child>,
+    /// `ctr` containers' cgroups are `/default/<id>` (containerd's `/<namespace>/<id>`):
+    /// the parent goes with the last containerd of this test process.
+    _cgroups: std::sync::Arc<CgroupParent>,
     _tmp: tempfile::TempDir,
 }
 
@@ -124,6 +127,7 @@ state = "{d}/state"
             dir,
             netns,
             child: None,
+            _cgroups: shared_cgroup_parent("/default"),
             _tmp: tmp,
         };
         c.launch();
@@ -306,6 +310,77 @@ pub fn processes_with_arg(arg: &str, name: &str) -> Vec<u32> {
 }
 
 /// Mount points under `prefix`.
+/// The cgroup hierarchies: the unified root and each v1 controller's mount.
+pub fn cgroup_bases() -> Vec<PathBuf> {
+    let root = Path::new("/sys/fs/cgroup");
+    let mut v = vec![root.to_path_buf()];
+    v.extend(
+        std::fs::read_dir(root)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_dir()),
+    );
+    v
+}
+
+/// A pod's cgroup parent (kubelet's `/kubepods/...`, made here by runc's `mkdir -p`),
+/// removed from every hierarchy when dropped, also when the test fails (declare it before
+/// the [`Containerd`], so that it goes after the shims): with the containers' cgroups a
+/// failed test leaves in it, which the kernel lets go only once empty (the test itself
+/// checks that a clean run leaves none).
+pub struct CgroupParent(pub String);
+
+/// The shared parent of this process's `ctr` containers (see [`shared_cgroup_parent`]).
+static SHARED_PARENT: std::sync::Mutex<std::sync::Weak<CgroupParent>> =
+    std::sync::Mutex::new(std::sync::Weak::new());
+
+/// A cgroup parent that tests running in parallel share: removed when the last holder
+/// drops it, never while another holds it (whose runc may be creating a child in it).
+pub fn shared_cgroup_parent(path: &str) -> std::sync::Arc<CgroupParent> {
+    let mut slot = SHARED_PARENT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = slot.upgrade().filter(|p| p.0 == path) {
+        return p;
+    }
+    let p = std::sync::Arc::new(CgroupParent(path.to_owned()));
+    *slot = std::sync::Arc::downgrade(&p);
+    p
+}
+
+impl Drop for CgroupParent {
+    fn drop(&mut self) {
+        // A shared parent a newer holder took over meanwhile stays for that holder.
+        let slot = SHARED_PARENT.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.upgrade().is_some_and(|p| p.0 == self.0) {
+            return;
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        for base in cgroup_bases() {
+            let dir = base.join(self.0.trim_start_matches('/'));
+            if !dir.is_dir() {
+                continue;
+            }
+            loop {
+                let children = std::fs::read_dir(&dir).into_iter().flatten().flatten();
+                for c in children.filter(|c| c.path().is_dir()) {
+                    let _ = std::fs::remove_dir(c.path());
+                }
+                match std::fs::remove_dir(&dir) {
+                    Ok(()) => break,
+                    Err(_) if Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(100))
+                    }
+                    Err(e) => {
+                        eprintln!("cgroup parent {} not removed: {e}", dir.display());
+                        break;
+                    }
+                }
+            }
+        }
+        drop(slot);
+    }
+}
+
 pub fn mounts_under(prefix: &Path) -> Vec<String> {
     let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     text.lines()

@@ -60,6 +60,11 @@ pub struct LocalSandboxConfig {
     pub host_pid: bool,
     /// Speak the bridge over the agent's stdin/stdout (`-use-inouterr`).
     pub use_inouterr: bool,
+    /// A container whose spec names its own host cgroup (containerd's
+    /// `<cgroup parent>/<id>`, see [`host_cgroup_path`]) gets it, as with runc, so that
+    /// kubelet, cAdvisor and containerd's pod stats find it (`-host-cgroups`); otherwise
+    /// the agent's `/pods/<id>`, as in a utility VM. On by default.
+    pub host_cgroups: bool,
     /// Bound of waiting for the agent's bridge connection.
     pub connect_timeout: Duration,
     /// The agent's `-loglevel`.
@@ -84,6 +89,7 @@ impl LocalSandboxConfig {
             isolate: true,
             host_pid: false,
             use_inouterr: false,
+            host_cgroups: true,
             connect_timeout,
             log_level: "info".into(),
             client: ClientConfig::default(),
@@ -108,6 +114,9 @@ impl LocalSandboxConfig {
         args.push("-v4".into());
         if self.use_inouterr {
             args.push("-use-inouterr".into());
+        }
+        if self.host_cgroups {
+            args.push("-host-cgroups".into());
         }
         args.extend(self.agent_args.iter().cloned());
         (program, args)
@@ -326,12 +335,22 @@ impl LocalSandbox {
             }
         }
         let paths = self.container_paths(id);
-        let config = prepare_spec(spec, &paths)?;
+        let cgroup = self
+            .config
+            .host_cgroups
+            .then(|| host_cgroup_path(id, &spec))
+            .flatten();
+        let config = prepare_spec(spec, &paths, cgroup.as_deref())?;
         if paths.bundle.exists() {
             return Err(Error::AlreadyExists(id.to_owned()));
         }
         create_private_dir(&paths.bundle)?;
-        lock(&self.containers).push(id.to_owned());
+        // Teardown finds the container's cgroups by these: `pods/<id>` and the host path.
+        {
+            let mut recorded = lock(&self.containers);
+            recorded.push(id.to_owned());
+            recorded.extend(cgroup);
+        }
         let mut combined = paths.combined_layers(id, layers);
         if let Some(s) = scratch {
             combined.scratch_path = s.display().to_string();
@@ -575,8 +594,38 @@ async fn kill_agent(agent: &Agent) {
     }
 }
 
+/// The cgroup a spec names for container `id` in the host's tree, if the agent keeps it
+/// (`-host-cgroups`; the agent applies the same rule): `linux.cgroupsPath` when absolute,
+/// made of plain names (no `..`, not systemd's `slice:prefix:name`) and ending in the id,
+/// as containerd builds it (`<cgroup parent>/<id>`, `/<namespace>/<id>` for `ctr`). Ending
+/// in the id keeps it the container's own: teardown empties and removes it.
+pub fn host_cgroup_path(id: &str, spec: &serde_json::Value) -> Option<String> {
+    let path = spec.pointer("/linux/cgroupsPath")?.as_str()?;
+    let mut parts = path.strip_prefix('/')?.split('/');
+    let own = parts.next_back() == Some(id);
+    (own && validate_container_id(id).is_ok() && parts.all(|p| validate_container_id(p).is_ok()))
+        .then(|| path.to_owned())
+}
+
+/// Where a recorded container cgroup lives under hierarchy `base`: a container id is the
+/// agent's `pods/<id>`, an absolute path (from [`host_cgroup_path`]) is that path. Anything
+/// else (an empty id, `..`) names none: it would widen a kill or removal beyond the
+/// sandbox's own cgroups.
+pub fn cgroup_dir(base: &Path, entry: &str) -> Option<PathBuf> {
+    match entry.strip_prefix('/') {
+        Some(rel) => rel
+            .split('/')
+            .all(|p| validate_container_id(p).is_ok())
+            .then(|| base.join(rel)),
+        None => validate_container_id(entry)
+            .is_ok()
+            .then(|| base.join("pods").join(entry)),
+    }
+}
+
 /// Removes the cgroups runc made for the sandbox's containers (the GCS puts a standalone
-/// container at `/pods/<id>`), in every v1 hierarchy or the v2 tree. Only empty cgroups can
+/// container at `/pods/<id>`, or at its host path, see [`cgroup_dir`]), in every v1
+/// hierarchy or the v2 tree. Only empty cgroups can
 /// be removed, so this never touches a live one. Teardown does this; it is public for
 /// cleaning up after a host process that died without tearing its sandbox down. Returns the
 /// cgroups that could not be removed (still in use, e.g. by processes still dying).
@@ -589,7 +638,9 @@ pub fn remove_container_cgroups(ids: &[String]) -> Vec<PathBuf> {
     }
     for id in ids {
         for base in bases.iter() {
-            let dir = base.join("pods").join(id);
+            let Some(dir) = cgroup_dir(base, id) else {
+                continue;
+            };
             if dir.is_dir() {
                 if let Err(e) = std::fs::remove_dir(&dir) {
                     tracing::debug!(dir = %dir.display(), error = %e, "cgroup not removed");
@@ -612,7 +663,7 @@ pub fn remove_container_cgroups(ids: &[String]) -> Vec<PathBuf> {
 }
 
 /// Kills every process in the cgroups of containers `ids` (`pods/<id>` and below, so a
-/// pod's sandbox id takes its workloads too) until they are empty or `limit` passes: what
+/// pod's sandbox id takes its workloads too; or a host path, see [`cgroup_dir`]) until they are empty or `limit` passes: what
 /// the death of the agent's pid namespace does when the sandbox has none. Public for
 /// cleaning up after a host process that died without tearing its sandbox down.
 pub fn kill_cgroup_processes(ids: &[String], limit: Duration) -> Result<()> {
@@ -640,13 +691,10 @@ pub fn kill_cgroup_processes(ids: &[String], limit: Duration) -> Result<()> {
     let deadline = std::time::Instant::now() + limit;
     loop {
         let mut pids = Vec::new();
-        // Only a valid container id names a cgroup of this sandbox: an empty one (or a
-        // path) would widen the kill to every pod's processes.
-        for id in ids
-            .iter()
-            .filter(|i| super::validate_container_id(i).is_ok())
-        {
-            pids_under(&base.join("pods").join(id), &mut pids);
+        // Only a valid container id or host path names a cgroup of this sandbox: an empty
+        // one would widen the kill to every pod's processes.
+        for dir in ids.iter().filter_map(|i| cgroup_dir(&base, i)) {
+            pids_under(&dir, &mut pids);
         }
         if pids.is_empty() {
             return Ok(());
@@ -720,3 +768,6 @@ pub fn log_tail(path: &Path) -> String {
         format!("agent log:\n{tail}")
     }
 }
+
+#[cfg(test)]
+mod tests;

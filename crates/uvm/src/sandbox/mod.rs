@@ -243,11 +243,13 @@ fn allows_every_device(rule: &serde_json::Value) -> bool {
 
 /// Prepares an OCI spec the way the host does for LCOW (`createLCOWSpec`): `root.path` is
 /// the guest rootfs, hooks are removed (they would run in the guest), `linux.cgroupsPath` is
-/// left to the guest, the resources the guest cannot honour are cleared, and `windows` is
-/// dropped.
+/// left to the guest (or set to `cgroups_path`: a local sandbox's agent that keeps host
+/// cgroup paths, see [`local::host_cgroup_path`]), the resources the guest cannot honour
+/// are cleared, and `windows` is dropped.
 pub fn prepare_spec(
     mut spec: serde_json::Value,
     paths: &ContainerPaths,
+    cgroups_path: Option<&str>,
 ) -> Result<ContainerConfig> {
     let obj = spec
         .as_object_mut()
@@ -281,7 +283,7 @@ pub fn prepare_spec(
     if let Some(linux) = obj.get_mut("linux").and_then(|l| l.as_object_mut()) {
         linux.insert(
             "cgroupsPath".into(),
-            serde_json::Value::String(String::new()),
+            serde_json::Value::String(cgroups_path.unwrap_or_default().to_owned()),
         );
         let mut privileged = false;
         if let Some(res) = linux.get_mut("resources").and_then(|r| r.as_object_mut()) {
@@ -339,7 +341,7 @@ mod tests {
             })
         };
         let annotations = |spec| {
-            let cfg = prepare_spec(spec, &paths).unwrap();
+            let cfg = prepare_spec(spec, &paths, None).unwrap();
             let out: serde_json::Value = cfg.oci_specification.unwrap().parse().unwrap();
             assert!(out["linux"]["resources"].get("devices").is_none(), "{out}");
             out["annotations"].clone()
@@ -370,7 +372,7 @@ mod tests {
             "windows": {},
             "linux": {"cgroupsPath": "/x", "resources": {"devices": [], "memory": {"limit": 1}}}
         });
-        let cfg = prepare_spec(spec, &paths).unwrap();
+        let cfg = prepare_spec(spec, &paths, None).unwrap();
         let out: serde_json::Value = cfg.oci_specification.unwrap().parse().unwrap();
         assert_eq!(out["root"]["path"], "/run/gcs/c/c1/rootfs");
         assert_eq!(out["root"]["readonly"], true);
@@ -379,8 +381,8 @@ mod tests {
         assert!(out["linux"]["resources"].get("devices").is_none());
         assert_eq!(out["linux"]["resources"]["memory"]["limit"], 1);
         assert_eq!(cfg.oci_bundle_path, "/run/gcs/c/c1");
-        assert!(prepare_spec(serde_json::json!([]), &paths).is_err());
-        assert!(prepare_spec(serde_json::json!({"ociVersion": "1"}), &paths).is_err());
+        assert!(prepare_spec(serde_json::json!([]), &paths, None).is_err());
+        assert!(prepare_spec(serde_json::json!({"ociVersion": "1"}), &paths, None).is_err());
     }
 
     #[test]

@@ -345,7 +345,7 @@ impl HcsSandbox {
             scratch: PathBuf::from(&plan.scratch_dir),
         };
         let created = async {
-            let config = prepare_spec(spec, &paths)?;
+            let config = prepare_spec(spec, &paths, None)?;
             for step in &plan.attach {
                 self.wclayer
                     .grant_vm_access(&self.config.id, &step.host_path)

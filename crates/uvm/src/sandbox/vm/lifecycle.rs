@@ -236,6 +236,7 @@ impl VmSandbox {
         prepare_spec(
             spec.clone(),
             &ContainerPaths::new(Path::new(GUEST_BUNDLES), id),
+            None,
         )?;
         let mut keys = Vec::new();
         for l in layers {
@@ -291,7 +292,7 @@ impl VmSandbox {
         );
         let failed = match modify_settings(&self.client, NULL_CONTAINER_ID, add).await {
             Ok(()) => {
-                let created = match prepare_spec(spec, &paths) {
+                let created = match prepare_spec(spec, &paths, None) {
                     Ok(config) => GcsContainer::create(&self.client, id, config).await,
                     Err(e) => Err(e),
                 };
