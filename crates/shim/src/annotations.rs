@@ -2,7 +2,9 @@
 //! CRI classification of a container (`internal/oci/sandbox.go`).
 //!
 //! Only the keys that mean something to this shim are named here; every other annotation
-//! is passed through to the backend untouched (the GCS reads the LCOW ones it implements).
+//! is passed through to the backend untouched (the GCS reads the LCOW ones it implements;
+//! the process-isolated Windows container's document reads its own, named in
+//! [`crate::wcow::doc`]).
 
 use std::collections::HashMap;
 
