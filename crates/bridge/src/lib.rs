@@ -29,6 +29,7 @@
 //! [`codec::Frame::decode`] reports bad JSON with the message type. None of these panic.
 
 pub mod codec;
+pub mod ext;
 pub mod header;
 pub mod hresult;
 pub mod json;

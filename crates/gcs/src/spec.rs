@@ -173,19 +173,6 @@ pub fn prepare(id: &str, bundle: &Path, spec: &mut Value, resolv_conf: &str) -> 
     })
 }
 
-/// The spec's `linux.cgroupsPath` if it can be container `id`'s own cgroup in the host's
-/// tree: absolute, only plain names as components (no `..`, no systemd `slice:prefix:name`
-/// form) and ending in the id, as containerd builds it (`<cgroup parent>/<id>`, or
-/// `/<namespace>/<id>` for `ctr`). Ending in the id keeps one container's cgroup from
-/// being a parent shared with others, which teardown would empty.
-pub fn host_cgroup_path(id: &str, spec: &Value) -> Option<String> {
-    let path = spec.pointer("/linux/cgroupsPath")?.as_str()?;
-    let rest = path.strip_prefix('/')?;
-    let parts: Vec<&str> = rest.split('/').collect();
-    (parts.last() == Some(&id) && parts.iter().all(|p| p.len() <= 128 && is_plain_name(p)))
-        .then(|| path.to_owned())
-}
-
 /// Whether `s` can be used as one path component and a runc argument: ASCII letters,
 /// digits, `-`, `_`, `.`, and not `.` or `..`.
 pub fn is_plain_name(s: &str) -> bool {
@@ -466,34 +453,6 @@ fn checked_join(base: &Path, rel: &str) -> Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_host_cgroup_path_is_kept_only_when_it_is_the_containers_own() {
-        let spec = |p: &str| json!({"linux": {"cgroupsPath": p}});
-        for ok in ["/kubepods/besteffort/pod1/c1", "/default/c1", "/c1"] {
-            assert_eq!(host_cgroup_path("c1", &spec(ok)).as_deref(), Some(ok));
-        }
-        for bad in [
-            "",
-            "/",
-            "c1",
-            "kubepods/c1",
-            "/kubepods/../c1",
-            "/kubepods//c1",
-            "/kubepods/c1/",
-            "/kubepods/c2",
-            "/kubepods",
-            "kubepods.slice:cri-containerd:c1",
-            "/kube pods/c1",
-        ] {
-            assert_eq!(host_cgroup_path("c1", &spec(bad)), None, "{bad:?}");
-        }
-        assert_eq!(host_cgroup_path("c1", &json!({"linux": {}})), None);
-        assert_eq!(
-            host_cgroup_path("c1", &json!({"linux": {"cgroupsPath": 5}})),
-            None
-        );
-    }
 
     #[test]
     fn standalone_gets_pods_cgroup_and_network_files() {

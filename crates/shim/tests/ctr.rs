@@ -205,6 +205,50 @@ fn ctr_run_relays_stdin_until_eof() {
     assert_gone(&c, &id);
 }
 
+/// A Windows spec reaches the shim's Windows paths, which say plainly what this host lacks:
+/// a process-isolated one needs the host's HCS, a Hyper-V isolated one is not supported.
+/// Nothing is left behind.
+#[test]
+fn windows_specs_get_a_clear_error_on_linux() {
+    let c = Containerd::start(false);
+    let rootfs = c.dir.join("wcow-rootfs");
+    std::fs::create_dir_all(&rootfs).unwrap();
+    let cases = [
+        ("wcow1", false, "need this host's HCS"),
+        ("wcow2", true, "Hyper-V isolated Windows containers"),
+    ];
+    for (name, hyperv, want) in cases {
+        let id = uid(name);
+        let mut windows = serde_json::json!({
+            "layerFolders": [r"C:\layers\base", r"C:\layers\scratch"]
+        });
+        if hyperv {
+            windows["hyperv"] = serde_json::json!({});
+        }
+        let spec = serde_json::json!({
+            "ociVersion": "1.0.2",
+            "process": {"args": ["cmd", "/c", "echo hi"], "cwd": r"C:\"},
+            "root": {"path": rootfs.display().to_string()},
+            "windows": windows,
+        });
+        let file = c.dir.join(format!("{name}.json"));
+        std::fs::write(&file, spec.to_string()).unwrap();
+        let o = c.ctr(&[
+            "run",
+            "--rm",
+            "--runtime",
+            RUNTIME,
+            "--config",
+            file.to_str().unwrap(),
+            &id,
+        ]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{name} ran: {err}");
+        assert!(err.contains(want), "{name}: {err}\n{}", c.log_tail());
+        assert_gone(&c, &id);
+    }
+}
+
 #[test]
 fn ctr_run_in_the_vm_sandbox() {
     let boot = common::boot_files();

@@ -380,7 +380,7 @@ impl Host {
 /// `process.cwd` in the rootfs, confined to it. Everything it writes is under `bundle` or the
 /// rootfs (`root.path`), and for a workload under its sandbox's
 /// `sandboxMounts`/`sandboxTmpfsMounts`. With `host_cgroups`, a host cgroup path the spec
-/// gives for the container is kept ([`crate::spec::host_cgroup_path`]).
+/// gives for the container is kept ([`bridge::ext::host_cgroup_path`]).
 pub fn prepare_bundle(
     id: &str,
     bundle: &Path,
@@ -389,7 +389,7 @@ pub fn prepare_bundle(
     host_cgroups: bool,
 ) -> Result<crate::spec::Prepared> {
     let given = host_cgroups
-        .then(|| crate::spec::host_cgroup_path(id, spec))
+        .then(|| bridge::ext::host_cgroup_path(id, spec))
         .flatten();
     let mut prepared = crate::spec::prepare(id, bundle, spec, resolv)?;
     if let Some(path) = given {

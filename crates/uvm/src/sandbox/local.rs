@@ -37,6 +37,7 @@ use crate::client::{BridgeClient, ClientConfig};
 use crate::container::{modify_settings, GcsContainer};
 use crate::error::{Error, Result};
 use crate::transport::{BoxStream, UnixTransport, BRIDGE_PORT};
+pub use bridge::ext::host_cgroup_path;
 
 /// Default bound of waiting for the agent to connect (`GCSConnectionTimeout`, 2 minutes);
 /// `HCSSHIM_TIMEOUT_GCSCONNECTION` (seconds) overrides it.
@@ -592,19 +593,6 @@ async fn kill_agent(agent: &Agent) {
     if !agent.kill_and_wait(Duration::from_secs(15)).await {
         tracing::warn!(pid = agent.pid(), "the agent did not end after SIGKILL");
     }
-}
-
-/// The cgroup a spec names for container `id` in the host's tree, if the agent keeps it
-/// (`-host-cgroups`; the agent applies the same rule): `linux.cgroupsPath` when absolute,
-/// made of plain names (no `..`, not systemd's `slice:prefix:name`) and ending in the id,
-/// as containerd builds it (`<cgroup parent>/<id>`, `/<namespace>/<id>` for `ctr`). Ending
-/// in the id keeps it the container's own: teardown empties and removes it.
-pub fn host_cgroup_path(id: &str, spec: &serde_json::Value) -> Option<String> {
-    let path = spec.pointer("/linux/cgroupsPath")?.as_str()?;
-    let mut parts = path.strip_prefix('/')?.split('/');
-    let own = parts.next_back() == Some(id);
-    (own && validate_container_id(id).is_ok() && parts.all(|p| validate_container_id(p).is_ok()))
-        .then(|| path.to_owned())
 }
 
 /// Where a recorded container cgroup lives under hierarchy `base`: a container id is the

@@ -244,7 +244,7 @@ fn allows_every_device(rule: &serde_json::Value) -> bool {
 /// Prepares an OCI spec the way the host does for LCOW (`createLCOWSpec`): `root.path` is
 /// the guest rootfs, hooks are removed (they would run in the guest), `linux.cgroupsPath` is
 /// left to the guest (or set to `cgroups_path`: a local sandbox's agent that keeps host
-/// cgroup paths, see [`local::host_cgroup_path`]), the resources the guest cannot honour
+/// cgroup paths, see [`bridge::ext::host_cgroup_path`]), the resources the guest cannot honour
 /// are cleared, and `windows` is dropped.
 pub fn prepare_spec(
     mut spec: serde_json::Value,
