@@ -213,20 +213,14 @@ async fn teardown_stops_and_unmounts_every_container() {
     assert_eq!(hcs.open_handles(), (0, 0, 0));
 }
 
-/// A Windows task end to end over the simulators: the init is an HCS process made from the
-/// spec's process, signals become console events or a terminate, and its exit is the
-/// task's.
-#[tokio::test]
-async fn a_windows_task_runs_its_init_from_the_spec_and_maps_signals() {
-    let (hcs, vmcompute, host) = fakes();
-    let host: Arc<dyn TaskHost> = Arc::new(host);
-    let sink = Arc::new(RecordingSink::default());
-    let task = Task::create(
-        host.clone(),
+/// A standalone Windows task `id` (owning `host`) over the test layers.
+async fn windows_task(host: ProcessIsolatedHost, id: &str, sink: Arc<RecordingSink>) -> Arc<Task> {
+    Task::create(
+        Arc::new(host),
         true,
-        Publisher::new("ns", sink.clone()),
+        Publisher::new("ns", sink),
         TaskSpec {
-            id: "w1".into(),
+            id: id.into(),
             bundle: "/b".into(),
             spec: spec(),
             rootfs: layers(),
@@ -234,7 +228,17 @@ async fn a_windows_task_runs_its_init_from_the_spec_and_maps_signals() {
         },
     )
     .await
-    .unwrap();
+    .unwrap()
+}
+
+/// A Windows task end to end over the simulators: the init is an HCS process made from the
+/// spec's process, signals become console events or a terminate, and its exit is the
+/// task's.
+#[tokio::test]
+async fn a_windows_task_runs_its_init_from_the_spec_and_maps_signals() {
+    let (hcs, vmcompute, host) = fakes();
+    let sink = Arc::new(RecordingSink::default());
+    let task = windows_task(host, "w1", sink.clone()).await;
     let pid = task.start("").await.unwrap();
     let created = hcs.calls_of("HcsCreateProcess");
     assert_eq!(created.len(), 1);
@@ -316,21 +320,7 @@ async fn a_windows_task_runs_its_init_from_the_spec_and_maps_signals() {
 #[tokio::test]
 async fn sigkill_terminates_a_windows_process() {
     let (hcs, _vmcompute, host) = fakes();
-    let host: Arc<dyn TaskHost> = Arc::new(host);
-    let task = Task::create(
-        host,
-        true,
-        Publisher::new("ns", Arc::new(RecordingSink::default())),
-        TaskSpec {
-            id: "w2".into(),
-            bundle: "/b".into(),
-            spec: spec(),
-            rootfs: layers(),
-            io: IoPaths::default(),
-        },
-    )
-    .await
-    .unwrap();
+    let task = windows_task(host, "w2", Arc::new(RecordingSink::default())).await;
     task.start("").await.unwrap();
     task.kill("", 9, false).await.unwrap();
     assert_eq!(hcs.calls_of("HcsTerminateProcess").len(), 1);
