@@ -10,8 +10,15 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     for (path, _) in t.iter() {
-        assert_eq!(normalize(path).unwrap(), *path, "unnormalized name {path:?}");
-        assert!(!path.split('/').any(|c| c == ".."), "escaping name {path:?}");
+        assert_eq!(
+            normalize(path).unwrap(),
+            *path,
+            "unnormalized name {path:?}"
+        );
+        assert!(
+            !path.split('/').any(|c| c == ".."),
+            "escaping name {path:?}"
+        );
     }
     if let Ok(tar) = t.to_tar(0) {
         assert_eq!(Tree::read_archive_limited(&tar, 64 << 20).unwrap(), t);

@@ -73,9 +73,16 @@ fuzz_target!(|data: &[u8]| {
     let e = engine();
     let net = e.enumerate(ObjectKind::Network, "").expect("enumerate");
     let net_id: Vec<String> = serde_json::from_str(&net).expect("a GUID list");
-    let network = e.open(ObjectKind::Network, &net_id[0]).expect("the seed network");
+    let network = e
+        .open(ObjectKind::Network, &net_id[0])
+        .expect("the seed network");
     for kind in ObjectKind::ALL {
-        match e.create(kind, hcn::ZERO_GUID, text, (kind == ObjectKind::Endpoint).then_some(&network)) {
+        match e.create(
+            kind,
+            hcn::ZERO_GUID,
+            text,
+            (kind == ObjectKind::Endpoint).then_some(&network),
+        ) {
             Ok(h) => {
                 e.query(&h, "").expect("a created object answers queries");
                 let _ = e.modify(&h, text);
@@ -90,7 +97,9 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = e.modify(&network, text);
     for path in ["/networks/", "/endpoints/", "/policylists/", "/namespaces/"] {
-        let reply = e.hns_call("POST", path, text).expect("HNSCall always answers");
+        let reply = e
+            .hns_call("POST", path, text)
+            .expect("HNSCall always answers");
         serde_json::from_str::<serde_json::Value>(&reply).expect("an envelope");
     }
 });
