@@ -98,7 +98,9 @@ impl ProcessIsolatedHost {
                     Err(e) => wrap("get the mount path of layer", e),
                     Ok(_) => Error::Other(format!("layer {scratch} has no mount path")),
                 };
-                self.unmount(scratch).await.ok();
+                if let Err(e) = self.unmount(scratch).await {
+                    tracing::warn!(layer = %scratch, error = %e, "unmount after a failed mount");
+                }
                 Err(err)
             }
         }
