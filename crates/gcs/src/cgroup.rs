@@ -1,6 +1,10 @@
 //! Container cgroup statistics for GetProperties `Statistics` (spec §3): containerd's cgroup
-//! v1 `Metrics` shape (pids, cpu, memory; blkio, rdma and network are left zero), read from
-//! cgroup v1 controllers or converted from cgroup v2 files.
+//! v1 `Metrics` shape (pids, cpu, memory, memory_oom_control; blkio, rdma and network are
+//! left zero), read from cgroup v1 controllers or converted from cgroup v2 files.
+//!
+//! `memory_oom_control.oom_kill` (how many processes the kernel's OOM killer ended in the
+//! cgroup) is what lets the host tell an OOM kill from any other SIGKILL when the init
+//! exits; the reference leaves it zero.
 
 use std::path::{Path, PathBuf};
 
@@ -84,6 +88,8 @@ pub fn metrics(cgroups_path: &str) -> crate::Result<Value> {
         let dir = Path::new(CGROUP_ROOT).join(cgroups_path.trim_start_matches('/'));
         let cpu = Stat::read(&dir.join("cpu.stat"))?;
         let mem = Stat::read(&dir.join("memory.stat"))?;
+        // Hierarchical (unless mounted with memory_localevents): kills in child cgroups count.
+        let events = Stat::read(&dir.join("memory.events"))?;
         Ok(json!({
             "pids": {"current": read_u64(&dir.join("pids.current"))?, "limit": read_u64(&dir.join("pids.max"))?},
             "cpu": {"usage": {
@@ -96,6 +102,7 @@ pub fn metrics(cgroups_path: &str) -> crate::Result<Value> {
                 "rss": mem.get("anon")?,
                 "usage": {"usage": read_u64(&dir.join("memory.current"))?, "limit": read_u64(&dir.join("memory.max"))?},
             },
+            "memory_oom_control": {"oom_kill_disable": 0, "under_oom": 0, "oom_kill": events.get("oom_kill")?},
         }))
     } else {
         let pids = v1("pids", cgroups_path);
@@ -103,6 +110,8 @@ pub fn metrics(cgroups_path: &str) -> crate::Result<Value> {
         let mem = v1("memory", cgroups_path);
         let stat = Stat::read(&mem.join("memory.stat"))?;
         let cpustat = Stat::read(&cpu.join("cpuacct.stat"))?;
+        // `oom_kill` is there since Linux 4.13.
+        let oom = Stat::read(&mem.join("memory.oom_control"))?;
         // cpuacct.stat is in USER_HZ ticks (100/s on Linux): convert to nanoseconds.
         let tick_ns: u64 = 10_000_000;
         Ok(json!({
@@ -121,6 +130,11 @@ pub fn metrics(cgroups_path: &str) -> crate::Result<Value> {
                     "max": read_u64(&mem.join("memory.max_usage_in_bytes"))?,
                     "failcnt": read_u64(&mem.join("memory.failcnt"))?,
                 },
+            },
+            "memory_oom_control": {
+                "oom_kill_disable": oom.get("oom_kill_disable")?,
+                "under_oom": oom.get("under_oom")?,
+                "oom_kill": oom.get("oom_kill")?,
             },
         }))
     }

@@ -157,6 +157,11 @@ fn exec_signal_process_list_and_forced_shutdown() {
         metrics["pids"]["current"].as_u64().unwrap() >= 2,
         "{metrics}"
     );
+    assert_eq!(
+        metrics["memory_oom_control"]["oom_kill"].as_u64(),
+        Some(0),
+        "{metrics}"
+    );
 
     assert_eq!(result_of(&g.signal(&id, sleeper, Some(15))), 0);
     assert_eq!(g.wait(&id, sleeper), (0, 143));

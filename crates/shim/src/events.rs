@@ -15,7 +15,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use containerd_shim::event::Event;
 use containerd_shim_protos::events::task::{
-    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskStart,
+    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskOOM, TaskStart,
 };
 use containerd_shim_protos::protobuf::well_known_types::any::Any;
 use containerd_shim_protos::protobuf::well_known_types::timestamp::Timestamp;
@@ -60,6 +60,9 @@ pub enum TaskEvent {
     Exit(TaskExit),
     /// `/tasks/delete`.
     Delete(TaskDelete),
+    /// `/tasks/oom`: the kernel's OOM killer ended a process of the container. The
+    /// reference never sends it; containerd's CRI needs it to report "OOMKilled".
+    Oom(TaskOOM),
 }
 
 impl TaskEvent {
@@ -75,6 +78,7 @@ impl TaskEvent {
             TaskEvent::ExecStarted(e) => one(e),
             TaskEvent::Exit(e) => one(e),
             TaskEvent::Delete(e) => one(e),
+            TaskEvent::Oom(e) => one(e),
         }
     }
 }

@@ -149,6 +149,7 @@ type_names! {
     containerd_shim_protos::events::task::TaskExecStarted => "containerd.events.TaskExecStarted",
     containerd_shim_protos::events::task::TaskExit => "containerd.events.TaskExit",
     containerd_shim_protos::events::task::TaskDelete => "containerd.events.TaskDelete",
+    containerd_shim_protos::events::task::TaskOOM => "containerd.events.TaskOOM",
 }
 
 /// Packs a message into an `Any` with containerd's type URL (the full proto name).

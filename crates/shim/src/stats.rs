@@ -7,7 +7,7 @@
 //! (`linux` field), which containerd's Windows CRI decodes.
 
 use containerd_shim_protos::cgroups::metrics::{
-    CPUStat, CPUUsage, MemoryEntry, MemoryStat, Metrics, PidsStat,
+    CPUStat, CPUUsage, MemoryEntry, MemoryOomControl, MemoryStat, Metrics, PidsStat,
 };
 use containerd_shim_protos::protobuf::MessageField;
 use serde::Deserialize;
@@ -20,6 +20,15 @@ struct JsonMetrics {
     pids: JsonPids,
     cpu: JsonCpu,
     memory: JsonMemory,
+    memory_oom_control: JsonOomControl,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct JsonOomControl {
+    oom_kill_disable: u64,
+    under_oom: u64,
+    oom_kill: u64,
 }
 
 #[derive(Deserialize, Default)]
@@ -63,8 +72,7 @@ struct JsonMemoryEntry {
 /// Converts the GCS's metrics JSON (from GetProperties `Statistics`) to the protobuf
 /// message. Unknown fields are ignored; a value of the wrong type is an error.
 pub fn metrics_from_json(v: &serde_json::Value) -> Result<Metrics> {
-    let m: JsonMetrics = serde_json::from_value(v.clone())
-        .map_err(|e| Error::Other(format!("the guest's metrics are malformed: {e}")))?;
+    let m = parse(v)?;
     Ok(Metrics {
         pids: MessageField::some(PidsStat {
             current: m.pids.current,
@@ -92,8 +100,26 @@ pub fn metrics_from_json(v: &serde_json::Value) -> Result<Metrics> {
             }),
             ..Default::default()
         }),
+        memory_oom_control: MessageField::some(MemoryOomControl {
+            oom_kill_disable: m.memory_oom_control.oom_kill_disable,
+            under_oom: m.memory_oom_control.under_oom,
+            oom_kill: m.memory_oom_control.oom_kill,
+            ..Default::default()
+        }),
         ..Default::default()
     })
+}
+
+fn parse(v: &serde_json::Value) -> Result<JsonMetrics> {
+    JsonMetrics::deserialize(v)
+        .map_err(|e| Error::Other(format!("the guest's metrics are malformed: {e}")))
+}
+
+/// How many processes of the container the kernel's OOM killer ended, from the GCS's
+/// metrics JSON (`memory_oom_control.oom_kill`; 0 from a guest that does not report it,
+/// as the reference's).
+pub fn oom_kills(v: &serde_json::Value) -> Result<u64> {
+    Ok(parse(v)?.memory_oom_control.oom_kill)
 }
 
 /// The `Any` the Stats RPC returns for `metrics` on this platform (see the module docs).
@@ -120,9 +146,20 @@ mod tests {
             "pids": {"current": 3, "limit": 100},
             "cpu": {"usage": {"total": 5000, "kernel": 1000, "user": 4000}},
             "memory": {"cache": 10, "rss": 20, "usage": {"usage": 30, "limit": 40}},
+            "memory_oom_control": {"oom_kill_disable": 0, "under_oom": 1, "oom_kill": 2},
             "future": {"x": 1}
         });
+        assert_eq!(oom_kills(&v).unwrap(), 2);
+        assert_eq!(oom_kills(&serde_json::json!({})).unwrap(), 0);
+        assert!(oom_kills(&serde_json::json!({"memory_oom_control": {"oom_kill": -1}})).is_err());
         let m = metrics_from_json(&v).unwrap();
+        assert_eq!(
+            (
+                m.memory_oom_control.under_oom,
+                m.memory_oom_control.oom_kill
+            ),
+            (1, 2)
+        );
         assert_eq!(m.pids.current, 3);
         assert_eq!(m.cpu.usage.total, 5000);
         assert_eq!(m.memory.usage.limit, 40);

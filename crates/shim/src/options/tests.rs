@@ -135,4 +135,5 @@ fn type_names_are_the_descriptors() {
     check::<TaskExecStarted>();
     check::<TaskExit>();
     check::<TaskDelete>();
+    check::<TaskOOM>();
 }

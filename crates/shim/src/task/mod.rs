@@ -8,7 +8,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use containerd_shim_protos::events::task::{TaskExecAdded, TaskExecStarted, TaskExit, TaskStart};
+use containerd_shim_protos::events::task::{
+    TaskExecAdded, TaskExecStarted, TaskExit, TaskOOM, TaskStart,
+};
 use containerd_shim_protos::protobuf::MessageField;
 use hcs::cow::{Container, Process};
 use tokio::sync::watch;
@@ -25,6 +27,9 @@ pub const TEARDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long the teardown waits for running execs to report their own exits once the
 /// container is gone (their output drains for up to a second of it).
 const EXEC_EXIT_GRACE: Duration = Duration::from_secs(5);
+
+/// Bound of the OOM check at the init's exit (one Statistics request to the guest).
+const OOM_QUERY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A task: one container in a sandbox.
 pub struct Task {
@@ -275,7 +280,11 @@ impl Task {
             return;
         }
         // An init that never started (Delete while created) exits now.
+        let started = self.init.pid().await != 0;
         self.init.force_exit(1).await;
+        if started {
+            self.report_oom().await;
+        }
         // Execs that never started exit now. Running ones die with the container below and
         // keep the exit code their process reports (§1.3): forcing them here would replace
         // an exit already on its way (a process that ended just before the init) with 1.
@@ -341,6 +350,46 @@ impl Task {
             }))
             .await;
         self.closed.send_replace(true);
+    }
+
+    /// Publishes `/tasks/oom` if the kernel's OOM killer ended a process of this Linux
+    /// container, read from the container's memory cgroup while the guest still has it
+    /// (before the shutdown). It comes before the init's TaskExit, so containerd's CRI
+    /// reports the container's reason as "OOMKilled". Unlike runc's shim this looks once,
+    /// at the exit, not as kills happen: the reason CRI reports is the same.
+    async fn report_oom(&self) {
+        if self.container.os() != hcs::Os::Linux {
+            return;
+        }
+        let kills = match tokio::time::timeout(
+            OOM_QUERY_TIMEOUT,
+            self.container.properties(&["Statistics"]),
+        )
+        .await
+        {
+            Err(_) => Err(Error::Other("the guest did not answer in time".into())),
+            Ok(Err(e)) => Err(Error::hcs("statistics", e)),
+            Ok(Ok(props)) => match props.get("LCOWMetrics") {
+                Some(m) => crate::stats::oom_kills(m),
+                None => Err(Error::Other("the guest returned no statistics".into())),
+            },
+        };
+        match kills {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(task = %self.id, kills = n, "the container had processes killed for lack of memory");
+                self.publisher
+                    .publish_logged(TaskEvent::Oom(TaskOOM {
+                        container_id: self.id.clone(),
+                        ..Default::default()
+                    }))
+                    .await;
+            }
+            // The sandbox may be gone with the init (a VM that died): nothing to read.
+            Err(e) => {
+                tracing::warn!(task = %self.id, error = %e, "cannot tell whether the container was OOM-killed")
+            }
+        }
     }
 
     /// Waits for the teardown to end.

@@ -84,6 +84,8 @@ impl Process for FakeProcess {
 struct FakeContainer {
     processes: Mutex<Vec<Arc<FakeProcess>>>,
     started: std::sync::atomic::AtomicBool,
+    /// What the guest's statistics say the OOM killer did.
+    oom_kills: std::sync::atomic::AtomicU64,
 }
 
 struct Shared(Arc<FakeProcess>);
@@ -153,7 +155,13 @@ impl Container for FakeContainer {
     fn id(&self) -> &str {
         "fake"
     }
-    async fn properties(&self, _: &[&str]) -> hcs::Result<serde_json::Value> {
+    async fn properties(&self, t: &[&str]) -> hcs::Result<serde_json::Value> {
+        if t == ["Statistics"] {
+            let kills = self.oom_kills.load(std::sync::atomic::Ordering::SeqCst);
+            return Ok(
+                serde_json::json!({"LCOWMetrics": {"memory_oom_control": {"oom_kill": kills}}}),
+            );
+        }
         let list: Vec<_> = self
             .processes
             .lock()
@@ -419,6 +427,32 @@ async fn execs_follow_the_state_machine_with_the_reference_codes() {
     );
     let (_, exit) = task.delete_exec("").await.unwrap();
     assert_eq!(exit.status, 143);
+}
+
+#[tokio::test]
+async fn an_oom_killed_container_publishes_task_oom_before_its_exit() {
+    for kills in [0, 1] {
+        let sink = Arc::new(RecordingSink::default());
+        let (task, host) = new_task(sink.clone()).await;
+        task.start("").await.unwrap();
+        host.container
+            .lock()
+            .unwrap()
+            .as_ref()
+            .unwrap()
+            .0
+            .oom_kills
+            .store(kills, std::sync::atomic::Ordering::SeqCst);
+        process(&host, 0).exit_with(137);
+        assert_eq!(task.wait("").await.unwrap().status, 137);
+        task.wait_closed().await;
+        let want: &[&str] = if kills == 0 {
+            &["/tasks/start", "/tasks/exit"]
+        } else {
+            &["/tasks/start", "/tasks/oom", "/tasks/exit"]
+        };
+        assert_eq!(sink.topics(), want);
+    }
 }
 
 #[tokio::test]
