@@ -84,6 +84,26 @@ impl RuncStdio {
     }
 }
 
+/// `name` (without a `/`) resolved against `path_var` as `execvp` would: the first
+/// regular file with an execute bit. `None` for a path with a `/`, no match, or a
+/// relative `PATH` entry before the match (left to `execvp`, which depends on the cwd).
+fn lookup(name: &Path, path_var: Option<&std::ffi::OsStr>) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    if name.as_os_str().is_empty() || name.components().count() != 1 || name.is_absolute() {
+        return None;
+    }
+    for dir in std::env::split_paths(path_var?) {
+        if !dir.is_absolute() {
+            return None;
+        }
+        let p = dir.join(name);
+        if std::fs::metadata(&p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0) {
+            return Some(p);
+        }
+    }
+    None
+}
+
 /// The runc binary and its global options.
 pub struct Runc {
     path: PathBuf,
@@ -93,7 +113,11 @@ pub struct Runc {
 
 impl Runc {
     /// runc at `path`; `root` is passed as `--root` when set (the reference passes none).
+    /// A bare name is looked up in `PATH` once, here: spawning by name would try an
+    /// `execve` in each `PATH` directory on every one of the three runc runs of a
+    /// container. A name not found stays as it is, so spawning reports it.
     pub fn new(path: PathBuf, root: Option<PathBuf>, reaper: Arc<Reaper>) -> Self {
+        let path = lookup(&path, std::env::var_os("PATH").as_deref()).unwrap_or(path);
         Runc { path, root, reaper }
     }
 
@@ -301,6 +325,28 @@ fn last_stderr_error(stderr: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bare_runtime_name_is_resolved_once_as_execvp_would() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let (a, b) = (d.path().join("a"), d.path().join("b"));
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::create_dir_all(&b).unwrap();
+        // Not executable in a: skipped, as execvp does; executable in b.
+        std::fs::write(a.join("rt"), "").unwrap();
+        std::fs::write(b.join("rt"), "").unwrap();
+        std::fs::set_permissions(b.join("rt"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = std::env::join_paths([&a, &b]).unwrap();
+        assert_eq!(lookup(Path::new("rt"), Some(&path)), Some(b.join("rt")));
+        assert_eq!(lookup(Path::new("missing"), Some(&path)), None);
+        assert_eq!(lookup(Path::new("/usr/bin/rt"), Some(&path)), None);
+        assert_eq!(lookup(Path::new("./rt"), Some(&path)), None);
+        assert_eq!(lookup(Path::new("rt"), None), None);
+        // A relative entry first: left to execvp.
+        let rel = std::env::join_paths([Path::new("rel"), &b]).unwrap();
+        assert_eq!(lookup(Path::new("rt"), Some(&rel)), None);
+    }
 
     #[test]
     fn last_error_of_a_json_log() {

@@ -167,7 +167,11 @@ pub async fn security_logs_and_status(
     wait_for_log(&logs.join("s2.log"), " stdout F bye").await;
     // The kernel killed s3 (SIGKILL: 137); the shim's /tasks/oom makes containerd say why.
     let st = exited(rt, &s3).await;
-    assert_eq!((st.exit_code, st.reason.as_str()), (137, "OOMKilled"), "{st:?}");
+    assert_eq!(
+        (st.exit_code, st.reason.as_str()),
+        (137, "OOMKilled"),
+        "{st:?}"
+    );
 
     for id in [&s1, &s2, &s3] {
         rt.stop_container(StopContainerRequest {
