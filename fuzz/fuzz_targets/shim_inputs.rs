@@ -21,6 +21,7 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) {
         let _ = shim::stats::metrics_from_json(&v);
+        let _ = shim::stats::oom_kills(&v);
         let _ = shim::wcow::classify(&v);
         let layers = [shim::wcow::doc::LayerRef {
             id: "00000000-0000-0000-0000-000000000000".into(),
