@@ -521,31 +521,55 @@ fn a_pod_of_three_containers_through_cri() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
 
-        for id in &ids {
-            rt.stop_container(StopContainerRequest {
-                container_id: id.clone(),
-                timeout: 2,
-            })
-            .await
-            .unwrap_or_else(|e| panic!("StopContainer: {e}\n{}", c.log_tail()));
-            let st = container_status(&mut rt, id).await;
-            assert_eq!(st.state, ContainerState::ContainerExited as i32);
+        // The three ways critest's containers end: c1 stopped then removed; c2 removed
+        // while running (containerd kills it first); c3 still running when the pod is
+        // stopped (containerd kills each container, then the pause) and removed.
+        let listed = |rt: &mut RuntimeServiceClient<Channel>, id: &str| {
+            let mut rt = rt.clone();
+            let id = id.to_owned();
+            async move {
+                rt.list_containers(ListContainersRequest {
+                    filter: Some(ContainerFilter {
+                        id,
+                        ..Default::default()
+                    }),
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .containers
+                .len()
+            }
+        };
+        rt.stop_container(StopContainerRequest {
+            container_id: ids[0].clone(),
+            timeout: 2,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("StopContainer: {e}\n{}", c.log_tail()));
+        let st = container_status(&mut rt, &ids[0]).await;
+        assert_eq!(st.state, ContainerState::ContainerExited as i32);
+        for id in &ids[..2] {
             rt.remove_container(RemoveContainerRequest {
                 container_id: id.clone(),
             })
             .await
             .unwrap_or_else(|e| panic!("RemoveContainer: {e}\n{}", c.log_tail()));
+            assert_eq!(listed(&mut rt, id).await, 0, "{id} is still listed");
         }
         rt.stop_pod_sandbox(StopPodSandboxRequest {
             pod_sandbox_id: pod.clone(),
         })
         .await
         .unwrap_or_else(|e| panic!("StopPodSandbox: {e}\n{}", c.log_tail()));
+        let st = container_status(&mut rt, &c3).await;
+        assert_eq!(st.state, ContainerState::ContainerExited as i32, "{st:?}");
         rt.remove_pod_sandbox(RemovePodSandboxRequest {
             pod_sandbox_id: pod.clone(),
         })
         .await
         .unwrap_or_else(|e| panic!("RemovePodSandbox: {e}\n{}", c.log_tail()));
+        assert_eq!(listed(&mut rt, &c3).await, 0, "c3 outlived its pod");
 
         let deadline = Instant::now() + Duration::from_secs(20);
         while !c.shim_pids().is_empty() || c.sandbox_dir(NS, &pod).exists() {
