@@ -418,6 +418,29 @@ fn a_pod_of_three_containers_through_cri() {
             String::from_utf8_lossy(got.get(&stream::STATUS).map_or(&[][..], |o| o))
         );
         assert_eq!(stream::exit_code(&got[&stream::STATUS]), Some(3), "{got:?}");
+        // Exec without a terminal or stdin (critest's "exec" spec): stdout exactly what
+        // the process wrote, nothing on stderr, the stream ends with its status.
+        let url = rt
+            .exec(ExecRequest {
+                container_id: ids[0].clone(),
+                cmd: vec!["echo".into(), "-n".into(), "hello".into()],
+                tty: false,
+                stdin: false,
+                stdout: true,
+                stderr: true,
+            })
+            .await
+            .unwrap_or_else(|e| panic!("Exec: {e}\n{}", c.log_tail()))
+            .into_inner()
+            .url;
+        let mut s = stream::connect(&c.netns, &url, stream::CHANNEL_V4).await;
+        let got = s
+            .recv_until(Duration::from_secs(30), |g| g.contains_key(&stream::STATUS))
+            .await;
+        s.close().await;
+        assert_eq!(got.get(&stream::STDOUT).map(|o| &o[..]), Some(&b"hello"[..]), "{got:?}");
+        assert!(got.get(&2).is_none_or(|e| e.is_empty()), "stderr: {got:?}");
+        assert_eq!(stream::exit_code(&got[&stream::STATUS]), Some(0), "{got:?}");
 
         // A third container with an open stdin (attach) and a listener on port 8080
         // (port-forward), in the pod's network namespace.
@@ -431,11 +454,32 @@ fn a_pod_of_three_containers_through_cri() {
         let volume = c.dir.join("volume");
         std::fs::create_dir_all(&volume).unwrap();
         std::fs::write(volume.join("in"), "from-the-host\n").unwrap();
-        config.mounts = vec![Mount {
-            container_path: "/vol".into(),
-            host_path: volume.display().to_string(),
-            ..Default::default()
-        }];
+        // ... and a read-only volume with a tmpfs mounted in it on the host after the pod
+        // started (critest's "non-recursive readonly mounts"): the tmpfs stays writable.
+        let ro = c.dir.join("ro");
+        std::fs::create_dir_all(ro.join("tmpfs")).unwrap();
+        // (Under the test's directory: `Containerd`'s drop unmounts it, also on failure.)
+        nix::mount::mount(
+            Some("tmpfs"),
+            &ro.join("tmpfs"),
+            Some("tmpfs"),
+            nix::mount::MsFlags::empty(),
+            None::<&str>,
+        )
+        .expect("mount a tmpfs in the read-only volume");
+        config.mounts = vec![
+            Mount {
+                container_path: "/vol".into(),
+                host_path: volume.display().to_string(),
+                ..Default::default()
+            },
+            Mount {
+                container_path: "/ro".into(),
+                host_path: ro.display().to_string(),
+                readonly: true,
+                ..Default::default()
+            },
+        ];
         let c3 = run_container(&mut rt, &c, &pod, &sandbox_config, config).await;
         ids.push(c3.clone());
         let vol = exec(
@@ -449,6 +493,13 @@ fn a_pod_of_three_containers_through_cri() {
             std::fs::read_to_string(volume.join("out")).unwrap(),
             "from-the-pod\n"
         );
+        let ro = exec(
+            &mut rt,
+            &c3,
+            &["sh", "-c", "touch /ro/tmpfs/file && ! touch /ro/x 2>/dev/null"],
+        )
+        .await;
+        assert_eq!(ro.exit_code, 0, "{ro:?}");
         let url = rt
             .attach(AttachRequest {
                 container_id: c3.clone(),

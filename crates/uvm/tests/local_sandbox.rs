@@ -495,3 +495,69 @@ async fn release_names_frees_the_dir_and_cgroups_before_teardown() {
     sb.teardown().await.unwrap();
     assert!(!parked.exists());
 }
+
+/// Unmounts a test's mount point on drop, also when the test fails.
+struct Unmount(std::path::PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+#[tokio::test]
+async fn a_volume_shows_host_mounts_made_after_the_sandbox_started() {
+    let sb = sandbox("volume").await;
+    // A host directory that gains a tmpfs once the agent's namespace exists: the container
+    // binds what the host has at its creation, as runc on the host would.
+    let vol = tempfile::tempdir().unwrap();
+    let sub = vol.path().join("tmpfs");
+    std::fs::create_dir(&sub).unwrap();
+    nix::mount::mount(
+        Some("tmpfs"),
+        &sub,
+        Some("tmpfs"),
+        nix::mount::MsFlags::empty(),
+        None::<&str>,
+    )
+    .unwrap();
+    let _unmount = Unmount(sub.clone());
+    std::fs::write(sub.join("marker"), "on-the-tmpfs\n").unwrap();
+    let mut s = spec(
+        &[
+            "/bin/sh",
+            "-c",
+            "cat /v/tmpfs/marker && touch /v/tmpfs/w && ! touch /v/x 2>/dev/null",
+        ],
+        false,
+    );
+    s["mounts"].as_array_mut().unwrap().push(serde_json::json!(
+        {"destination": "/v", "type": "bind", "source": vol.path(), "options": ["rbind", "ro"]}
+    ));
+    let id = uid("c1");
+    let c = sb
+        .create_container(&id, s, &[busybox_rootfs()])
+        .await
+        .expect("create");
+    c.start().await.unwrap();
+    let p = c.start_init(false, true, false).await.expect("init");
+    let out = read_all(p.take_stdio().stdout).await;
+    assert_eq!(p.wait_timeout(T).await.unwrap(), 0, "{}", sb.log_tail());
+    assert_eq!(String::from_utf8_lossy(&out), "on-the-tmpfs\n");
+    assert!(sub.join("w").exists(), "the write went elsewhere");
+    c.wait_timeout(T).await.unwrap();
+    // The copy lives in the agent's namespace only, and goes with the container.
+    let copies = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/mountinfo"))
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains(uvm::sandbox::host_mounts::HOST_MOUNTS_DIR))
+            .count()
+    };
+    let agent = sb.agent_pid().expect("agent pid");
+    assert!(copies(agent) > 0);
+    assert_eq!(copies(std::process::id()), 0, "a copy leaked to the host");
+    sb.remove_container(&c).await.expect("remove");
+    assert_eq!(copies(agent), 0, "the copies outlived the container");
+    teardown_and_check(sb).await;
+}

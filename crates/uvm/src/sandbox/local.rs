@@ -341,11 +341,29 @@ impl LocalSandbox {
             .host_cgroups
             .then(|| host_cgroup_path(id, &spec))
             .flatten();
-        let config = prepare_spec(spec, &paths, cgroup.as_deref())?;
+        let mut spec = spec;
         if paths.bundle.exists() {
             return Err(Error::AlreadyExists(id.to_owned()));
         }
         create_private_dir(&paths.bundle)?;
+        // An isolated agent's namespace may lack host mounts made since it started.
+        let copied = if self.config.isolate {
+            super::host_mounts::attach(
+                &mut spec,
+                &paths.bundle,
+                &self.state_dir(),
+                self.agent.pid(),
+            )
+        } else {
+            Ok(())
+        };
+        let config = match copied.and_then(|()| prepare_spec(spec, &paths, cgroup.as_deref())) {
+            Ok(c) => c,
+            Err(e) => {
+                self.remove_bundle(&paths.bundle);
+                return Err(e);
+            }
+        };
         // Teardown finds the container's cgroups by these: `pods/<id>` and the host path.
         {
             let mut recorded = lock(&self.containers);
@@ -361,7 +379,7 @@ impl LocalSandbox {
             ResourceSettings::CombinedLayers(combined),
         );
         if let Err(e) = modify_settings(&self.client, NULL_CONTAINER_ID, layers_req).await {
-            let _ = std::fs::remove_dir_all(&paths.bundle);
+            self.remove_bundle(&paths.bundle);
             return Err(e);
         }
         // runc makes the container's cgroup under `pods`: a teardown elsewhere must not
@@ -373,7 +391,7 @@ impl LocalSandbox {
             Ok(c) => Ok(c),
             Err(e) => {
                 let _ = self.remove_layers(&paths).await;
-                let _ = std::fs::remove_dir_all(&paths.bundle);
+                self.remove_bundle(&paths.bundle);
                 Err(e)
             }
         }
@@ -390,6 +408,16 @@ impl LocalSandbox {
         modify_settings(&self.client, NULL_CONTAINER_ID, remove).await
     }
 
+    /// Removes the bundle of a container whose creation failed, with its volume copies.
+    fn remove_bundle(&self, bundle: &Path) {
+        if let Err(e) = super::host_mounts::detach(bundle, self.agent.pid()) {
+            tracing::warn!(error = %e, "the failed container's volume copies are left");
+        }
+        if let Err(e) = std::fs::remove_dir_all(bundle) {
+            tracing::warn!(bundle = %bundle.display(), error = %e, "the failed container's bundle is left");
+        }
+    }
+
     /// Removes a container from the guest: DeleteContainerState, then the rootfs overlay,
     /// then what is left of its directory.
     pub async fn remove_container(&self, container: &GcsContainer) -> Result<()> {
@@ -399,6 +427,7 @@ impl LocalSandbox {
             _ => {}
         }
         self.remove_layers(&paths).await?;
+        super::host_mounts::detach(&paths.bundle, self.agent.pid())?;
         match std::fs::remove_dir_all(&paths.bundle) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                 Err(Error::io(format!("remove {}", paths.bundle.display()), e))

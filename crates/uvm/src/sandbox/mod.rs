@@ -8,6 +8,8 @@
 mod agent;
 pub mod hcs;
 #[cfg(target_os = "linux")]
+pub mod host_mounts;
+#[cfg(target_os = "linux")]
 pub mod local;
 #[cfg(target_os = "linux")]
 pub mod state_dir;
