@@ -449,6 +449,19 @@ fn a_pod_of_three_containers_through_cri() {
             "echo pf-hello | nc -l -p 8080 & while read l; do echo got-$l; done",
         );
         config.stdin = true;
+        // Capabilities added to and dropped from containerd's default set (critest's
+        // "Security Context ... capability" specs).
+        config.linux = Some(LinuxContainerConfig {
+            security_context: Some(LinuxContainerSecurityContext {
+                capabilities: Some(Capability {
+                    add_capabilities: vec!["NET_ADMIN".into()],
+                    drop_capabilities: vec!["NET_RAW".into()],
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
         // ... and a volume: a host directory bind-mounted read-write (kubelet's hostPath and
         // emptyDir volumes reach the runtime this way).
         let volume = c.dir.join("volume");
@@ -500,6 +513,12 @@ fn a_pod_of_three_containers_through_cri() {
         )
         .await;
         assert_eq!(ro.exit_code, 0, "{ro:?}");
+        let caps = exec(&mut rt, &c3, &["grep", "CapBnd", "/proc/self/status"]).await;
+        let caps = String::from_utf8_lossy(&caps.stdout).to_string();
+        let bnd = u64::from_str_radix(caps.trim().trim_start_matches("CapBnd:").trim(), 16)
+            .unwrap_or_else(|_| panic!("{caps:?}"));
+        // CAP_NET_ADMIN is bit 12, CAP_NET_RAW bit 13; CAP_CHOWN (0) stays from the defaults.
+        assert_eq!((bnd >> 12 & 1, bnd >> 13 & 1, bnd & 1), (1, 0, 1), "{caps:?}");
         let url = rt
             .attach(AttachRequest {
                 container_id: c3.clone(),
