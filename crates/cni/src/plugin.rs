@@ -485,7 +485,7 @@ impl<I: Ipam> Handler for Plugin<I> {
         policies.extend(plan.policies.endpoint.iter().cloned());
         let netns = NetnsRef::parse(&args.netns)?;
         let network = self.network_for_add(&plan, cfg.optional_flags.enable_dual_stack)?;
-        let name = endpoint_name(&args.container_id, &cfg.name);
+        let name = endpoint_name(&args.container_id, &cfg.name, &args.ifname);
         match self.hcn.get_endpoint_by_name(&name) {
             Ok(ep) if same_id(&ep.host_compute_network, &network.id) => {
                 return self.adopt(ep, &network, &netns, args)
@@ -534,7 +534,7 @@ impl<I: Ipam> Handler for Plugin<I> {
                     e => PluginError::Ipam(format!("ipam deletion failed: {e}")),
                 })?;
         }
-        let name = endpoint_name(&args.container_id, &cfg.name);
+        let name = endpoint_name(&args.container_id, &cfg.name, &args.ifname);
         match self.hcn.get_endpoint_by_name(&name) {
             Ok(ep) => self.remove_endpoint(&ep, &args.netns),
             Err(e) if is_not_found_error(&e) => {
@@ -552,7 +552,7 @@ impl<I: Ipam> Handler for Plugin<I> {
 
     fn check(&self, args: &CmdArgs) -> Result<(), PluginError> {
         let cfg = NetworkConfig::parse(&args.stdin)?;
-        let name = endpoint_name(&args.container_id, &cfg.name);
+        let name = endpoint_name(&args.container_id, &cfg.name, &args.ifname);
         let ep = self
             .hcn
             .get_endpoint_by_name(&name)
