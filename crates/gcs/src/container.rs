@@ -72,6 +72,7 @@ pub struct Container {
     role: Role,
     cgroups_path: String,
     owns_pid_ns: bool,
+    poststart_hooks: bool,
     init: Arc<Process>,
     /// Stops re-dialing of the init's stdio once the container is torn down.
     stdio_stop: Arc<std::sync::atomic::AtomicBool>,
@@ -98,6 +99,8 @@ pub struct ContainerInfo {
     pub cgroups_path: String,
     /// Whether it owns its pid namespace.
     pub owns_pid_ns: bool,
+    /// Whether the spec has `hooks.poststart` (which only `runc start` runs).
+    pub poststart_hooks: bool,
 }
 
 impl Container {
@@ -113,6 +116,7 @@ impl Container {
             role: info.role,
             cgroups_path: info.cgroups_path,
             owns_pid_ns: info.owns_pid_ns,
+            poststart_hooks: info.poststart_hooks,
             init,
             stdio_stop: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             inner: Mutex::new(Inner {
@@ -162,6 +166,11 @@ impl Container {
     /// Whether the container has its own pid namespace.
     pub fn owns_pid_ns(&self) -> bool {
         self.owns_pid_ns
+    }
+
+    /// Whether the spec has poststart hooks.
+    pub fn has_poststart_hooks(&self) -> bool {
+        self.poststart_hooks
     }
     /// The init process.
     pub fn init(&self) -> &Arc<Process> {

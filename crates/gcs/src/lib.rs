@@ -16,6 +16,7 @@ pub mod cgroup;
 pub mod cli;
 pub mod container;
 pub mod error;
+pub mod exec_fifo;
 pub mod handlers;
 pub mod host;
 pub mod logging;

@@ -121,6 +121,20 @@ impl Runc {
         Runc { path, root, reaper }
     }
 
+    /// Container `id`'s exec FIFO when the runtime is runc: under `--root`, or runc's own
+    /// default for root (`/run/runc`) when none is passed.
+    fn exec_fifo(&self, id: &str) -> Option<PathBuf> {
+        if self.path.file_name() != Some(std::ffi::OsStr::new("runc")) {
+            return None;
+        }
+        let root = match &self.root {
+            Some(r) => r.clone(),
+            None if nix::unistd::geteuid().is_root() => PathBuf::from("/run/runc"),
+            None => return None,
+        };
+        crate::exec_fifo::path(&root, id)
+    }
+
     fn command(&self, log: Option<&Path>) -> Command {
         let mut cmd = Command::new(&self.path);
         if let Some(root) = &self.root {
@@ -209,8 +223,27 @@ impl Runc {
         self.run_logged("create", cmd, &log, stdio)
     }
 
-    /// `runc start <id>`.
-    pub fn start(&self, id: &str, bundle: &Path) -> Result<(), RuncError> {
+    /// Starts created container `id` (whose init is `init_pid`): as `runc start` does, in
+    /// this process when [`crate::exec_fifo`] applies (runc is the runtime, the spec has no
+    /// poststart hooks, which only `runc start` runs, and the exec FIFO is where runc keeps
+    /// it), else `runc start <id>`.
+    pub fn start(
+        &self,
+        id: &str,
+        bundle: &Path,
+        init_pid: u32,
+        poststart_hooks: bool,
+    ) -> Result<(), RuncError> {
+        if !poststart_hooks {
+            if let Some(fifo) = self.exec_fifo(id) {
+                return crate::exec_fifo::start(&fifo, init_pid).map_err(|message| {
+                    RuncError::Failed {
+                        op: "start",
+                        message,
+                    }
+                });
+            }
+        }
         let log = bundle.join("runc.log");
         let mut cmd = self.command(Some(&log));
         cmd.arg("start").arg(id);

@@ -106,6 +106,36 @@ fn init_process_output_exit_code_and_notification() {
 }
 
 #[test]
+fn poststart_hooks_run_when_the_container_starts() {
+    // Only `runc start` runs poststart hooks: a spec with one is started through runc, one
+    // without is started by reading runc's exec FIFO (every other test).
+    let g = Gcs::negotiated();
+    let id = unique("c");
+    g.add_rootfs(&id);
+    let out = tempfile::NamedTempFile::new().unwrap();
+    let mut spec = oci_spec(&g.bundle(&id), &["true"], false);
+    spec["hooks"] = serde_json::json!({"poststart": [{
+        "path": "/bin/sh",
+        "args": ["sh", "-c", format!("cat > {}", out.path().display())],
+    }]});
+    let r = g.create_spec(&id, spec);
+    assert_eq!(result_of(&r), 0, "create: {}", body(&r));
+    assert_eq!(result_of(&g.simple(MessageType::Start, &id)), 0);
+    let (r, _) = g.execute(&id, None, [false, false, false]);
+    let pid = pid_of(&r);
+    let w: WaitForProcessResponse = wait_response(&g.wait_async(&id, pid, u32::MAX))
+        .decode()
+        .unwrap();
+    assert_eq!((w.base.result.0, w.exit_code), (0, 0));
+    // The hook got the container's state on its stdin, as the OCI runtime spec says.
+    let state = std::fs::read_to_string(out.path()).unwrap();
+    assert!(state.contains(&format!("\"id\":\"{id}\"")), "{state:?}");
+    g.next_notification(TIMEOUT).expect("exit notification");
+    delete(&g, &id);
+    assert_clean(&g, &id);
+}
+
+#[test]
 fn exec_signal_process_list_and_forced_shutdown() {
     let g = Gcs::negotiated();
     let (id, init) = running_sleeper(&g);

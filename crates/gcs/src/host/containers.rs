@@ -119,6 +119,10 @@ impl Host {
             join_network_namespace(&mut spec, pid)?;
         }
         let prepared = prepare_bundle(&id, &bundle, &mut spec, &resolv, self.host_cgroups)?;
+        let poststart_hooks = spec
+            .pointer("/hooks/poststart")
+            .and_then(Value::as_array)
+            .is_some_and(|h| !h.is_empty());
 
         let state_dir = self.runc_state.join(&id);
         std::fs::create_dir_all(&state_dir).with_path("mkdir", &state_dir)?;
@@ -157,6 +161,7 @@ impl Host {
                 role: prepared.role,
                 cgroups_path: prepared.cgroups_path,
                 owns_pid_ns: prepared.owns_pid_ns,
+                poststart_hooks,
             },
             init,
         ))

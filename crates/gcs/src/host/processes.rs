@@ -118,7 +118,8 @@ impl Host {
         };
         init.set_relays(relays);
         c.mark_running()?;
-        self.runc.start(c.id(), c.bundle())?;
+        self.runc
+            .start(c.id(), c.bundle(), init.pid(), c.has_poststart_hooks())?;
         Ok(init.pid())
     }
 
