@@ -361,18 +361,9 @@ impl Task {
         if self.container.os() != hcs::Os::Linux {
             return;
         }
-        let kills = match tokio::time::timeout(
-            OOM_QUERY_TIMEOUT,
-            self.container.properties(&["Statistics"]),
-        )
-        .await
-        {
+        let kills = match tokio::time::timeout(OOM_QUERY_TIMEOUT, self.guest_metrics()).await {
             Err(_) => Err(Error::Other("the guest did not answer in time".into())),
-            Ok(Err(e)) => Err(Error::hcs("statistics", e)),
-            Ok(Ok(props)) => match props.get("LCOWMetrics") {
-                Some(m) => crate::stats::oom_kills(m),
-                None => Err(Error::Other("the guest returned no statistics".into())),
-            },
+            Ok(metrics) => metrics.and_then(|m| crate::stats::oom_kills(&m)),
         };
         match kills {
             Ok(0) => {}
@@ -536,10 +527,26 @@ impl Task {
             })?;
             return crate::options::pack(&crate::wcow::stats::statistics(stats)?);
         }
-        let metrics = props.get("LCOWMetrics").ok_or_else(|| {
-            Error::Other(format!("the guest returned no statistics for {}", self.id))
-        })?;
-        crate::stats::stats_any(crate::stats::metrics_from_json(metrics)?)
+        let metrics = Self::lcow_metrics(&self.id, props)?;
+        crate::stats::stats_any(crate::stats::metrics_from_json(&metrics)?)
+    }
+
+    /// A Linux container's metrics JSON from the guest (GetProperties `Statistics`).
+    async fn guest_metrics(&self) -> Result<serde_json::Value> {
+        let props = self
+            .container
+            .properties(&["Statistics"])
+            .await
+            .map_err(|e| Error::hcs(format!("statistics of {}", self.id), e))?;
+        Self::lcow_metrics(&self.id, props)
+    }
+
+    /// The `LCOWMetrics` of a GetProperties answer.
+    fn lcow_metrics(id: &str, mut props: serde_json::Value) -> Result<serde_json::Value> {
+        props
+            .get_mut("LCOWMetrics")
+            .map(serde_json::Value::take)
+            .ok_or_else(|| Error::Other(format!("the guest returned no statistics for {id}")))
     }
 
     /// Update: applies OCI resources to the container, `LinuxResources` to a Linux

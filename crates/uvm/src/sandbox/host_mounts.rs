@@ -141,11 +141,11 @@ pub fn attach(spec: &mut Value, bundle: &Path, state_dir: &Path, pid: u32) -> Re
     Ok(())
 }
 
-/// Lazily unmounts `targets` in the current namespace; failures are logged (the namespace
-/// drops them when the agent ends).
+/// Lazily unmounts `targets` in the current namespace (one not mounted is skipped);
+/// failures are logged (the namespace drops them when the agent ends).
 fn unmount_all(targets: &[PathBuf]) {
     for t in targets {
-        if let Err(e) = nix::mount::umount2(t.as_path(), nix::mount::MntFlags::MNT_DETACH) {
+        if let Err(e) = super::state_dir::unmount_detach(t) {
             tracing::warn!(target = %t.display(), error = %e, "unmounting a volume copy failed");
         }
     }
