@@ -8,6 +8,9 @@
 //! L2Bridge and Overlay networks, and so does hnsd: error 66); DEL removes the interfaces,
 //! endpoints and namespaces. TCP stands in for the reference's ping and curl.
 //!
+//! `sdnbridge` also runs dual stack (the reference's `TestDualStack=1`): pod to pod and host
+//! to pod over IPv6 too.
+//!
 //! `sdnoverlay` also runs between two hosts (two hnsd instances whose namespaces are joined
 //! by an underlay link): each host's Overlay network has its own pod subnet and a
 //! `RemoteSubnetRoute` to the other's, as flannel's VXLAN backend sets them up on Windows,
@@ -311,4 +314,116 @@ fn a_second_interface_on_one_network_gets_an_endpoint_of_its_own() {
     rt.run(plugin, "DEL", &eth0, &conf).ok();
     assert!(hcn.list_endpoints().unwrap().is_empty());
     assert!(hcn.list_namespaces().unwrap().is_empty());
+}
+
+/// The reference's `TestDualStack=1` variant for `sdnbridge`: an L2Bridge network made
+/// beforehand with an IPv6 subnet beside the IPv4 one, Debian's `host-local` giving each pod
+/// one address of each family (dual stack hands IPAM the configuration as written), and
+/// both families carrying traffic: pod to pod over IPv6, untranslated, and host to pod over
+/// IPv6 through the bridge's gateway address.
+#[test]
+fn sdnbridge_dual_stack_connectivity() {
+    require_root();
+    let host_local = std::path::Path::new("/usr/lib/cni/host-local");
+    assert!(
+        host_local.exists(),
+        "install Debian's containernetworking-plugins"
+    );
+    let plugin = "sdnbridge";
+    let hnsd = TestHnsd::start().unwrap();
+    let host = hnsd.host_netns().unwrap().path().to_path_buf();
+    let _outside = outside(&hnsd);
+    let hcn = hnsd.client();
+    let mut net = reference_network(plugin);
+    net.ipams[0].subnets.push(hcn::schema::Subnet {
+        ip_address_prefix: "fd00::/64".into(),
+        routes: vec![hcn::schema::Route {
+            next_hop: "fd00::1".into(),
+            destination_prefix: "::/0".into(),
+            metric: 0,
+        }],
+        ..Default::default()
+    });
+    hcn.create_network(&net).unwrap();
+    let mut rt = Runtime::new(hnsd.socket(), hnsd.dir());
+    rt.cni_path = format!("{}:/usr/lib/cni", hnsd.dir().display());
+    let conf = reference_config(
+        plugin,
+        "1.0.0",
+        json!({
+            "optionalFlags": {"enableDualStack": true},
+            "ipam": {"type": "host-local", "dataDir": hnsd.dir().join("host-local"),
+                     "ranges": [[{"subnet": "10.0.0.0/16", "rangeStart": "10.0.3.10",
+                                  "rangeEnd": "10.0.3.20", "gateway": gateway_of(plugin)}],
+                                [{"subnet": "fd00::/64", "rangeStart": "fd00::a",
+                                  "rangeEnd": "fd00::14", "gateway": "fd00::1"}]]},
+        }),
+    );
+    let pods = [
+        TestNetns::create(hnsd.dir().join("pod0")).unwrap(),
+        TestNetns::create(hnsd.dir().join("pod1")).unwrap(),
+    ];
+    let paths: Vec<String> = pods
+        .iter()
+        .map(|p| p.path().display().to_string())
+        .collect();
+    let mut v6 = Vec::new();
+    for (i, path) in paths.iter().enumerate() {
+        let r = rt.add(plugin, &format!("ctr{i}"), path, &conf).ok().json();
+        let ips: Vec<&str> = r["ips"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|ip| ip["address"].as_str().unwrap())
+            .collect();
+        assert_eq!(ips.len(), 2, "{r}");
+        assert!(ips[0].starts_with("10.0.3."), "{r}");
+        assert!(
+            ips[1].starts_with("fd00::") && ips[1].ends_with("/64"),
+            "{r}"
+        );
+        // The pod's interface carries the IPv6 address and an IPv6 default route.
+        let addr = run_in(
+            pods[i].path(),
+            "ip",
+            &["-o", "-6", "addr", "show", "dev", "eth0"],
+        );
+        assert!(addr.contains(&format!("inet6 {}", ips[1])), "{addr}");
+        let route = run_in(pods[i].path(), "ip", &["-6", "route", "show", "default"]);
+        assert!(route.contains("via fd00::1"), "{route}");
+        v6.push(ips[1].split('/').next().unwrap().to_string());
+    }
+    let reserved = hnsd.dir().join("host-local").join(network_of(plugin).1);
+    assert!(reserved.join(&v6[0]).exists());
+    // Pod to pod over IPv6, untranslated.
+    let (_, seen) = exchange(
+        pods[0].path(),
+        "[::]:7020",
+        pods[1].path(),
+        &format!("[{}]:7020", v6[0]),
+    )
+    .unwrap();
+    assert_eq!(seen, v6[1]);
+    // Host to pod over IPv6: the host's side is the bridge's gateway address.
+    let (_, seen) = exchange(
+        pods[1].path(),
+        "[::]:7021",
+        &host,
+        &format!("[{}]:7021", v6[1]),
+    )
+    .unwrap();
+    assert_eq!(seen, "fd00::1");
+
+    for (i, path) in paths.iter().enumerate() {
+        rt.del(plugin, &format!("ctr{i}"), path, &conf).ok();
+    }
+    assert!(hcn.list_endpoints().unwrap().is_empty());
+    // host-local released both families' addresses.
+    let left: Vec<_> = std::fs::read_dir(&reserved)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("10.") || n.starts_with("fd00"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }
