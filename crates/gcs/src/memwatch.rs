@@ -14,7 +14,7 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -112,19 +112,11 @@ fn sample_v2(gcs: &Path, threshold: u64) {
 
 /// An inotify fd watching `file` for modification.
 fn watch_file(file: &Path) -> Result<OwnedFd> {
-    // SAFETY: inotify_init1(2) returns a new fd or -1.
-    let fd = unsafe { libc::inotify_init1(libc::IN_CLOEXEC) };
-    if fd < 0 {
-        return Err(Error::io("inotify_init1", std::io::Error::last_os_error()));
-    }
-    // SAFETY: the fd was just created and is owned by nobody else.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    let path = std::ffi::CString::new(file.as_os_str().as_encoded_bytes())
-        .map_err(|_| Error::Invalid(format!("{} contains a NUL byte", file.display())))?;
-    // SAFETY: inotify_add_watch(2) on our fd with a NUL-terminated path.
-    if unsafe { libc::inotify_add_watch(fd.as_raw_fd(), path.as_ptr(), libc::IN_MODIFY) } < 0 {
-        return Err(Error::path("watch", file, std::io::Error::last_os_error()));
-    }
+    use rustix::fs::inotify;
+    let fd = inotify::init(inotify::CreateFlags::CLOEXEC)
+        .map_err(|e| Error::io("inotify_init1", e.into()))?;
+    inotify::add_watch(&fd, file, inotify::WatchFlags::MODIFY)
+        .map_err(|e| Error::path("watch", file, e.into()))?;
     Ok(fd)
 }
 
@@ -167,13 +159,8 @@ pub fn event_control_line(efd: i32, file_fd: i32, threshold: Option<u64>) -> Str
 
 /// Registers a v1 memory event on `cgroup` for `file` (with `threshold` for usage).
 fn register_v1(cgroup: &Path, file: &str, threshold: Option<u64>) -> Result<OwnedFd> {
-    // SAFETY: eventfd(2) returns a new fd or -1.
-    let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
-    if efd < 0 {
-        return Err(Error::io("eventfd", std::io::Error::last_os_error()));
-    }
-    // SAFETY: the fd was just created and is owned by nobody else.
-    let efd = unsafe { OwnedFd::from_raw_fd(efd) };
+    let efd = rustix::event::eventfd(0, rustix::event::EventfdFlags::CLOEXEC)
+        .map_err(|e| Error::io("eventfd", e.into()))?;
     let target: PathBuf = cgroup.join(file);
     let target_file = File::open(&target).with_path("open", &target)?;
     let control = cgroup.join("cgroup.event_control");

@@ -78,14 +78,8 @@ pub struct Reaper {
 impl Reaper {
     /// Makes this process a child subreaper and starts the reaper thread.
     pub fn start() -> Result<Arc<Self>> {
-        // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes an integer argument and touches no memory.
-        let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-        if rc != 0 {
-            return Err(Error::io(
-                "prctl(PR_SET_CHILD_SUBREAPER)",
-                std::io::Error::last_os_error(),
-            ));
-        }
+        nix::sys::prctl::set_child_subreaper(true)
+            .map_err(|e| Error::io("prctl(PR_SET_CHILD_SUBREAPER)", e.into()))?;
         let reaper = Arc::new(Reaper {
             table: Mutex::new(Table::default()),
             changed: Condvar::new(),
@@ -106,18 +100,18 @@ impl Reaper {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .generation;
-            let mut status = 0;
-            // SAFETY: waitpid writes the status into a valid local integer.
-            let pid = unsafe { libc::waitpid(-1, &mut status, 0) };
-            if pid > 0 {
-                self.record(pid as u32, ExitStatus::from_raw(status));
-                continue;
+            match rustix::process::wait(rustix::process::WaitOptions::empty()) {
+                Ok(Some((pid, status))) => {
+                    self.record(
+                        pid.as_raw_nonzero().get() as u32,
+                        ExitStatus::from_raw(status.as_raw()),
+                    );
+                    continue;
+                }
+                Err(rustix::io::Errno::INTR) => continue,
+                // ECHILD: nothing to wait for until somebody forks again.
+                Ok(None) | Err(_) => {}
             }
-            let err = std::io::Error::last_os_error();
-            if err.raw_os_error() == Some(libc::EINTR) {
-                continue;
-            }
-            // ECHILD: nothing to wait for until somebody forks again.
             let mut t = self.table.lock().unwrap_or_else(|p| p.into_inner());
             while t.generation == gen {
                 t = self.changed.wait(t).unwrap_or_else(|p| p.into_inner());

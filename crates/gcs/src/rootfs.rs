@@ -10,12 +10,12 @@
 
 use std::ffi::OsString;
 use std::io::Read;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
+use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 
 use crate::error::{Error, Result};
@@ -43,33 +43,33 @@ fn join(components: &[OsString]) -> PathBuf {
     components.iter().collect()
 }
 
-fn resolve_flags() -> ResolveFlag {
-    ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS
-}
-
 /// `openat2(dir, rel, flags)` resolved inside `dir` as the root.
 fn open_in(dir: &OwnedFd, rel: &Path, flags: OFlag) -> nix::Result<OwnedFd> {
+    use rustix::fs::{Mode, OFlags, ResolveFlags};
     // openat2 refuses flags that do not apply (EINVAL): O_PATH takes only a few.
     let extra = if flags.contains(OFlag::O_PATH) {
         OFlag::O_CLOEXEC
     } else {
         OFlag::O_CLOEXEC | OFlag::O_NOCTTY
     };
-    let how = OpenHow::new().flags(flags | extra).resolve(resolve_flags());
-    let fd: RawFd = nix::fcntl::openat2(dir.as_raw_fd(), rel, how)?;
-    // SAFETY: openat2 just returned this fd; nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    rustix::fs::openat2(
+        dir,
+        rel,
+        OFlags::from_bits_retain((flags | extra).bits() as u32),
+        Mode::empty(),
+        ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+    )
+    .map_err(|e| Errno::from_raw(e.raw_os_error()))
 }
 
 fn open_root(root: &Path) -> Result<OwnedFd> {
-    let fd = nix::fcntl::open(
+    use rustix::fs::{Mode, OFlags};
+    rustix::fs::open(
         root,
-        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     )
-    .map_err(|e| Error::path("open the rootfs", root, e.into()))?;
-    // SAFETY: open just returned this fd; nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    .map_err(|e| Error::path("open the rootfs", root, e.into()))
 }
 
 /// The error of `op` on `path` in the rootfs, failing at its prefix `at` with `e`.

@@ -13,7 +13,7 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -51,7 +51,7 @@ const COPY_BUF: usize = 128 * 1024;
 /// Bytes moved per splice call.
 const SPLICE_LEN: usize = 1 << 20;
 /// Pipe capacity asked for (the kernel caps it at `/proc/sys/fs/pipe-max-size`).
-const PIPE_SIZE: i32 = 1 << 20;
+const PIPE_SIZE: usize = 1 << 20;
 
 /// Whether output connections end with a shutdown of both directions (see the module docs).
 static FULL_CLOSE: AtomicBool = AtomicBool::new(false);
@@ -101,9 +101,11 @@ pub struct ConnectionSet {
 pub fn pipe() -> Result<(OwnedFd, OwnedFd)> {
     let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|e| Error::io("pipe2", io::Error::from(e)))?;
-    // SAFETY: fcntl on a pipe fd we own; F_SETPIPE_SZ takes an int. Failure only keeps the
-    // default capacity.
-    unsafe { libc::fcntl(w.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_SIZE) };
+    // A refusal (the system's pipe-max-size is lower) only keeps the default capacity: the
+    // relays work either way, with more wake-ups.
+    if let Err(e) = rustix::pipe::fcntl_setpipe_size(&w, PIPE_SIZE) {
+        tracing::debug!(error = %e, "pipe capacity stays at the default");
+    }
     Ok((r, w))
 }
 
@@ -389,18 +391,15 @@ pub fn copy<R: AsFd, W: AsFd + Write>(src: R, dst: &mut W) -> io::Result<u64> {
 
 /// Copies until EOF with read/write, adding to `total` bytes already copied.
 pub fn copy_read_write<R: AsFd, W: Write>(src: R, dst: &mut W, mut total: u64) -> io::Result<u64> {
-    // SAFETY: the fd is borrowed for the duration of this function; ManuallyDrop keeps the
-    // File from closing it.
-    let mut src_file =
-        std::mem::ManuallyDrop::new(unsafe { File::from_raw_fd(src.as_fd().as_raw_fd()) });
     let mut buf = vec![0u8; COPY_BUF];
     loop {
-        let n = match src_file.read(&mut buf) {
+        let n = match rustix::io::read(&src, &mut buf) {
             Ok(0) => return Ok(total),
             Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) if e.raw_os_error() == Some(libc::EIO) => return Ok(total),
-            Err(e) => return Err(e),
+            Err(rustix::io::Errno::INTR) => continue,
+            // A pty master whose slave side is closed.
+            Err(rustix::io::Errno::IO) => return Ok(total),
+            Err(e) => return Err(e.into()),
         };
         dst.write_all(&buf[..n])?;
         total += n as u64;
@@ -445,27 +444,23 @@ impl ConsoleSocket {
     }
 }
 
-/// Receives one file descriptor sent with SCM_RIGHTS.
+/// Receives one file descriptor sent with SCM_RIGHTS (any others sent with it are closed).
 fn recv_fd(conn: &UnixStream) -> io::Result<OwnedFd> {
-    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
     let mut buf = [0u8; 4096];
-    let mut iov = [io::IoSliceMut::new(&mut buf)];
-    let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 2]);
-    let msg = recvmsg::<()>(
-        conn.as_raw_fd(),
-        &mut iov,
-        Some(&mut cmsg),
-        MsgFlags::MSG_CMSG_CLOEXEC,
+    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(2))];
+    let mut cmsg = RecvAncillaryBuffer::new(&mut space);
+    rustix::net::recvmsg(
+        conn,
+        &mut [io::IoSliceMut::new(&mut buf)],
+        &mut cmsg,
+        RecvFlags::CMSG_CLOEXEC,
     )?;
     let mut got: Option<OwnedFd> = None;
-    for c in msg.cmsgs()? {
-        if let ControlMessageOwned::ScmRights(fds) = c {
+    for m in cmsg.drain() {
+        if let RecvAncillaryMessage::ScmRights(fds) = m {
             for fd in fds {
-                // SAFETY: SCM_RIGHTS installed these fds in our table; we own them now.
-                let owned = unsafe { OwnedFd::from_raw_fd(fd) };
-                if got.is_none() {
-                    got = Some(owned);
-                }
+                got.get_or_insert(fd);
             }
         }
     }
@@ -474,49 +469,38 @@ fn recv_fd(conn: &UnixStream) -> io::Result<OwnedFd> {
 
 /// Sets the window size of a pty.
 pub fn resize(master: &OwnedFd, rows: u16, cols: u16) -> Result<()> {
-    let ws = libc::winsize {
+    let ws = rustix::termios::Winsize {
         ws_row: rows,
         ws_col: cols,
         ws_xpixel: 0,
         ws_ypixel: 0,
     };
-    // SAFETY: TIOCSWINSZ reads a winsize struct that lives for the call.
-    let rc = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
-    if rc != 0 {
-        return Err(Error::io("ioctl(TIOCSWINSZ)", io::Error::last_os_error()));
-    }
-    Ok(())
+    rustix::termios::tcsetwinsize(master, ws).map_err(|e| Error::io("ioctl(TIOCSWINSZ)", e.into()))
 }
 
 /// Opens a new pty for an external process: (master, slave), slave mode 0600 owned by root.
 pub fn open_pty() -> Result<(OwnedFd, OwnedFd)> {
-    // SAFETY: posix_openpt returns a new fd or -1.
-    let m = unsafe { libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) };
-    if m < 0 {
-        return Err(Error::io("open /dev/ptmx", io::Error::last_os_error()));
-    }
-    // SAFETY: m is a fresh fd we own.
-    let master = unsafe { OwnedFd::from_raw_fd(m) };
-    // SAFETY: grantpt/unlockpt operate on the master fd.
-    if unsafe { libc::grantpt(m) } != 0 || unsafe { libc::unlockpt(m) } != 0 {
-        return Err(Error::io("unlock pty", io::Error::last_os_error()));
-    }
-    let mut name = [0 as libc::c_char; 128];
-    // SAFETY: ptsname_r writes a NUL-terminated name into the buffer of the given length.
-    if unsafe { libc::ptsname_r(m, name.as_mut_ptr(), name.len()) } != 0 {
-        return Err(Error::io("ptsname", io::Error::last_os_error()));
-    }
-    // SAFETY: ptsname_r succeeded, so the buffer holds a NUL-terminated string.
-    let cname = unsafe { std::ffi::CStr::from_ptr(name.as_ptr()) };
-    let path = PathBuf::from(std::ffi::OsStr::from_bytes(cname.to_bytes()));
+    use rustix::pty::OpenptFlags;
+    let pty_err = |what: &'static str| move |e: rustix::io::Errno| Error::io(what, e.into());
+    let master =
+        rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)
+            .map_err(pty_err("open /dev/ptmx"))?;
+    rustix::pty::grantpt(&master).map_err(pty_err("grantpt"))?;
+    rustix::pty::unlockpt(&master).map_err(pty_err("unlockpt"))?;
+    let name = rustix::pty::ptsname(&master, Vec::new()).map_err(pty_err("ptsname"))?;
+    let path = PathBuf::from(std::ffi::OsStr::from_bytes(name.to_bytes()));
     let slave = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .custom_flags(libc::O_NOCTTY)
         .open(&path)
         .with_path("open pty slave", &path)?;
-    let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
-    let _ = std::os::unix::fs::chown(&path, Some(0), Some(0));
+    // The terminal is the process's alone: a mode or owner left as devpts made them would
+    // let other users of the guest read it.
+    slave
+        .set_permissions(std::fs::Permissions::from_mode(0o600))
+        .with_path("chmod pty slave", &path)?;
+    std::os::unix::fs::fchown(&slave, Some(0), Some(0)).with_path("chown pty slave", &path)?;
     Ok((master, OwnedFd::from(slave)))
 }
 

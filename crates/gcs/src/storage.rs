@@ -355,20 +355,11 @@ pub fn mount_plan9(
     let conn = transport
         .dial(port)
         .map_err(|e| Error::io("dial plan9 share", e))?;
+    // 9p over a socket wants buffers of at least msize (the reference sets both).
+    let buffers = rustix::net::sockopt::set_socket_recv_buffer_size(&conn, 65536)
+        .and_then(|()| rustix::net::sockopt::set_socket_send_buffer_size(&conn, 65536));
+    buffers.map_err(|e| Error::io("set the plan9 socket's buffer sizes", e.into()))?;
     let fd = conn.as_raw_fd();
-    for opt in [libc::SO_RCVBUF, libc::SO_SNDBUF] {
-        let size: libc::c_int = 65536;
-        // SAFETY: setsockopt reads an int of the given size from a live local.
-        unsafe {
-            libc::setsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                opt,
-                &size as *const libc::c_int as *const libc::c_void,
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-    }
     let mut data = format!("trans=fd,rfdno={fd},wfdno={fd},msize=65536");
     let mut flags = MsFlags::empty();
     if read_only {

@@ -11,7 +11,7 @@
 //! there yet).
 
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -99,30 +99,15 @@ impl Transport {
 /// Connects an AF_VSOCK stream socket to the host. The fd is wrapped in a `UnixStream` only
 /// for its generic socket read/write/shutdown.
 fn dial_vsock(port: u32) -> io::Result<UnixStream> {
-    // SAFETY: socket() returns a new fd or -1.
-    let fd = unsafe { libc::socket(libc::AF_VSOCK, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: fd is a fresh socket we own.
-    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
-    // SAFETY: sockaddr_vm is plain data; all-zero is a valid starting value.
-    let mut addr: libc::sockaddr_vm = unsafe { std::mem::zeroed() };
-    addr.svm_family = libc::AF_VSOCK as libc::sa_family_t;
-    addr.svm_cid = HOST_CID;
-    addr.svm_port = port;
-    // SAFETY: addr is a valid sockaddr_vm of the given length for the duration of the call.
-    let rc = unsafe {
-        libc::connect(
-            fd,
-            &addr as *const libc::sockaddr_vm as *const libc::sockaddr,
-            std::mem::size_of::<libc::sockaddr_vm>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(UnixStream::from(owned))
+    use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, VsockAddr};
+    let fd = socket(
+        AddressFamily::Vsock,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    connect(fd.as_raw_fd(), &VsockAddr::new(HOST_CID, port))?;
+    Ok(UnixStream::from(fd))
 }
 
 #[cfg(test)]
