@@ -4,11 +4,11 @@
 //! reply with the exit code when the process ends.
 
 use std::io::{BufRead, BufReader, IoSlice, IoSliceMut, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
-use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
+use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 
 use crate::error::{Error, Result};
 use crate::protocol::MAX_REQUEST;
@@ -92,23 +92,18 @@ pub fn receive(stream: &UnixStream) -> std::io::Result<(Request, Vec<OwnedFd>)> 
     let mut fds = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let mut cmsg = nix::cmsg_space!([RawFd; 3]);
-        let mut iov = [IoSliceMut::new(&mut buf)];
-        let msg = recvmsg::<()>(
-            stream.as_raw_fd(),
-            &mut iov,
-            Some(&mut cmsg),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        )
-        .map_err(std::io::Error::from)?;
-        for c in msg.cmsgs().map_err(std::io::Error::from)? {
-            if let ControlMessageOwned::ScmRights(received) = c {
-                // SAFETY: the kernel just installed these fds in this process; we own them.
-                fds.extend(
-                    received
-                        .into_iter()
-                        .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
-                );
+        use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+        let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(3))];
+        let mut cmsg = RecvAncillaryBuffer::new(&mut space);
+        let msg = rustix::net::recvmsg(
+            stream,
+            &mut [IoSliceMut::new(&mut buf)],
+            &mut cmsg,
+            RecvFlags::CMSG_CLOEXEC,
+        )?;
+        for c in cmsg.drain() {
+            if let RecvAncillaryMessage::ScmRights(received) = c {
+                fds.extend(received);
             }
         }
         let n = msg.bytes;

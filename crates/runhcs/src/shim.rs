@@ -503,12 +503,14 @@ struct InputStop {
 
 impl InputStop {
     fn new() -> Self {
-        // SAFETY: eventfd(2) with valid flags; a non-negative result is a new fd we own.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-        let wake = (fd >= 0).then(|| {
-            // SAFETY: `fd` was just returned by the kernel and is owned by nobody else.
-            unsafe { OwnedFd::from_raw_fd(fd) }
-        });
+        use rustix::event::{eventfd, EventfdFlags};
+        let wake = match eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK) {
+            Ok(fd) => Some(fd),
+            Err(e) => {
+                tracing::warn!(error = %e, "no eventfd: stdin relay checks for its stop every 100 ms");
+                None
+            }
+        };
         Self {
             stopped: AtomicBool::new(false),
             wake,
@@ -518,15 +520,8 @@ impl InputStop {
     fn stop(&self) {
         self.stopped.store(true, Ordering::SeqCst);
         if let Some(fd) = &self.wake {
-            let one: u64 = 1;
-            // SAFETY: an 8-byte write from a live u64 to an eventfd we own.
-            unsafe {
-                libc::write(
-                    std::os::fd::AsRawFd::as_raw_fd(fd),
-                    (&one as *const u64).cast(),
-                    8,
-                );
-            }
+            // Only fails when the counter would overflow, and then it is readable anyway.
+            let _ = rustix::io::write(fd, &1u64.to_ne_bytes());
         }
     }
 
@@ -557,21 +552,30 @@ fn release_std_fds() {
     else {
         return;
     };
-    use std::os::fd::AsRawFd;
-    for fd in 0..3 {
-        // SAFETY: dup2 of a valid fd onto a standard fd; nothing in the shim holds a
-        // reference to the file the standard fd pointed at (relays use their own dups).
-        unsafe {
-            libc::dup2(null.as_raw_fd(), fd);
-        }
+    let redirected = rustix::stdio::dup2_stdin(&null)
+        .and_then(|()| rustix::stdio::dup2_stdout(&null))
+        .and_then(|()| rustix::stdio::dup2_stderr(&null));
+    if let Err(e) = redirected {
+        tracing::warn!(error = %e, "could not point the standard fds at /dev/null");
     }
 }
 
+/// A close-on-exec duplicate of standard fd `fd` (0, 1 or 2), numbered 3 or above.
 fn dup_std(fd: i32) -> Option<File> {
-    // SAFETY: dup of one of our standard fds; the new fd is owned by the File.
-    let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
-    // SAFETY: `new` is a fresh fd we own.
-    (new >= 0).then(|| unsafe { File::from_raw_fd(new) })
+    use std::os::fd::AsFd;
+    let dup = |f: std::os::fd::BorrowedFd<'_>| rustix::io::fcntl_dupfd_cloexec(f, 3);
+    let new = match fd {
+        0 => dup(std::io::stdin().as_fd()),
+        1 => dup(std::io::stdout().as_fd()),
+        _ => dup(std::io::stderr().as_fd()),
+    };
+    match new {
+        Ok(fd) => Some(File::from(fd)),
+        Err(e) => {
+            tracing::warn!(fd, error = %e, "standard fd not relayed");
+            None
+        }
+    }
 }
 
 fn relay(
@@ -603,44 +607,32 @@ fn relay(
 fn relay_input(from: File, mut to: BoxStream, stop: Arc<InputStop>) {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
     std::thread::spawn(move || {
+        use rustix::event::{poll, PollFd, PollFlags, Timespec};
         use std::io::Read;
-        use std::os::fd::AsRawFd;
         let mut from = from;
         let mut buf = vec![0u8; 32 * 1024];
         // Without an eventfd (never expected) fall back to waking every 100 ms.
-        let (wake, timeout) = match &stop.wake {
-            Some(fd) => (fd.as_raw_fd(), -1),
-            None => (-1, 100),
+        let tick = Timespec {
+            tv_sec: 0,
+            tv_nsec: 100_000_000,
         };
+        let timeout = stop.wake.is_none().then_some(&tick);
         while !stop.is_stopped() {
-            let mut pfds = [
-                libc::pollfd {
-                    fd: from.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
-                libc::pollfd {
-                    fd: wake,
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
-            ];
-            // SAFETY: two valid pollfds for the duration of the call (poll ignores a
-            // negative fd).
-            let r = unsafe { libc::poll(pfds.as_mut_ptr(), 2, timeout) };
-            if r < 0 {
-                if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
-                    continue;
-                }
+            let mut pfds = vec![PollFd::new(&from, PollFlags::IN)];
+            if let Some(wake) = &stop.wake {
+                pfds.push(PollFd::new(wake, PollFlags::IN));
+            }
+            match poll(&mut pfds, timeout) {
+                Ok(_) => {}
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(_) => break,
+            }
+            let woken = pfds.get(1).is_some_and(|p| !p.revents().is_empty());
+            let ready = pfds[0].revents();
+            if woken || stop.is_stopped() || ready.contains(PollFlags::NVAL) {
                 break;
             }
-            if pfds[1].revents != 0 || stop.is_stopped() {
-                break;
-            }
-            if pfds[0].revents & libc::POLLNVAL != 0 {
-                break;
-            }
-            if pfds[0].revents == 0 {
+            if ready.is_empty() {
                 continue;
             }
             // Readable, or hung up / in error: read tells which (data, EOF or an error).

@@ -192,32 +192,27 @@ pub fn wait_gone(pid: u32, limit: std::time::Duration) {
     if pid == 0 {
         return;
     }
-    // SAFETY: pidfd_open(2) with no flags; a non-negative result is a new fd we own.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
-    if fd >= 0 {
-        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-        // SAFETY: `fd` was just returned by the kernel and is owned by nobody else.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-        let deadline = std::time::Instant::now() + limit;
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            let mut pfd = libc::pollfd {
-                fd: fd.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            let ms = left.as_millis().min(i32::MAX as u128) as libc::c_int;
-            // SAFETY: one valid pollfd for the duration of the call.
-            let r = unsafe { libc::poll(&mut pfd, 1, ms) };
-            let interrupted =
-                r < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted;
-            if !interrupted || left.is_zero() {
-                return;
+    use rustix::event::{poll, PollFd, PollFlags};
+    use rustix::process::{pidfd_open, Pid, PidfdFlags};
+    let Some(target) = i32::try_from(pid).ok().and_then(Pid::from_raw) else {
+        return;
+    };
+    match pidfd_open(target, PidfdFlags::empty()) {
+        Ok(fd) => {
+            let deadline = std::time::Instant::now() + limit;
+            loop {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                let timeout = rustix::event::Timespec::try_from(left).ok();
+                let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+                match poll(&mut fds, timeout.as_ref()) {
+                    Err(rustix::io::Errno::INTR) if !left.is_zero() => continue,
+                    _ => return,
+                }
             }
         }
-    }
-    if std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH) {
-        return;
+        Err(rustix::io::Errno::SRCH) => return,
+        // No pidfds (an old kernel): poll /proc below.
+        Err(_) => {}
     }
     let deadline = std::time::Instant::now() + limit;
     while process_alive(pid) && std::time::Instant::now() < deadline {

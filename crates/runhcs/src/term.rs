@@ -1,22 +1,27 @@
 //! The caller's terminal: raw mode while a container owns it, and its size.
 
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, BorrowedFd};
 
 use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg, Termios};
 
-/// True if `fd` is a terminal.
-pub fn is_tty(fd: i32) -> bool {
-    // SAFETY: isatty only inspects the fd.
-    unsafe { libc::isatty(fd) == 1 }
+/// Calls `f` with standard fd `fd` (0, 1; anything else is stderr).
+fn with_std<T>(fd: i32, f: impl FnOnce(BorrowedFd<'_>) -> T) -> T {
+    match fd {
+        0 => f(std::io::stdin().as_fd()),
+        1 => f(std::io::stdout().as_fd()),
+        _ => f(std::io::stderr().as_fd()),
+    }
 }
 
-/// The terminal size of `fd` as (columns, rows).
+/// True if standard fd `fd` is a terminal.
+pub fn is_tty(fd: i32) -> bool {
+    with_std(fd, |f| rustix::termios::isatty(f))
+}
+
+/// The terminal size of standard fd `fd` as (columns, rows).
 pub fn size(fd: i32) -> Option<(u16, u16)> {
-    // SAFETY: winsize is plain data; TIOCGWINSZ fills it for a terminal fd.
-    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
-    // SAFETY: ioctl with a valid pointer to a winsize.
-    let r = unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) };
-    (r == 0 && ws.ws_col > 0 && ws.ws_row > 0).then_some((ws.ws_col, ws.ws_row))
+    let ws = with_std(fd, |f| rustix::termios::tcgetwinsize(f)).ok()?;
+    (ws.ws_col > 0 && ws.ws_row > 0).then_some((ws.ws_col, ws.ws_row))
 }
 
 /// Puts stdin's terminal in raw mode; restores it when dropped.
@@ -30,8 +35,8 @@ impl RawMode {
         if !is_tty(0) {
             return None;
         }
-        // SAFETY: fd 0 stays open for the life of the process.
-        let fd = unsafe { BorrowedFd::borrow_raw(0) };
+        let stdin = std::io::stdin();
+        let fd = stdin.as_fd();
         let saved = tcgetattr(fd).ok()?;
         let mut raw = saved.clone();
         cfmakeraw(&mut raw);
@@ -42,8 +47,7 @@ impl RawMode {
 
 impl Drop for RawMode {
     fn drop(&mut self) {
-        // SAFETY: fd 0 stays open for the life of the process.
-        let fd = unsafe { BorrowedFd::borrow_raw(0) };
-        let _ = tcsetattr(fd, SetArg::TCSANOW, &self.saved);
+        // Nothing to report to: the terminal is left as the process leaves it.
+        let _ = tcsetattr(std::io::stdin().as_fd(), SetArg::TCSANOW, &self.saved);
     }
 }
