@@ -36,22 +36,10 @@ pub fn default_destination(ip: &IpAddr) -> &'static str {
     }
 }
 
-/// The endpoint of container `container_id`'s interface `ifname` on network `network`:
-/// `<cid>_<network>`, the reference's name, for the runtime's usual `eth0` (the reference
-/// ignores `CNI_IFNAME`; Windows runtimes always pass `eth0`); `<cid>_<network>_<ifname>`
-/// for any other interface, so that a container attached twice to one network (CNI keys
-/// an attachment by container id and interface name) gets an endpoint per interface
-/// instead of the first one twice.
-pub fn endpoint_name(container_id: &str, network: &str, ifname: &str) -> String {
-    if ifname.is_empty() || ifname == DEFAULT_IFNAME {
-        format!("{container_id}_{network}")
-    } else {
-        format!("{container_id}_{network}_{ifname}")
-    }
+/// The endpoint of container `container_id` on network `network`: `<cid>_<network>`.
+pub fn endpoint_name(container_id: &str, network: &str) -> String {
+    format!("{container_id}_{network}")
 }
-
-/// The interface name runtimes pass (containerd's CRI on Linux and Windows).
-pub const DEFAULT_IFNAME: &str = "eth0";
 
 /// The policies of `AdditionalArgs`.
 #[derive(Debug, Clone, Default, PartialEq)]

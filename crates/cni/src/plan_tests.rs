@@ -10,9 +10,7 @@ fn settings(p: &EndpointPolicy) -> &str {
 
 #[test]
 fn endpoint_name_is_container_and_network() {
-    assert_eq!(endpoint_name("abc", "natNet", "eth0"), "abc_natNet");
-    assert_eq!(endpoint_name("abc", "natNet", ""), "abc_natNet");
-    assert_eq!(endpoint_name("abc", "natNet", "net1"), "abc_natNet_net1");
+    assert_eq!(endpoint_name("abc", "natNet"), "abc_natNet");
 }
 
 #[test]

@@ -318,18 +318,19 @@ impl<I: Ipam> Plugin<I> {
             if r.gw6.is_some() {
                 a.gw6 = r.gw6;
             }
-            if !flags.enable_dual_stack {
-                let gw = if flags.force_bridge_gateway {
-                    r.ip4.map(|n| {
-                        let o = n.network().octets();
-                        Ipv4Addr::new(o[0], o[1], o[2], 2)
-                    })
-                } else {
-                    r.gw4
-                };
-                if gw.is_some() {
-                    a.gw4 = gw;
-                }
+            // In both modes (the reference's dual-stack branch sets the IPv4 gateway too):
+            // without it, a dual-stack endpoint from host-local `ranges` gets no IPv4
+            // default route.
+            let gw = if flags.force_bridge_gateway {
+                r.ip4.map(|n| {
+                    let o = n.network().octets();
+                    Ipv4Addr::new(o[0], o[1], o[2], 2)
+                })
+            } else {
+                r.gw4
+            };
+            if gw.is_some() {
+                a.gw4 = gw;
             }
         }
         if flags.gateway_from_additional_routes {
@@ -485,7 +486,7 @@ impl<I: Ipam> Handler for Plugin<I> {
         policies.extend(plan.policies.endpoint.iter().cloned());
         let netns = NetnsRef::parse(&args.netns)?;
         let network = self.network_for_add(&plan, cfg.optional_flags.enable_dual_stack)?;
-        let name = endpoint_name(&args.container_id, &cfg.name, &args.ifname);
+        let name = endpoint_name(&args.container_id, &cfg.name);
         match self.hcn.get_endpoint_by_name(&name) {
             Ok(ep) if same_id(&ep.host_compute_network, &network.id) => {
                 return self.adopt(ep, &network, &netns, args)
@@ -534,7 +535,7 @@ impl<I: Ipam> Handler for Plugin<I> {
                     e => PluginError::Ipam(format!("ipam deletion failed: {e}")),
                 })?;
         }
-        let name = endpoint_name(&args.container_id, &cfg.name, &args.ifname);
+        let name = endpoint_name(&args.container_id, &cfg.name);
         match self.hcn.get_endpoint_by_name(&name) {
             Ok(ep) => self.remove_endpoint(&ep, &args.netns),
             Err(e) if is_not_found_error(&e) => {
@@ -552,7 +553,7 @@ impl<I: Ipam> Handler for Plugin<I> {
 
     fn check(&self, args: &CmdArgs) -> Result<(), PluginError> {
         let cfg = NetworkConfig::parse(&args.stdin)?;
-        let name = endpoint_name(&args.container_id, &cfg.name, &args.ifname);
+        let name = endpoint_name(&args.container_id, &cfg.name);
         let ep = self
             .hcn
             .get_endpoint_by_name(&name)

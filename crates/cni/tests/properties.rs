@@ -272,8 +272,7 @@ fn netns_path_binds_one_namespace_per_pod_and_del_releases_it() {
     assert_eq!(bound.len(), 1, "{bound:?}");
     assert_eq!(bound[0].resources.len(), 2);
     let ep1 = hcn.get_endpoint_by_name("pod_natNet").unwrap();
-    // Not the usual eth0: the interface is part of the name (see `plan::endpoint_name`).
-    let ep2 = hcn.get_endpoint_by_name("pod_natNet2_eth1").unwrap();
+    let ep2 = hcn.get_endpoint_by_name("pod_natNet2").unwrap();
     assert_eq!(ep1.host_compute_namespace, bound[0].id);
     assert_eq!(ep2.host_compute_namespace, bound[0].id);
 

@@ -378,9 +378,9 @@ fn dual_stack_needs_an_existing_l2bridge_network() {
         .iter()
         .map(|r| (r.destination_prefix.as_str(), r.next_hop.as_str()))
         .collect();
-    // The IPv4 gateway is the configuration's (ipam.routes) — IPAM's is not used in dual
-    // stack, as in the reference; the IPv6 one is IPAM's.
-    assert_eq!(routes, [("0.0.0.0/0", "10.0.0.2"), ("::/0", "fd00::1")]);
+    // Both gateways are IPAM's (the reference's dual-stack branch takes IPAM's IPv4 gateway
+    // too, over the configuration's ipam.routes and additionalRoutes).
+    assert_eq!(routes, [("0.0.0.0/0", "10.0.0.1"), ("::/0", "fd00::1")]);
 }
 
 #[test]
