@@ -76,13 +76,18 @@ impl ObjectKind {
         }
     }
 
-    /// The reference's error title of operation `verb` on this kind, e.g.
-    /// `hcnCreateNetwork`, `hcnQuerySdnRouteProperties`, `hcnEnumerateEndpoints`.
+    /// The reference's error title of operation `verb` on this kind: its Go function's
+    /// name, e.g. `hcnCreateNetwork`, `hcnEnumerateEndpoints`, and for SDN routes
+    /// `hcnQueryRouteProperties`, `hcnEnumerateRoutes` (the Go names drop the exports' `Sdn`).
     pub fn op(self, verb: Verb) -> String {
+        let (word, plural) = match self {
+            ObjectKind::Route => ("Route", "Routes"),
+            k => (k.export_word(), k.export_plural()),
+        };
         match verb {
-            Verb::Enumerate => format!("hcnEnumerate{}", self.export_plural()),
-            Verb::Query => format!("hcnQuery{}Properties", self.export_word()),
-            v => format!("hcn{}{}", v.as_str(), self.export_word()),
+            Verb::Enumerate => format!("hcnEnumerate{plural}"),
+            Verb::Query => format!("hcnQuery{word}Properties"),
+            v => format!("hcn{}{word}", v.as_str()),
         }
     }
 }
@@ -192,4 +197,23 @@ pub trait HcnApi: Send + Sync + fmt::Debug {
     fn close(&self, handle: &Handle) -> CallResult<()>;
     /// `HNSCall(method, path, request)`: the response envelope.
     fn hns_call(&self, method: &str, path: &str, request: &str) -> CallResult<String>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_titles_are_the_go_function_names() {
+        assert_eq!(ObjectKind::Network.op(Verb::Create), "hcnCreateNetwork");
+        assert_eq!(
+            ObjectKind::LoadBalancer.op(Verb::Enumerate),
+            "hcnEnumerateLoadBalancers"
+        );
+        // The route exports say `SdnRoute`; hcsshim's functions do not.
+        assert_eq!(ObjectKind::Route.export_word(), "SdnRoute");
+        assert_eq!(ObjectKind::Route.op(Verb::Create), "hcnCreateRoute");
+        assert_eq!(ObjectKind::Route.op(Verb::Query), "hcnQueryRouteProperties");
+        assert_eq!(ObjectKind::Route.op(Verb::Enumerate), "hcnEnumerateRoutes");
+    }
 }

@@ -99,6 +99,10 @@ pub enum Error {
     /// HNS v1 answered `Success: false` (`"hns failed with error : <Error>"`).
     #[error("hns failed with error : {0}")]
     Hns(String),
+    /// HNS answered `Success: false` to the hcn package's own `hnsCall` (the version
+    /// query), which spells it `"HNS failed with error : <Error>"`.
+    #[error("HNS failed with error : {0}")]
+    HcnHns(String),
     /// hcn `NetworkNotFoundError`.
     #[error("{}", not_found("Network", network_name, network_id))]
     NetworkNotFound {

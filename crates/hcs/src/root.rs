@@ -71,8 +71,8 @@ use serde_json::Value;
 
 use crate::api::HcsApi;
 use crate::cow::Stdio;
-use crate::error::{self, Error, ErrorKind};
-use crate::hresult::HResult;
+use crate::error::{self, Error};
+
 use crate::system::System;
 use crate::timeout::Timeouts;
 
@@ -83,6 +83,12 @@ pub use layers::{
     grant_vm_access, import_layer, layer_exists, layer_path, name_to_guid, prepare_layer,
     process_base_layer, process_utility_vm_image, unprepare_layer, DriverInfo,
 };
+
+/// The error types and codes the root package re-exports (spec §2.1's starred names are
+/// [`HResult`]'s constants, with the Go names as doc aliases; `hcsshim.HcsError` is
+/// [`HcsError`]).
+pub use crate::error::{Error as HcsError, ErrorKind};
+pub use crate::hresult::HResult;
 
 pub use hcs_schema::v1::{
     AssignedDevice, ComputeSystemQuery, ContainerConfig, ContainerProperties, HvRuntime, Layer,

@@ -73,3 +73,16 @@ async fn hns_v1_api_under_go_names() {
     ));
     std::env::remove_var(hcn::hnsd_client::SOCKET_ENV);
 }
+
+#[test]
+fn the_root_package_exports_its_error_codes_and_types() {
+    // hcsshim's starred HRESULTs, `HcsError` and the kind predicates' input.
+    assert_eq!(hcsshim::HResult::ERROR_NOT_FOUND.value(), 0x490);
+    assert_eq!(
+        hcsshim::HResult::ERROR_VMCOMPUTE_SYSTEM_NOT_FOUND.value(),
+        0xC037_010E
+    );
+    let e = hcsshim::HcsError::op("open", hcsshim::HResult::ERROR_VMCOMPUTE_SYSTEM_NOT_FOUND);
+    assert!(matches!(e.kind(), hcsshim::ErrorKind::HResult(_)));
+    assert!(hcs::error::is_not_exist(&e));
+}

@@ -74,7 +74,8 @@ impl Hcn {
         self.modify(id, &to_json(lb)?)
     }
 
-    /// `(*HostComputeLoadBalancer).AddEndpoint`: delete and recreate with the endpoint.
+    /// `(*HostComputeLoadBalancer).AddEndpoint`: delete and recreate with the endpoint (the
+    /// document keeps its `ID`, as the reference's does).
     pub fn load_balancer_add_endpoint(
         &self,
         lb: &HostComputeLoadBalancer,
@@ -83,7 +84,6 @@ impl Hcn {
         self.delete_load_balancer(&lb.id)?;
         let mut lb = lb.clone();
         lb.host_compute_endpoints.push(endpoint.id.clone());
-        lb.id.clear();
         self.create_load_balancer(&lb)
     }
 
@@ -97,7 +97,6 @@ impl Hcn {
         let mut lb = lb.clone();
         lb.host_compute_endpoints
             .retain(|id| !id.eq_ignore_ascii_case(&endpoint.id));
-        lb.id.clear();
         self.create_load_balancer(&lb)
     }
 

@@ -103,7 +103,7 @@ pub struct Globals {
 #[derive(Debug, Clone)]
 pub struct Hcn {
     api: Arc<dyn HcnApi>,
-    features: Arc<OnceLock<Result<SupportedFeatures>>>,
+    version: Arc<OnceLock<Result<Version>>>,
 }
 
 /// An open handle, closed when dropped.
@@ -139,7 +139,7 @@ impl Hcn {
     pub fn new(api: Arc<dyn HcnApi>) -> Self {
         Self {
             api,
-            features: Arc::new(OnceLock::new()),
+            version: Arc::new(OnceLock::new()),
         }
     }
 
@@ -246,7 +246,10 @@ impl Hcn {
         path: &str,
         request: &str,
     ) -> Result<Option<T>> {
-        crate::v1::hns_request(self.api.as_ref(), method, path, request)
+        crate::v1::hns_request(self.api.as_ref(), method, path, request).map_err(|e| match e {
+            Error::Hns(msg) => Error::HcnHns(msg),
+            e => e,
+        })
     }
 
     /// `GetGlobals`: the HNS version.
@@ -257,15 +260,17 @@ impl Hcn {
         Ok(Globals { version })
     }
 
-    /// `GetCachedSupportedFeatures`: the feature table at this HNS's version, computed once
-    /// (an error is cached too, as the reference's `sync.Once` does).
-    pub fn get_cached_supported_features(&self) -> Result<SupportedFeatures> {
-        self.features
-            .get_or_init(|| {
-                self.get_globals()
-                    .map(|g| support::supported_features(g.version))
-            })
+    /// The HNS version, asked once (an error is cached too, as the reference's
+    /// `sync.Once` around the feature table does).
+    fn cached_version(&self) -> Result<Version> {
+        self.version
+            .get_or_init(|| self.get_globals().map(|g| g.version))
             .clone()
+    }
+
+    /// `GetCachedSupportedFeatures`: the feature table at this HNS's version, computed once.
+    pub fn get_cached_supported_features(&self) -> Result<SupportedFeatures> {
+        self.cached_version().map(support::supported_features)
     }
 
     /// `GetSupportedFeatures` (deprecated in the reference): all-false on error.
@@ -280,9 +285,9 @@ impl Hcn {
     }
 
     /// The `XxxSupported()` check of `feature` (e.g. [`support::DSR`] for `DSRSupported`).
+    /// Like the reference's, it reads the cached table: HNS is asked once per client.
     pub fn supported(&self, feature: Feature) -> Result<()> {
-        let version = self.get_globals()?.version;
-        support::check(version, feature)
+        support::check(self.cached_version()?, feature)
     }
 }
 

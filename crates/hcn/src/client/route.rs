@@ -33,13 +33,20 @@ impl Hcn {
         self.create(route, None)
     }
 
-    /// `(*HostComputeRoute).Delete`: deletes only a route `GetRouteByID` finds.
+    /// `(*HostComputeRoute).Delete`: deletes only a route `GetRouteByID` finds; a route
+    /// that cannot be found (or looked up) is not an error, as in the reference.
     pub fn delete_route(&self, id: &str) -> Result<()> {
-        self.get_route_by_id(id)?;
-        self.delete(ObjectKind::Route, id)
+        match self.get_route_by_id(id) {
+            Ok(_) => self.delete(ObjectKind::Route, id),
+            Err(e) => {
+                tracing::debug!(route = id, error = %e, "route not found; nothing to delete");
+                Ok(())
+            }
+        }
     }
 
-    /// `(*HostComputeRoute).AddEndpoint`: delete and recreate with the endpoint.
+    /// `(*HostComputeRoute).AddEndpoint`: delete and recreate with the endpoint (the
+    /// document keeps its `ID`, as the reference's does).
     pub fn route_add_endpoint(
         &self,
         route: &HostComputeRoute,
@@ -48,7 +55,6 @@ impl Hcn {
         self.delete_route(&route.id)?;
         let mut route = route.clone();
         route.host_compute_endpoints.push(endpoint.id.clone());
-        route.id.clear();
         self.create_route(&route)
     }
 
@@ -65,7 +71,6 @@ impl Hcn {
         route
             .host_compute_endpoints
             .retain(|id| !id.eq_ignore_ascii_case(&endpoint.id));
-        route.id.clear();
         self.create_route(&route)
     }
 

@@ -83,6 +83,9 @@ omitempty_struct! {
         "Resources" resources: Vec<NamespaceResource>,
         /// Schema version.
         "SchemaVersion" schema_version: SchemaVersion,
+        /// Newer hcsshim's `ReadyOnCreate` (outside the spec): the namespace is usable once
+        /// created. Carried, not acted on.
+        "ReadyOnCreate" ready_on_create: bool,
         /// hnsd extension: the Linux network namespace file (see the module docs).
         "NetnsPath" netns_path: String,
     }

@@ -183,11 +183,20 @@ fn namespace_and_requests() {
             data: RawJson::from_value(&NamespaceResourceEndpoint { id: "E".into() }).unwrap(),
         }],
         schema_version: V2_SCHEMA_VERSION,
+        ready_on_create: false,
         netns_path: String::new(),
     };
     assert_eq!(
         to(&ns),
         r#"{"ID":"S","NamespaceId":3,"Type":"Host","Resources":[{"Type":"Endpoint","Data":{"ID":"E"}}],"SchemaVersion":{"Major":2,"Minor":0}}"#
+    );
+    let ready = HostComputeNamespace {
+        ready_on_create: true,
+        ..Default::default()
+    };
+    assert_eq!(
+        to(&ready),
+        r#"{"SchemaVersion":{"Major":0,"Minor":0},"ReadyOnCreate":true}"#
     );
     let req = ModifyNamespaceSettingRequest {
         resource_type: NamespaceResourceType::Endpoint,

@@ -31,6 +31,12 @@ fn raw<T: Serialize>(value: &T) -> Result<RawJson> {
     RawJson::from_value(value).map_err(|e| Error::InvalidArgument(format!("encode: {e}")))
 }
 
+/// The decoded `Output`; an empty one is success with the zero value, as the reference's
+/// requests decode nothing into their zero-valued object.
+fn or_zero<T: Default>(value: Option<T>) -> T {
+    value.unwrap_or_default()
+}
+
 fn required<T>(value: Option<T>, what: &str) -> Result<T> {
     value.ok_or_else(|| Error::response(super::HNS_CALL_OP, format!("no {what} in the response")))
 }
@@ -60,10 +66,11 @@ impl Hns {
 
     /// `HNSNetworkRequest(method, path, request)`.
     pub fn network_request(&self, method: &str, path: &str, request: &str) -> Result<HnsNetwork> {
-        required(
-            self.request(method, &format!("/networks/{path}"), request)?,
-            "network",
-        )
+        Ok(or_zero(self.request(
+            method,
+            &format!("/networks/{path}"),
+            request,
+        )?))
     }
 
     /// `HNSListNetworkRequest(method, path, request)`.
@@ -149,10 +156,11 @@ impl Hns {
 
     /// `HNSEndpointRequest(method, path, request)`.
     pub fn endpoint_request(&self, method: &str, path: &str, request: &str) -> Result<HnsEndpoint> {
-        required(
-            self.request(method, &format!("/endpoints/{path}"), request)?,
-            "endpoint",
-        )
+        Ok(or_zero(self.request(
+            method,
+            &format!("/endpoints/{path}"),
+            request,
+        )?))
     }
 
     /// `HNSListEndpointRequest()`.
@@ -330,10 +338,11 @@ impl Hns {
 
     /// `GetHNSEndpointStats`.
     pub fn get_endpoint_stats(&self, id: &str) -> Result<EndpointStats> {
-        required(
-            self.request("GET", &format!("/endpointstats/{id}"), "")?,
-            "stats",
-        )
+        Ok(or_zero(self.request(
+            "GET",
+            &format!("/endpointstats/{id}"),
+            "",
+        )?))
     }
 
     // ---- policy lists ----
@@ -345,10 +354,11 @@ impl Hns {
         path: &str,
         request: &str,
     ) -> Result<PolicyList> {
-        required(
-            self.request(method, &format!("/policylists/{path}"), request)?,
-            "policy list",
-        )
+        Ok(or_zero(self.request(
+            method,
+            &format!("/policylists/{path}"),
+            request,
+        )?))
     }
 
     /// `HNSListPolicyListRequest()`.
@@ -467,7 +477,7 @@ impl Hns {
 
     /// `GetHNSGlobals`: `{"Version": {Major, Minor}}`.
     pub fn get_globals(&self) -> Result<crate::Globals> {
-        let version: Version = required(self.request("GET", "/globals/version", "")?, "version")?;
+        let version: Version = or_zero(self.request("GET", "/globals/version", "")?);
         Ok(crate::Globals { version })
     }
 
@@ -492,20 +502,23 @@ impl Hns {
                 "POST",
                 "/namespaces/",
                 &to_json(&NamespaceRequest::default())?,
-            )?,
+            )
+            .map_err(|e| Self::namespace_err(e, ""))?,
             "namespace",
         )?;
         Ok(ns.id)
     }
 
-    /// Maps the v1 namespace calls' "Element not found." to a not-found error, as the
+    /// Maps a v1 namespace call's error whose text has "Element not found." (an HNS
+    /// answer or the HNSCall itself) to a not-found error of namespace `id`, as the
     /// reference maps it to `os.ErrNotExist`.
-    fn namespace_err(e: Error) -> Error {
-        match &e {
-            Error::Hns(msg) if msg.contains("Element not found.") => Error::NamespaceNotFound {
-                namespace_id: String::new(),
-            },
-            _ => e,
+    fn namespace_err(e: Error, id: &str) -> Error {
+        if e.to_string().contains("Element not found.") {
+            Error::NamespaceNotFound {
+                namespace_id: id.to_string(),
+            }
+        } else {
+            e
         }
     }
 
@@ -513,14 +526,14 @@ impl Hns {
     pub fn remove_namespace(&self, id: &str) -> Result<()> {
         self.request::<serde_json::Value>("DELETE", &format!("/namespaces/{id}"), "")
             .map(drop)
-            .map_err(Self::namespace_err)
+            .map_err(|e| Self::namespace_err(e, id))
     }
 
     /// `GetNamespaceEndpoints(id)`: the endpoint ids in the namespace.
     pub fn get_namespace_endpoints(&self, id: &str) -> Result<Vec<String>> {
         let ns: NamespaceResponse = required(
             self.request("GET", &format!("/namespaces/{id}"), "")
-                .map_err(Self::namespace_err)?,
+                .map_err(|e| Self::namespace_err(e, id))?,
             "namespace",
         )?;
         let mut ids = Vec::new();
@@ -552,7 +565,7 @@ impl Hns {
             &to_json(&req)?,
         )
         .map(drop)
-        .map_err(Self::namespace_err)
+        .map_err(|e| Self::namespace_err(e, id))
     }
 
     /// `AddNamespaceEndpoint(id, endpointID)`.

@@ -228,8 +228,8 @@ pub struct ElbPolicy {
     /// `ELB`.
     #[serde(rename = "Type")]
     pub policy_type: PolicyType,
-    /// IANA protocol number.
-    #[serde(rename = "Protocol")]
+    /// IANA protocol number (0, any, is left out as the reference's `omitempty` does).
+    #[serde(rename = "Protocol", skip_serializing_if = "hcs_schema::go::is_empty")]
     pub protocol: u16,
     /// Backend port.
     #[serde(rename = "InternalPort")]

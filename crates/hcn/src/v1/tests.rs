@@ -103,9 +103,11 @@ fn requests_and_objects() {
         }),
         json!({"ID": "P", "References": ["/endpoints/E"]})
     );
+    // Go's `omitempty`: `{}` unless it is the default namespace.
+    assert_eq!(value(&NamespaceRequest::default()), json!({}));
     assert_eq!(
-        value(&NamespaceRequest::default()),
-        json!({"IsDefault": false})
+        value(&NamespaceRequest { is_default: true }),
+        json!({"IsDefault": true})
     );
     assert_eq!(
         value(&NamespaceResourceRequest {
@@ -162,6 +164,14 @@ fn policy_shapes() {
             ..Default::default()
         }),
         json!({"Type": "ELB", "Protocol": 6, "InternalPort": 80, "ExternalPort": 80, "VIPs": ["1.1.1.1"], "IsDSR": true})
+    );
+    // Protocol 0 (any) is `omitempty` in LBPolicy; the ports are always sent.
+    assert_eq!(
+        value(&ElbPolicy {
+            policy_type: PolicyType::ExternalLoadBalancer,
+            ..Default::default()
+        }),
+        json!({"Type": "ELB", "InternalPort": 0, "ExternalPort": 0})
     );
     assert_eq!(
         value(&RoutePolicy {

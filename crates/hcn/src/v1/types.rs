@@ -260,12 +260,12 @@ omitempty_struct! {
     }
 }
 
-/// The `/namespaces/` create request: `{"IsDefault": bool}` (always sent).
+/// The `/namespaces/` create request: `{"IsDefault": true}`, or `{}` (Go's `omitempty`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct NamespaceRequest {
     /// Whether it is the default namespace.
-    #[serde(rename = "IsDefault")]
+    #[serde(rename = "IsDefault", skip_serializing_if = "hcs_schema::go::is_empty")]
     pub is_default: bool,
 }
 
