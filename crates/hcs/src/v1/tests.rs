@@ -8,6 +8,7 @@ use serde_json::json;
 use super::*;
 use crate::error::{is_already_closed, is_not_exist, is_timeout};
 use crate::fake_vmcompute::{Completion, FakeVmcompute};
+use crate::vmcompute::V1Notification;
 
 const ID: &str = "v1-sys";
 
