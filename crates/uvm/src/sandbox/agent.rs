@@ -18,7 +18,7 @@
 use std::ffi::OsString;
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -195,23 +195,16 @@ impl Agent {
     /// Sends SIGKILL (to pid 1 of its namespace when isolated: the kernel then kills every
     /// process of the namespace). Does not wait.
     pub(super) fn kill(&self) {
+        use rustix::process::{kill_process, pidfd_send_signal, Pid, Signal};
+        // Failures mean the agent is gone already (its exit is reaped elsewhere).
         match &self.pidfd {
             Some(fd) => {
-                // SAFETY: pidfd_send_signal(2) on a pidfd we own, no siginfo.
-                unsafe {
-                    libc::syscall(
-                        libc::SYS_pidfd_send_signal,
-                        fd.as_raw_fd(),
-                        libc::SIGKILL,
-                        std::ptr::null::<libc::siginfo_t>(),
-                        0,
-                    );
-                }
+                let _ = pidfd_send_signal(fd, Signal::KILL);
             }
             None if self.exit.borrow().is_none() => {
-                // SAFETY: kill(2) on our child, which has not been reaped (no exit yet).
-                unsafe {
-                    libc::kill(self.pid as libc::pid_t, libc::SIGKILL);
+                // Not reaped yet (no exit): the pid is still our child's.
+                if let Some(pid) = i32::try_from(self.pid).ok().and_then(Pid::from_raw) {
+                    let _ = kill_process(pid, Signal::KILL);
                 }
             }
             None => {}
@@ -260,11 +253,7 @@ pub(super) async fn wait_watch(mut rx: watch::Receiver<Option<String>>) -> Strin
 
 /// A pidfd for `pid` (Linux 5.3+); `None` where unsupported.
 fn pidfd_open(pid: u32) -> Option<OwnedFd> {
-    // SAFETY: pidfd_open(2) with no flags; a non-negative result is a new fd we own.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
-    if fd < 0 {
-        return None;
-    }
-    // SAFETY: `fd` was just returned by the kernel and is owned by nobody else.
-    Some(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    use rustix::process::{pidfd_open, Pid, PidfdFlags};
+    let pid = i32::try_from(pid).ok().and_then(Pid::from_raw)?;
+    pidfd_open(pid, PidfdFlags::empty()).ok()
 }

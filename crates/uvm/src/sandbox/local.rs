@@ -30,6 +30,7 @@ use bridge::messages::{
     CombinedLayers, GcsCapabilities, ModifyRequestType, ModifySettingRequest, ResourceSettings,
     NULL_CONTAINER_ID,
 };
+use rustix::fs::FlockOperation;
 
 use super::agent::Agent;
 use super::{prepare_spec, validate_container_id, ContainerPaths};
@@ -578,33 +579,18 @@ const CONTAINERS_DIR: &str = "c";
 /// overlays) never propagate to the host, while the rest of the namespace stays in the
 /// host's peer groups.
 fn make_private_mount_point(dir: &Path) -> Result<()> {
-    use std::os::unix::ffi::OsStrExt;
+    use rustix::mount::{mount_bind, mount_change, MountPropagationFlags};
     create_private_dir(dir)?;
-    let path = std::ffi::CString::new(dir.as_os_str().as_bytes())
-        .map_err(|_| Error::InvalidArgument(format!("{} has a NUL byte", dir.display())))?;
-    for (what, source, flags) in [
-        ("bind", path.as_ptr(), libc::MS_BIND),
-        ("make private", std::ptr::null(), libc::MS_PRIVATE),
-    ] {
-        // SAFETY: mount(2) with NUL-terminated strings that outlive the call and a null
-        // file system type and data, which bind and propagation changes ignore.
-        let r = unsafe {
-            libc::mount(
-                source,
-                path.as_ptr(),
-                std::ptr::null(),
-                flags,
-                std::ptr::null(),
-            )
-        };
-        if r != 0 {
-            let e = std::io::Error::last_os_error();
-            // A bind that was made must not outlive the failure.
-            if let Err(e2) = super::state_dir::unmount_detach(dir) {
-                tracing::warn!(error = %e2, "the failed private mount point is left");
-            }
-            return Err(Error::io(format!("{what} {}", dir.display()), e));
+    mount_bind(dir, dir).map_err(|e| Error::io(format!("bind {}", dir.display()), e.into()))?;
+    if let Err(e) = mount_change(dir, MountPropagationFlags::PRIVATE) {
+        // A bind that was made must not outlive the failure.
+        if let Err(e2) = super::state_dir::unmount_detach(dir) {
+            tracing::warn!(error = %e2, "the failed private mount point is left");
         }
+        return Err(Error::io(
+            format!("make private {}", dir.display()),
+            e.into(),
+        ));
     }
     Ok(())
 }
@@ -721,10 +707,10 @@ pub fn kill_cgroup_processes(ids: &[String], limit: Duration) -> Result<()> {
                 "processes {pids:?} of the sandbox's cgroups did not end"
             )));
         }
-        for pid in pids {
-            // SAFETY: kill(2) with a pid read from the sandbox's own cgroups; a process that
-            // already ended gives ESRCH, which the next round's empty list confirms.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+        for pid in pids.into_iter().filter_map(rustix::process::Pid::from_raw) {
+            // A process that already ended gives ESRCH, which the next round's empty list
+            // confirms; any other failure shows as the deadline's error.
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -740,35 +726,34 @@ impl CgroupLock {
         std::fs::File::open("/sys/fs/cgroup").ok()
     }
 
-    fn flock(file: &std::fs::File, op: libc::c_int) -> bool {
-        use std::os::fd::AsRawFd;
+    /// flock(2), retried when interrupted.
+    fn flock(file: &std::fs::File, op: FlockOperation) -> bool {
         loop {
-            // SAFETY: flock(2) on an fd owned by `file` for the duration of the call.
-            if unsafe { libc::flock(file.as_raw_fd(), op) } == 0 {
-                return true;
-            }
-            if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
-                return false;
+            match rustix::fs::flock(file, op) {
+                Ok(()) => return true,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(_) => return false,
             }
         }
     }
 
     /// Waits for the shared lock; without a lockable cgroup root, no lock is needed.
     fn shared() -> Self {
-        Self(Self::open().filter(|f| Self::flock(f, libc::LOCK_SH)))
+        Self(Self::open().filter(|f| Self::flock(f, FlockOperation::LockShared)))
     }
 
     /// The exclusive lock if nobody holds the lock now.
     fn try_exclusive() -> Option<Self> {
         let f = Self::open()?;
-        Self::flock(&f, libc::LOCK_EX | libc::LOCK_NB).then(|| Self(Some(f)))
+        Self::flock(&f, FlockOperation::NonBlockingLockExclusive).then(|| Self(Some(f)))
     }
 }
 
 impl Drop for CgroupLock {
     fn drop(&mut self) {
         if let Some(f) = &self.0 {
-            Self::flock(f, libc::LOCK_UN);
+            // Closing the file releases it anyway.
+            Self::flock(f, FlockOperation::Unlock);
         }
     }
 }

@@ -46,18 +46,11 @@ fn unescape_octal(s: &str) -> String {
 
 /// Detaches the mount at `path`; `false` if nothing was mounted there.
 pub fn unmount_detach(path: &Path) -> Result<bool> {
-    use std::os::unix::ffi::OsStrExt;
-    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
-        return Ok(false);
-    };
-    // SAFETY: umount2(2) with a NUL-terminated path that outlives the call.
-    if unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) } == 0 {
-        return Ok(true);
-    }
-    let e = std::io::Error::last_os_error();
-    match e.raw_os_error() {
-        Some(libc::EINVAL) | Some(libc::ENOENT) => Ok(false),
-        _ => Err(Error::io(format!("unmount {}", path.display()), e)),
+    use rustix::io::Errno;
+    match rustix::mount::unmount(path, rustix::mount::UnmountFlags::DETACH) {
+        Ok(()) => Ok(true),
+        Err(Errno::INVAL | Errno::NOENT) => Ok(false),
+        Err(e) => Err(Error::io(format!("unmount {}", path.display()), e.into())),
     }
 }
 
