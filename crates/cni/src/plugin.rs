@@ -188,14 +188,8 @@ impl<I: Ipam> Plugin<I> {
             }
             return Ok(n);
         }
-        if plan.subnet.is_none() {
-            return Err(PluginError::NetworkNotFound {
-                name: plan.name.clone(),
-                reason: "no network has this name and the configuration has no ipam.subnet \
-                         to create it from"
-                    .into(),
-            });
-        }
+        // Without ipam.subnet the network is created without Ipams and HNS picks the
+        // subnet (NAT), as the reference does; a type that needs one fails in HNS.
         match self.hcn.create_network(&plan.network_document()) {
             Ok(n) => {
                 tracing::info!(network = %n.name, id = %n.id, "created the network");

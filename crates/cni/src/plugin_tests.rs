@@ -128,12 +128,13 @@ fn an_ipam_del_failure_fails_del_and_keeps_the_endpoint() {
 }
 
 #[test]
-fn a_missing_network_without_subnet_is_81_and_nothing_is_allocated() {
+fn a_missing_dual_stack_network_is_81_and_nothing_is_allocated() {
     let p = plugin(FakeIpam::default());
     let a = args(
         &p,
         Command::Add,
-        r#"{"cniVersion":"1.0.0","name":"none","type":"nat","ipam":{"type":"fake"}}"#,
+        r#"{"cniVersion":"1.0.0","name":"none","type":"sdnbridge","ipam":{"type":"fake"},
+            "optionalFlags":{"enableDualStack":true}}"#,
     );
     assert_eq!(p.add(&a).unwrap_err().code(), 81);
     assert!(p.ipam.calls.lock().unwrap().is_empty());

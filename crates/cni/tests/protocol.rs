@@ -174,14 +174,51 @@ fn an_endpoint_of_the_name_on_another_network_is_replaced() {
 }
 
 #[test]
-fn error_codes_json_and_exit_status() {
+fn a_nat_config_without_a_subnet_creates_the_network_and_hns_picks_it() {
     let b = bed("nat");
-    // 81: no network of the name, and no subnet to create one from.
-    let out = b.rt.add(
+    // As the reference: no network of the name and no ipam.subnet, so the network is
+    // created without Ipams and HNS (hnsd) gives it a subnet of 172.16.0.0/12.
+    let r =
+        b.rt.add(
+            "nat",
+            "c",
+            &b.ns,
+            r#"{"cniVersion":"1.0.0","name":"autoNet","type":"nat"}"#,
+        )
+        .ok()
+        .json();
+    let net = b.hcn.get_network_by_name("autoNet").unwrap();
+    let subnet = net.ipams[0].subnets[0].ip_address_prefix.clone();
+    assert!(
+        subnet.starts_with("172.") && subnet.ends_with("/20"),
+        "{subnet}"
+    );
+    let address = r["ips"][0]["address"].as_str().unwrap();
+    let net4: ipnet::Ipv4Net = subnet.parse().unwrap();
+    let addr4: ipnet::Ipv4Net = address.parse().unwrap();
+    assert!(
+        net4.contains(&addr4.addr()) && addr4.prefix_len() == 20,
+        "{r}"
+    );
+    b.rt.del(
         "nat",
         "c",
         &b.ns,
-        r#"{"cniVersion":"1.0.0","name":"missing","type":"nat"}"#,
+        r#"{"cniVersion":"1.0.0","name":"autoNet","type":"nat"}"#,
+    )
+    .ok();
+}
+
+#[test]
+fn error_codes_json_and_exit_status() {
+    let b = bed("nat");
+    // 81: a dual-stack ADD needs its network to exist.
+    let out = b.rt.add(
+        "sdnbridge",
+        "c",
+        &b.ns,
+        r#"{"cniVersion":"1.0.0","name":"missing","type":"sdnbridge",
+            "optionalFlags":{"enableDualStack":true}}"#,
     );
     assert_eq!((out.code(), out.status), (81, 81));
     let e = out.json();

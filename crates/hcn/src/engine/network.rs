@@ -28,6 +28,15 @@ pub fn has_dataplane(t: &NetworkType) -> bool {
     )
 }
 
+/// The first /20 of 172.16.0.0/12 that overlaps none of `taken`.
+fn default_nat_subnet(taken: &[IpNet]) -> Option<ipnet::Ipv4Net> {
+    let pool = ipnet::Ipv4Net::new(Ipv4Addr::new(172, 16, 0, 0), 12).ok()?;
+    pool.subnets(20).ok()?.find(|c| {
+        let c = IpNet::V4(*c);
+        !taken.iter().any(|t| t.contains(&c) || c.contains(t))
+    })
+}
+
 /// Validates a network document against the state; fills what HNS fills.
 pub(super) fn check_network(st: &State, id: &str, n: &mut HostComputeNetwork) -> Res<()> {
     if n.name.is_empty() {
@@ -123,10 +132,31 @@ pub(super) fn check_network(st: &State, id: &str, n: &mut HostComputeNetwork) ->
         }
     }
     if n.network_type == NetworkType::Nat && v4 == 0 {
-        return Err(fail(
-            HCN_E_INVALID_NETWORK,
-            "a NAT network needs an IPv4 subnet (Ipams[].Subnets[].IpAddressPrefix)",
-        ));
+        // HNS gives a NAT network created without a subnet one of its own choosing from
+        // 172.16.0.0/12 (what the reference's CNI plugins rely on when the configuration
+        // has no ipam.subnet).
+        let net = default_nat_subnet(&others).ok_or_else(|| {
+            fail(
+                HCN_E_INVALID_SUBNET,
+                "no free /20 in 172.16.0.0/12 for a NAT network without a subnet",
+            )
+        })?;
+        let subnet = crate::schema::Subnet {
+            ip_address_prefix: net.to_string(),
+            routes: vec![Route {
+                next_hop: ipam::first_host(net).to_string(),
+                destination_prefix: "0.0.0.0/0".into(),
+                metric: 0,
+            }],
+            ..Default::default()
+        };
+        match n.ipams.first_mut() {
+            Some(i) => i.subnets.push(subnet),
+            None => n.ipams.push(crate::schema::Ipam {
+                ipam_type: IpamType::Static,
+                subnets: vec![subnet],
+            }),
+        }
     }
     super::overlay::check_network(n)?;
     if n.schema_version == Default::default() {

@@ -142,6 +142,30 @@ fn create_fills_what_hns_fills() {
 }
 
 #[test]
+fn a_nat_network_without_a_subnet_gets_one_from_172_16_0_0_12() {
+    let (_, hcn, _, _) = setup();
+    hcn.create_network(&nat("taken", "172.16.0.0/20", "172.16.0.1"))
+        .unwrap();
+    let mut doc = nat("auto", "", "");
+    doc.ipams.clear();
+    let net = hcn.create_network(&doc).unwrap();
+    let subnet = &net.ipams[0].subnets[0];
+    // The first free /20, with its first host as the gateway, as for any subnet.
+    assert_eq!(subnet.ip_address_prefix, "172.16.16.0/20");
+    assert_eq!(subnet.routes[0].next_hop, "172.16.16.1");
+    let ep = hcn
+        .create_endpoint(
+            &net,
+            &HostComputeEndpoint {
+                name: "auto-e".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(ep.ip_configurations[0].ip_address, "172.16.16.2");
+}
+
+#[test]
 fn attach_rules() {
     let (engine, hcn, net, ep) = setup();
     let ns1 = hcn

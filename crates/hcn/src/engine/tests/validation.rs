@@ -136,14 +136,6 @@ fn validation_rules_and_their_hresults() {
             hr::HCN_E_INVALID_SUBNET,
         ),
         (
-            "NAT network without IPv4 subnet",
-            Box::new(move |e, _, _| {
-                e.create(ObjectKind::Network, z, &net_doc(&|n| n.ipams.clear()), None)
-                    .map(drop)
-            }),
-            hr::HCN_E_INVALID_NETWORK,
-        ),
-        (
             "bad MAC pool",
             Box::new(move |e, _, _| {
                 e.create(
