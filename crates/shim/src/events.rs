@@ -106,6 +106,17 @@ pub fn now() -> Timestamp {
     to_timestamp(std::time::SystemTime::now())
 }
 
+/// Go's zero `time.Time` (0001-01-01T00:00:00Z) as a protobuf timestamp: what the
+/// reference (and runc's shim) send as `exited_at` before an exit, so that containerd reads
+/// a zero time rather than the Unix epoch an absent field gives.
+pub fn go_zero_timestamp() -> Timestamp {
+    Timestamp {
+        seconds: -62_135_596_800,
+        nanos: 0,
+        ..Default::default()
+    }
+}
+
 /// A `SystemTime` as a protobuf timestamp.
 pub fn to_timestamp(t: std::time::SystemTime) -> Timestamp {
     let d = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
@@ -337,5 +348,12 @@ mod tests {
         sink.set_failing(false);
         tokio::time::sleep(Duration::from_secs(3)).await;
         assert_eq!(sink.topics(), ["/tasks/delete"]);
+    }
+
+    #[test]
+    fn go_zero_time_is_year_one() {
+        // 719162 days from 0001-01-01 to 1970-01-01 in the proleptic Gregorian calendar.
+        assert_eq!(go_zero_timestamp().seconds, -719_162 * 86_400);
+        assert_eq!(go_zero_timestamp().nanos, 0);
     }
 }

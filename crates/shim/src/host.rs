@@ -130,37 +130,38 @@ impl HostConfig {
     }
 
     /// Applies the utility VM annotations of a pod's (or standalone task's) spec: boot
-    /// files, memory size, processor count and root file system type. A malformed value
-    /// is InvalidArgument.
+    /// files, memory size, processor count and root file system type. A malformed value is
+    /// logged and the default kept, as the reference's annotation parsers do (Create does
+    /// not fail on it).
     pub fn apply_annotations(&mut self, a: &HashMap<String, String>) -> Result<()> {
-        fn number<T: std::str::FromStr>(
-            a: &HashMap<String, String>,
-            key: &str,
-        ) -> Result<Option<T>> {
-            a.get(key)
-                .map(|v| {
-                    v.trim().parse::<T>().map_err(|_| {
-                        Error::InvalidArgument(format!("annotation {key}: {v:?} is not a number"))
-                    })
-                })
-                .transpose()
+        fn number<T: std::str::FromStr>(a: &HashMap<String, String>, key: &str) -> Option<T> {
+            let v = a.get(key)?;
+            match v.parse::<T>() {
+                Ok(n) => Some(n),
+                Err(_) => {
+                    tracing::warn!(annotation = key, value = %v, "annotation could not be parsed; the default is used");
+                    None
+                }
+            }
         }
         if let Some(b) = a.get(annotations::BOOT_FILES_ROOT_PATH) {
             self.boot_files = Some(PathBuf::from(b));
         }
-        self.memory_mib = number::<u64>(a, annotations::MEMORY_SIZE_MB)?.filter(|&m| m > 0);
-        self.cpus = number::<u32>(a, annotations::PROCESSOR_COUNT)?.filter(|&c| c > 0);
+        self.memory_mib = number::<u64>(a, annotations::MEMORY_SIZE_MB).filter(|&m| m > 0);
+        self.cpus = number::<u32>(a, annotations::PROCESSOR_COUNT).filter(|&c| c > 0);
         self.rootfs_type = a
             .get(annotations::PREFERRED_ROOTFS_TYPE)
-            .map(|v| {
-                v.parse().map_err(|_| {
-                    Error::InvalidArgument(format!(
-                        "annotation {}: {v:?} must be 'initrd' or 'vhd' (or 'verity-vhd')",
-                        annotations::PREFERRED_ROOTFS_TYPE
-                    ))
-                })
-            })
-            .transpose()?;
+            .and_then(|v| match v.parse() {
+                Ok(t) => Some(t),
+                Err(_) => {
+                    tracing::warn!(
+                        annotation = annotations::PREFERRED_ROOTFS_TYPE,
+                        value = %v,
+                        "annotation value must be 'initrd' or 'vhd' (or 'verity-vhd'); the default is used"
+                    );
+                    None
+                }
+            });
         Ok(())
     }
 }
@@ -542,19 +543,19 @@ mod tests {
             c.apply_annotations(&a).unwrap();
             assert_eq!(c.rootfs_type, Some(t));
         }
+        // Malformed values keep the defaults (the reference warns and goes on).
         let squash = HashMap::from([(
             annotations::PREFERRED_ROOTFS_TYPE.to_string(),
             "squashfs".to_string(),
         )]);
-        assert!(
-            matches!(c.apply_annotations(&squash), Err(Error::InvalidArgument(m)) if m.contains("squashfs"))
-        );
-        let bad = HashMap::from([(annotations::MEMORY_SIZE_MB.to_string(), "lots".to_string())]);
-        let e = c.apply_annotations(&bad).unwrap_err();
-        assert!(
-            matches!(&e, Error::InvalidArgument(m) if m.contains(annotations::MEMORY_SIZE_MB)),
-            "{e}"
-        );
+        c.apply_annotations(&squash).unwrap();
+        assert_eq!(c.rootfs_type, None);
+        let bad = HashMap::from([
+            (annotations::MEMORY_SIZE_MB.to_string(), "lots".to_string()),
+            (annotations::PROCESSOR_COUNT.to_string(), " 2".to_string()),
+        ]);
+        c.apply_annotations(&bad).unwrap();
+        assert_eq!((c.memory_mib, c.cpus), (None, None));
     }
 
     #[tokio::test]

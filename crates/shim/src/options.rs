@@ -204,6 +204,68 @@ pub fn apply_to_annotations(options: &Options, annotations_map: &mut HashMap<Str
     }
 }
 
+/// Applies the options' isolation and platform to the spec (§1.4 step 4):
+/// `sandbox_isolation = HYPERVISOR` makes a Windows spec Hyper-V isolated (adds
+/// `windows.hyperv`); on Windows, options that ask for PROCESS isolation refuse a spec that
+/// is isolated; a `sandbox_platform` must agree with the spec (`linux` needs its `linux`
+/// section, `windows` must not have one, other systems are refused).
+pub fn apply_isolation(options: &Options, spec: &mut serde_json::Value) -> Result<()> {
+    let has_linux = spec.get("linux").is_some_and(|l| !l.is_null());
+    let isolation = options.sandbox_isolation.enum_value();
+    if isolation == Ok(SandboxIsolation::HYPERVISOR) && !has_linux {
+        if let Some(w) = spec.get_mut("windows").and_then(|w| w.as_object_mut()) {
+            let hyperv = w.entry("hyperv").or_insert_with(|| serde_json::json!({}));
+            if hyperv.is_null() {
+                *hyperv = serde_json::json!({});
+            }
+        }
+    }
+    // Only on Windows, where a Linux spec means a utility VM: Linux containers run
+    // process-isolated here (the local sandbox).
+    let isolated_windows = spec
+        .pointer("/windows/hyperv")
+        .is_some_and(|h| !h.is_null());
+    if cfg!(windows)
+        && *options != Options::default()
+        && isolation == Ok(SandboxIsolation::PROCESS)
+        && (has_linux || isolated_windows)
+    {
+        return Err(Error::InvalidArgument(
+            "invalid runtime sandbox isolation (PROCESS) for hypervisor isolated OCI spec".into(),
+        ));
+    }
+    if !options.sandbox_platform.is_empty() {
+        let os = options
+            .sandbox_platform
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        match (os.as_str(), has_linux) {
+            ("windows", true) => {
+                return Err(Error::InvalidArgument(format!(
+                    "sandbox platform {:?} for a spec with a linux section",
+                    options.sandbox_platform
+                )))
+            }
+            ("linux", false) => {
+                return Err(Error::InvalidArgument(format!(
+                    "sandbox platform {:?} for a spec without a linux section",
+                    options.sandbox_platform
+                )))
+            }
+            ("windows", false) | ("linux", true) => {}
+            _ => {
+                return Err(Error::InvalidArgument(format!(
+                    "sandbox platform {:?}: unsupported operating system",
+                    options.sandbox_platform
+                )))
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The log level the options ask for: `log_level` wins over `debug`.
 pub fn log_level(options: &Options) -> Option<String> {
     if !options.log_level.is_empty() {

@@ -202,6 +202,7 @@ impl Service {
                 spec_path.display()
             )));
         }
+        options::apply_isolation(&opts, &mut spec)?;
         let mut ann = annotations::of_spec(&spec)?;
         options::apply_to_annotations(&opts, &mut ann);
         annotations::expand(&mut ann)?;
@@ -371,7 +372,10 @@ impl Service {
             stderr: io.stderr.clone(),
             terminal: io.terminal,
             exit_status: st.exit.map_or(UNKNOWN_EXIT, |e| e.status),
-            exited_at: st.exit.map(|e| to_timestamp(e.at)).into(),
+            exited_at: MessageField::some(
+                st.exit
+                    .map_or_else(crate::events::go_zero_timestamp, |e| to_timestamp(e.at)),
+            ),
             ..Default::default()
         })
     }

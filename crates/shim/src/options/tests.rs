@@ -137,3 +137,36 @@ fn type_names_are_the_descriptors() {
     check::<TaskDelete>();
     check::<TaskOOM>();
 }
+
+#[test]
+fn isolation_and_platform_reach_the_spec() {
+    let hv = Options {
+        sandbox_isolation: SandboxIsolation::HYPERVISOR.into(),
+        ..Default::default()
+    };
+    // HYPERVISOR makes a Windows spec Hyper-V isolated; a Linux spec is left as it is.
+    let mut wcow = serde_json::json!({"windows": {"layerFolders": []}});
+    apply_isolation(&hv, &mut wcow).unwrap();
+    assert_eq!(wcow["windows"]["hyperv"], serde_json::json!({}));
+    let mut lcow = serde_json::json!({"linux": {}, "windows": null});
+    apply_isolation(&hv, &mut lcow).unwrap();
+    assert!(lcow["windows"].is_null());
+    // The platform must agree with the spec.
+    let platform = |p: &str| Options {
+        sandbox_platform: p.into(),
+        ..Default::default()
+    };
+    apply_isolation(&platform("linux/amd64"), &mut lcow.clone()).unwrap();
+    apply_isolation(&platform("windows/amd64"), &mut wcow.clone()).unwrap();
+    for (p, spec) in [
+        ("windows/amd64", &lcow),
+        ("linux/amd64", &wcow),
+        ("freebsd/amd64", &lcow),
+    ] {
+        let e = apply_isolation(&platform(p), &mut spec.clone()).unwrap_err();
+        assert!(
+            matches!(&e, Error::InvalidArgument(m) if m.contains(p)),
+            "{p}: {e}"
+        );
+    }
+}

@@ -318,13 +318,15 @@ impl Exec {
                         Self::signal_windows(process, action).await
                     }
                     Os::Linux => {
-                        let signal = i32::try_from(signal).ok().filter(|s| (1..=64).contains(s));
-                        let Some(signal) = signal else {
+                        let valid = i32::try_from(signal).ok().filter(|s| (1..=64).contains(s));
+                        let Some(valid) = valid else {
                             return Err(Error::FailedPrecondition(format!(
-                                "signal {signal:?}: invalid signal value"
+                                "signal {signal}: invalid signal value"
                             )));
                         };
-                        process.signal(Some(&SignalOptions::Linux { signal })).await
+                        process
+                            .signal(Some(&SignalOptions::Linux { signal: valid }))
+                            .await
                     }
                 }
                 .map_err(|e| Error::hcs(format!("signal {}", self.describe()), e))?;

@@ -399,7 +399,7 @@ impl Task {
     }
 
     /// KillExec (§1.3).
-    pub async fn kill(&self, eid: &str, signal: u32, all: bool) -> Result<()> {
+    pub async fn kill(self: &Arc<Self>, eid: &str, signal: u32, all: bool) -> Result<()> {
         if all && !eid.is_empty() {
             return Err(Error::FailedPrecondition(
                 "cannot signal all for non-empty exec".into(),
@@ -407,6 +407,15 @@ impl Task {
         }
         let target = self.get_exec(eid)?;
         let os = self.container.os();
+        // A created init that is killed exits without running: the task is over then, as
+        // on any exit of the init (the reference closes the task from a watcher of the
+        // init's exit), so TaskExit goes out and Wait returns without waiting for Delete.
+        if eid.is_empty() && target.state().await == ExecState::Created {
+            target.kill(signal, os).await?;
+            let task = self.clone();
+            tokio::spawn(async move { task.close().await });
+            return Ok(());
+        }
         if all {
             let others: Vec<Arc<Exec>> = lock(&self.execs).values().cloned().collect();
             for e in others {

@@ -381,6 +381,13 @@ async fn execs_follow_the_state_machine_with_the_reference_codes() {
         Err(Error::AlreadyExists(_))
     ));
     assert_eq!(task.start("e1").await.unwrap(), 101);
+    // A signal Linux has not: FailedPrecondition naming the number.
+    match task.kill("e1", 200, false).await {
+        Err(Error::FailedPrecondition(m)) => {
+            assert_eq!(m, "signal 200: invalid signal value")
+        }
+        other => panic!("{other:?}"),
+    }
     let pids: Vec<(u32, String)> = task
         .pids()
         .await
@@ -459,9 +466,17 @@ async fn an_oom_killed_container_publishes_task_oom_before_its_exit() {
 async fn a_created_init_is_killed_or_deleted_without_running() {
     let sink = Arc::new(RecordingSink::default());
     let (task, host) = new_task(sink.clone()).await;
-    // Kill while created: exits with status 1, no process was ever made.
+    // Kill while created: exits with status 1, no process was ever made, and the task
+    // is over without a Delete: Wait returns and TaskExit is out (containerd's
+    // WithProcessKill waits for that after a failed start).
     task.kill("", 9, false).await.unwrap();
     assert_eq!(task.init().exit().unwrap().status, 1);
+    let waited = tokio::time::timeout(std::time::Duration::from_secs(10), task.wait(""))
+        .await
+        .expect("Wait returns after Kill of a created task")
+        .unwrap();
+    assert_eq!(waited.status, 1);
+    assert_eq!(sink.topics(), ["/tasks/exit"]);
     assert!(host
         .container
         .lock()
