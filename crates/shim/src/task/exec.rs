@@ -120,7 +120,16 @@ impl Exec {
     }
 
     fn describe(&self) -> String {
-        format!("exec: '{}' in task: '{}'", self.eid, self.tid)
+        format!("exec: '{}' in task: '{}'", self.reported_id(), self.tid)
+    }
+
+    /// The id the reference reports for this exec: the init's is the task id.
+    pub fn reported_id(&self) -> &str {
+        if self.eid.is_empty() {
+            &self.tid
+        } else {
+            &self.eid
+        }
     }
 
     /// State, pid and exit.

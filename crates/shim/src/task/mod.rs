@@ -439,7 +439,8 @@ impl Task {
         match exec.state().await {
             ExecState::Running => {
                 return Err(Error::FailedPrecondition(format!(
-                    "exec: '{eid}' in task: '{}' is in invalid state: 'running' for delete",
+                    "exec: '{}' in task: '{}' is in invalid state: 'running' for delete",
+                    exec.reported_id(),
                     self.id
                 )))
             }
@@ -496,7 +497,7 @@ impl Task {
         for e in self.execs() {
             let pid = e.pid().await;
             if pid != 0 {
-                known.insert(pid, e.id().to_owned());
+                known.insert(pid, e.reported_id().to_owned());
             }
         }
         let list = props

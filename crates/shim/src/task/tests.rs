@@ -395,7 +395,8 @@ async fn execs_follow_the_state_machine_with_the_reference_codes() {
         .into_iter()
         .map(|p| (p.pid, p.exec_id))
         .collect();
-    assert_eq!(pids, [(100, String::new()), (101, "e1".to_owned())]);
+    // The init is reported under the task id, as the reference and runc's shim do.
+    assert_eq!(pids, [(100, "t".to_owned()), (101, "e1".to_owned())]);
     // Delete of a running exec: FailedPrecondition; signal all with an exec id too.
     assert!(matches!(
         task.delete_exec("e1").await,

@@ -269,7 +269,7 @@ async fn a_windows_task_runs_its_init_from_the_spec_and_maps_signals() {
     // The init in HCS's process list is the task's.
     let pids = task.pids().await.unwrap();
     assert_eq!(pids.len(), 1, "{pids:?}");
-    assert_eq!((pids[0].pid, pids[0].exec_id.as_str()), (pid, ""));
+    assert_eq!((pids[0].pid, pids[0].exec_id.as_str()), (pid, "w1"));
 
     // Stats in the type containerd's Windows CRI decodes; an update reaches HCS as a
     // modify of the silo's memory.
