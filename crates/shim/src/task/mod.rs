@@ -27,6 +27,11 @@ pub const TEARDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long the teardown waits for running execs to report their own exits once the
 /// container is gone (their output drains for up to a second of it).
 const EXEC_EXIT_GRACE: Duration = Duration::from_secs(5);
+/// SIGKILL's number, on Linux and in the reference's Windows signal mapping.
+const SIGKILL: u32 = 9;
+/// How long a SIGKILL'd init of a task that owns its sandbox may take to exit before the
+/// sandbox is torn down under it (the reference's watchdog for a hung utility VM).
+pub const KILL_WATCHDOG: Duration = Duration::from_secs(30);
 
 /// Bound of the OOM check at the init's exit (one Statistics request to the guest).
 const OOM_QUERY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -424,7 +429,24 @@ impl Task {
                 }
             }
         }
-        target.kill(signal, os).await
+        target.kill(signal, os).await?;
+        if eid.is_empty() && signal == SIGKILL && self.owns_host {
+            // A guest that does not act on the kill (a hung agent or VM) would keep the
+            // task forever: after the watchdog the sandbox goes, and the init's wait fails.
+            let task = self.clone();
+            tokio::spawn(async move {
+                if tokio::time::timeout(KILL_WATCHDOG, task.wait_closed())
+                    .await
+                    .is_err()
+                {
+                    tracing::warn!(task = %task.id, "the init did not exit {KILL_WATCHDOG:?} after SIGKILL; tearing the sandbox down");
+                    if let Err(e) = task.host.teardown().await {
+                        tracing::warn!(task = %task.id, error = %e, "watchdog teardown");
+                    }
+                }
+            });
+        }
+        Ok(())
     }
 
     /// DeleteExec (§1.3): returns (pid, exit status, exited at).

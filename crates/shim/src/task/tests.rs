@@ -25,6 +25,8 @@ pub(crate) struct FakeProcess {
     pid: u32,
     exit: watch::Sender<Option<i64>>,
     signals: Mutex<Vec<i32>>,
+    /// Signals are recorded but do nothing (a hung guest).
+    deaf: std::sync::atomic::AtomicBool,
 }
 
 #[async_trait]
@@ -57,7 +59,9 @@ impl Process for FakeProcess {
     async fn signal(&self, o: Option<&SignalOptions>) -> hcs::Result<bool> {
         if let Some(SignalOptions::Linux { signal }) = o {
             self.signals.lock().unwrap().push(*signal);
-            self.exit.send_replace(Some(128 + *signal as i64));
+            if !self.deaf.load(std::sync::atomic::Ordering::SeqCst) {
+                self.exit.send_replace(Some(128 + *signal as i64));
+            }
         }
         Ok(true)
     }
@@ -138,6 +142,7 @@ impl ProcessHost for FakeContainer {
             pid: 100 + ps.len() as u32,
             exit: watch::channel(None).0,
             signals: Mutex::new(Vec::new()),
+            deaf: Default::default(),
         });
         ps.push(p.clone());
         Ok(Box::new(Shared(p)))
@@ -249,6 +254,7 @@ impl TaskHost for FakeHost {
             pid: 900 + execs.len() as u32,
             exit: watch::channel(None).0,
             signals: Mutex::new(Vec::new()),
+            deaf: Default::default(),
         });
         execs.push((serde_json::to_value(params).unwrap(), p.clone()));
         Ok(Box::new(Shared(p)))
@@ -533,4 +539,25 @@ async fn the_init_exiting_keeps_the_exit_codes_of_running_execs() {
     let topics = sink.topics();
     assert_eq!(topics.last().map(String::as_str), Some("/tasks/exit"));
     assert_eq!(topics.iter().filter(|t| *t == "/tasks/exit").count(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_sigkill_the_guest_ignores_tears_the_owned_sandbox_down() {
+    let sink = Arc::new(RecordingSink::default());
+    let (task, host) = new_task(sink.clone()).await;
+    task.start("").await.unwrap();
+    let init = process(&host, 0);
+    init.deaf.store(true, std::sync::atomic::Ordering::SeqCst);
+    task.kill("", 9, false).await.unwrap();
+    let torn = || host.torn_down.load(std::sync::atomic::Ordering::SeqCst);
+    tokio::time::sleep(KILL_WATCHDOG - Duration::from_secs(1)).await;
+    assert!(!torn(), "torn down before the watchdog");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(torn(), "the watchdog did not tear the sandbox down");
+    // The sandbox gone, the init's wait ends and the task closes.
+    init.exit_with(137);
+    tokio::time::timeout(Duration::from_secs(60), task.wait(""))
+        .await
+        .unwrap()
+        .unwrap();
 }
