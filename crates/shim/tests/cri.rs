@@ -4,7 +4,8 @@
 //! network namespace) shared by the pause and the containers, the pod's DNS settings,
 //! security contexts (run as a user, read-only root file system), a container with a
 //! terminal, ExecSync output, exit codes and timeout, container stats, resource updates,
-//! streaming (exec with a terminal, attach, port-forward over containerd's streaming
+//! streaming (exec with a terminal, attach, attach with StdinOnce ending the container,
+//! port-forward over containerd's streaming
 //! server), container logs, and a clean stop/remove. Then, on the same containerd, a
 //! privileged pod in the host's namespaces with volumes of each mount propagation
 //! (`host_namespaces`), where `security` checks security contexts, seccomp, log reopening
@@ -545,6 +546,58 @@ fn a_pod_of_three_containers_through_cri() {
                 .is_some_and(|o| o.windows(8).any(|w| w == b"got-ping")),
             "attach: {got:?}"
         );
+
+        // critest's attach: a shell with StdinOnce; when the attach ends, containerd closes
+        // the container's stdin (CloseIO), the shell reads EOF and the container exits 0.
+        let mut config = container_config("c4", "exec sh");
+        config.stdin = true;
+        config.stdin_once = true;
+        let c4 = run_container(&mut rt, &c, &pod, &sandbox_config, config).await;
+        let url = rt
+            .attach(AttachRequest {
+                container_id: c4.clone(),
+                stdin: true,
+                tty: false,
+                stdout: true,
+                stderr: true,
+            })
+            .await
+            .unwrap_or_else(|e| panic!("Attach c4: {e}\n{}", c.log_tail()))
+            .into_inner()
+            .url;
+        let mut s = stream::connect(&c.netns, &url, stream::CHANNEL_V4).await;
+        s.send(stream::STDIN, b"echo hello-once\n").await;
+        let got = s
+            .recv_until(Duration::from_secs(30), |g| {
+                g.get(&stream::STDOUT)
+                    .is_some_and(|o| o.windows(10).any(|w| w == b"hello-once"))
+            })
+            .await;
+        s.close().await;
+        assert!(
+            got.get(&stream::STDOUT)
+                .is_some_and(|o| o.windows(10).any(|w| w == b"hello-once")),
+            "attach c4: {got:?}"
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let st = container_status(&mut rt, &c4).await;
+            if st.state == ContainerState::ContainerExited as i32 {
+                assert_eq!(st.exit_code, 0, "{st:?}");
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "c4 still runs after its StdinOnce attach ended: {st:?}\n{}",
+                c.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        rt.remove_container(RemoveContainerRequest {
+            container_id: c4.clone(),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("RemoveContainer c4: {e}\n{}", c.log_tail()));
 
         let listening = exec(
             &mut rt,
