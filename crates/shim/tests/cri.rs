@@ -5,8 +5,8 @@
 //! security contexts (run as a user, read-only root file system), a container with a
 //! terminal, ExecSync output, exit codes and timeout, container stats, resource updates,
 //! streaming (exec with a terminal, attach, attach with StdinOnce ending the container,
-//! port-forward over containerd's streaming
-//! server), container logs, and a clean stop/remove. Then, on the same containerd, a
+//! port-forward over containerd's streaming server), container logs, and a clean
+//! stop/remove. Then, on the same containerd, a
 //! privileged pod in the host's namespaces with volumes of each mount propagation
 //! (`host_namespaces`), where `security` checks security contexts, seccomp, log reopening
 //! and the status of a container that exited. Root only.
