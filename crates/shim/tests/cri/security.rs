@@ -98,6 +98,22 @@ pub async fn security_logs_and_status(
     });
     let s3 = run_container(rt, c, pod, sandbox_config, s3).await;
 
+    // s4 asks for the runtime's default seccomp profile (critest's "RuntimeDefault").
+    let mut s4 = container_config("s4", "while true; do sleep 1; done");
+    s4.linux = Some(LinuxContainerConfig {
+        security_context: Some(LinuxContainerSecurityContext {
+            seccomp: Some(SecurityProfile {
+                profile_type: security_profile::ProfileType::RuntimeDefault as i32,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let s4 = run_container(rt, c, pod, sandbox_config, s4).await;
+    let seccomp = out(&exec(rt, &s4, &["grep", "^Seccomp:", "/proc/self/status"]).await);
+    assert_eq!(seccomp.split_whitespace().last(), Some("2"), "{seccomp:?}");
+
     // RunAsUser, RunAsGroup, SupplementalGroups, NoNewPrivs.
     assert_eq!(out(&exec(rt, &s1, &["id", "-u"]).await), "1001");
     assert_eq!(out(&exec(rt, &s1, &["id", "-g"]).await), "2002");
@@ -173,7 +189,7 @@ pub async fn security_logs_and_status(
         "{st:?}"
     );
 
-    for id in [&s1, &s2, &s3] {
+    for id in [&s1, &s2, &s3, &s4] {
         rt.stop_container(StopContainerRequest {
             container_id: id.clone(),
             timeout: 2,
