@@ -405,12 +405,13 @@ impl Task {
 
     /// KillExec (§1.3).
     pub async fn kill(self: &Arc<Self>, eid: &str, signal: u32, all: bool) -> Result<()> {
-        if all && !eid.is_empty() {
-            return Err(Error::FailedPrecondition(
-                "cannot signal all for non-empty exec".into(),
-            ));
-        }
+        // The exec is looked up first: an unknown one is NotFound whatever `all` says.
         let target = self.get_exec(eid)?;
+        if all && !eid.is_empty() {
+            return Err(Error::FailedPrecondition(format!(
+                "cannot signal all for non-empty exec: '{eid}'"
+            )));
+        }
         let os = self.container.os();
         // A created init that is killed exits without running: the task is over then, as
         // on any exit of the init (the reference closes the task from a watcher of the

@@ -111,9 +111,9 @@ impl Pod {
     pub async fn kill_task(&self, id: &str, eid: &str, signal: u32, all: bool) -> Result<()> {
         let task = self.get_task(id)?;
         if all && !eid.is_empty() {
-            return Err(Error::FailedPrecondition(
-                "cannot signal all with non empty ExecID".into(),
-            ));
+            return Err(Error::FailedPrecondition(format!(
+                "cannot signal all with non empty ExecID: '{eid}'"
+            )));
         }
         if all && id == self.id {
             let mut handles = Vec::new();
