@@ -84,7 +84,7 @@ pub fn handle(
         MessageType::ExecuteProcess => {
             bridge.finish(ctx, process::execute(bridge, host, ctx, frame))
         }
-        MessageType::WaitForProcess => bridge.finish(ctx, process::wait(host, ctx, frame)),
+        MessageType::WaitForProcess => process::wait(bridge, host, ctx, frame),
         MessageType::SignalProcess => bridge.finish(ctx, process::signal(bridge, host, ctx, frame)),
         MessageType::ResizeConsole => bridge.finish(ctx, process::resize(host, ctx, frame)),
         MessageType::ModifySettings => {

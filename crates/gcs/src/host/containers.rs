@@ -252,7 +252,7 @@ impl Host {
                 }
                 init.finish(status.container_code());
                 container.mark_terminated();
-                init.wait_waited();
+                init.wait_answered();
                 host.notifier.container_exited(
                     container.id(),
                     container.activity_id(),
