@@ -72,9 +72,22 @@ fn unknown_types_invalid_json_and_unknown_containers() {
         "{}",
         body(&f)
     );
-    // Handled by the reference only on Windows.
+    // Handled by the reference only on Windows; its guest has no name for it (decimal).
     let f = wait_response(&g.send_raw(MessageType::UpdateContainer.as_u32(), b"{}"));
     assert_eq!(result_of(&f), hr(NOT_IMPL));
+    assert!(
+        error_message(&f).ends_with("header type: 269487617"),
+        "{}",
+        body(&f)
+    );
+    // Type 0 is "None".
+    let f = wait_response(&g.send_raw(0, b"{}"));
+    assert_eq!(result_of(&f), hr(NOT_IMPL));
+    assert!(
+        error_message(&f).ends_with("header type: None"),
+        "{}",
+        body(&f)
+    );
 
     // Invalid JSON.
     let f = wait_response(&g.send_raw(MessageType::Start.as_u32(), b"{not json"));
