@@ -241,12 +241,38 @@ pub fn type_display_name(raw: u32) -> String {
     }
 }
 
+/// The reference guest's name of a raw message type: `prot.MessageIdentifier.String()`
+/// (`internal/guest/prot/protocol.go`). It names 0 (`None`), the thirteen requests it
+/// serves, their responses but DeleteContainerState's, and the notification; every other
+/// type (UpdateContainer, LifecycleNotification, ModifyServiceSettings and their responses,
+/// DeleteContainerState's response, unknown values) prints as its decimal value.
+pub fn guest_type_name(raw: u32) -> String {
+    use MessageType as T;
+    if raw == 0 {
+        return "None".to_owned();
+    }
+    match MessageType::from_u32(raw) {
+        Some(
+            T::UpdateContainer
+            | T::LifecycleNotification
+            | T::ModifyServiceSettings
+            | T::DeleteContainerStateResponse
+            | T::UpdateContainerResponse
+            | T::LifecycleNotificationResponse
+            | T::ModifyServiceSettingsResponse,
+        )
+        | None => raw.to_string(),
+        Some(t) => t.name().to_owned(),
+    }
+}
+
 /// The guest's error message for a request it has no handler for (answered with
-/// `HrNotImpl`): `bridge: function not supported, header type: <name or decimal>`.
+/// `HrNotImpl`): `bridge: function not supported, header type: <name or decimal>`, with
+/// the reference guest's names ([`guest_type_name`]).
 pub fn not_supported_message(raw: u32) -> String {
     format!(
         "bridge: function not supported, header type: {}",
-        type_display_name(raw)
+        guest_type_name(raw)
     )
 }
 
@@ -381,6 +407,48 @@ mod tests {
             MessageType::try_from(0x1234),
             Err(UnknownMessageType(0x1234))
         );
+    }
+
+    #[test]
+    fn guest_names_are_the_reference_guests() {
+        // Named by prot.MessageIdentifier.String().
+        for (raw, name) in [
+            (0, "None"),
+            (0x1010_0101, "ComputeSystemCreateV1"),
+            (0x1010_0d01, "ComputeSystemDeleteContainerStateV1"),
+            (0x2010_0c01, "ComputeSystemResponseDumpStacksV1"),
+            (0x3010_0101, "ComputeSystemNotificationV1"),
+        ] {
+            assert_eq!(guest_type_name(raw), name);
+        }
+        // Not named there: decimal, although the host side has names for them.
+        for (t, decimal) in [
+            (MessageType::UpdateContainer, "269487617"),
+            (MessageType::LifecycleNotification, "269487873"),
+            (MessageType::ModifyServiceSettings, "270532865"),
+            (MessageType::DeleteContainerStateResponse, "537922817"),
+            (MessageType::UpdateContainerResponse, "537923073"),
+            (MessageType::LifecycleNotificationResponse, "537923329"),
+            (MessageType::ModifyServiceSettingsResponse, "538968321"),
+        ] {
+            assert_eq!(guest_type_name(t.as_u32()), decimal, "{t}");
+            assert_eq!(
+                not_supported_message(t.as_u32()),
+                format!("bridge: function not supported, header type: {decimal}")
+            );
+            assert_eq!(type_display_name(t.as_u32()), t.name());
+        }
+        assert_eq!(
+            not_supported_message(0),
+            "bridge: function not supported, header type: None"
+        );
+        // Every other known type keeps its name.
+        let unnamed = 7;
+        let named = MessageType::ALL
+            .iter()
+            .filter(|t| guest_type_name(t.as_u32()) == t.name())
+            .count();
+        assert_eq!(named + unnamed, MessageType::ALL.len());
     }
 
     #[test]

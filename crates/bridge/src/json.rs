@@ -84,6 +84,23 @@ impl<'de, T: DeserializeOwned> Deserialize<'de> for AnyInString<T> {
     }
 }
 
+/// `deserialize_with` for an [`AnyInString`] the reference decodes only when non-empty (the
+/// GetProperties `Query`: `if len(request.Query) != 0 { json.Unmarshal(…) }`): `""` (and
+/// `null`, which leaves a Go string empty) is the zero value; anything else must hold JSON.
+pub(crate) fn any_in_string_or_empty<'de, D, T>(deserializer: D) -> Result<AnyInString<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: DeserializeOwned + Default,
+{
+    match Option::<String>::deserialize(deserializer)? {
+        None => Ok(AnyInString::default()),
+        Some(text) if text.is_empty() => Ok(AnyInString::default()),
+        Some(text) => hcs_schema::json::from_str(&text)
+            .map(AnyInString)
+            .map_err(|e| D::Error::custom(format_args!("invalid JSON inside string: {e}"))),
+    }
+}
+
 /// Decodes `T` from a parsed JSON value with Go's rules ([`hcs_schema::json`]), for payload
 /// documents that arrive as values (e.g. through the `hcs::cow` traits).
 pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, serde_json::Error> {

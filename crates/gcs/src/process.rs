@@ -2,8 +2,9 @@
 //!
 //! Each process has its own lock. The exit code is published once; waiters block on a
 //! condition variable (with an optional timeout). The record may be dropped only after the
-//! process exited **and** one waiter received the code (spec §4 "Waiter accounting"), which
-//! is also what gates the container-exit notification for an init process.
+//! process exited **and** one waiter received the code (spec §4 "Waiter accounting"); the
+//! container-exit notification for an init process waits until that waiter's response has
+//! been sent.
 
 use std::os::fd::OwnedFd;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -28,6 +29,8 @@ struct State {
     exit_code: Option<u32>,
     /// At least one WaitForProcess has returned the exit code.
     waited: bool,
+    /// At least one WaitForProcess response with the exit code has been sent.
+    answered: bool,
     /// Process-side stdio not yet attached to the host (init before its start).
     io: Option<ProcessIo>,
     /// The pty master, for ResizeConsole.
@@ -151,10 +154,21 @@ impl Process {
         }
     }
 
-    /// Blocks until the process has exited and one waiter received its code.
-    pub fn wait_waited(&self) {
+    /// Records that a WaitForProcess response with the exit code was sent: this is what
+    /// releases an init process's container exit notification ([`Process::wait_answered`]),
+    /// which therefore follows the response on the wire (spec §10).
+    pub fn mark_answered(&self) {
         let mut s = self.lock();
-        while !(s.exit_code.is_some() && s.waited) {
+        if s.exit_code.is_some() {
+            s.answered = true;
+            self.changed.notify_all();
+        }
+    }
+
+    /// Blocks until the process has exited and one waiter's response with its code was sent.
+    pub fn wait_answered(&self) {
+        let mut s = self.lock();
+        while !(s.exit_code.is_some() && s.answered) {
             s = self.changed.wait(s).unwrap_or_else(|p| p.into_inner());
         }
     }
@@ -210,7 +224,24 @@ mod tests {
         p.finish(137);
         assert_eq!(t.join().unwrap(), 137);
         assert!(p.is_done());
-        p.wait_waited();
+        p.mark_answered();
+        p.wait_answered();
+    }
+
+    #[test]
+    fn the_exit_is_released_only_once_a_wait_response_is_sent() {
+        let p = Process::new(1, ProcessKind::Init);
+        p.mark_answered();
+        p.finish(0);
+        assert_eq!(p.wait(None).unwrap(), 0);
+        // Waited (the record may go), but the exit notification must not go out yet.
+        assert!(p.is_done());
+        let p2 = Arc::clone(&p);
+        let gate = std::thread::spawn(move || p2.wait_answered());
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(!gate.is_finished(), "released before the response was sent");
+        p.mark_answered();
+        gate.join().unwrap();
     }
 
     #[test]

@@ -30,6 +30,8 @@ pub enum RuncError {
         op: &'static str,
         /// runc's own error text (from its log or stderr).
         message: String,
+        /// The HRESULT the reference derives from runc's text ([`classify`]).
+        hresult: u32,
     },
     /// runc's output could not be understood.
     #[error("runc {op}: unexpected output: {message}")]
@@ -42,24 +44,38 @@ pub enum RuncError {
 }
 
 impl RuncError {
-    /// Known runc failures map to the reference's HRESULTs; everything else is E_FAIL.
+    /// The reference's HRESULT for this failure; E_FAIL unless runc's text says otherwise.
     pub fn hresult(&self) -> u32 {
         match self {
-            RuncError::Failed { message, .. } => {
-                if message.contains("does not exist") || message.contains("not found") {
-                    hr::SYSTEM_NOT_FOUND
-                } else if message.contains("already exists") {
-                    hr::SYSTEM_ALREADY_EXISTS
-                } else if message.contains("not running")
-                    || message.contains("container is stopped")
-                {
-                    hr::SYSTEM_ALREADY_STOPPED
-                } else {
-                    hr::FAIL
-                }
-            }
+            RuncError::Failed { hresult, .. } => *hresult,
             _ => hr::FAIL,
         }
+    }
+}
+
+/// The reference's `parseRuncError` (`internal/guest/runtime/runc/utils.go`): the HRESULT of
+/// the `runtime.Err*` a runc error text maps to, E_FAIL for any other text. It is applied to
+/// what the reference applies it to: the `msg` of runc's last error log entry (create, start,
+/// exec), or runc's whole combined output (kill, delete, update, ps), where the
+/// `time=… level=error msg="…"` prefix keeps the "container … does not exist" form from
+/// matching.
+pub fn classify(s: &str) -> u32 {
+    if s.starts_with("container") && s.ends_with("does not exist") {
+        // "container <id> does not exist": ErrContainerDoesNotExist.
+        hr::SYSTEM_NOT_FOUND
+    } else if s.contains("container with id exists")
+        || s.contains("container with given ID already exists")
+    {
+        // ErrContainerAlreadyExists.
+        hr::SYSTEM_ALREADY_EXISTS
+    } else if s.contains("invalid id format") || s.contains("invalid container ID format") {
+        // ErrInvalidContainerID.
+        hr::INVALID_ARG
+    } else if s.contains("container") && s.contains("that is not stopped") {
+        // ErrContainerNotStopped.
+        hr::INVALID_STATE
+    } else {
+        hr::FAIL
     }
 }
 
@@ -171,9 +187,19 @@ impl Runc {
         if status.success() {
             return Ok(());
         }
-        let message =
-            last_log_error(log, log_start).unwrap_or_else(|| format!("exit status {status:?}"));
-        Err(RuncError::Failed { op, message })
+        // Without an error entry the reference wraps the exit status alone: E_FAIL.
+        let (message, hresult) = match last_log_error(log, log_start) {
+            Some(m) => {
+                let hresult = classify(&m);
+                (m, hresult)
+            }
+            None => (format!("exit status {status:?}"), hr::FAIL),
+        };
+        Err(RuncError::Failed {
+            op,
+            message,
+            hresult,
+        })
     }
 
     /// Runs a command capturing its output; a failure reports stderr.
@@ -196,7 +222,14 @@ impl Runc {
         let stderr = String::from_utf8_lossy(&out.stderr);
         let message =
             last_stderr_error(&stderr).unwrap_or_else(|| format!("exit status {:?}", out.status));
-        Err(RuncError::Failed { op, message })
+        // The reference classifies `CombinedOutput()`: stdout, then stderr.
+        let mut combined = String::from_utf8_lossy(&out.stdout).into_owned();
+        combined.push_str(&stderr);
+        Err(RuncError::Failed {
+            op,
+            message,
+            hresult: classify(&combined),
+        })
     }
 
     /// `runc create -b <bundle> --no-pivot --pid-file <pid_file> [--console-socket] <id>`.
@@ -239,6 +272,7 @@ impl Runc {
                 return crate::exec_fifo::start(&fifo, init_pid).map_err(|message| {
                     RuncError::Failed {
                         op: "start",
+                        hresult: classify(&message),
                         message,
                     }
                 });
@@ -390,11 +424,55 @@ mod tests {
         );
         let m = last_error_entry(log).unwrap();
         assert_eq!(m, "container \"a\" does not exist");
+        assert_eq!(classify(&m), hr::SYSTEM_NOT_FOUND);
+    }
+
+    #[test]
+    fn runc_errors_map_as_the_reference_parse_runc_error() {
+        let table: &[(&str, u32)] = &[
+            // ErrContainerDoesNotExist: only "container … does not exist".
+            ("container \"abc\" does not exist", hr::SYSTEM_NOT_FOUND),
+            ("container does not exist", hr::SYSTEM_NOT_FOUND),
+            ("container abc does not exist\n", hr::FAIL),
+            ("time=\"t\" level=error msg=\"container does not exist\"\n", hr::FAIL),
+            ("stat /x: no such file or directory: does not exist", hr::FAIL),
+            ("exec: \"sh\": executable file not found in $PATH", hr::FAIL),
+            ("process not found", hr::FAIL),
+            // ErrContainerAlreadyExists: the exact texts only.
+            ("container with id exists: abc", hr::SYSTEM_ALREADY_EXISTS),
+            ("container with given ID already exists", hr::SYSTEM_ALREADY_EXISTS),
+            ("mkdir /run/x: file already exists", hr::FAIL),
+            // ErrInvalidContainerID.
+            ("invalid id format: ../x", hr::INVALID_ARG),
+            ("invalid container ID format: ../x", hr::INVALID_ARG),
+            // ErrContainerNotStopped, also inside runc's text form of stderr.
+            (
+                "cannot delete container abc that is not stopped: running",
+                hr::INVALID_STATE,
+            ),
+            (
+                "time=\"t\" level=error msg=\"cannot delete container abc that is not stopped: running\"\n",
+                hr::INVALID_STATE,
+            ),
+            // Everything else is E_FAIL, including what used to be SystemAlreadyStopped.
+            ("container not running", hr::FAIL),
+            ("container is stopped", hr::FAIL),
+            ("", hr::FAIL),
+        ];
+        for (text, want) in table {
+            assert_eq!(classify(text), *want, "{text:?}");
+        }
         let e = RuncError::Failed {
-            op: "start",
-            message: m,
+            op: "kill",
+            message: "container not running".into(),
+            hresult: classify("container not running"),
         };
-        assert_eq!(e.hresult(), hr::SYSTEM_NOT_FOUND);
+        assert_eq!(e.hresult(), hr::FAIL);
+        let spawn = RuncError::Spawn {
+            path: "runc".into(),
+            source: std::io::Error::from_raw_os_error(libc::ENOENT),
+        };
+        assert_eq!(spawn.hresult(), hr::FAIL);
     }
 
     #[test]

@@ -196,17 +196,20 @@ impl Bridge {
         frame: Frame,
         negotiated: &mut bool,
     ) -> Option<ServeEnd> {
+        // As the reference, the base is read only for the ids (a body it cannot decode
+        // leaves them empty) and never fails the request: each handler decodes its own
+        // request, and DumpStacks none.
         let base: Result<RequestBase, _> = frame.decode();
-        let mut ctx = RequestContext {
+        let (container_id, activity_id) = match &base {
+            Ok(b) => (b.container_id.clone(), b.activity_id.clone()),
+            Err(_) => lenient_ids(&frame.body),
+        };
+        let ctx = RequestContext {
             message_type: frame.header.message_type,
             id: frame.header.id,
-            activity_id: String::new(),
-            container_id: String::new(),
+            activity_id,
+            container_id,
         };
-        if let Ok(b) = &base {
-            ctx.activity_id = b.activity_id.clone();
-            ctx.container_id = b.container_id.clone();
-        }
         tracing::debug!(
             id = ctx.id,
             kind = %bridge::header::type_display_name(ctx.message_type),
@@ -236,16 +239,6 @@ impl Bridge {
             self.not_supported(&ctx);
             return None;
         }
-        if let Err(e) = base {
-            self.respond_error(
-                &ctx,
-                &Error::wrap(
-                    hr::INVALID_JSON,
-                    format!("failed to unmarshal request base: {e}"),
-                ),
-            );
-            return None;
-        }
         let t = known.expect("served types are known");
         match t {
             MessageType::NegotiateProtocol => {
@@ -254,8 +247,9 @@ impl Bridge {
                 }
                 None
             }
+            // Only a request that decodes: the handler answers the others (InvalidJSON).
             MessageType::ShutdownGraceful | MessageType::ShutdownForced
-                if ctx.container_id == crate::NULL_CONTAINER_ID =>
+                if base.is_ok() && ctx.container_id == crate::NULL_CONTAINER_ID =>
             {
                 Some(ServeEnd::Shutdown)
             }
@@ -283,6 +277,23 @@ impl Bridge {
     }
 }
 
+/// What Go's `json.Unmarshal(body, &base)` leaves in `ContainerId` and `ActivityId` when it
+/// fails: nothing for a body that is not JSON; for a JSON object with a field of the wrong
+/// type, the string fields it could set (keys matched case-insensitively, the last wins).
+fn lenient_ids(body: &[u8]) -> (String, String) {
+    let (mut container_id, mut activity_id) = (String::new(), String::new());
+    if let Ok(serde_json::Value::Object(o)) = serde_json::from_slice(body) {
+        for (k, v) in o {
+            match (k.to_ascii_lowercase().as_str(), v) {
+                ("containerid", serde_json::Value::String(s)) => container_id = s,
+                ("activityid", serde_json::Value::String(s)) => activity_id = s,
+                _ => {}
+            }
+        }
+    }
+    (container_id, activity_id)
+}
+
 impl Notifier for Bridge {
     fn container_exited(&self, id: &str, activity_id: &str, exit_type: ExitType) {
         let t = match exit_type {
@@ -300,5 +311,25 @@ impl Notifier for Bridge {
             Ok(m) => self.send(m),
             Err(e) => tracing::error!(error = %e, "failed to encode a notification"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lenient_ids;
+
+    #[test]
+    fn ids_of_a_base_go_could_not_decode() {
+        let s = |a: &str, b: &str| (a.to_string(), b.to_string());
+        assert_eq!(lenient_ids(b"{not json"), s("", ""));
+        assert_eq!(lenient_ids(b"[1]"), s("", ""));
+        assert_eq!(
+            lenient_ids(br#"{"ContainerId":5,"activityid":"a"}"#),
+            s("", "a")
+        );
+        assert_eq!(
+            lenient_ids(br#"{"containerID":"c","ocsc":"x","ActivityId":null}"#),
+            s("c", "")
+        );
     }
 }

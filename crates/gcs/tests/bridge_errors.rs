@@ -61,6 +61,35 @@ fn requests_before_negotiation_and_a_second_negotiate_are_not_implemented() {
 }
 
 #[test]
+fn the_request_base_is_decoded_by_each_handler_and_dump_stacks_reads_none() {
+    let g = Gcs::negotiated();
+    // The reference's DumpStacks never parses its body.
+    for garbage in [&b"{not json"[..], b"", b"[1,2]", b"{\"ContainerId\":5}"] {
+        let f = wait_response(&g.send_raw(MessageType::DumpStacks.as_u32(), garbage));
+        assert_eq!(result_of(&f), 0, "{}", body(&f));
+        let d: DumpStacksResponse = f.decode().unwrap();
+        assert!(d.guest_stacks.contains("thread"));
+    }
+    // The others answer their own decode failure (InvalidJSON), echoing the ActivityId Go
+    // could still read; a null-id shutdown that does not decode does not stop the VM.
+    let f = wait_response(&g.send_raw(
+        MessageType::ShutdownForced.as_u32(),
+        format!(r#"{{"ContainerId":"{NULL_CONTAINER_ID}","ActivityId":5}}"#).as_bytes(),
+    ));
+    assert_eq!(result_of(&f), hr(0xC037_010D), "{}", body(&f));
+    for t in [MessageType::Start, MessageType::DeleteContainerState] {
+        let f = wait_response(&g.send_raw(t.as_u32(), b"{not json"));
+        assert_eq!(result_of(&f), hr(0xC037_010D), "{t}: {}", body(&f));
+        let f = wait_response(&g.send_raw(t.as_u32(), br#"{"ContainerId":5,"ActivityId":"a"}"#));
+        assert_eq!(result_of(&f), hr(0xC037_010D), "{t}: {}", body(&f));
+        let b: ResponseBase = f.decode().unwrap();
+        assert_eq!(b.activity_id, "a");
+    }
+    let r = g.simple(MessageType::DumpStacks, NULL_CONTAINER_ID);
+    assert_eq!(result_of(&r), 0, "still serving: {}", body(&r));
+}
+
+#[test]
 fn unknown_types_invalid_json_and_unknown_containers() {
     let g = Gcs::negotiated();
     // Unknown request type: decimal in the message.
@@ -72,9 +101,22 @@ fn unknown_types_invalid_json_and_unknown_containers() {
         "{}",
         body(&f)
     );
-    // Handled by the reference only on Windows.
+    // Handled by the reference only on Windows; its guest has no name for it (decimal).
     let f = wait_response(&g.send_raw(MessageType::UpdateContainer.as_u32(), b"{}"));
     assert_eq!(result_of(&f), hr(NOT_IMPL));
+    assert!(
+        error_message(&f).ends_with("header type: 269487617"),
+        "{}",
+        body(&f)
+    );
+    // Type 0 is "None".
+    let f = wait_response(&g.send_raw(0, b"{}"));
+    assert_eq!(result_of(&f), hr(NOT_IMPL));
+    assert!(
+        error_message(&f).ends_with("header type: None"),
+        "{}",
+        body(&f)
+    );
 
     // Invalid JSON.
     let f = wait_response(&g.send_raw(MessageType::Start.as_u32(), b"{not json"));

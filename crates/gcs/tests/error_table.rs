@@ -205,21 +205,21 @@ fn every_error_path_answers_like_the_reference() {
                 M::UpdateContainer,
                 req(unknown, json!({})),
                 0x8000_4001,
-                not_impl("ComputeSystemUpdateContainerV1"),
+                not_impl("269487617"),
             ),
             row(
                 "LifecycleNotification (Windows sidecar only)",
                 M::LifecycleNotification,
                 req(unknown, json!({})),
                 0x8000_4001,
-                not_impl("ComputeSystemLifecycleNotificationV1"),
+                not_impl("269487873"),
             ),
             row(
                 "ModifyServiceSettings (WCOW only)",
                 M::ModifyServiceSettings,
                 req(null, json!({})),
                 0x8000_4001,
-                not_impl("ComputeServiceModifyServiceSettingsV1"),
+                not_impl("270532865"),
             ),
             Row {
                 name: "an unknown message type",
@@ -428,6 +428,13 @@ fn every_error_path_answers_like_the_reference() {
                 bare(0xC037_010E),
             ),
             row(
+                "GetProperties of an unknown container with an empty Query",
+                M::GetProperties,
+                req(unknown, json!({"Query": ""})),
+                0xC037_010E,
+                bare(0xC037_010E),
+            ),
+            row(
                 "GetProperties whose Query is not JSON",
                 M::GetProperties,
                 req(&live, json!({"Query": "{nope"})),
@@ -448,6 +455,34 @@ fn every_error_path_answers_like_the_reference() {
                 modify(unknown, json!({"ResourceType": "Bogus", "Settings": {}})),
                 0x8000_4005,
                 Text::Is("invalid ResourceType 'Bogus'".into()),
+            ),
+            row(
+                "ModifySettings without a Request, for an unknown container",
+                M::ModifySettings,
+                req(unknown, json!({})),
+                0xC037_010D,
+                Text::Has("HRESULT 0xc037010d: "),
+            ),
+            row(
+                "ModifySettings with a null Request",
+                M::ModifySettings,
+                req(null, json!({"Request": null})),
+                0xC037_010D,
+                Text::Has("HRESULT 0xc037010d: "),
+            ),
+            row(
+                "ModifySettings of a known ResourceType without Settings, unknown container",
+                M::ModifySettings,
+                modify(unknown, json!({"ResourceType": "ContainerConstraints", "RequestType": "Update"})),
+                0xC037_010D,
+                Text::Has("HRESULT 0xc037010d: "),
+            ),
+            row(
+                "ModifySettings of a known ResourceType with null Settings",
+                M::ModifySettings,
+                modify(null, json!({"ResourceType": "SCSIDevice", "RequestType": "Remove", "Settings": null})),
+                0xC037_010D,
+                Text::Has("HRESULT 0xc037010d: "),
             ),
             row(
                 "ModifySettings whose Settings do not fit the ResourceType",
@@ -564,6 +599,13 @@ fn every_error_path_answers_like_the_reference() {
     ));
     let r = wait_response(&creating);
     assert_eq!(result_of(&r), 0, "slow create: {}", body(&r));
+
+    // An empty Query is no query: "{}" once the container is found.
+    let q = serde_json::to_vec(&req(&live, json!({"Query": ""}))).unwrap();
+    let f = wait_response(&g.send_raw(MessageType::GetProperties.as_u32(), &q));
+    assert_eq!(result_of(&f), 0, "empty Query: {}", body(&f));
+    let v: Value = serde_json::from_slice(&f.body).unwrap();
+    assert_eq!(v["Properties"], "{}", "{}", body(&f));
 
     // Cleanup, and the agent still serves.
     let wait = g.wait_async(&live, lp, u32::MAX);

@@ -483,6 +483,16 @@ pub struct ModifySettingsRequest {
     pub request: ModifySettingRequest,
 }
 
+/// Whether the reference guest decodes `Settings` for resource type `t`
+/// (`UnmarshalContainerModifySettings`), so that missing or `null` settings fail to decode:
+/// every type the Linux GCS takes but PodCgroupMemoryLimit, which carries none.
+pub fn settings_required(t: &ResourceType) -> bool {
+    linux_gcs_accepts(t) && *t != ResourceType::PodCgroupMemoryLimit
+}
+
+/// Decoded as the reference guest's `UnmarshalContainerModifySettings` does: a missing or
+/// `null` `Request`, and missing or `null` `Settings` for a type whose settings it decodes
+/// ([`settings_required`]), are decode errors (InvalidJSON), found before any routing.
 impl<'de> Deserialize<'de> for ModifySettingsRequest {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         /// The request with raw settings, typed once its resource type is known.
@@ -490,10 +500,19 @@ impl<'de> Deserialize<'de> for ModifySettingsRequest {
         #[serde(default)]
         struct Own {
             #[serde(rename = "Request")]
-            request: GuestModificationRequest<serde_json::Value>,
+            request: Option<GuestModificationRequest<serde_json::Value>>,
         }
         let (base, own): (RequestBase, Own) = crate::json::embedded(d)?;
-        let request = ResourceSettings::typed(own.request).map_err(D::Error::custom)?;
+        let Some(raw) = own.request else {
+            return Err(D::Error::custom("ModifySettings has no Request"));
+        };
+        if raw.settings.is_none() && settings_required(&raw.resource_type) {
+            return Err(D::Error::custom(format_args!(
+                "ModifySettings {} has no Settings",
+                raw.resource_type
+            )));
+        }
+        let request = ResourceSettings::typed(raw).map_err(D::Error::custom)?;
         Ok(Self { base, request })
     }
 }

@@ -35,8 +35,11 @@ super::message! {
     pub struct GetPropertiesRequest {
         /// Request base.
         pub base: RequestBase,
-        /// The query, as JSON inside a string.
-        #[serde(rename = "Query")]
+        /// The query, as JSON inside a string; `""` is no query, as for the reference.
+        #[serde(
+            rename = "Query",
+            deserialize_with = "crate::json::any_in_string_or_empty"
+        )]
         pub query: AnyInString<PropertyQuery>,
     }
 }

@@ -90,6 +90,39 @@ fn modify_settings_bad_settings_is_an_error() {
 }
 
 #[test]
+fn modify_settings_without_request_or_required_settings_is_an_error() {
+    for body in [
+        r#"{"ContainerId":"c"}"#,
+        r#"{"ContainerId":"c","Request":null}"#,
+        r#"{"ContainerId":"c","Request":{"ResourceType":"CombinedLayers"}}"#,
+        r#"{"ContainerId":"c","Request":{"ResourceType":"SCSIDevice","Settings":null}}"#,
+        r#"{"ContainerId":"c","Request":{"ResourceType":"ContainerConstraints","RequestType":"Update"}}"#,
+    ] {
+        assert!(
+            serde_json::from_str::<ModifySettingsRequest>(body).is_err(),
+            "{body}"
+        );
+    }
+    // No Settings is fine where the reference decodes none: PodCgroupMemoryLimit, and
+    // types it refuses as "invalid ResourceType" (answered after decoding).
+    for (body, t) in [
+        (
+            r#"{"Request":{"ResourceType":"PodCgroupMemoryLimit","RequestType":"Update"}}"#,
+            ResourceType::PodCgroupMemoryLimit,
+        ),
+        (
+            r#"{"Request":{"ResourceType":"Bogus"}}"#,
+            ResourceType::Other("Bogus".into()),
+        ),
+        (r#"{"Request":{}}"#, ResourceType::default()),
+    ] {
+        let m: ModifySettingsRequest = serde_json::from_str(body).unwrap();
+        assert_eq!(m.request.resource_type, t, "{body}");
+        assert_eq!(m.request.settings, None);
+    }
+}
+
+#[test]
 fn bad_nested_json_is_an_error() {
     assert!(serde_json::from_str::<CreateRequest>(
         r#"{"ContainerId":"c","ContainerConfig":"{\"SchemaVersion\":"}"#
@@ -97,6 +130,38 @@ fn bad_nested_json_is_an_error() {
     .is_err());
     assert!(
         serde_json::from_str::<CreateRequest>(r#"{"ContainerId":"c","ContainerConfig":5}"#)
+            .is_err()
+    );
+}
+
+#[test]
+fn an_empty_or_null_query_is_no_query() {
+    for body in [
+        r#"{"ContainerId":"c","Query":""}"#,
+        r#"{"ContainerId":"c","Query":null}"#,
+        r#"{"ContainerId":"c"}"#,
+    ] {
+        let r: GetPropertiesRequest = serde_json::from_str(body).unwrap();
+        assert_eq!(*r.query, PropertyQuery::default(), "{body}");
+    }
+    let r: GetPropertiesRequest = serde_json::from_str(
+        r#"{"ContainerId":"c","Query":"{\"PropertyTypes\":[\"ProcessList\"]}"}"#,
+    )
+    .unwrap();
+    assert_eq!(r.query.property_types, vec![PropertyType::ProcessList]);
+    // Not empty: must hold JSON (and the other strings-of-JSON keep failing on "").
+    for body in [
+        r#"{"ContainerId":"c","Query":" "}"#,
+        r#"{"ContainerId":"c","Query":"{"}"#,
+        r#"{"ContainerId":"c","Query":5}"#,
+    ] {
+        assert!(
+            serde_json::from_str::<GetPropertiesRequest>(body).is_err(),
+            "{body}"
+        );
+    }
+    assert!(
+        serde_json::from_str::<CreateRequest>(r#"{"ContainerId":"c","ContainerConfig":""}"#)
             .is_err()
     );
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bridge::messages::{
     CreateRequest, CreateResponse, DumpStacksResponse, GetPropertiesRequest, GetPropertiesResponse,
-    ProcessDetails, Properties, ResponseBase, SchemaVersion, ZERO_ACTIVITY_ID,
+    ProcessDetails, Properties, RequestBase, ResponseBase, SchemaVersion, ZERO_ACTIVITY_ID,
 };
 use bridge::{AnyInString, Frame};
 
@@ -67,8 +67,10 @@ pub(super) fn create(
     })
 }
 
-pub(super) fn start(_host: &Host, ctx: &RequestContext) -> Result<ResponseBase> {
-    // A no-op on Linux: the init process starts with the first ExecuteProcess.
+pub(super) fn start(_host: &Host, ctx: &RequestContext, frame: &Frame) -> Result<ResponseBase> {
+    // A no-op on Linux (the init process starts with the first ExecuteProcess), once the
+    // request decodes.
+    decode::<RequestBase>(frame)?;
     Ok(ok(ctx))
 }
 
@@ -76,8 +78,10 @@ pub(super) fn shutdown(
     bridge: &Bridge,
     host: &Host,
     ctx: &RequestContext,
+    frame: &Frame,
     forced: bool,
 ) -> Result<ResponseBase> {
+    decode::<RequestBase>(frame)?;
     // As the reference: the container first (SystemNotFound, InvalidState), then the policy.
     host.container(&ctx.container_id)?;
     enforce(bridge, "shutdown container")?;
@@ -126,11 +130,17 @@ pub(super) fn get_properties(
     })
 }
 
-pub(super) fn delete_state(host: &Host, ctx: &RequestContext) -> Result<ResponseBase> {
+pub(super) fn delete_state(
+    host: &Host,
+    ctx: &RequestContext,
+    frame: &Frame,
+) -> Result<ResponseBase> {
+    decode::<RequestBase>(frame)?;
     host.delete_container_state(&ctx.container_id)?;
     Ok(ok(ctx))
 }
 
+/// DumpStacks: the body is never read, as in the reference.
 pub(super) fn dump_stacks(bridge: &Bridge, ctx: &RequestContext) -> Result<DumpStacksResponse> {
     enforce(bridge, "dump stacks")?;
     Ok(DumpStacksResponse {

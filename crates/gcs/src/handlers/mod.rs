@@ -69,22 +69,24 @@ pub fn handle(
 ) {
     match t {
         MessageType::Create => bridge.finish(ctx, container::create(bridge, host, ctx, frame)),
-        MessageType::Start => bridge.finish(ctx, container::start(host, ctx)),
+        MessageType::Start => bridge.finish(ctx, container::start(host, ctx, frame)),
         MessageType::ShutdownGraceful => {
-            bridge.finish(ctx, container::shutdown(bridge, host, ctx, false))
+            bridge.finish(ctx, container::shutdown(bridge, host, ctx, frame, false))
         }
         MessageType::ShutdownForced => {
-            bridge.finish(ctx, container::shutdown(bridge, host, ctx, true))
+            bridge.finish(ctx, container::shutdown(bridge, host, ctx, frame, true))
         }
         MessageType::GetProperties => {
             bridge.finish(ctx, container::get_properties(bridge, host, ctx, frame))
         }
-        MessageType::DeleteContainerState => bridge.finish(ctx, container::delete_state(host, ctx)),
+        MessageType::DeleteContainerState => {
+            bridge.finish(ctx, container::delete_state(host, ctx, frame))
+        }
         MessageType::DumpStacks => bridge.finish(ctx, container::dump_stacks(bridge, ctx)),
         MessageType::ExecuteProcess => {
             bridge.finish(ctx, process::execute(bridge, host, ctx, frame))
         }
-        MessageType::WaitForProcess => bridge.finish(ctx, process::wait(host, ctx, frame)),
+        MessageType::WaitForProcess => process::wait(bridge, host, ctx, frame),
         MessageType::SignalProcess => bridge.finish(ctx, process::signal(bridge, host, ctx, frame)),
         MessageType::ResizeConsole => bridge.finish(ctx, process::resize(host, ctx, frame)),
         MessageType::ModifySettings => {

@@ -61,17 +61,25 @@ pub(super) fn execute(
     })
 }
 
-pub(super) fn wait(
-    host: &Host,
-    ctx: &RequestContext,
-    frame: &Frame,
-) -> Result<WaitForProcessResponse> {
-    let req: WaitForProcessRequest = decode(frame)?;
-    let code = host.wait_process(&ctx.container_id, req.process_id, req.timeout_in_ms)?;
-    Ok(WaitForProcessResponse {
-        base: ok(ctx),
-        exit_code: code,
-    })
+/// WaitForProcess: the response is sent here, and only then is the process marked answered,
+/// so that a container's exit notification (which waits for that) follows the response on
+/// the wire, as in the reference (spec §10).
+pub(super) fn wait(bridge: &Bridge, host: &Host, ctx: &RequestContext, frame: &Frame) {
+    let waited = decode::<WaitForProcessRequest>(frame)
+        .and_then(|req| host.wait_process(&ctx.container_id, req.process_id, req.timeout_in_ms));
+    match waited {
+        Ok((code, p)) => {
+            bridge.respond(
+                ctx,
+                &WaitForProcessResponse {
+                    base: ok(ctx),
+                    exit_code: code,
+                },
+            );
+            p.mark_answered();
+        }
+        Err(e) => bridge.respond_error(ctx, &e),
+    }
 }
 
 pub(super) fn signal(

@@ -252,7 +252,7 @@ impl Host {
                 }
                 init.finish(status.container_code());
                 container.mark_terminated();
-                init.wait_waited();
+                init.wait_answered();
                 host.notifier.container_exited(
                     container.id(),
                     container.activity_id(),
@@ -271,9 +271,9 @@ impl Host {
         } else {
             (libc::SIGTERM, ExitType::Graceful)
         };
-        // As the reference (runc kill of a stopped container): a container whose init has
-        // exited cannot be shut down, SystemAlreadyStopped. If init exits between this check
-        // and the kill, runc's "container not running" maps to the same HRESULT.
+        // A container whose init has exited cannot be shut down: SystemAlreadyStopped. If
+        // init exits between this check and the kill, runc's "container not running" is
+        // E_FAIL, as the reference's parseRuncError makes it.
         if c.status() == Status::Terminated {
             return Err(Error::Context {
                 context: format!("container {id} is not running"),

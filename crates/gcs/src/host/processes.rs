@@ -317,7 +317,15 @@ impl Host {
 
     /// WaitForProcess: the exit code, `VmcomputeTimeout` after `timeout_ms` (u32::MAX =
     /// infinite). The record is dropped once a waiter got the code.
-    pub fn wait_process(&self, container_id: &str, pid: u32, timeout_ms: u32) -> Result<u32> {
+    ///
+    /// Returns the process too: the caller marks it answered
+    /// ([`Process::mark_answered`]) once the response is sent.
+    pub fn wait_process(
+        &self,
+        container_id: &str,
+        pid: u32,
+        timeout_ms: u32,
+    ) -> Result<(u32, Arc<Process>)> {
         let p = self.process(container_id, pid)?;
         let timeout = (timeout_ms != u32::MAX).then(|| Duration::from_millis(timeout_ms.into()));
         let code = p.wait(timeout)?;
@@ -329,7 +337,7 @@ impl Host {
         } else if let Ok(c) = self.container(container_id) {
             c.forget_if_done(pid);
         }
-        Ok(code)
+        Ok((code, p))
     }
 
     /// SignalProcess: `kill(pid, signal)`, 0 meaning SIGKILL. Container processes only.

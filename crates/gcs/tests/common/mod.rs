@@ -167,6 +167,8 @@ pub struct Gcs {
     notify_tx: Sender<Frame>,
     next_id: AtomicU64,
     next_port: AtomicU32,
+    /// (type, id) of every message from gcs, in the order they arrived on the wire.
+    arrivals: Arc<Mutex<Vec<(u32, u64)>>>,
     /// Extra flags passed to gcs.
     pub log: PathBuf,
 }
@@ -207,6 +209,7 @@ impl Gcs {
             notify_tx,
             next_id: AtomicU64::new(0),
             next_port: AtomicU32::new(0x4000_0001),
+            arrivals: Arc::new(Mutex::new(Vec::new())),
             log,
         };
         g.spawn_reader(conn);
@@ -224,8 +227,13 @@ impl Gcs {
     fn spawn_reader(&self, mut conn: UnixStream) {
         let pending = Arc::clone(&self.pending);
         let notify = self.notify_tx.clone();
+        let arrivals = Arc::clone(&self.arrivals);
         std::thread::spawn(move || {
             while let Ok(Some(f)) = bridge::read_frame(&mut conn, bridge::MAX_MESSAGE_SIZE) {
+                arrivals
+                    .lock()
+                    .unwrap()
+                    .push((f.header.message_type, f.header.id));
                 if f.header.message_type == MessageType::ContainerNotification.as_u32() {
                     let _ = notify.send(f);
                 } else if let Some(tx) = pending.lock().unwrap().remove(&f.header.id) {
@@ -299,6 +307,12 @@ impl Gcs {
             Ok(f) => Some(f.decode().unwrap()),
             Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => None,
         }
+    }
+
+    /// Where the last message `(type, id)` arrived among everything gcs sent so far.
+    pub fn arrival_index(&self, message_type: u32, id: u64) -> Option<usize> {
+        let a = self.arrivals.lock().unwrap();
+        a.iter().rposition(|m| *m == (message_type, id))
     }
 
     /// A host-side stdio listener on the next port.
