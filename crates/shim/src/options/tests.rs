@@ -151,9 +151,19 @@ fn isolation_and_platform_reach_the_spec() {
     let mut lcow = serde_json::json!({"linux": {}, "windows": null});
     apply_isolation(&hv, &mut lcow).unwrap();
     assert!(lcow["windows"].is_null());
-    // The platform must agree with the spec.
+    // On Windows, options asking for PROCESS isolation refuse a Linux (utility VM) spec;
+    // on Linux such a spec runs process-isolated.
+    let process = Options {
+        log_level: "info".into(),
+        ..Default::default()
+    };
+    let refused = apply_isolation(&process, &mut lcow.clone());
+    assert_eq!(refused.is_err(), cfg!(windows), "{refused:?}");
+    // The platform must agree with the spec (HYPERVISOR: valid for both kinds of spec on
+    // both systems).
     let platform = |p: &str| Options {
         sandbox_platform: p.into(),
+        sandbox_isolation: SandboxIsolation::HYPERVISOR.into(),
         ..Default::default()
     };
     apply_isolation(&platform("linux/amd64"), &mut lcow.clone()).unwrap();
