@@ -15,6 +15,8 @@
 //! * **Acceleration**: KVM when `/dev/kvm` opens and the guest boots on it; with
 //!   [`Accel::Auto`] a KVM boot that fails (QEMU reports a KVM error or exits, or the guest
 //!   never dials within [`KVM_PROBE`]) is retried under TCG, with a log line saying so.
+//!   Under TCG a guest whose first vsock dial never arrives (within [`VSOCK_PROBE`]) is
+//!   booted once more with a fresh backend.
 //! * **Layers and scratch** reach the guest as SCSI disks (see [`disks`]).
 //! * **Teardown** asks the GCS to power the VM off (a null-id shutdown), waits briefly, then
 //!   kills QEMU and the backend and removes the state directory (sockets, images, logs).
@@ -63,6 +65,15 @@ pub const DEFAULT_BOOT_FILES: &str = "/usr/local/share/hcsshim-rs/uvm";
 /// How long a KVM boot may take to reach the guest's first vsock dial before
 /// [`Accel::Auto`] falls back to TCG.
 pub const KVM_PROBE: Duration = Duration::from_secs(20);
+
+/// Under TCG, how long the guest's first vsock dial (init's entropy request, a second or
+/// two into the boot) may take before the boot counts as failed and is tried once more.
+/// A vsock backend that never serves the guest (seen, rarely, on a loaded machine) would
+/// otherwise cost the whole connect timeout and fail the sandbox.
+pub const VSOCK_PROBE: Duration = Duration::from_secs(40);
+
+/// The error text of a boot whose guest never reached the host over vsock.
+const NO_VSOCK: &str = "no vsock connection from the guest";
 /// Bound of a graceful power-off at teardown.
 const POWER_OFF_WAIT: Duration = Duration::from_secs(10);
 /// Guest bundle root (`/run/gcs/c/<id>`).
@@ -315,7 +326,7 @@ impl VmSandbox {
             }
             None => None,
         };
-        let booted = match Self::boot(&config, kvm, t0, net.as_ref()).await {
+        let mut booted = match Self::boot(&config, kvm, t0, net.as_ref()).await {
             Err(e) if kvm && config.accel == Accel::Auto => {
                 tracing::warn!(
                     error = %e,
@@ -328,6 +339,16 @@ impl VmSandbox {
             }
             r => r,
         };
+        if let Err(e) = &booted {
+            if e.to_string().contains(NO_VSOCK) {
+                // A fresh backend and QEMU, once.
+                tracing::warn!(error = %e, "VM sandbox: the guest's vsock never reached the host; booting again");
+                booted = match Self::clear_state(&config.state_dir) {
+                    Ok(()) => Self::boot(&config, false, t0, net.as_ref()).await,
+                    Err(e) => Err(e),
+                };
+            }
+        }
         let mut s = match booted {
             Ok(s) => s,
             Err(e) => {
@@ -554,12 +575,19 @@ impl VmSandbox {
             q = qmp => q?,
             how = qemu.wait() => return Err(Error::Sandbox(why(&format!("QEMU exited at startup ({how})")))),
         };
-        // Under KVM the first guest dial (entropy, from init) proves the guest runs.
+        // Under KVM the first guest dial (entropy, from init) proves the guest runs; under
+        // TCG it proves the vsock path works.
         if kvm && config.accel == Accel::Auto {
             tokio::select! {
                 _ = ports.first_dial() => {}
                 how = qemu.wait() => return Err(Error::Sandbox(why(&format!("QEMU exited under KVM ({how})")))),
                 _ = tokio::time::sleep(KVM_PROBE) => return Err(Error::Sandbox(why("no guest activity under KVM"))),
+            }
+        } else if !kvm {
+            tokio::select! {
+                _ = ports.first_dial() => {}
+                how = qemu.wait() => return Err(Error::Sandbox(why(&format!("the VM ended before its first vsock dial ({how})")))),
+                _ = tokio::time::sleep(VSOCK_PROBE.min(config.connect_timeout)) => return Err(Error::Sandbox(why(NO_VSOCK))),
             }
         }
         let timeout = config.connect_timeout;
