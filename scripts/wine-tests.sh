@@ -46,7 +46,16 @@ status=0
 for exe in "$@"; do
   name=$(basename "$exe")
   out=$(mktemp)
-  if "$WINE" "$exe" >"$out" 2>&1; then
+  # A run that ends without the test harness's summary line never ran the tests: Wine
+  # itself failed (seen once: "wine client error: recvmsg: Connection reset by peer").
+  # That is retried once; a test failure, which always prints its summary, is not.
+  for attempt in 1 2; do
+    if "$WINE" "$exe" >"$out" 2>&1; then ok=1; else ok=0; fi
+    if [ $ok -eq 1 ] || grep -qE '^test result' "$out" || [ $attempt -eq 2 ]; then break; fi
+    echo "wine-tests: $name: Wine failed before the tests ran; retrying once:" >&2
+    tail -n 5 "$out" >&2
+  done
+  if [ $ok -eq 1 ]; then
     echo "wine-tests: $name: $(grep -E '^test result' "$out" | tail -n 1)"
   else
     echo "wine-tests: $name FAILED:" >&2
