@@ -52,6 +52,9 @@ struct Inner {
     upstream: Option<Upstream>,
     process: Option<Arc<dyn Process>>,
     relay: Option<Arc<Relay>>,
+    /// CloseIO came before Start: the process's stdin is closed as soon as it runs (the
+    /// reference closes the upstream pipe, so its copy ends at once).
+    stdin_closed: bool,
 }
 
 /// An exec: the init process of a task (`eid` empty) or an additional process.
@@ -104,6 +107,7 @@ impl Exec {
                 upstream: Some(upstream),
                 process: None,
                 relay: None,
+                stdin_closed: false,
             }),
             exit: watch::channel(None).0,
         })
@@ -222,7 +226,11 @@ impl Exec {
                 let process: Arc<dyn Process> = Arc::from(process);
                 inner.pid = process.pid();
                 inner.state = ExecState::Running;
-                inner.relay = Some(Arc::new(Relay::start(upstream, process.take_stdio())));
+                let relay = Arc::new(Relay::start(upstream, process.take_stdio()));
+                if inner.stdin_closed {
+                    relay.close_stdin();
+                }
+                inner.relay = Some(relay);
                 inner.process = Some(process.clone());
                 Ok(process)
             }
@@ -399,9 +407,14 @@ impl Exec {
         Ok(())
     }
 
-    /// CloseIO: closes the process's stdin. Idempotent, never fails.
+    /// CloseIO: closes the process's stdin, at once or, before Start, as soon as the
+    /// process runs. Idempotent, never fails.
     pub async fn close_io(&self) {
-        let relay = self.inner.lock().await.relay.clone();
+        let relay = {
+            let mut inner = self.inner.lock().await;
+            inner.stdin_closed = true;
+            inner.relay.clone()
+        };
         if let Some(r) = relay {
             r.close_stdin();
         }

@@ -27,6 +27,24 @@ pub(crate) struct FakeProcess {
     signals: Mutex<Vec<i32>>,
     /// Signals are recorded but do nothing (a hung guest).
     deaf: std::sync::atomic::AtomicBool,
+    /// The process's stdin, handed to the shim by `take_stdio`...
+    stdin: Mutex<Option<tokio::io::DuplexStream>>,
+    /// ... and what the process reads from it.
+    pub(crate) stdin_reader: Mutex<Option<tokio::io::DuplexStream>>,
+}
+
+impl FakeProcess {
+    fn new(pid: u32) -> Arc<Self> {
+        let (reader, stdin) = tokio::io::duplex(64);
+        Arc::new(Self {
+            pid,
+            exit: watch::channel(None).0,
+            signals: Mutex::new(Vec::new()),
+            deaf: Default::default(),
+            stdin: Mutex::new(Some(stdin)),
+            stdin_reader: Mutex::new(Some(reader)),
+        })
+    }
 }
 
 #[async_trait]
@@ -35,7 +53,10 @@ impl Process for FakeProcess {
         self.pid
     }
     fn take_stdio(&self) -> Stdio {
-        Stdio::default()
+        Stdio {
+            stdin: self.stdin.lock().unwrap().take().map(|s| Box::new(s) as _),
+            ..Default::default()
+        }
     }
     fn migration_state(&self) -> MigrationState {
         MigrationState::default()
@@ -138,12 +159,7 @@ impl Process for Shared {
 impl ProcessHost for FakeContainer {
     async fn create_process(&self, _: &serde_json::Value) -> hcs::Result<Box<dyn Process>> {
         let mut ps = self.processes.lock().unwrap();
-        let p = Arc::new(FakeProcess {
-            pid: 100 + ps.len() as u32,
-            exit: watch::channel(None).0,
-            signals: Mutex::new(Vec::new()),
-            deaf: Default::default(),
-        });
+        let p = FakeProcess::new(100 + ps.len() as u32);
         ps.push(p.clone());
         Ok(Box::new(Shared(p)))
     }
@@ -250,12 +266,7 @@ impl TaskHost for FakeHost {
         params: bridge::messages::ProcessParameters,
     ) -> Result<Box<dyn Process>> {
         let mut execs = self.host_execs.lock().unwrap();
-        let p = Arc::new(FakeProcess {
-            pid: 900 + execs.len() as u32,
-            exit: watch::channel(None).0,
-            signals: Mutex::new(Vec::new()),
-            deaf: Default::default(),
-        });
+        let p = FakeProcess::new(900 + execs.len() as u32);
         execs.push((serde_json::to_value(params).unwrap(), p.clone()));
         Ok(Box::new(Shared(p)))
     }
@@ -324,6 +335,10 @@ impl Container for Forward {
 }
 
 pub(crate) async fn new_task(sink: Arc<RecordingSink>) -> (Arc<Task>, Arc<FakeHost>) {
+    new_task_with_io(sink, IoPaths::default()).await
+}
+
+async fn new_task_with_io(sink: Arc<RecordingSink>, io: IoPaths) -> (Arc<Task>, Arc<FakeHost>) {
     let host = Arc::new(FakeHost::default());
     let task = Task::create(
         host.clone(),
@@ -337,7 +352,7 @@ pub(crate) async fn new_task(sink: Arc<RecordingSink>) -> (Arc<Task>, Arc<FakeHo
                 layers: vec!["/l".into()],
                 writable: None,
             }),
-            io: IoPaths::default(),
+            io,
         },
     )
     .await
@@ -441,6 +456,53 @@ async fn execs_follow_the_state_machine_with_the_reference_codes() {
     );
     let (_, exit) = task.delete_exec("").await.unwrap();
     assert_eq!(exit.status, 143);
+}
+
+/// Reads the process's stdin to its end; fails the test if it stays open.
+async fn stdin_of(host: &FakeHost, i: usize) -> Vec<u8> {
+    let mut reader = process(host, i)
+        .stdin_reader
+        .lock()
+        .unwrap()
+        .take()
+        .unwrap();
+    let mut rest = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        tokio::io::AsyncReadExt::read_to_end(&mut reader, &mut rest),
+    )
+    .await
+    .expect("the process's stdin is closed")
+    .unwrap();
+    rest
+}
+
+#[tokio::test]
+async fn a_process_without_upstream_stdin_reads_eof() {
+    let (task, host) = new_task(Arc::new(RecordingSink::default())).await;
+    task.start("").await.unwrap();
+    assert!(stdin_of(&host, 0).await.is_empty());
+}
+
+// A FIFO as containerd's stdin (the Windows path is a named pipe).
+#[cfg(unix)]
+#[tokio::test]
+async fn close_io_before_start_closes_stdin_once_the_process_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("stdin");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let io = IoPaths {
+        stdin: fifo.display().to_string(),
+        ..Default::default()
+    };
+    let (task, host) = new_task_with_io(Arc::new(RecordingSink::default()), io).await;
+    // containerd's attach with StdinOnce may close stdin before the task starts; nobody
+    // ever opens the FIFO's write end.
+    task.init().close_io().await;
+    task.start("").await.unwrap();
+    assert!(stdin_of(&host, 0).await.is_empty());
+    process(&host, 0).exit_with(0);
+    task.wait("").await.unwrap();
 }
 
 #[tokio::test]
