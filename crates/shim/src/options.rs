@@ -277,5 +277,10 @@ pub fn log_level(options: &Options) -> Option<String> {
     }
 }
 
+/// Where the shim's logs go (`debug_type`); `None` for a value this shim does not know.
+pub fn debug_type(options: &Options) -> Option<DebugType> {
+    options.debug_type.enum_value().ok()
+}
+
 #[cfg(test)]
 mod tests;

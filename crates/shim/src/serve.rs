@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use containerd_shim_protos::shim_async::create_task;
 use tracing::level_filters::LevelFilter;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
 use crate::cli::Command;
 use crate::error::{Error, Result};
@@ -36,15 +37,15 @@ pub fn level_filter(level: &str) -> Option<LevelFilter> {
 
 /// A plain level filter, not `EnvFilter`: the options carry one level, and `EnvFilter`
 /// compiles regular expressions to parse its directives (code and heap in every shim).
-fn init_logging(level: &str) {
+/// `target` is where the logs go (the platform's log file or pipe); stderr without one.
+fn init_logging(level: &str, target: Option<BoxMakeWriter>) {
     let filter = level_filter(level);
-    let cwd = std::env::current_dir().unwrap_or_default();
     let builder = tracing_subscriber::fmt()
         .with_max_level(filter.unwrap_or(LevelFilter::INFO))
         .with_ansi(false);
     // A second subscriber cannot be installed; the first one stays (only in tests).
-    let _ = match crate::sys::log_writer(&cwd) {
-        Some(f) => builder.with_writer(Arc::new(f)).try_init(),
+    let _ = match target {
+        Some(w) => builder.with_writer(w).try_init(),
         None => builder.with_writer(std::io::stderr).try_init(),
     };
     if filter.is_none() {
@@ -91,7 +92,9 @@ fn serve(cmd: &Command, socket: &str, is_sandbox: bool) -> Result<()> {
             "info".into()
         }
     });
-    init_logging(&level);
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let target = crate::sys::log_writer(&cwd, &cmd.namespace, &cmd.id, options::debug_type(&opts))?;
+    init_logging(&level, target);
     let ttrpc_address = std::env::var(TTRPC_ADDRESS_ENV).map_err(|_| {
         Error::InvalidArgument(format!(
             "{TTRPC_ADDRESS_ENV} is not set: containerd sets it"

@@ -90,14 +90,21 @@ pub fn close_stdout() -> Result<()> {
 
 /// Where the shim logs: containerd's `log` FIFO in the bundle (containerd copies it into
 /// its own log), opened read-write and non-blocking so that logging never blocks or
-/// breaks when containerd is not reading; lines are dropped then.
-pub fn log_writer(bundle: &std::path::Path) -> Option<std::fs::File> {
-    std::fs::OpenOptions::new()
+/// breaks when containerd is not reading; lines are dropped then. `None` (stderr) when
+/// there is none. `namespace`, `id` and `debug_type` name the Windows log pipe.
+pub fn log_writer(
+    bundle: &std::path::Path,
+    _namespace: &str,
+    _id: &str,
+    _debug_type: Option<crate::options::DebugType>,
+) -> Result<Option<tracing_subscriber::fmt::writer::BoxMakeWriter>> {
+    let file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .custom_flags(libc::O_NONBLOCK)
         .open(bundle.join("log"))
-        .ok()
+        .ok();
+    Ok(file.map(|f| tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::sync::Arc::new(f))))
 }
 
 /// Whether process `pid` exists and has not exited (a zombie waiting for its parent to

@@ -5,6 +5,8 @@ use std::time::Duration;
 use tokio::net::windows::named_pipe::{ClientOptions, NamedPipeClient};
 
 use crate::error::{Error, Result};
+
+pub mod log_pipe;
 use crate::logdriver::{Driver, DriverUrl};
 use crate::stdio::{Reader, Writer};
 
@@ -70,9 +72,31 @@ pub fn close_stdout() -> Result<()> {
     Ok(())
 }
 
-/// The shim logs to its stderr (`panic.log`); the reference's log pipe is not served.
-pub fn log_writer(_bundle: &std::path::Path) -> Option<std::fs::File> {
-    None
+/// Where the shim logs, by `debug_type` (spec §1.1 serve): NPIPE (the default) serves the
+/// log pipe containerd dials (see [`log_pipe`]), stderr (`panic.log`) until it connects;
+/// FILE is refused as the reference does ("not supported"); ETW, which this shim has no
+/// provider for, and unknown values log to stderr.
+pub fn log_writer(
+    _bundle: &std::path::Path,
+    namespace: &str,
+    id: &str,
+    debug_type: Option<crate::options::DebugType>,
+) -> Result<Option<tracing_subscriber::fmt::writer::BoxMakeWriter>> {
+    use crate::options::DebugType;
+    match debug_type {
+        Some(DebugType::NPIPE) => {
+            let name = log_pipe::log_pipe_name(namespace, id);
+            let pipe = log_pipe::LogPipe::serve(&name, Box::new(std::io::stderr()))
+                .map_err(|e| Error::io(format!("serve the log pipe {name}"), e))?;
+            Ok(Some(tracing_subscriber::fmt::writer::BoxMakeWriter::new(
+                pipe,
+            )))
+        }
+        Some(DebugType::FILE) => Err(Error::InvalidArgument(
+            "runtime options debug_type FILE is not supported".into(),
+        )),
+        Some(DebugType::ETW) | None => Ok(None),
+    }
 }
 
 /// `ERROR_BROKEN_PIPE`: the client end closed (how a driver says it is ready).
