@@ -277,6 +277,15 @@ pub fn log_level(options: &Options) -> Option<String> {
     }
 }
 
+/// The redial budget of output pipes (`io_retry_timeout_in_sec`): zero retries forever;
+/// a negative value, which stops the reference's backoff at once, dials only once.
+pub fn io_retry_timeout(options: &Options) -> std::time::Duration {
+    match u64::try_from(options.io_retry_timeout_in_sec) {
+        Ok(secs) => std::time::Duration::from_secs(secs),
+        Err(_) => std::time::Duration::from_nanos(1),
+    }
+}
+
 /// Where the shim's logs go (`debug_type`); `None` for a value this shim does not know.
 pub fn debug_type(options: &Options) -> Option<DebugType> {
     options.debug_type.enum_value().ok()

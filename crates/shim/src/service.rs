@@ -216,6 +216,7 @@ impl Service {
             terminal: req.terminal,
             id: req.id.clone(),
             namespace: self.config.namespace.clone(),
+            retry_timeout: options::io_retry_timeout(&opts),
         };
         io.validate()?;
         let root_path = spec
@@ -450,6 +451,8 @@ impl Service {
             // The reference names an exec's driver after the exec.
             id: req.exec_id.clone(),
             namespace: self.config.namespace.clone(),
+            // The task's runtime options hold for its execs too.
+            retry_timeout: task.init().io().retry_timeout,
         };
         task.create_exec(&req.exec_id, &io, process).await
     }

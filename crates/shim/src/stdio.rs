@@ -22,6 +22,8 @@ use crate::error::{Error, Result};
 use crate::logdriver::{Driver, DriverUrl, STOP_TIMEOUT};
 use crate::sys;
 
+pub mod retry;
+
 /// How long output relays may run after the process exited.
 pub const DRAIN_GRACE: Duration = Duration::from_secs(1);
 
@@ -58,6 +60,9 @@ pub struct IoPaths {
     pub id: String,
     /// containerd's namespace, a logging driver's `CONTAINER_NAMESPACE`.
     pub namespace: String,
+    /// How long an output pipe whose server went away is dialled again (Windows, the
+    /// runtime options' `io_retry_timeout_in_sec`; zero: forever). See [`retry`].
+    pub retry_timeout: Duration,
 }
 
 impl IoPaths {
@@ -121,13 +126,13 @@ impl Upstream {
         }
         let stdout = match paths.stdout.as_str() {
             "" => None,
-            p => Some(sys::open_output(p).await?),
+            p => Some(sys::open_output(p, paths.retry_timeout).await?),
         };
         // A terminal has one output stream; a stderr FIFO named with it stays unopened.
         let stderr = match paths.stderr.as_str() {
             _ if paths.terminal => None,
             "" => None,
-            p => Some(sys::open_output(p).await?),
+            p => Some(sys::open_output(p, paths.retry_timeout).await?),
         };
         Ok(Self {
             paths: paths.clone(),

@@ -81,6 +81,24 @@ fn bootstrap_params_extension_is_found() {
 }
 
 #[test]
+fn io_retry_timeout_and_debug_type_read_as_the_reference() {
+    use std::time::Duration;
+    let mut o = Options::new();
+    assert_eq!(io_retry_timeout(&o), Duration::ZERO, "0: forever");
+    assert_eq!(debug_type(&o), Some(DebugType::NPIPE));
+    o.io_retry_timeout_in_sec = 7;
+    assert_eq!(io_retry_timeout(&o), Duration::from_secs(7));
+    o.io_retry_timeout_in_sec = -1;
+    assert_eq!(
+        io_retry_timeout(&o),
+        Duration::from_nanos(1),
+        "one dial only"
+    );
+    o.debug_type = protobuf::EnumOrUnknown::from_i32(9);
+    assert_eq!(debug_type(&o), None);
+}
+
+#[test]
 fn unknown_types_are_refused_by_name() {
     let any = Any {
         type_url: "io.containerd.runc.v1.Options".into(),

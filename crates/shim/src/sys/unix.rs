@@ -8,8 +8,9 @@ use crate::stdio::{Reader, Writer};
 
 /// Opens an upstream output FIFO for writing. Opened read-write, so the open never waits
 /// for a reader and a reader that goes away (containerd restarting) does not break the
-/// stream: output waits in the pipe for the next reader.
-pub async fn open_output(path: &str) -> Result<Writer> {
+/// stream: output waits in the pipe for the next reader (so there is nothing to redial,
+/// and `_retry_timeout`, Windows' redial budget, is not used).
+pub async fn open_output(path: &str, _retry_timeout: std::time::Duration) -> Result<Writer> {
     let sender = tokio::net::unix::pipe::OpenOptions::new()
         .read_write(true)
         .open_sender(path)

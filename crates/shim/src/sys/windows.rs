@@ -13,7 +13,11 @@ use crate::stdio::{Reader, Writer};
 /// `ERROR_PIPE_BUSY`: every instance of the pipe is connected; retry.
 const ERROR_PIPE_BUSY: i32 = 231;
 
-async fn dial(path: &str) -> Result<NamedPipeClient> {
+/// `ERROR_BROKEN_PIPE`, `ERROR_NO_DATA`, `ERROR_PIPE_NOT_CONNECTED`: the pipe's server
+/// went away (containerd restarting); an output pipe is dialled again.
+const PIPE_GONE: [i32; 3] = [109, 232, 233];
+
+async fn dial_io(path: &str) -> std::io::Result<NamedPipeClient> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {
         match ClientOptions::new().open(path) {
@@ -24,14 +28,39 @@ async fn dial(path: &str) -> Result<NamedPipeClient> {
             {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
-            Err(e) => return Err(Error::io(format!("connect to {path}"), e)),
+            Err(e) => return Err(e),
         }
     }
 }
 
-/// Dials an upstream output pipe.
-pub async fn open_output(path: &str) -> Result<Writer> {
-    Ok(Box::new(dial(path).await?))
+async fn dial(path: &str) -> Result<NamedPipeClient> {
+    dial_io(path)
+        .await
+        .map_err(|e| Error::io(format!("connect to {path}"), e))
+}
+
+fn pipe_gone(e: &std::io::Error) -> bool {
+    e.raw_os_error().is_some_and(|c| PIPE_GONE.contains(&c))
+}
+
+/// Dials an upstream output pipe; a write after its server went away dials it again for
+/// up to `retry_timeout` (zero: forever), as the reference's retrying pipe writer.
+pub async fn open_output(path: &str, retry_timeout: Duration) -> Result<Writer> {
+    use crate::stdio::retry::{Delivery, Dialer, RetryWriter};
+    let first = dial(path).await?;
+    let owned = path.to_owned();
+    let dialer: Dialer = std::sync::Arc::new(move || {
+        let path = owned.clone();
+        Box::pin(async move { Ok(Box::new(dial_io(&path).await?) as Writer) })
+    });
+    Ok(Box::new(RetryWriter::new(
+        Box::new(first),
+        dialer,
+        pipe_gone,
+        retry_timeout,
+        // tokio's pipes write in the background; a failure shows on the next write.
+        Delivery::Deferred,
+    )))
 }
 
 /// Dials the upstream stdin pipe.
@@ -195,6 +224,47 @@ mod tests {
             let line = format!("{id} {} {o}|{e}", env("CONTAINER_NAMESPACE"));
             std::fs::write(result_file(&id), line).unwrap();
         });
+    }
+
+    #[tokio::test]
+    async fn an_output_pipe_is_dialled_again_after_its_server_restarted() {
+        use tokio::net::windows::named_pipe::ServerOptions;
+        let name = format!(r"\\.\pipe\shim-redial-{}", std::process::id());
+        let mut first = ServerOptions::new().create(&name).unwrap();
+        let (out, connected) = tokio::join!(
+            super::open_output(&name, Duration::from_secs(30)),
+            first.connect()
+        );
+        let mut out = out.unwrap();
+        connected.unwrap();
+        out.write_all(b"one").await.unwrap();
+        let mut buf = [0u8; 3];
+        first.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"one");
+
+        // containerd goes away and comes back a little later with a new pipe.
+        drop(first);
+        let restarted = tokio::spawn({
+            let name = name.clone();
+            async move {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                let mut second = ServerOptions::new().create(&name).unwrap();
+                second.connect().await.unwrap();
+                let mut buf = [0u8; 6];
+                second.read_exact(&mut buf).await.unwrap();
+                buf
+            }
+        });
+        // The first write after the server left may be accepted and lost (tokio's pipes
+        // report the failure on the next write); both reach the new server.
+        out.write_all(b"two").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        out.write_all(b"333").await.unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(10), restarted)
+            .await
+            .expect("the restarted server got the write")
+            .unwrap();
+        assert_eq!(&got, b"two333");
     }
 
     #[tokio::test]
