@@ -56,6 +56,15 @@ pub enum Error {
     /// The sandbox (agent process) failed.
     #[error("sandbox: {0}")]
     Sandbox(String),
+    /// The utility VM ran but its first vsock connection never reached the host within
+    /// `after` (under emulation; the VM sandbox boots once more on this).
+    #[error("sandbox: no vsock connection from the guest within {after:?}: {details}")]
+    NoGuestVsock {
+        /// How long the host waited.
+        after: Duration,
+        /// The boot's diagnostics (QEMU, init, console and GCS log tails).
+        details: String,
+    },
     /// The handle was closed.
     #[error("{0} is closed")]
     Closed(String),

@@ -72,8 +72,6 @@ pub const KVM_PROBE: Duration = Duration::from_secs(20);
 /// otherwise cost the whole connect timeout and fail the sandbox.
 pub const VSOCK_PROBE: Duration = Duration::from_secs(40);
 
-/// The error text of a boot whose guest never reached the host over vsock.
-const NO_VSOCK: &str = "no vsock connection from the guest";
 /// Bound of a graceful power-off at teardown.
 const POWER_OFF_WAIT: Duration = Duration::from_secs(10);
 /// Guest bundle root (`/run/gcs/c/<id>`).
@@ -340,7 +338,7 @@ impl VmSandbox {
             r => r,
         };
         if let Err(e) = &booted {
-            if e.to_string().contains(NO_VSOCK) {
+            if matches!(e, Error::NoGuestVsock { .. }) {
                 // A fresh backend and QEMU, once.
                 tracing::warn!(error = %e, "VM sandbox: the guest's vsock never reached the host; booting again");
                 booted = match Self::clear_state(&config.state_dir) {
@@ -584,10 +582,11 @@ impl VmSandbox {
                 _ = tokio::time::sleep(KVM_PROBE) => return Err(Error::Sandbox(why("no guest activity under KVM"))),
             }
         } else if !kvm {
+            let probe = VSOCK_PROBE.min(config.connect_timeout);
             tokio::select! {
                 _ = ports.first_dial() => {}
                 how = qemu.wait() => return Err(Error::Sandbox(why(&format!("the VM ended before its first vsock dial ({how})")))),
-                _ = tokio::time::sleep(VSOCK_PROBE.min(config.connect_timeout)) => return Err(Error::Sandbox(why(NO_VSOCK))),
+                _ = tokio::time::sleep(probe) => return Err(Error::NoGuestVsock { after: probe, details: why("the guest's init did not dial") }),
             }
         }
         let timeout = config.connect_timeout;
