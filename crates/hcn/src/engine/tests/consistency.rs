@@ -13,20 +13,7 @@ fn state_survives_a_restart_and_is_reconciled() {
     let dp = Arc::new(RecordingDataplane::default());
     let (net, ep, ns) = {
         let engine = Engine::open(EngineConfig::new(dir.path(), dp.clone())).unwrap();
-        let hcn = engine.client();
-        let net = hcn
-            .create_network(&nat("n", "10.10.0.0/24", "10.10.0.1"))
-            .unwrap();
-        let ep = hcn
-            .create_endpoint(
-                &net,
-                &HostComputeEndpoint {
-                    name: "e".into(),
-                    policies: vec![port_mapping(8080, 80)],
-                    ..Default::default()
-                },
-            )
-            .unwrap();
+        let (hcn, net, ep) = setup_on(&engine);
         let ns = hcn
             .create_namespace(&crate::new_namespace(NamespaceType::Host))
             .unwrap();

@@ -67,6 +67,12 @@ fn raw_hr(h: HResult) -> u32 {
 /// Fresh engine with one NAT network `n` (10.10.0.0/24) and one endpoint `e1` on it.
 pub(super) fn setup() -> (Arc<Engine>, Hcn, HostComputeNetwork, HostComputeEndpoint) {
     let engine = Engine::in_memory();
+    let (hcn, net, ep) = setup_on(&engine);
+    (engine, hcn, net, ep)
+}
+
+/// On `engine`: a NAT network `n` (10.10.0.0/24) with an endpoint `e1` mapping 8080 to 80.
+pub(super) fn setup_on(engine: &Arc<Engine>) -> (Hcn, HostComputeNetwork, HostComputeEndpoint) {
     let hcn = engine.client();
     let net = hcn
         .create_network(&nat("n", "10.10.0.0/24", "10.10.0.1"))
@@ -81,7 +87,7 @@ pub(super) fn setup() -> (Arc<Engine>, Hcn, HostComputeNetwork, HostComputeEndpo
             },
         )
         .unwrap();
-    (engine, hcn, net, ep)
+    (hcn, net, ep)
 }
 
 #[test]
