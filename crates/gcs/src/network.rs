@@ -103,6 +103,12 @@ impl Namespaces {
         }
     }
 
+    /// Whether the GCS knows namespace `namespace_id` (a Network Add named it).
+    pub fn exists(&self, namespace_id: &str) -> bool {
+        let t = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        t.contains_key(&namespace_id.to_lowercase())
+    }
+
     /// The resolv.conf content for a namespace's adapters.
     pub fn resolv_conf(&self, namespace_id: &str) -> String {
         let t = self.table.lock().unwrap_or_else(|p| p.into_inner());

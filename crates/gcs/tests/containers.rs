@@ -455,7 +455,17 @@ fn sandbox_and_workload_share_hostname_files_and_pod_cgroup() {
     g.add_rootfs(&w);
     let mut spec = oci_spec(&g.bundle(&sb), &["sleep", "100000"], false);
     spec["hostname"] = "podhost".into();
+    // A CRI sandbox needs a network namespace the GCS knows (a Network Add), as in the
+    // reference: without one it fails as not found, leaving no container behind...
     spec["annotations"] = serde_json::json!({"io.kubernetes.cri.container-type": "sandbox"});
+    let r = g.create_spec(&sb, spec.clone());
+    assert_eq!(result_of(&r), hr(0x80070490), "{}", body(&r));
+    assert!(body(&r).contains("namespace '' not found"), "{}", body(&r));
+    // (The rootfs the host added stays, as for any failed create.)
+    assert!(cgroups_of(&sb).is_empty(), "{:?}", cgroups_of(&sb));
+    assert!(!g.sb.runc_root.join(&sb).exists(), "runc state not removed");
+    // ... unless it asks to go without pod networking.
+    spec["annotations"]["io.microsoft.cri.skip-pod-networking"] = "True".into();
     let r = g.create_spec(&sb, spec);
     assert_eq!(result_of(&r), 0, "{}", body(&r));
     let (r, _) = g.execute(&sb, None, [false, false, false]);

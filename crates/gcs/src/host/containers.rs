@@ -139,16 +139,14 @@ impl Host {
         let initpid = state_dir.join("initpid");
         std::fs::write(&initpid, pid.to_string()).with_path("write", &initpid)?;
 
-        if let Some(ns) = prepared
-            .network_namespace
-            .as_ref()
-            .filter(|_| owner.is_none())
-        {
-            if let Err(e) = self.networks.attach(&self.reaper, ns, pid) {
-                let _ = self.runc.delete(&id, true);
-                let _ = std::fs::remove_dir_all(&state_dir);
-                return Err(e);
-            }
+        let attached = match owner {
+            Some(_) => Ok(()),
+            None => self.attach_network(&prepared, &spec, pid),
+        };
+        if let Err(e) = attached {
+            let _ = self.runc.delete(&id, true);
+            let _ = std::fs::remove_dir_all(&state_dir);
+            return Err(e);
         }
         Ok(Container::new(
             ContainerInfo {
@@ -165,6 +163,37 @@ impl Host {
             },
             init,
         ))
+    }
+
+    /// Gives a sandbox's or standalone container's network namespace (its NICs) to its
+    /// init `pid`. A CRI sandbox needs one the GCS knows, unless its spec says
+    /// `io.microsoft.cri.skip-pod-networking: true`; a standalone container may have none.
+    fn attach_network(
+        &self,
+        prepared: &crate::spec::Prepared,
+        spec: &Value,
+        pid: u32,
+    ) -> Result<()> {
+        let ns = prepared.network_namespace.as_deref();
+        if prepared.role == crate::spec::Role::Sandbox
+            && !ns.is_some_and(|n| self.networks.exists(n))
+        {
+            let skip = spec
+                .pointer("/annotations/io.microsoft.cri.skip-pod-networking")
+                .and_then(Value::as_str)
+                .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+            if skip {
+                return Ok(());
+            }
+            return Err(Error::Wrapped {
+                hresult: hr::NOT_FOUND,
+                message: format!("namespace '{}' not found", ns.unwrap_or_default()),
+            });
+        }
+        match ns {
+            Some(ns) => self.networks.attach(&self.reaper, ns, pid),
+            None => Ok(()),
+        }
     }
 
     /// Runs `runc create` with pipes or a console socket; returns the init pid and its

@@ -229,6 +229,12 @@ pub fn validate_container_id(id: &str) -> Result<()> {
     }
 }
 
+/// CRI's container type annotation (`sandbox` or `container`).
+pub const ANNOTATION_CRI_CONTAINER_TYPE: &str = "io.kubernetes.cri.container-type";
+
+/// Annotation telling the guest that a CRI sandbox has no pod network for it to set up.
+pub const ANNOTATION_SKIP_POD_NETWORKING: &str = "io.microsoft.cri.skip-pod-networking";
+
 /// Annotation asking the guest to run a workload privileged (all of its devices).
 pub const ANNOTATION_PRIVILEGED: &str = "io.microsoft.virtualmachine.lcow.privileged";
 
@@ -276,11 +282,31 @@ pub fn prepare_spec(
         .and_then(|w| w.pointer("/network/networkNamespace"))
         .cloned();
     obj.remove("windows");
-    if let Some(ns) = namespace {
-        obj.insert(
-            "windows".into(),
-            serde_json::json!({"network": {"networkNamespace": ns}}),
-        );
+    let cri_sandbox = obj
+        .get("annotations")
+        .and_then(|a| a.get(ANNOTATION_CRI_CONTAINER_TYPE))
+        .and_then(|t| t.as_str())
+        == Some("sandbox");
+    match namespace {
+        Some(ns) => {
+            obj.insert(
+                "windows".into(),
+                serde_json::json!({"network": {"networkNamespace": ns}}),
+            );
+        }
+        // The GCS fails a CRI sandbox without an HCN namespace of NICs it was given. A pod
+        // here has its network another way (the local sandbox's Linux namespace, or the
+        // VM's own for a host-network pod): the GCS is told to go without.
+        None if cri_sandbox => {
+            let annotations = obj
+                .entry("annotations")
+                .or_insert_with(|| serde_json::json!({}));
+            if let Some(a) = annotations.as_object_mut() {
+                a.entry(ANNOTATION_SKIP_POD_NETWORKING)
+                    .or_insert_with(|| "true".into());
+            }
+        }
+        None => {}
     }
     if let Some(linux) = obj.get_mut("linux").and_then(|l| l.as_object_mut()) {
         linux.insert(
@@ -360,6 +386,48 @@ mod tests {
             {"allow": true, "type": "c", "major": 136, "access": "rwm"}
         ]));
         assert_eq!(annotations(default), serde_json::json!({"a": "b"}));
+    }
+
+    #[test]
+    fn a_cri_sandbox_without_an_hcn_namespace_tells_the_guest_to_skip_pod_networking() {
+        let paths = ContainerPaths::new(Path::new("/run/gcs/c"), "c1");
+        let annotations = |spec: serde_json::Value| {
+            let cfg = prepare_spec(spec, &paths, None).unwrap();
+            let out: serde_json::Value = cfg.oci_specification.unwrap().parse().unwrap();
+            out["annotations"].clone()
+        };
+        let sandbox = |extra: serde_json::Value| {
+            let mut s = serde_json::json!({
+                "process": {"args": ["pause"]},
+                "annotations": {ANNOTATION_CRI_CONTAINER_TYPE: "sandbox"}
+            });
+            for (k, v) in extra.as_object().unwrap() {
+                s[k] = v.clone();
+            }
+            s
+        };
+        assert_eq!(
+            annotations(sandbox(serde_json::json!({}))),
+            serde_json::json!({ANNOTATION_CRI_CONTAINER_TYPE: "sandbox", ANNOTATION_SKIP_POD_NETWORKING: "true"})
+        );
+        // A pod network the GCS was given NICs for: nothing to skip.
+        let with_ns =
+            sandbox(serde_json::json!({"windows": {"network": {"networkNamespace": "n1"}}}));
+        assert_eq!(
+            annotations(with_ns),
+            serde_json::json!({ANNOTATION_CRI_CONTAINER_TYPE: "sandbox"})
+        );
+        // A user's own value stays; workload containers are not touched.
+        let mut own = sandbox(serde_json::json!({}));
+        own["annotations"][ANNOTATION_SKIP_POD_NETWORKING] = "false".into();
+        assert_eq!(annotations(own)[ANNOTATION_SKIP_POD_NETWORKING], "false");
+        let workload = serde_json::json!({
+            "process": {"args": ["sh"]},
+            "annotations": {ANNOTATION_CRI_CONTAINER_TYPE: "container"}
+        });
+        assert!(annotations(workload)
+            .get(ANNOTATION_SKIP_POD_NETWORKING)
+            .is_none());
     }
 
     #[test]
