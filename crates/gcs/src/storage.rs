@@ -381,6 +381,39 @@ pub fn bind_scratch_bundle(scratch: &Path, bundle: &Path) -> Result<()> {
     do_mount(&src.to_string_lossy(), bundle, None, MsFlags::MS_BIND, None)
 }
 
+/// A hugetlbfs of `page_size` pages at `path` (a workload's `hugepages://` source).
+pub fn mount_hugetlbfs(path: &Path, page_size: &str) -> Result<()> {
+    do_mount(
+        "none",
+        path,
+        Some("hugetlbfs"),
+        MsFlags::empty(),
+        Some(&format!("pagesize={page_size}")),
+    )
+}
+
+/// Unmounts every mount below `dir` (deepest first), e.g. a sandbox's hugetlbfs mounts
+/// before its directory is removed. `dir` itself is left mounted if it is a mount point.
+pub fn unmount_below(dir: &Path) -> Result<()> {
+    let Ok(canon) = dir.canonicalize() else {
+        return Ok(());
+    };
+    let info = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| Error::io("read /proc/self/mountinfo", e))?;
+    let mut below: Vec<PathBuf> = info
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|mp| PathBuf::from(unescape_mountinfo(mp)))
+        .filter(|mp| mp.starts_with(&canon) && *mp != canon)
+        .collect();
+    below.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    below.dedup();
+    for mp in below {
+        unmount_all(&mp)?;
+    }
+    Ok(())
+}
+
 /// `rm -rf` that does not descend into other filesystems (the rootfs overlay, plan9 shares):
 /// those mount points and their parents are left in place.
 pub fn remove_tree_same_fs(path: &Path) -> Result<()> {

@@ -473,10 +473,18 @@ fn sandbox_and_workload_share_hostname_files_and_pod_cgroup() {
 
     let mut spec = oci_spec(
         &g.bundle(&w),
-        &["cat", "/etc/hostname", "/etc/hosts"],
+        &["cat", "/etc/hostname", "/etc/hosts", "/proc/self/mounts"],
         false,
     );
     spec.as_object_mut().unwrap().remove("hostname");
+    // A hugetlbfs of 2 MiB pages, made in the sandbox's `hugepages/` (spec §4 step 4).
+    spec["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "destination": "/hp", "type": "bind", "source": "hugepages://2M/hp",
+            "options": ["rbind", "rw"]
+        }));
     spec["annotations"] = serde_json::json!({
         "io.kubernetes.cri.container-type": "container",
         "io.kubernetes.cri.sandbox-id": sb,
@@ -492,6 +500,10 @@ fn sandbox_and_workload_share_hostname_files_and_pod_cgroup() {
     let text = String::from_utf8_lossy(&read_all(out.unwrap())).into_owned();
     assert!(text.starts_with("podhost\n"), "{text:?}");
     assert!(text.contains("127.0.0.1 localhost"), "{text:?}");
+    assert!(text.contains(" /hp hugetlbfs "), "{text:?}");
+    assert!(text.contains("pagesize=2M"), "{text:?}");
+    let hp = g.bundle(&sb).join("hugepages");
+    assert_eq!(mounts_under(&hp), [hp.join("2M/hp")]);
     assert_eq!(g.wait(&w, wpid), (0, 0));
     g.next_notification(TIMEOUT).expect("workload exit");
 

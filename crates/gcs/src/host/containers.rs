@@ -119,6 +119,13 @@ impl Host {
             join_network_namespace(&mut spec, pid)?;
         }
         let prepared = prepare_bundle(&id, &bundle, &mut spec, &resolv, self.host_cgroups)?;
+        // They belong to the sandbox (other workloads may share them): removed with it.
+        for h in &prepared.hugepages {
+            crate::storage::mount_hugetlbfs(&h.path, &h.page_size).map_err(|e| Error::Wrapped {
+                hresult: hr::FAIL,
+                message: format!("failed to update hugepages mounts for container {id}: {e}"),
+            })?;
+        }
         let poststart_hooks = spec
             .pointer("/hooks/poststart")
             .and_then(Value::as_array)
@@ -339,6 +346,12 @@ impl Host {
         }
         if c.bundle_bind() {
             if let Err(e) = crate::storage::unmount_all(c.bundle()) {
+                first_err.get_or_insert(e);
+            }
+        }
+        if *c.role() == crate::spec::Role::Sandbox {
+            // Its workloads' hugetlbfs mounts.
+            if let Err(e) = crate::storage::unmount_below(&c.bundle().join("hugepages")) {
                 first_err.get_or_insert(e);
             }
         }
