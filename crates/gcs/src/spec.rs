@@ -54,14 +54,9 @@ pub struct Prepared {
     pub hugepages: Vec<HugePages>,
 }
 
-/// A hugetlbfs mount to make.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HugePages {
-    /// Where (under the sandbox's `hugepages/`).
-    pub path: PathBuf,
-    /// The page size, as the source names it (`2M`, `1G`): the `pagesize=` option.
-    pub page_size: String,
-}
+mod mounts;
+pub use mounts::HugePages;
+use mounts::{rewrite_mount_sources, update_block_device_mounts};
 
 fn annotation<'a>(spec: &'a Value, key: &str) -> Option<&'a str> {
     spec.get("annotations")?.get(key)?.as_str()
@@ -117,6 +112,7 @@ pub fn prepare(id: &str, bundle: &Path, spec: &mut Value, resolv_conf: &str) -> 
                 ));
             }
             hugepages = rewrite_mount_sources(spec, &sandbox_root(bundle, sb))?;
+            update_block_device_mounts(spec)?;
             add_sandbox_file_mounts(spec, &sandbox_root(bundle, sb));
             apply_workload_annotations(spec)?;
             format!("/pods/{sb}/{id}")
@@ -276,60 +272,6 @@ fn add_sandbox_file_mounts(spec: &mut Value, root: &Path) {
     }
 }
 
-/// Rewrites `sandbox://`, `sandbox-tmp://`, `hugepages://` and `uvm://` mount sources of a
-/// workload; returns the hugetlbfs mounts to make (those whose directory is new, as the
-/// reference mounts only then).
-fn rewrite_mount_sources(spec: &mut Value, sandbox_root: &Path) -> Result<Vec<HugePages>> {
-    let mut hugepages = Vec::new();
-    let Some(mounts) = spec.get_mut("mounts").and_then(Value::as_array_mut) else {
-        return Ok(hugepages);
-    };
-    for m in mounts {
-        let Some(src) = m.get("source").and_then(Value::as_str).map(str::to_string) else {
-            continue;
-        };
-        let new = if let Some(rest) = src.strip_prefix("sandbox://") {
-            Some(checked_join(&sandbox_root.join("sandboxMounts"), rest)?)
-        } else if let Some(rest) = src.strip_prefix("sandbox-tmp://") {
-            Some(checked_join(
-                &sandbox_root.join("sandboxTmpfsMounts"),
-                rest,
-            )?)
-        } else if let Some(rest) = src.strip_prefix("uvm://") {
-            Some(PathBuf::from(rest))
-        } else if let Some(rest) = src.strip_prefix("hugepages://") {
-            let path = checked_join(&sandbox_root.join("hugepages"), rest)?;
-            let page_size = rest.split('/').next().unwrap_or_default();
-            // It becomes a mount option: a size such as 2M or 1G, nothing else.
-            if page_size.is_empty()
-                || page_size.len() > 16
-                || !page_size.bytes().all(|b| b.is_ascii_alphanumeric())
-            {
-                return Err(Error::Invalid(format!(
-                    "hugepages mount {src}: {page_size:?} is not a page size"
-                )));
-            }
-            if !path.exists() {
-                hugepages.push(HugePages {
-                    path: path.clone(),
-                    page_size: page_size.to_owned(),
-                });
-            }
-            Some(path)
-        } else {
-            None
-        };
-        if let Some(p) = new {
-            if src.starts_with("sandbox") || src.starts_with("hugepages") {
-                use crate::error::PathContext;
-                std::fs::create_dir_all(&p).with_path("mkdir", &p)?;
-            }
-            m["source"] = Value::String(p.to_string_lossy().into_owned());
-        }
-    }
-    Ok(hugepages)
-}
-
 /// `io.microsoft.lcow.shm.size-kb` and `io.microsoft.lcow.rlimitcore`.
 fn apply_workload_annotations(spec: &mut Value) -> Result<()> {
     if let Some(v) = annotation(spec, ANNOTATION_SHM_SIZE_KB).map(str::to_string) {
@@ -462,24 +404,6 @@ fn device_nodes(dir: &Path, out: &mut Vec<Value>) -> Result<()> {
         }));
     }
     Ok(())
-}
-
-/// Joins a relative path from a request under `base`, refusing to leave it.
-fn checked_join(base: &Path, rel: &str) -> Result<PathBuf> {
-    let mut out = base.to_path_buf();
-    for c in Path::new(rel).components() {
-        match c {
-            std::path::Component::Normal(n) => out.push(n),
-            std::path::Component::CurDir | std::path::Component::RootDir => {}
-            _ => {
-                return Err(Error::Invalid(format!(
-                    "mount source {rel} escapes {}",
-                    base.display()
-                )))
-            }
-        }
-    }
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -616,48 +540,5 @@ mod tests {
             "mounts": [{"destination": "/d", "source": "sandbox://../../etc"}]
         });
         assert!(prepare("w2", &bundle, &mut bad, "").is_err());
-    }
-
-    #[test]
-    fn hugepages_sources_name_a_mount_under_the_sandbox_and_a_plain_page_size() {
-        let dir = tempfile::tempdir().unwrap();
-        let bundle = dir.path().join("w1");
-        let workload = |source: &str| {
-            json!({
-                "annotations": {ANNOTATION_CONTAINER_TYPE: "container", ANNOTATION_SANDBOX_ID: "sb"},
-                "mounts": [{"destination": "/hp", "type": "bind", "source": source}]
-            })
-        };
-        let mut spec = workload("hugepages://2M/a/b");
-        let p = prepare("w1", &bundle, &mut spec, "").unwrap();
-        let path = dir.path().join("sb/hugepages/2M/a/b");
-        assert_eq!(spec["mounts"][0]["source"], path.to_string_lossy().as_ref());
-        assert_eq!(
-            p.hugepages,
-            [HugePages {
-                path: path.clone(),
-                page_size: "2M".into()
-            }]
-        );
-        assert!(path.is_dir());
-        // A second workload on the same source finds it made: nothing more to mount.
-        let mut again = workload("hugepages://2M/a/b");
-        assert!(prepare("w2", &dir.path().join("w2"), &mut again, "")
-            .unwrap()
-            .hugepages
-            .is_empty());
-        // The size becomes a mount option; a path may not climb out.
-        for bad in [
-            "hugepages://",
-            "hugepages://2M,uid=0/x",
-            "hugepages://../x",
-            "hugepages://2M/../../x",
-        ] {
-            let mut spec = workload(bad);
-            assert!(
-                prepare("w3", &dir.path().join("w3"), &mut spec, "").is_err(),
-                "{bad}"
-            );
-        }
     }
 }
