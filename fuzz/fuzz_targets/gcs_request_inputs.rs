@@ -3,8 +3,8 @@
 //! (annotations, mount sources, root path, `process.cwd` created in the rootfs).
 //!
 //! Besides not panicking, the bundle preparation must keep every write inside the bundle (a
-//! workload may also create its sandbox's `sandboxMounts`/`sandboxTmpfsMounts`/`hugepages`
-//! dirs). Each run prepares a fresh bundle whose rootfs holds symlinks that try to leave it
+//! workload may also create its sandbox's `sandboxMounts`/`sandboxTmpfsMounts`/`hugepages`/
+//! `logs` dirs). Each run prepares a fresh bundle whose rootfs holds symlinks that try to leave it
 //! (`up` climbs with `..` to a directory beside the bundle, `abs` names that directory by its
 //! absolute path), then compares the whole scratch tree before and after: any new path elsewhere, or anything
 //! inside `outside/`, fails the run.
@@ -50,8 +50,8 @@ fn walk(dir: &Path, out: &mut BTreeSet<PathBuf>) {
 }
 
 /// A new path the preparation may create: inside the bundle, or a workload's sandbox dirs
-/// (`pods/<sandbox>`, and anything under its `sandboxMounts`/`sandboxTmpfsMounts`/`hugepages`;
-/// the hugetlbfs mounts themselves are made by the caller, not by the preparation).
+/// (`pods/<sandbox>`, and anything under its `sandboxMounts`, `sandboxTmpfsMounts`,
+/// `hugepages` or `logs`; the hugetlbfs mounts themselves are made by the caller).
 fn allowed(pods: &Path, bundle: &Path, p: &Path) -> bool {
     if p.starts_with(bundle) {
         return true;
@@ -63,7 +63,8 @@ fn allowed(pods: &Path, bundle: &Path, p: &Path) -> bool {
     match c.as_slice() {
         [Component::Normal(_)] => true,
         [Component::Normal(_), Component::Normal(d), ..] => {
-            *d == "sandboxMounts" || *d == "sandboxTmpfsMounts" || *d == "hugepages"
+            let dirs = ["sandboxMounts", "sandboxTmpfsMounts", "hugepages", "logs"];
+            dirs.contains(&d.to_str().unwrap_or_default())
         }
         _ => false,
     }

@@ -73,6 +73,7 @@ pub struct Container {
     cgroups_path: String,
     owns_pid_ns: bool,
     poststart_hooks: bool,
+    tee_log: Option<PathBuf>,
     init: Arc<Process>,
     /// Stops re-dialing of the init's stdio once the container is torn down.
     stdio_stop: Arc<std::sync::atomic::AtomicBool>,
@@ -101,6 +102,8 @@ pub struct ContainerInfo {
     pub owns_pid_ns: bool,
     /// Whether the spec has `hooks.poststart` (which only `runc start` runs).
     pub poststart_hooks: bool,
+    /// Where the init's output is also appended (the tee-log annotations).
+    pub tee_log: Option<PathBuf>,
 }
 
 impl Container {
@@ -117,6 +120,7 @@ impl Container {
             cgroups_path: info.cgroups_path,
             owns_pid_ns: info.owns_pid_ns,
             poststart_hooks: info.poststart_hooks,
+            tee_log: info.tee_log,
             init,
             stdio_stop: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             inner: Mutex::new(Inner {
@@ -172,6 +176,12 @@ impl Container {
     pub fn has_poststart_hooks(&self) -> bool {
         self.poststart_hooks
     }
+
+    /// Where the init's output is also appended, if anywhere.
+    pub fn tee_log(&self) -> Option<&Path> {
+        self.tee_log.as_deref()
+    }
+
     /// The init process.
     pub fn init(&self) -> &Arc<Process> {
         &self.init

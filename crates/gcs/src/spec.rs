@@ -49,6 +49,8 @@ pub struct Prepared {
     pub cgroups_path: String,
     /// `process.cwd`.
     pub cwd: String,
+    /// The file the init's output is also appended to (the tee-log annotations).
+    pub tee_log: Option<PathBuf>,
     /// The hugetlbfs mounts a workload's `hugepages://<size>/<path>` sources need (under its
     /// sandbox's `hugepages/`) that do not exist yet; the caller mounts them.
     pub hugepages: Vec<HugePages>,
@@ -56,7 +58,8 @@ pub struct Prepared {
 
 mod mounts;
 pub use mounts::HugePages;
-use mounts::{rewrite_mount_sources, update_block_device_mounts};
+use mounts::{apply_tee_log, rewrite_mount_sources, update_block_device_mounts};
+pub use mounts::{ANNOTATION_TEE_LOG_DIR_MOUNT, ANNOTATION_TEE_LOG_PATH};
 
 fn annotation<'a>(spec: &'a Value, key: &str) -> Option<&'a str> {
     spec.get("annotations")?.get(key)?.as_str()
@@ -124,6 +127,12 @@ pub fn prepare(id: &str, bundle: &Path, spec: &mut Value, resolv_conf: &str) -> 
         }
     };
 
+    let root = match &role {
+        Role::Workload(sb) => sandbox_root(bundle, sb),
+        _ => bundle.to_path_buf(),
+    };
+    let tee_log = apply_tee_log(spec, &root)?;
+
     // Any container may be privileged: a pod's workload, and a standalone task too
     // (`ctr run --privileged`).
     if annotation(spec, ANNOTATION_PRIVILEGED) == Some("true") {
@@ -179,6 +188,7 @@ pub fn prepare(id: &str, bundle: &Path, spec: &mut Value, resolv_conf: &str) -> 
         owns_pid_ns,
         cgroups_path,
         cwd,
+        tee_log,
         hugepages,
     })
 }

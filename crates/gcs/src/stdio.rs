@@ -26,6 +26,9 @@ use std::time::Duration;
 use crate::error::{Error, PathContext, Result};
 use crate::transport::Transport;
 
+mod tee;
+pub use tee::{TeeLog, Teed};
+
 /// How much recent output is replayed after an init process's output connection is re-dialed.
 const REPLAY_BYTES: usize = 128 * 1024;
 /// Pause between re-dials of a broken output connection.
@@ -199,10 +202,12 @@ fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>
 
 /// Starts relaying between a process's pipes and the host connections. Pipe ends without a
 /// connection are closed, so the process sees EOF on stdin or EPIPE on output.
+/// `tee`, for a container's init, gets a copy of the output.
 pub fn relay_pipes(
     ends: PipeEnds,
     conns: ConnectionSet,
     reconnect: Option<Reconnect>,
+    tee: Option<Arc<TeeLog>>,
 ) -> Result<Relays> {
     let mut relays = Relays::none();
     if let (Some(w), Some(conn)) = (ends.stdin, conns.stdin) {
@@ -234,11 +239,13 @@ pub fn relay_pipes(
             let drain = Arc::clone(&relays.drain);
             drain.add();
             let redial = reconnect.clone().zip(port);
+            let tee = tee.clone();
             relays.threads.push(spawn(name, move || {
                 let r = File::from(r);
+                let tee = tee.as_deref();
                 match redial {
-                    Some((rc, port)) => reconnecting_output_relay(r, conn, &rc, port, &drain),
-                    None => output_relay(&r, conn, &drain),
+                    Some((rc, port)) => reconnecting_output_relay(r, conn, &rc, port, &drain, tee),
+                    None => output_relay(&r, conn, &drain, tee),
                 }
             })?);
         }
@@ -247,8 +254,12 @@ pub fn relay_pipes(
 }
 
 /// Starts relaying between a pty master and the host connections (stderr is not relayed: the
-/// pty merges it into stdout).
-pub fn relay_tty(master: Arc<OwnedFd>, conns: ConnectionSet) -> Result<Relays> {
+/// pty merges it into stdout); `tee`, for a container's init, gets a copy of the output.
+pub fn relay_tty(
+    master: Arc<OwnedFd>,
+    conns: ConnectionSet,
+    tee: Option<Arc<TeeLog>>,
+) -> Result<Relays> {
     let mut relays = Relays::none();
     if let Some(conn) = conns.stdin {
         relays.stdin_conn = conn.try_clone().ok();
@@ -264,7 +275,7 @@ pub fn relay_tty(master: Arc<OwnedFd>, conns: ConnectionSet) -> Result<Relays> {
         drain.add();
         relays.threads.push(spawn("tty-stdout-relay", move || {
             let m = File::from(m);
-            output_relay(&m, conn, &drain);
+            output_relay(&m, conn, &drain, tee.as_deref());
         })?);
     }
     Ok(relays)
@@ -275,8 +286,20 @@ fn dup(fd: &OwnedFd) -> Result<OwnedFd> {
 }
 
 /// Copies process output to the host, then runs the closing half of the protocol.
-fn output_relay(src: &File, mut conn: UnixStream, drain: &Drain) {
-    if let Err(e) = copy(src, &mut conn) {
+fn output_relay(src: &File, mut conn: UnixStream, drain: &Drain, tee: Option<&TeeLog>) {
+    let copied = match tee {
+        // No splice: the data passes through here to reach the log too.
+        Some(log) => copy_read_write(
+            src,
+            &mut Teed {
+                conn: &mut conn,
+                log,
+            },
+            0,
+        ),
+        None => copy(src, &mut conn),
+    };
+    if let Err(e) = copied {
         tracing::debug!(error = %e, "output relay ended with an error");
     }
     let _ = conn.shutdown(std::net::Shutdown::Write);
@@ -334,6 +357,7 @@ fn reconnecting_output_relay(
     rc: &Reconnect,
     port: u32,
     drain: &Drain,
+    tee: Option<&TeeLog>,
 ) {
     let mut replay = Replay::default();
     let mut buf = vec![0u8; COPY_BUF];
@@ -345,6 +369,9 @@ fn reconnecting_output_relay(
             Err(_) => break,
         };
         replay.push(&buf[..n]);
+        if let Some(log) = tee {
+            log.append(&buf[..n]);
+        }
         match conn.write_all(&buf[..n]) {
             Ok(()) => {}
             Err(e) if is_disconnect(&e) => loop {
@@ -561,6 +588,7 @@ mod tests {
                 stdout: Some(a),
                 ..Default::default()
             },
+            None,
             None,
         )
         .unwrap();

@@ -159,6 +159,38 @@ fn poststart_hooks_run_when_the_container_starts() {
 }
 
 #[test]
+fn the_tee_log_gets_a_copy_of_the_init_output() {
+    // Spec §4 step 6 and §6: the init's output also goes to a file under `logs/` of the
+    // sandbox root (a standalone container's own bundle), which it may mount.
+    let g = Gcs::negotiated();
+    let id = unique("c");
+    g.add_rootfs(&id);
+    let script = "echo to-stdout; echo to-stderr >&2; ls /plogs";
+    let mut spec = oci_spec(&g.bundle(&id), &["sh", "-c", script], false);
+    spec["annotations"] = serde_json::json!({
+        "io.microsoft.container.lcow.tee-log-path": "app/init.log",
+        "io.microsoft.container.lcow.tee-log-dir-mount": "/plogs",
+    });
+    let r = g.create_spec(&id, spec);
+    assert_eq!(result_of(&r), 0, "create: {}", body(&r));
+    let (r, [_, out, err]) = g.execute(&id, None, [false, true, true]);
+    let pid = pid_of(&r);
+    let out = String::from_utf8(read_all(out.unwrap())).unwrap();
+    let err = String::from_utf8(read_all(err.unwrap())).unwrap();
+    assert_eq!(out, "to-stdout\napp\n");
+    assert_eq!(err, "to-stderr\n");
+    assert_eq!(g.wait(&id, pid), (0, 0));
+    g.next_notification(TIMEOUT).expect("exit notification");
+    let log = std::fs::read_to_string(g.bundle(&id).join("logs/app/init.log")).unwrap();
+    for line in ["to-stdout\n", "to-stderr\n", "app\n"] {
+        assert!(log.contains(line), "{log:?}");
+    }
+    assert_eq!(log.len(), out.len() + err.len(), "{log:?}");
+    delete(&g, &id);
+    assert_clean(&g, &id);
+}
+
+#[test]
 fn exec_signal_process_list_and_forced_shutdown() {
     let g = Gcs::negotiated();
     let (id, init) = running_sleeper(&g);

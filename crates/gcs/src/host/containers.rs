@@ -167,6 +167,7 @@ impl Host {
                 cgroups_path: prepared.cgroups_path,
                 owns_pid_ns: prepared.owns_pid_ns,
                 poststart_hooks,
+                tee_log: prepared.tee_log,
             },
             init,
         ))
@@ -350,9 +351,11 @@ impl Host {
             }
         }
         if *c.role() == crate::spec::Role::Sandbox {
-            // Its workloads' hugetlbfs mounts.
-            if let Err(e) = crate::storage::unmount_below(&c.bundle().join("hugepages")) {
-                first_err.get_or_insert(e);
+            // Its workloads' hugetlbfs mounts, and what the host mounted in sandboxMounts.
+            for dir in ["hugepages", "sandboxMounts"] {
+                if let Err(e) = crate::storage::unmount_below(&c.bundle().join(dir)) {
+                    first_err.get_or_insert(e);
+                }
             }
         }
         if let Some(s) = c.scratch() {

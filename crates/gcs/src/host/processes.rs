@@ -98,6 +98,10 @@ impl Host {
     ) -> Result<u32> {
         let conns = self.dial_stdio(params, ports)?;
         let init = c.init();
+        let tee = match c.tee_log() {
+            Some(path) => Some(Arc::new(stdio::TeeLog::open(path)?)),
+            None => None,
+        };
         let relays = match init.take_pending_io() {
             Some(ProcessIo::Pipes(ends)) => {
                 let reconnect = stdio::Reconnect {
@@ -106,9 +110,9 @@ impl Host {
                     stderr_port: ports.stderr,
                     stop: c.stdio_stop(),
                 };
-                stdio::relay_pipes(ends, conns, Some(reconnect))?
+                stdio::relay_pipes(ends, conns, Some(reconnect), tee)?
             }
-            Some(ProcessIo::Tty(master)) => stdio::relay_tty(master, conns)?,
+            Some(ProcessIo::Tty(master)) => stdio::relay_tty(master, conns, tee)?,
             Some(ProcessIo::None) | None => {
                 return Err(Error::Invalid(format!(
                     "container {} init process was already started",
@@ -171,7 +175,7 @@ impl Host {
                 })?;
             let pid = super::containers::read_pid(&pid_file).map_err(cleanup_tmp)?;
             let master = Arc::new(master);
-            let relays = stdio::relay_tty(Arc::clone(&master), conns)?;
+            let relays = stdio::relay_tty(Arc::clone(&master), conns, None)?;
             (pid, relays, Some(master))
         } else {
             let mut ends = PipeEnds::default();
@@ -195,7 +199,7 @@ impl Host {
                 .exec(c.id(), c.bundle(), &process_json, &pid_file, None, rs)
                 .map_err(|e| cleanup_tmp(e.into()))?;
             let pid = super::containers::read_pid(&pid_file).map_err(cleanup_tmp)?;
-            (pid, stdio::relay_pipes(ends, conns, None)?, None)
+            (pid, stdio::relay_pipes(ends, conns, None, None)?, None)
         };
         let record = c.state_dir().join(pid.to_string());
         if let Err(e) = std::fs::rename(&tmp, &record) {
@@ -290,7 +294,7 @@ impl Host {
         match pty_master {
             Some((master, conns)) => {
                 p.set_tty(Arc::clone(&master));
-                p.set_relays(stdio::relay_tty(master, conns)?);
+                p.set_relays(stdio::relay_tty(master, conns, None)?);
             }
             None => p.set_relays(Relays::none()),
         }

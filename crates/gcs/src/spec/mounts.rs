@@ -153,6 +153,61 @@ pub(super) fn update_block_device_mounts(spec: &mut Value) -> Result<()> {
     Ok(())
 }
 
+/// `io.microsoft.container.lcow.tee-log-dir-mount`: the sandbox's `logs/` is bind-mounted
+/// at that path in the container.
+pub const ANNOTATION_TEE_LOG_DIR_MOUNT: &str = "io.microsoft.container.lcow.tee-log-dir-mount";
+/// `io.microsoft.container.lcow.tee-log-path`: the init's output is also appended to this
+/// file under the sandbox's `logs/`.
+pub const ANNOTATION_TEE_LOG_PATH: &str = "io.microsoft.container.lcow.tee-log-path";
+
+/// The tee-log annotations of any container (spec §4 step 6) against `root`, the sandbox
+/// root (a workload's sandbox's, else the container's own bundle): adds the `logs/` mount
+/// and returns the tee log file, confined to `logs/`, its directory made.
+pub(super) fn apply_tee_log(spec: &mut Value, root: &Path) -> Result<Option<PathBuf>> {
+    use crate::error::PathContext;
+    let logs = root.join("logs");
+    let get = |spec: &Value, key: &str| {
+        spec.pointer("/annotations")
+            .and_then(|a| a.get(key))
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    if let Some(dest) = get(spec, ANNOTATION_TEE_LOG_DIR_MOUNT) {
+        std::fs::create_dir_all(&logs).with_path("mkdir", &logs)?;
+        let mount = json!({
+            "destination": dest,
+            "type": "bind",
+            "source": logs.to_string_lossy(),
+            "options": ["bind"],
+        });
+        let obj = spec
+            .as_object_mut()
+            .ok_or_else(|| Error::Invalid("the spec must be an object".into()))?;
+        match obj
+            .entry("mounts")
+            .or_insert_with(|| json!([]))
+            .as_array_mut()
+        {
+            Some(m) => m.push(mount),
+            None => return Err(Error::Invalid("mounts must be an array".into())),
+        }
+    }
+    let Some(rel) = get(spec, ANNOTATION_TEE_LOG_PATH) else {
+        return Ok(None);
+    };
+    let path = checked_join(&logs, &rel).map_err(|_| {
+        Error::Invalid(format!(
+            "log path {rel} is not within the sandbox's log dir"
+        ))
+    })?;
+    let Some(dir) = path.parent().filter(|_| path != logs) else {
+        return Err(Error::Invalid(format!("log path {rel:?} names no file")));
+    };
+    std::fs::create_dir_all(dir).with_path("mkdir", dir)?;
+    Ok(Some(path))
+}
+
 /// Joins a relative path from a request under `base`, refusing to leave it.
 fn checked_join(base: &Path, rel: &str) -> Result<PathBuf> {
     let mut out = base.to_path_buf();
@@ -175,6 +230,30 @@ fn checked_join(base: &Path, rel: &str) -> Result<PathBuf> {
 mod tests {
     use super::super::*;
     use super::*;
+
+    #[test]
+    fn tee_log_annotations_mount_the_logs_and_name_a_file_inside_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spec = json!({"annotations": {
+            ANNOTATION_TEE_LOG_DIR_MOUNT: "/var/log/pod",
+            ANNOTATION_TEE_LOG_PATH: "app/c1.log",
+        }});
+        let path = apply_tee_log(&mut spec, dir.path()).unwrap();
+        let logs = dir.path().join("logs");
+        assert_eq!(path, Some(logs.join("app/c1.log")));
+        assert!(logs.join("app").is_dir());
+        assert_eq!(
+            spec["mounts"],
+            json!([{"destination": "/var/log/pod", "type": "bind",
+                    "source": logs.to_string_lossy(), "options": ["bind"]}])
+        );
+        assert_eq!(apply_tee_log(&mut json!({}), dir.path()).unwrap(), None);
+        for bad in ["../escape.log", "a/../../x", "", "."] {
+            let mut spec = json!({"annotations": {ANNOTATION_TEE_LOG_PATH: bad}});
+            let r = apply_tee_log(&mut spec, dir.path());
+            assert!(bad.is_empty() || r.is_err(), "{bad}: {r:?}");
+        }
+    }
 
     #[test]
     fn a_blockdev_destination_becomes_a_device_rule_and_a_plain_destination() {
