@@ -61,7 +61,31 @@ pub struct Adapter {
     pub ip_configs: Vec<IpConfig>,
     /// Routes.
     pub routes: Vec<Route>,
+    /// Every adapter of the namespace but the first gets low-metric routing.
+    pub policy_based_routing: bool,
+    /// The adapter's routes go to table [`LOW_METRIC_TABLE`], which its addresses' traffic
+    /// uses, with metric [`LOW_METRIC`] where none is given.
+    pub enable_low_metric: bool,
 }
+
+impl Adapter {
+    /// Whether the adapter at `index` in its namespace is configured low-metric: with
+    /// policy-based routing every adapter but the first, else as the adapter says.
+    pub fn low_metric_at(&self, index: usize) -> bool {
+        if self.policy_based_routing {
+            index > 0
+        } else {
+            self.enable_low_metric
+        }
+    }
+}
+
+/// The routing table of a low-metric adapter.
+pub const LOW_METRIC_TABLE: &str = "101";
+/// The priority of the rule sending a low-metric adapter's traffic to its table.
+pub const LOW_METRIC_RULE_PRIORITY: &str = "5";
+/// The metric of a low-metric adapter's route that gives none.
+pub const LOW_METRIC: u16 = 500;
 
 #[derive(Default)]
 struct Namespace {
@@ -84,14 +108,32 @@ impl Namespaces {
                 "VPCI-assigned network adapters are not implemented".into(),
             ));
         }
-        let ifname = resolve_interface(&adapter.id, &adapter.mac_address)?;
         let ns = adapter.namespace_id.to_lowercase();
+        self.check_new(&ns, &adapter.id)?;
+        let ifname = resolve_interface(&adapter.id, &adapter.mac_address)?;
         let mut t = self.table.lock().unwrap_or_else(|p| p.into_inner());
         let entry = t.entry(ns).or_default();
         if let Some(pid) = entry.pid {
-            configure(reaper, &adapter, &ifname, pid)?;
+            let low = adapter.low_metric_at(entry.adapters.len());
+            configure(reaper, &adapter, &ifname, pid, low)?;
         }
         entry.adapters.push((adapter, ifname));
+        Ok(())
+    }
+
+    /// Refuses a second adapter with the same id in a namespace, as the reference.
+    fn check_new(&self, ns: &str, id: &str) -> Result<()> {
+        let t = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        let present = t.get(ns).is_some_and(|n| {
+            n.adapters
+                .iter()
+                .any(|(a, _)| a.id.eq_ignore_ascii_case(id))
+        });
+        if present {
+            return Err(Error::Invalid(format!(
+                "adapter with id: '{id}' already present in namespace"
+            )));
+        }
         Ok(())
     }
 
@@ -132,8 +174,8 @@ impl Namespaces {
     pub fn attach(&self, reaper: &Reaper, namespace_id: &str, pid: u32) -> Result<()> {
         let mut t = self.table.lock().unwrap_or_else(|p| p.into_inner());
         let ns = t.entry(namespace_id.to_lowercase()).or_default();
-        for (a, ifname) in &ns.adapters {
-            configure(reaper, a, ifname, pid)?;
+        for (i, (a, ifname)) in ns.adapters.iter().enumerate() {
+            configure(reaper, a, ifname, pid, a.low_metric_at(i))?;
         }
         ns.pid = Some(pid);
         Ok(())
@@ -261,8 +303,9 @@ fn run(reaper: &Reaper, cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
-/// Moves `ifname` into the netns of `pid` and configures it (spec §5 "Configuring a NIC").
-fn configure(reaper: &Reaper, a: &Adapter, ifname: &str, pid: u32) -> Result<()> {
+/// Moves `ifname` into the netns of `pid` and configures it (spec §5 "Configuring a NIC"),
+/// with low-metric routing if `low_metric`.
+fn configure(reaper: &Reaper, a: &Adapter, ifname: &str, pid: u32, low_metric: bool) -> Result<()> {
     let pid_s = pid.to_string();
     run(
         reaper,
@@ -272,54 +315,248 @@ fn configure(reaper: &Reaper, a: &Adapter, ifname: &str, pid: u32) -> Result<()>
         reaper,
         Command::new("ip").args(["link", "set", ifname, "netns", &pid_s]),
     )?;
-    let ip_in_ns = |args: &[&str]| {
+    let ip_in_ns = |args: &[String]| {
         let mut c = Command::new("nsenter");
         c.args(["-t", &pid_s, "-n", "ip"]).args(args);
         c
     };
+    let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     if a.encap_overhead > 0 {
         let mtu_path = format!("/proc/{pid}/root/sys/class/net/{ifname}/mtu");
         if let Ok(m) = std::fs::read_to_string(&mtu_path) {
             if let Ok(m) = m.trim().parse::<u32>() {
                 let mtu = m.saturating_sub(a.encap_overhead.into()).to_string();
-                run(reaper, &mut ip_in_ns(&["link", "set", ifname, "mtu", &mtu]))?;
+                run(
+                    reaper,
+                    &mut ip_in_ns(&strings(&["link", "set", ifname, "mtu", &mtu])),
+                )?;
             }
         }
     }
-    run(reaper, &mut ip_in_ns(&["link", "set", ifname, "up"]))?;
-    for ip in &a.ip_configs {
-        let addr = format!("{}/{}", ip.ip_address, ip.prefix_length);
-        run(
-            reaper,
-            &mut ip_in_ns(&["addr", "add", &addr, "dev", ifname]),
-        )?;
+    run(
+        reaper,
+        &mut ip_in_ns(&strings(&["link", "set", ifname, "up"])),
+    )?;
+    for args in address_commands(a, ifname, low_metric) {
+        run(reaper, &mut ip_in_ns(&args))?;
     }
-    for r in &a.routes {
-        let is_default = r.destination_prefix == "0.0.0.0/0" || r.destination_prefix == "::/0";
-        if is_default && (r.next_hop == "0.0.0.0" || r.next_hop == "::") {
-            continue;
-        }
-        let metric = r.metric.to_string();
-        let mut args = vec!["route", "add", r.destination_prefix.as_str()];
-        if !r.next_hop.is_empty() {
-            args.extend(["via", r.next_hop.as_str()]);
-        }
-        args.extend(["dev", ifname, "metric", &metric]);
-        if run(reaper, &mut ip_in_ns(&args)).is_err() && !r.next_hop.is_empty() {
+    for (args, gateway) in route_commands(a, ifname, low_metric) {
+        if let Err(e) = run(reaper, &mut ip_in_ns(&args)) {
             // "network is unreachable": make the gateway reachable on the link and retry.
-            run(
-                reaper,
-                &mut ip_in_ns(&["route", "add", &r.next_hop, "dev", ifname]),
-            )?;
+            // A route without a gateway is the link's own (often there already, from the
+            // address): reported, not fatal.
+            let Some(gateway) = gateway else {
+                tracing::warn!(ifname, error = %e, "route not added");
+                continue;
+            };
+            run(reaper, &mut ip_in_ns(&gateway))?;
             run(reaper, &mut ip_in_ns(&args))?;
         }
     }
     Ok(())
 }
 
+/// `ip` arguments for an adapter's addresses and, low-metric, the rule that sends each
+/// address's traffic to [`LOW_METRIC_TABLE`].
+pub fn address_commands(a: &Adapter, ifname: &str, low_metric: bool) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    for ip in &a.ip_configs {
+        let addr = format!("{}/{}", ip.ip_address, ip.prefix_length);
+        out.push(vec![
+            "addr".into(),
+            "add".into(),
+            addr,
+            "dev".into(),
+            ifname.into(),
+        ]);
+        if low_metric {
+            let v6 = ip.ip_address.contains(':');
+            let mut rule: Vec<String> = if v6 { vec!["-6".into()] } else { Vec::new() };
+            let host = format!("{}/{}", ip.ip_address, if v6 { 128 } else { 32 });
+            rule.extend(
+                [
+                    "rule",
+                    "add",
+                    "from",
+                    &host,
+                    "table",
+                    LOW_METRIC_TABLE,
+                    "priority",
+                    LOW_METRIC_RULE_PRIORITY,
+                ]
+                .map(String::from),
+            );
+            out.push(rule);
+        }
+    }
+    out
+}
+
+/// `ip` arguments for an adapter's routes, each with the route that makes its gateway
+/// reachable on the link if the first attempt fails. A default route to the unspecified
+/// address is skipped; low-metric routes go to [`LOW_METRIC_TABLE`], metric 0 becoming
+/// [`LOW_METRIC`].
+pub fn route_commands(
+    a: &Adapter,
+    ifname: &str,
+    low_metric: bool,
+) -> Vec<(Vec<String>, Option<Vec<String>>)> {
+    let mut out = Vec::new();
+    for r in &a.routes {
+        let is_default = r.destination_prefix == "0.0.0.0/0" || r.destination_prefix == "::/0";
+        if is_default && (r.next_hop == "0.0.0.0" || r.next_hop == "::") {
+            continue;
+        }
+        let metric = if low_metric && r.metric == 0 {
+            LOW_METRIC
+        } else {
+            r.metric
+        };
+        let table: &[&str] = if low_metric {
+            &["table", LOW_METRIC_TABLE]
+        } else {
+            &[]
+        };
+        let mut args: Vec<String> =
+            vec!["route".into(), "add".into(), r.destination_prefix.clone()];
+        if !r.next_hop.is_empty() {
+            args.extend(["via".into(), r.next_hop.clone()]);
+        }
+        args.extend([
+            "dev".into(),
+            ifname.into(),
+            "metric".into(),
+            metric.to_string(),
+        ]);
+        args.extend(table.iter().map(|s| s.to_string()));
+        let gateway = (!r.next_hop.is_empty()).then(|| {
+            let mut g: Vec<String> = vec![
+                "route".into(),
+                "add".into(),
+                r.next_hop.clone(),
+                "dev".into(),
+                ifname.into(),
+            ];
+            g.extend(table.iter().map(|s| s.to_string()));
+            g
+        });
+        out.push((args, gateway));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn adapter(pbr: bool, low: bool) -> Adapter {
+        Adapter {
+            ip_configs: vec![
+                IpConfig {
+                    ip_address: "10.1.0.5".into(),
+                    prefix_length: 24,
+                },
+                IpConfig {
+                    ip_address: "fd00::5".into(),
+                    prefix_length: 64,
+                },
+            ],
+            routes: vec![
+                Route {
+                    next_hop: "10.1.0.1".into(),
+                    destination_prefix: "0.0.0.0/0".into(),
+                    metric: 0,
+                },
+                Route {
+                    next_hop: "0.0.0.0".into(),
+                    destination_prefix: "0.0.0.0/0".into(),
+                    metric: 0,
+                },
+                Route {
+                    next_hop: String::new(),
+                    destination_prefix: "10.2.0.0/16".into(),
+                    metric: 7,
+                },
+            ],
+            policy_based_routing: pbr,
+            enable_low_metric: low,
+            ..Default::default()
+        }
+    }
+
+    fn joined(v: &[String]) -> String {
+        v.join(" ")
+    }
+
+    #[test]
+    fn an_adapter_id_is_refused_twice_in_a_namespace() {
+        let n = Namespaces::default();
+        let a = Adapter {
+            id: "AB-12".into(),
+            ..Default::default()
+        };
+        n.table
+            .lock()
+            .unwrap()
+            .entry("ns1".into())
+            .or_default()
+            .adapters
+            .push((a, "eth0".into()));
+        let e = n.check_new("ns1", "ab-12").unwrap_err().to_string();
+        assert!(e.contains("already present"), "{e}");
+        assert!(n.check_new("ns1", "cd-34").is_ok());
+        assert!(n.check_new("ns2", "ab-12").is_ok());
+    }
+
+    #[test]
+    fn policy_based_routing_makes_every_adapter_but_the_first_low_metric() {
+        assert!(!adapter(true, true).low_metric_at(0));
+        assert!(adapter(true, false).low_metric_at(1));
+        assert!(adapter(false, true).low_metric_at(0));
+        assert!(!adapter(false, false).low_metric_at(3));
+    }
+
+    #[test]
+    fn low_metric_adds_source_rules_and_routes_in_table_101() {
+        let a = adapter(false, true);
+        let addrs: Vec<String> = address_commands(&a, "eth1", true)
+            .iter()
+            .map(|c| joined(c))
+            .collect();
+        assert_eq!(
+            addrs,
+            [
+                "addr add 10.1.0.5/24 dev eth1",
+                "rule add from 10.1.0.5/32 table 101 priority 5",
+                "addr add fd00::5/64 dev eth1",
+                "-6 rule add from fd00::5/128 table 101 priority 5",
+            ]
+        );
+        let routes: Vec<(String, Option<String>)> = route_commands(&a, "eth1", true)
+            .iter()
+            .map(|(r, g)| (joined(r), g.as_deref().map(joined)))
+            .collect();
+        assert_eq!(
+            routes,
+            [
+                (
+                    "route add 0.0.0.0/0 via 10.1.0.1 dev eth1 metric 500 table 101".to_owned(),
+                    Some("route add 10.1.0.1 dev eth1 table 101".to_owned())
+                ),
+                (
+                    "route add 10.2.0.0/16 dev eth1 metric 7 table 101".to_owned(),
+                    None
+                ),
+            ]
+        );
+        // Without low metric: no rules, the main table, the metrics as given.
+        assert_eq!(address_commands(&a, "eth0", false).len(), 2);
+        let (r, _) = &route_commands(&a, "eth0", false)[0];
+        assert_eq!(
+            joined(r),
+            "route add 0.0.0.0/0 via 10.1.0.1 dev eth0 metric 0"
+        );
+    }
 
     #[test]
     fn a_container_joins_the_owners_network_namespace() {

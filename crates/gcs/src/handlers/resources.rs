@@ -172,6 +172,8 @@ pub(super) fn modify(
                                 metric: r.metric,
                             })
                             .collect(),
+                        policy_based_routing: n.policy_based_routing,
+                        enable_low_metric: n.enable_low_metric,
                     },
                 )?;
             } else if remove {
