@@ -225,18 +225,48 @@ mod tests {
         gone: std::sync::atomic::AtomicBool,
     }
 
-    struct ConnWriter(Arc<Conn>);
+    /// How a fake connection behaves once its server went away.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mode {
+        /// The write fails.
+        Immediate,
+        /// The first write is accepted and lost; the next one fails (tokio's pipes).
+        Deferred,
+        /// Every write fails with an error that does not mean "server gone".
+        Refuses,
+    }
+
+    struct ConnWriter {
+        conn: Arc<Conn>,
+        mode: Mode,
+        failing: bool,
+    }
+
+    fn writer(conn: &Arc<Conn>, mode: Mode) -> Writer {
+        Box::new(ConnWriter {
+            conn: conn.clone(),
+            mode,
+            failing: false,
+        })
+    }
 
     impl AsyncWrite for ConnWriter {
         fn poll_write(
-            self: Pin<&mut Self>,
+            mut self: Pin<&mut Self>,
             _: &mut Context<'_>,
             buf: &[u8],
         ) -> Poll<io::Result<usize>> {
-            if self.0.gone.load(Ordering::SeqCst) {
-                return Poll::Ready(Err(io::ErrorKind::NotConnected.into()));
+            if self.mode == Mode::Refuses {
+                return Poll::Ready(Err(io::ErrorKind::PermissionDenied.into()));
             }
-            self.0.got.lock().unwrap().extend_from_slice(buf);
+            if self.conn.gone.load(Ordering::SeqCst) {
+                if self.mode == Mode::Immediate || self.failing {
+                    return Poll::Ready(Err(io::ErrorKind::NotConnected.into()));
+                }
+                self.failing = true;
+                return Poll::Ready(Ok(buf.len()));
+            }
+            self.conn.got.lock().unwrap().extend_from_slice(buf);
             Poll::Ready(Ok(buf.len()))
         }
         fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -277,7 +307,7 @@ mod tests {
                     }
                     let c = Arc::new(Conn::default());
                     s.conns.lock().unwrap().push(c.clone());
-                    Ok(Box::new(ConnWriter(c)) as Writer)
+                    Ok(writer(&c, Mode::Immediate))
                 })
             })
         }
@@ -288,7 +318,7 @@ mod tests {
         let first = Arc::new(Conn::default());
         let server = Server::new(3);
         let mut w = RetryWriter::new(
-            Box::new(ConnWriter(first.clone())),
+            writer(&first, Mode::Immediate),
             server.dialer(),
             gone,
             Duration::from_secs(30),
@@ -315,7 +345,7 @@ mod tests {
         let first = Arc::new(Conn::default());
         let server = Server::new(usize::MAX);
         let mut w = RetryWriter::new(
-            Box::new(ConnWriter(first.clone())),
+            writer(&first, Mode::Immediate),
             server.dialer(),
             gone,
             Duration::from_secs(2),
@@ -335,25 +365,9 @@ mod tests {
         w.shutdown().await.unwrap();
 
         // An error that does not mean "server gone" is returned as is.
-        struct Refuses;
-        impl AsyncWrite for Refuses {
-            fn poll_write(
-                self: Pin<&mut Self>,
-                _: &mut Context<'_>,
-                _: &[u8],
-            ) -> Poll<io::Result<usize>> {
-                Poll::Ready(Err(io::ErrorKind::PermissionDenied.into()))
-            }
-            fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-                Poll::Ready(Ok(()))
-            }
-            fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-                Poll::Ready(Ok(()))
-            }
-        }
         let server = Server::new(0);
         let mut w = RetryWriter::new(
-            Box::new(Refuses),
+            writer(&Arc::new(Conn::default()), Mode::Refuses),
             server.dialer(),
             gone,
             Duration::ZERO,
@@ -364,40 +378,12 @@ mod tests {
         assert_eq!(server.dials.load(Ordering::SeqCst), 0);
     }
 
-    /// A transport that reports a failed delivery on the next write, as tokio's named
-    /// pipes do: the bytes accepted while its server was gone are lost.
-    struct Deferred(Arc<Conn>, bool);
-
-    impl AsyncWrite for Deferred {
-        fn poll_write(
-            mut self: Pin<&mut Self>,
-            _: &mut Context<'_>,
-            buf: &[u8],
-        ) -> Poll<io::Result<usize>> {
-            if self.1 {
-                return Poll::Ready(Err(io::ErrorKind::NotConnected.into()));
-            }
-            if self.0.gone.load(Ordering::SeqCst) {
-                self.1 = true;
-            } else {
-                self.0.got.lock().unwrap().extend_from_slice(buf);
-            }
-            Poll::Ready(Ok(buf.len()))
-        }
-        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-            Poll::Ready(Ok(()))
-        }
-        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-            Poll::Ready(Ok(()))
-        }
-    }
-
     #[tokio::test(start_paused = true)]
     async fn a_write_lost_by_a_deferred_transport_goes_again_on_the_new_connection() {
         let first = Arc::new(Conn::default());
         let server = Server::new(1);
         let mut w = RetryWriter::new(
-            Box::new(Deferred(first.clone(), false)),
+            writer(&first, Mode::Deferred),
             server.dialer(),
             gone,
             Duration::ZERO,
@@ -419,7 +405,7 @@ mod tests {
         // Down for twenty dials: minutes of backoff, 60 s apart at the end.
         let server = Server::new(20);
         let mut w = RetryWriter::new(
-            Box::new(ConnWriter(first.clone())),
+            writer(&first, Mode::Immediate),
             server.dialer(),
             gone,
             Duration::ZERO,
