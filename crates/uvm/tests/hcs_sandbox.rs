@@ -172,6 +172,7 @@ async fn the_utility_vm_lifecycle_reaches_hcs_and_the_guest_in_order() {
         hcs: hcs.clone(),
         vmcompute: vmcompute.clone(),
         sockets: sockets.clone(),
+        hcn: None,
     };
     let sandbox = HcsSandbox::start(config, backends).await.unwrap();
     let guest = guest.await.unwrap();
@@ -330,6 +331,7 @@ async fn a_vm_that_never_connects_is_torn_down() {
         hcs: hcs.clone(),
         vmcompute: FakeVmcompute::new(),
         sockets,
+        hcn: None,
     };
     let err = HcsSandbox::start(config, backends).await.unwrap_err();
     assert!(matches!(err, uvm::Error::Timeout { .. }), "{err}");
@@ -353,6 +355,7 @@ async fn missing_boot_files_fail_before_hcs_is_called() {
         hcs: hcs.clone(),
         vmcompute: FakeVmcompute::new(),
         sockets,
+        hcn: None,
     };
     let err = HcsSandbox::start(config, backends.clone())
         .await
@@ -363,4 +366,183 @@ async fn missing_boot_files_fail_before_hcs_is_called() {
     let err = HcsSandbox::start(bad_id, backends).await.unwrap_err();
     assert!(err.to_string().contains("compute system id"), "{err}");
     assert!(hcs.calls().is_empty());
+}
+
+/// A started sandbox `pod@vm` over the simulators and the scripted guest, with `hcn` as
+/// its HNS; returns it with HCS and the guest's requests.
+async fn started(
+    tmp: &std::path::Path,
+    hcn: Option<hcn::Hcn>,
+) -> (
+    HcsSandbox,
+    Arc<FakeHcs>,
+    Arc<Mutex<Vec<(MessageType, String)>>>,
+) {
+    let boot = boot_files(tmp);
+    let hcs = FakeHcs::new();
+    hcs.set_runtime_os("pod@vm", "Linux");
+    hcs.set_runtime_id("pod@vm", VM_ID);
+    let (sockets, changes) = MemSockets::new();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let guest = tokio::spawn(boot_guest(sockets.clone(), changes, seen.clone()));
+    let mut config = HcsSandboxConfig::new("pod@vm", tmp.join("state"), "test", &boot);
+    config.connect_timeout = Duration::from_secs(10);
+    let backends = HcsBackends {
+        hcs: hcs.clone(),
+        vmcompute: FakeVmcompute::new(),
+        sockets,
+        hcn,
+    };
+    let sandbox = HcsSandbox::start(config, backends).await.unwrap();
+    guest.await.unwrap();
+    (sandbox, hcs, seen)
+}
+
+#[tokio::test]
+async fn the_pod_network_a_spec_names_is_plugged_into_the_vm_once() {
+    use hcn::schema::*;
+    // HNS (in memory): a NAT network, the pod's endpoint, its namespace.
+    let engine = hcn::engine::Engine::in_memory();
+    let hns = engine.client();
+    let network = hns
+        .create_network(&HostComputeNetwork {
+            name: "nat".into(),
+            network_type: NetworkType::Nat,
+            ipams: vec![Ipam {
+                ipam_type: IpamType::Static,
+                subnets: vec![Subnet {
+                    ip_address_prefix: "10.88.0.0/24".into(),
+                    routes: vec![Route {
+                        next_hop: "10.88.0.1".into(),
+                        destination_prefix: "0.0.0.0/0".into(),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+            }],
+            schema_version: V2_SCHEMA_VERSION,
+            ..Default::default()
+        })
+        .unwrap();
+    let endpoint = hns
+        .create_endpoint(
+            &network,
+            &HostComputeEndpoint {
+                name: "pod_eth0".into(),
+                dns: Dns {
+                    search: vec!["pod.example".into()],
+                    server_list: vec!["10.88.0.53".into()],
+                    ..Default::default()
+                },
+                schema_version: V2_SCHEMA_VERSION,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let namespace = hns
+        .create_namespace(&hcn::new_namespace(NamespaceType::Guest))
+        .unwrap();
+    hns.add_namespace_endpoint(&namespace.id, &endpoint.id)
+        .unwrap();
+
+    let tmp = tempfile::tempdir().unwrap();
+    let (sandbox, hcs, seen) = started(tmp.path(), Some(hns)).await;
+    let layers = |id: &str| -> Vec<PathBuf> {
+        ["base.vhd", &format!("{id}.vhdx")]
+            .iter()
+            .map(|f| {
+                let p = tmp.path().join(f);
+                std::fs::write(&p, b"vhd").unwrap();
+                p
+            })
+            .collect()
+    };
+    let spec = |kind: &str| {
+        serde_json::json!({
+            "process": {"args": ["pause"], "cwd": "/"},
+            "annotations": {"io.kubernetes.cri.container-type": kind,
+                            "io.kubernetes.cri.sandbox-id": "pod"},
+            "windows": {"network": {"networkNamespace": namespace.id}}
+        })
+    };
+    Sandbox::create_container(&sandbox, "pod", spec("sandbox"), &layers("pod"))
+        .await
+        .unwrap();
+    Sandbox::create_container(&sandbox, "c1", spec("container"), &layers("c1"))
+        .await
+        .unwrap();
+
+    // HCS: one NIC for the one endpoint, plugged before any disk of the first container.
+    let modifies: Vec<serde_json::Value> = hcs
+        .calls_of("HcsModifyComputeSystem")
+        .iter()
+        .map(|c| serde_json::from_str(&c.arg).unwrap())
+        .collect();
+    let nic = &modifies[0];
+    let networks = sandbox.pod_networks().await;
+    assert_eq!(networks.len(), 1);
+    assert_eq!(networks[0].0, namespace.id.to_lowercase());
+    let nic_id = &networks[0].1[0];
+    assert_eq!(
+        nic["ResourcePath"],
+        format!("VirtualMachine/Devices/NetworkAdapters/{nic_id}")
+    );
+    assert_eq!(nic["Settings"]["EndpointId"], endpoint.id);
+    assert_eq!(nic["Settings"]["MacAddress"], endpoint.mac_address);
+    let nic_adds = modifies
+        .iter()
+        .filter(|m| {
+            m["ResourcePath"]
+                .as_str()
+                .unwrap()
+                .contains("NetworkAdapters")
+        })
+        .count();
+    assert_eq!(nic_adds, 1, "the workload's create plugs nothing more");
+    // The guest: the adapter, with HNS's address, route and DNS, before the first create.
+    let requests: Vec<(MessageType, serde_json::Value)> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(t, b)| (*t, serde_json::from_str(b).unwrap()))
+        .collect();
+    let (t, first) = &requests[1];
+    assert_eq!(*t, MessageType::ModifySettings);
+    assert_eq!(first["Request"]["ResourceType"], "Network");
+    let settings = &first["Request"]["Settings"];
+    assert_eq!(settings["NamespaceID"], namespace.id);
+    assert_eq!(settings["ID"], nic_id.as_str());
+    assert_eq!(settings["MacAddress"], endpoint.mac_address);
+    assert_eq!(
+        settings["IPConfigs"],
+        serde_json::json!([{"IPAddress": endpoint.ip_configurations[0].ip_address, "PrefixLength": 24}])
+    );
+    assert_eq!(settings["Routes"][0]["NextHop"], "10.88.0.1");
+    assert_eq!(settings["DNSSuffix"], "pod.example");
+    assert_eq!(settings["DNSServerList"], "10.88.0.53");
+    let networks_told = requests
+        .iter()
+        .filter(|(_, b)| b["Request"]["ResourceType"] == "Network")
+        .count();
+    assert_eq!(networks_told, 1);
+    Sandbox::teardown(&sandbox).await.unwrap();
+    assert_eq!(hcs.open_handles(), (0, 0, 0));
+
+    // Without HNS, a container naming a pod network fails clearly, and creates nothing.
+    let tmp2 = tempfile::tempdir().unwrap();
+    let (sandbox, hcs, _) = started(tmp2.path(), None).await;
+    let l: Vec<PathBuf> = ["a.vhd", "s.vhdx"]
+        .iter()
+        .map(|f| {
+            let p = tmp2.path().join(f);
+            std::fs::write(&p, b"vhd").unwrap();
+            p
+        })
+        .collect();
+    let err = Sandbox::create_container(&sandbox, "pod", spec("sandbox"), &l)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no HNS"), "{err}");
+    assert!(hcs.calls_of("HcsModifyComputeSystem").is_empty());
+    Sandbox::teardown(&sandbox).await.unwrap();
 }

@@ -11,8 +11,9 @@
 //! 4. the VM is started; entropy (512 random bytes) and the GCS's log stream are served;
 //!    the GCS's bridge connection is accepted within the GCS connection timeout and
 //!    negotiated by the [`BridgeClient`]; stdio listeners use the same VM sockets;
-//! 5. containers: their layer VHDs and scratch VHD are attached and mounted ([`scsi`]),
-//!    `CombinedLayers` builds the root file system, and the container is created.
+//! 5. containers: the pod network their spec names is plugged in once ([`network`]), their
+//!    layer VHDs and scratch VHD are attached and mounted ([`scsi`]), `CombinedLayers`
+//!    builds the root file system, and the container is created.
 //!
 //! Everything here is OS-neutral and runs against any [`HcsApi`], [`VmcomputeApi`] and
 //! [`VmSockets`] (the tests use the `hcs` crate's simulators and in-memory sockets); on
@@ -20,6 +21,7 @@
 //! sockets. **It has never run against a real HCS**: no Windows machine was available.
 
 pub mod doc;
+pub mod network;
 pub mod scsi;
 
 use std::path::{Path, PathBuf};
@@ -65,6 +67,8 @@ pub struct HcsBackends {
     pub vmcompute: Arc<dyn VmcomputeApi>,
     /// Where the host listens for the guest's connections.
     pub sockets: Arc<dyn VmSockets>,
+    /// HNS, for the pod networks containers name; `None`: a container naming one fails.
+    pub hcn: Option<hcn::Hcn>,
 }
 
 impl std::fmt::Debug for HcsBackends {
@@ -88,6 +92,9 @@ impl HcsBackends {
                 crate::hvsock::windows::HvSockets::new()
                     .map_err(|e| Error::io("initialize Winsock for Hyper-V sockets", e))?,
             ),
+            // computenetwork.dll is loaded on first use: a host without HNS fails only
+            // when a container names a pod network.
+            hcn: hcn::Hcn::system().ok(),
         })
     }
 }
@@ -144,6 +151,9 @@ pub struct HcsSandbox {
     client: BridgeClient,
     capabilities: GcsCapabilities,
     wclayer: Wclayer,
+    hcn: Option<hcn::Hcn>,
+    /// The pod networks plugged in, by HCN namespace id (lowercased), with their NICs.
+    networks: tokio::sync::Mutex<Vec<(String, Vec<String>)>>,
     disks: Mutex<ScsiDisks>,
     /// The entropy and log servers.
     tasks: Mutex<Vec<JoinHandle<()>>>,
@@ -293,6 +303,8 @@ impl HcsSandbox {
         let tasks = std::mem::take(&mut servers.0);
         Ok(Self {
             wclayer: Wclayer::new(backends.vmcompute.clone()),
+            hcn: backends.hcn.clone(),
+            networks: tokio::sync::Mutex::new(Vec::new()),
             system: system.clone(),
             vm_id,
             client,
@@ -302,6 +314,11 @@ impl HcsSandbox {
             torn_down: AtomicBool::new(false),
             config,
         })
+    }
+
+    /// The pod networks plugged in: each HCN namespace id (lowercased) with its NIC ids.
+    pub async fn pod_networks(&self) -> Vec<(String, Vec<String>)> {
+        self.networks.lock().await.clone()
     }
 
     /// The utility VM's Hyper-V VM id (its `RuntimeId`).
@@ -337,6 +354,9 @@ impl HcsSandbox {
                     f.display()
                 )));
             }
+        }
+        if let Some(namespace) = network::spec_namespace(&spec) {
+            self.plug_network(&namespace).await?;
         }
         let plan = lock(&self.disks).add(id, &files)?;
         let paths = ContainerPaths {
@@ -380,6 +400,52 @@ impl HcsSandbox {
                 Err(e)
             }
         }
+    }
+
+    /// Plugs the endpoints of HCN namespace `namespace` into the VM as NICs and tells the
+    /// GCS, once per namespace (the pod's sandbox container names it first, its workloads
+    /// after). NICs stay until the VM goes; a failure leaves the namespace unplugged, to be
+    /// tried again by the next container naming it.
+    async fn plug_network(&self, namespace: &str) -> Result<()> {
+        let key = namespace.to_lowercase();
+        let mut networks = self.networks.lock().await;
+        if networks.iter().any(|(ns, _)| *ns == key) {
+            return Ok(());
+        }
+        let hcn = self.hcn.clone().ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "pod network namespace {namespace}: this sandbox has no HNS to read it from"
+            ))
+        })?;
+        let ns = namespace.to_owned();
+        let endpoints =
+            tokio::task::spawn_blocking(move || network::namespace_endpoints(&hcn, &ns))
+                .await
+                .map_err(|e| Error::Sandbox(format!("reading pod network {namespace}: {e}")))??;
+        let mut nics = Vec::new();
+        for ep in &endpoints {
+            let nic = network::new_nic_id()?;
+            self.system
+                .modify(&network::add_nic_request(&nic, ep))
+                .await?;
+            // A GCS that cannot take adapters gets none (the reference's check).
+            let hot_add = self
+                .capabilities
+                .guest_defined_capabilities
+                .is_some_and(|c| c.namespace_add_request_supported);
+            if hot_add {
+                let adapter = network::guest_adapter(namespace, &nic, ep);
+                let request = ModifySettingRequest::new(
+                    ModifyRequestType::Add,
+                    ResourceSettings::Network(adapter),
+                );
+                modify_settings(&self.client, NULL_CONTAINER_ID, request).await?;
+            }
+            tracing::debug!(namespace, endpoint = %ep.id, nic, "pod network endpoint plugged in");
+            nics.push(nic);
+        }
+        networks.push((key, nics));
+        Ok(())
     }
 
     async fn remove_root(&self, paths: &ContainerPaths) -> Result<()> {
@@ -438,8 +504,16 @@ impl HcsSandbox {
         }
         self.client.close("the sandbox is being torn down").await;
         let result = terminate_and_close(&self.system).await;
-        for t in lock(&self.tasks).drain(..) {
+        let tasks: Vec<JoinHandle<()>> = lock(&self.tasks).drain(..).collect();
+        for t in tasks {
             t.abort();
+            // Until the task is gone it may hold the GCS log open, and Windows will not
+            // remove a directory with an open file in it.
+            if let Err(e) = t.await {
+                if e.is_panic() {
+                    tracing::warn!(error = %e, "a utility VM port server panicked");
+                }
+            }
         }
         let removed = match std::fs::remove_dir_all(&self.config.state_dir) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(
