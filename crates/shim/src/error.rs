@@ -114,6 +114,7 @@ impl Error {
             Error::Sandbox { source, .. } => match source {
                 uvm::Error::InvalidArgument(_) => Code::INVALID_ARGUMENT,
                 uvm::Error::AlreadyExists(_) => Code::ALREADY_EXISTS,
+                uvm::Error::Unsupported(_) => Code::UNIMPLEMENTED,
                 _ => Code::UNKNOWN,
             },
             _ => Code::UNKNOWN,

@@ -58,6 +58,13 @@ pub trait TaskHost: Send + Sync + std::fmt::Debug {
     /// The utility VM's processor count (ExtendedTask's ComputeProcessorInfo); `None`
     /// when the host is not a VM.
     fn processor_count(&self) -> Option<u32>;
+
+    /// Resizes the utility VM (Update of the task that owns it); `None` when the host is
+    /// not a utility VM, whose tasks update their container instead.
+    async fn update_vm(&self, resources: &uvm::sandbox::VmResources) -> Option<Result<()>> {
+        let _ = resources;
+        None
+    }
 }
 
 /// What the shim needs to start a sandbox.
@@ -434,6 +441,17 @@ impl TaskHost for SandboxHost {
 
     fn processor_count(&self) -> Option<u32> {
         self.processors
+    }
+
+    async fn update_vm(&self, resources: &uvm::sandbox::VmResources) -> Option<Result<()>> {
+        if self.sandbox.kind() == uvm::SandboxKind::Local {
+            return None;
+        }
+        if *resources == uvm::sandbox::VmResources::default() {
+            return Some(Ok(()));
+        }
+        let r = self.sandbox.update_vm(resources).await;
+        Some(r.map_err(|e| Error::sandbox("update the utility VM", e)))
     }
 }
 

@@ -65,6 +65,9 @@ pub enum Error {
         /// The boot's diagnostics (QEMU, init, console and GCS log tails).
         details: String,
     },
+    /// The sandbox cannot do what was asked (e.g. resize a utility VM that has no means to).
+    #[error("not supported: {0}")]
+    Unsupported(String),
     /// The handle was closed.
     #[error("{0} is closed")]
     Closed(String),

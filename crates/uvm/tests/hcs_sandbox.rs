@@ -546,3 +546,41 @@ async fn the_pod_network_a_spec_names_is_plugged_into_the_vm_once() {
     assert!(hcs.calls_of("HcsModifyComputeSystem").is_empty());
     Sandbox::teardown(&sandbox).await.unwrap();
 }
+
+#[tokio::test]
+async fn an_update_of_the_vm_resizes_its_memory_and_processors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (sandbox, hcs, _) = started(tmp.path(), None).await;
+    let resources = uvm::sandbox::VmResources {
+        // 1 GiB + 1 MiB: an odd number of MiB, rounded up to an even one as the reference.
+        memory_bytes: Some((1 << 30) + (1 << 20)),
+        processor_limit: Some(5000),
+        processor_weight: Some(200),
+    };
+    Sandbox::update_vm(&sandbox, &resources).await.unwrap();
+    Sandbox::update_vm(
+        &sandbox,
+        &uvm::sandbox::VmResources {
+            processor_weight: Some(50),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let modifies: Vec<serde_json::Value> = hcs
+        .calls_of("HcsModifyComputeSystem")
+        .iter()
+        .map(|c| serde_json::from_str(&c.arg).unwrap())
+        .collect();
+    assert_eq!(
+        modifies,
+        [
+            serde_json::json!({"ResourcePath": "VirtualMachine/ComputeTopology/Memory/SizeInMB", "Settings": 1026}),
+            serde_json::json!({"ResourcePath": "VirtualMachine/ComputeTopology/Processor/Limits",
+                               "Settings": {"Limit": 5000, "Weight": 200}}),
+            serde_json::json!({"ResourcePath": "VirtualMachine/ComputeTopology/Processor/Limits",
+                               "Settings": {"Weight": 50}}),
+        ]
+    );
+    Sandbox::teardown(&sandbox).await.unwrap();
+}

@@ -582,10 +582,24 @@ impl Task {
             .ok_or_else(|| Error::Other(format!("the guest returned no statistics for {id}")))
     }
 
-    /// Update: applies OCI resources to the container, `LinuxResources` to a Linux
-    /// container (the guest's ContainerConstraints), `WindowsResources` to a Windows one
-    /// (HCS modify requests on its memory and processor).
+    /// Update: a task that owns its utility VM resizes the VM (the reference's
+    /// `UtilityVM.Update`: memory, processor limit and weight; a VM that cannot be resized
+    /// gets its container updated instead); otherwise OCI resources
+    /// go to the container, `LinuxResources` to a Linux container (the guest's
+    /// ContainerConstraints), `WindowsResources` to a Windows one (HCS modify requests on
+    /// its memory and processor).
     pub async fn update(&self, resources: Resources) -> Result<()> {
+        if self.owns_host {
+            match self.host.update_vm(&resources.for_vm()).await {
+                None => {}
+                // A VM that cannot be resized (QEMU's has no balloon): its container's
+                // limits still hold the workload, as before this VM-level update existed.
+                Some(Err(e)) if e.code() == containerd_shim_protos::ttrpc::Code::UNIMPLEMENTED => {
+                    tracing::warn!(task = %self.id, error = %e, "updating the container's limits instead");
+                }
+                Some(r) => return r,
+            }
+        }
         use bridge::messages::{
             ContainerConstraints, ModifyRequestType, ModifySettingRequest, ResourceSettings,
         };
@@ -639,6 +653,29 @@ pub enum Resources {
     Linux(serde_json::Value),
     /// `WindowsResources`.
     Windows(serde_json::Value),
+}
+
+impl Resources {
+    /// What they ask of a utility VM: the memory limit; the processor limit from Linux's
+    /// CFS quota or Windows' maximum, the weight from the shares (as the reference).
+    /// Values that are absent, zero or negative leave the VM's as they are.
+    pub fn for_vm(&self) -> uvm::sandbox::VmResources {
+        let positive = |v: Option<&serde_json::Value>| {
+            v.and_then(serde_json::Value::as_i64)
+                .filter(|n| *n > 0)
+                .map(|n| n as u64)
+                .or_else(|| v.and_then(serde_json::Value::as_u64).filter(|n| *n > 0))
+        };
+        let (r, limit) = match self {
+            Resources::Linux(r) => (r, "/cpu/quota"),
+            Resources::Windows(r) => (r, "/cpu/maximum"),
+        };
+        uvm::sandbox::VmResources {
+            memory_bytes: positive(r.pointer("/memory/limit")),
+            processor_limit: positive(r.pointer(limit)),
+            processor_weight: positive(r.pointer("/cpu/shares")),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -111,6 +111,8 @@ struct FakeContainer {
     started: std::sync::atomic::AtomicBool,
     /// What the guest's statistics say the OOM killer did.
     oom_kills: std::sync::atomic::AtomicU64,
+    /// The modify requests the container got.
+    modified: Mutex<Vec<serde_json::Value>>,
 }
 
 struct Shared(Arc<FakeProcess>);
@@ -209,7 +211,8 @@ impl Container for FakeContainer {
     async fn wait(&self) -> hcs::Result<()> {
         Ok(())
     }
-    async fn modify(&self, _: &serde_json::Value) -> hcs::Result<()> {
+    async fn modify(&self, r: &serde_json::Value) -> hcs::Result<()> {
+        self.modified.lock().unwrap().push(r.clone());
         Ok(())
     }
     async fn set_cpu_group_affinities(&self, _: &[GroupAffinity]) -> hcs::Result<()> {
@@ -226,6 +229,10 @@ pub(crate) struct FakeHost {
     container: Mutex<Option<Arc<FakeContainerHandle>>>,
     /// Processes started by `exec_in_host`, with the parameters each got.
     pub(crate) host_execs: Mutex<Vec<(serde_json::Value, Arc<FakeProcess>)>>,
+    /// The host is a utility VM (that cannot be resized), and the resizes asked of it.
+    vm: std::sync::atomic::AtomicBool,
+    vm_fixed: std::sync::atomic::AtomicBool,
+    vm_updates: Mutex<Vec<uvm::sandbox::VmResources>>,
 }
 
 #[derive(Default)]
@@ -276,6 +283,17 @@ impl TaskHost for FakeHost {
     fn processor_count(&self) -> Option<u32> {
         Some(3)
     }
+    async fn update_vm(&self, r: &uvm::sandbox::VmResources) -> Option<Result<()>> {
+        if !self.vm.load(std::sync::atomic::Ordering::SeqCst) {
+            return None;
+        }
+        if self.vm_fixed.load(std::sync::atomic::Ordering::SeqCst) {
+            let e = uvm::Error::Unsupported("no balloon".into());
+            return Some(Err(Error::sandbox("update the utility VM", e)));
+        }
+        self.vm_updates.lock().unwrap().push(*r);
+        Some(Ok(()))
+    }
 }
 
 impl FakeProcess {
@@ -323,8 +341,8 @@ impl Container for Forward {
     async fn wait(&self) -> hcs::Result<()> {
         Ok(())
     }
-    async fn modify(&self, _: &serde_json::Value) -> hcs::Result<()> {
-        Ok(())
+    async fn modify(&self, r: &serde_json::Value) -> hcs::Result<()> {
+        self.0 .0.modify(r).await
     }
     async fn set_cpu_group_affinities(&self, _: &[GroupAffinity]) -> hcs::Result<()> {
         Ok(())
@@ -358,6 +376,10 @@ async fn new_task_with_io(sink: Arc<RecordingSink>, io: IoPaths) -> (Arc<Task>, 
     .await
     .unwrap();
     (task, host)
+}
+
+fn container_of(host: &FakeHost) -> Arc<FakeContainerHandle> {
+    host.container.lock().unwrap().as_ref().unwrap().clone()
 }
 
 fn process(host: &FakeHost, i: usize) -> Arc<FakeProcess> {
@@ -503,6 +525,50 @@ async fn close_io_before_start_closes_stdin_once_the_process_runs() {
     assert!(stdin_of(&host, 0).await.is_empty());
     process(&host, 0).exit_with(0);
     task.wait("").await.unwrap();
+}
+
+#[tokio::test]
+async fn an_update_of_a_task_owning_a_vm_resizes_the_vm() {
+    let (task, host) = new_task(Arc::new(RecordingSink::default())).await;
+    let linux = Resources::Linux(serde_json::json!({
+        "memory": {"limit": 536870912_i64},
+        "cpu": {"quota": 50000, "shares": 512, "period": 100000}
+    }));
+    let modified = || container_of(&host).0.modified.lock().unwrap().len();
+    // Not a VM (the local sandbox): the container is updated, the host is not asked.
+    task.update(linux.clone()).await.unwrap();
+    assert!(host.vm_updates.lock().unwrap().is_empty());
+    assert_eq!(modified(), 1);
+    host.vm.store(true, std::sync::atomic::Ordering::SeqCst);
+    task.update(linux.clone()).await.unwrap();
+    assert_eq!(modified(), 1, "the VM is resized, not the container");
+    // A VM that cannot be resized: the container's limits are updated instead.
+    host.vm_fixed
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    task.update(linux).await.unwrap();
+    assert_eq!(modified(), 2);
+    host.vm_fixed
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let windows = Resources::Windows(serde_json::json!({
+        "memory": {"limit": 1073741824_u64}, "cpu": {"maximum": 2500}
+    }));
+    task.update(windows).await.unwrap();
+    // Zero or negative values (CRI's "unset") leave the VM's as they are.
+    let unset = Resources::Linux(serde_json::json!({"memory": {"limit": -1}, "cpu": {"quota": 0}}));
+    task.update(unset).await.unwrap();
+    let vm = |m: Option<u64>, l: Option<u64>, w: Option<u64>| uvm::sandbox::VmResources {
+        memory_bytes: m,
+        processor_limit: l,
+        processor_weight: w,
+    };
+    assert_eq!(
+        *host.vm_updates.lock().unwrap(),
+        [
+            vm(Some(536870912), Some(50000), Some(512)),
+            vm(Some(1073741824), Some(2500), None),
+            vm(None, None, None),
+        ]
+    );
 }
 
 #[tokio::test]

@@ -160,6 +160,16 @@ pub trait Sandbox: Send + Sync + std::fmt::Debug {
     /// Removes a container's guest state and root filesystem.
     async fn remove_container(&self, container: &GcsContainer) -> Result<()>;
 
+    /// Resizes the utility VM itself (an Update of the task that owns it). A sandbox that
+    /// is not such a VM, or cannot resize it, says so ([`Error::Unsupported`]).
+    async fn update_vm(&self, resources: &VmResources) -> Result<()> {
+        let _ = resources;
+        Err(Error::Unsupported(format!(
+            "the {} sandbox cannot change its resources",
+            self.kind()
+        )))
+    }
+
     /// Stops the GCS and removes everything the sandbox made. Safe to call again and after
     /// the GCS (or the VM) died.
     async fn teardown(&self) -> Result<()>;
@@ -234,6 +244,18 @@ pub const ANNOTATION_CRI_CONTAINER_TYPE: &str = "io.kubernetes.cri.container-typ
 
 /// Annotation telling the guest that a CRI sandbox has no pod network for it to set up.
 pub const ANNOTATION_SKIP_POD_NETWORKING: &str = "io.microsoft.cri.skip-pod-networking";
+
+/// New resources of a utility VM (the reference's `UtilityVM.Update`), each `None` when
+/// unchanged.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VmResources {
+    /// Its memory, in bytes.
+    pub memory_bytes: Option<u64>,
+    /// Its processors' `Limit` (HCS's ProcessorLimits: 1-10000, per 10000 of all).
+    pub processor_limit: Option<u64>,
+    /// Its processors' `Weight` (relative share).
+    pub processor_weight: Option<u64>,
+}
 
 /// Annotation asking the guest to run a workload privileged (all of its devices).
 pub const ANNOTATION_PRIVILEGED: &str = "io.microsoft.virtualmachine.lcow.privileged";

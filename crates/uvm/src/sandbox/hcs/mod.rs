@@ -43,7 +43,9 @@ use tokio::task::JoinHandle;
 
 use self::doc::LcowOptions;
 use self::scsi::{DetachStep, LayerFiles, ScsiDisks, Slot};
-use super::{prepare_spec, validate_container_id, ContainerPaths, Sandbox, SandboxKind};
+use super::{
+    prepare_spec, validate_container_id, ContainerPaths, Sandbox, SandboxKind, VmResources,
+};
 use crate::client::{BridgeClient, ClientConfig};
 use crate::container::{modify_settings, GcsContainer};
 use crate::error::{Error, Result};
@@ -526,6 +528,34 @@ impl HcsSandbox {
     }
 }
 
+/// The HCS modifies that resize a utility VM (the reference's `UpdateMemory`, rounded up to
+/// an even number of MiB as it does, and `UpdateCPULimits`, which its `Update` never
+/// reaches for a shadowed variable; applied here).
+pub fn vm_update_requests(r: &VmResources) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    if let Some(bytes) = r.memory_bytes {
+        let mb = (bytes / (1 << 20) + 1) & !1;
+        out.push(serde_json::json!({
+            "ResourcePath": "VirtualMachine/ComputeTopology/Memory/SizeInMB",
+            "Settings": mb,
+        }));
+    }
+    if r.processor_limit.is_some() || r.processor_weight.is_some() {
+        let mut limits = serde_json::Map::new();
+        if let Some(l) = r.processor_limit {
+            limits.insert("Limit".into(), l.into());
+        }
+        if let Some(w) = r.processor_weight {
+            limits.insert("Weight".into(), w.into());
+        }
+        out.push(serde_json::json!({
+            "ResourcePath": "VirtualMachine/ComputeTopology/Processor/Limits",
+            "Settings": limits,
+        }));
+    }
+    out
+}
+
 /// A compute-system id HCS accepts: 1 to 256 printable characters (the reference names a
 /// container's utility VM `<id>@vm`).
 fn validate_system_id(id: &str) -> Result<()> {
@@ -665,6 +695,13 @@ impl Sandbox for HcsSandbox {
 
     async fn remove_container(&self, container: &GcsContainer) -> Result<()> {
         HcsSandbox::remove_container(self, container).await
+    }
+
+    async fn update_vm(&self, resources: &VmResources) -> Result<()> {
+        for request in vm_update_requests(resources) {
+            self.system.modify(&request).await?;
+        }
+        Ok(())
     }
 
     async fn teardown(&self) -> Result<()> {
