@@ -12,6 +12,8 @@ use crate::error::{Error, Result};
 
 /// `io.kubernetes.cri.container-type`: `sandbox` or `container`.
 pub const CONTAINER_TYPE: &str = "io.kubernetes.cri.container-type";
+/// `io.microsoft.virtualmachine.cpugroup.id`: the host CPU group of a utility VM (Update).
+pub const CPU_GROUP_ID: &str = "io.microsoft.virtualmachine.cpugroup.id";
 /// `io.kubernetes.cri.sandbox-id`: the pod sandbox a container belongs to.
 pub const SANDBOX_ID: &str = "io.kubernetes.cri.sandbox-id";
 /// `io.microsoft.virtualmachine.bootfilesrootpath` (from the `boot_files_root_path` option).

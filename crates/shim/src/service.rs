@@ -476,7 +476,16 @@ impl Service {
                 "update resources must be of type *WindowsResources or *LinuxResources".into(),
             ));
         };
-        task.update(resources).await
+        // The reference checks the annotation for any task, and uses it for a VM's.
+        let cpu_group = match req.annotations.get(annotations::CPU_GROUP_ID) {
+            Some(id) if id.is_empty() => {
+                return Err(Error::InvalidArgument(
+                    "must specify an ID to use when configuring a VM's cpugroup".into(),
+                ))
+            }
+            other => other.cloned(),
+        };
+        task.update(resources, cpu_group).await
     }
 }
 

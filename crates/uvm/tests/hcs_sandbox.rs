@@ -556,6 +556,7 @@ async fn an_update_of_the_vm_resizes_its_memory_and_processors() {
         memory_bytes: Some((1 << 30) + (1 << 20)),
         processor_limit: Some(5000),
         processor_weight: Some(200),
+        cpu_group: Some("0b5e1f1c-0000-0000-0000-000000000001".into()),
     };
     Sandbox::update_vm(&sandbox, &resources).await.unwrap();
     Sandbox::update_vm(
@@ -578,6 +579,8 @@ async fn an_update_of_the_vm_resizes_its_memory_and_processors() {
             serde_json::json!({"ResourcePath": "VirtualMachine/ComputeTopology/Memory/SizeInMB", "Settings": 1026}),
             serde_json::json!({"ResourcePath": "VirtualMachine/ComputeTopology/Processor/Limits",
                                "Settings": {"Limit": 5000, "Weight": 200}}),
+            serde_json::json!({"ResourcePath": "VirtualMachine/ComputeTopology/Processor/CpuGroup",
+                               "Settings": {"Id": "0b5e1f1c-0000-0000-0000-000000000001"}}),
             serde_json::json!({"ResourcePath": "VirtualMachine/ComputeTopology/Processor/Limits",
                                "Settings": {"Weight": 50}}),
         ]

@@ -587,10 +587,11 @@ impl Task {
     /// gets its container updated instead); otherwise OCI resources
     /// go to the container, `LinuxResources` to a Linux container (the guest's
     /// ContainerConstraints), `WindowsResources` to a Windows one (HCS modify requests on
-    /// its memory and processor).
-    pub async fn update(&self, resources: Resources) -> Result<()> {
+    /// its memory and processor). `cpu_group` (the Update's
+    /// `io.microsoft.virtualmachine.cpugroup.id`) moves a utility VM to that CPU group.
+    pub async fn update(&self, resources: Resources, cpu_group: Option<String>) -> Result<()> {
         if self.owns_host {
-            match self.host.update_vm(&resources.for_vm()).await {
+            match self.host.update_vm(&resources.for_vm_with(cpu_group)).await {
                 None => {}
                 // A VM that cannot be resized (QEMU's has no balloon): its container's
                 // limits still hold the workload, as before this VM-level update existed.
@@ -660,6 +661,11 @@ impl Resources {
     /// CFS quota or Windows' maximum, the weight from the shares (as the reference).
     /// Values that are absent, zero or negative leave the VM's as they are.
     pub fn for_vm(&self) -> uvm::sandbox::VmResources {
+        self.for_vm_with(None)
+    }
+
+    /// [`Resources::for_vm`] with the CPU group an Update's annotation names.
+    pub fn for_vm_with(&self, cpu_group: Option<String>) -> uvm::sandbox::VmResources {
         let positive = |v: Option<&serde_json::Value>| {
             v.and_then(serde_json::Value::as_i64)
                 .filter(|n| *n > 0)
@@ -674,6 +680,7 @@ impl Resources {
             memory_bytes: positive(r.pointer("/memory/limit")),
             processor_limit: positive(r.pointer(limit)),
             processor_weight: positive(r.pointer("/cpu/shares")),
+            cpu_group,
         }
     }
 }

@@ -291,7 +291,7 @@ impl TaskHost for FakeHost {
             let e = uvm::Error::Unsupported("no balloon".into());
             return Some(Err(Error::sandbox("update the utility VM", e)));
         }
-        self.vm_updates.lock().unwrap().push(*r);
+        self.vm_updates.lock().unwrap().push(r.clone());
         Some(Ok(()))
     }
 }
@@ -536,36 +536,40 @@ async fn an_update_of_a_task_owning_a_vm_resizes_the_vm() {
     }));
     let modified = || container_of(&host).0.modified.lock().unwrap().len();
     // Not a VM (the local sandbox): the container is updated, the host is not asked.
-    task.update(linux.clone()).await.unwrap();
+    task.update(linux.clone(), None).await.unwrap();
     assert!(host.vm_updates.lock().unwrap().is_empty());
     assert_eq!(modified(), 1);
     host.vm.store(true, std::sync::atomic::Ordering::SeqCst);
-    task.update(linux.clone()).await.unwrap();
+    task.update(linux.clone(), None).await.unwrap();
     assert_eq!(modified(), 1, "the VM is resized, not the container");
     // A VM that cannot be resized: the container's limits are updated instead.
     host.vm_fixed
         .store(true, std::sync::atomic::Ordering::SeqCst);
-    task.update(linux).await.unwrap();
+    task.update(linux, None).await.unwrap();
     assert_eq!(modified(), 2);
     host.vm_fixed
         .store(false, std::sync::atomic::Ordering::SeqCst);
     let windows = Resources::Windows(serde_json::json!({
         "memory": {"limit": 1073741824_u64}, "cpu": {"maximum": 2500}
     }));
-    task.update(windows).await.unwrap();
+    task.update(windows, Some("g1".into())).await.unwrap();
     // Zero or negative values (CRI's "unset") leave the VM's as they are.
     let unset = Resources::Linux(serde_json::json!({"memory": {"limit": -1}, "cpu": {"quota": 0}}));
-    task.update(unset).await.unwrap();
+    task.update(unset, None).await.unwrap();
     let vm = |m: Option<u64>, l: Option<u64>, w: Option<u64>| uvm::sandbox::VmResources {
         memory_bytes: m,
         processor_limit: l,
         processor_weight: w,
+        cpu_group: None,
     };
     assert_eq!(
         *host.vm_updates.lock().unwrap(),
         [
             vm(Some(536870912), Some(50000), Some(512)),
-            vm(Some(1073741824), Some(2500), None),
+            uvm::sandbox::VmResources {
+                cpu_group: Some("g1".into()),
+                ..vm(Some(1073741824), Some(2500), None)
+            },
             vm(None, None, None),
         ]
     );

@@ -247,7 +247,7 @@ pub const ANNOTATION_SKIP_POD_NETWORKING: &str = "io.microsoft.cri.skip-pod-netw
 
 /// New resources of a utility VM (the reference's `UtilityVM.Update`), each `None` when
 /// unchanged.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VmResources {
     /// Its memory, in bytes.
     pub memory_bytes: Option<u64>,
@@ -255,6 +255,8 @@ pub struct VmResources {
     pub processor_limit: Option<u64>,
     /// Its processors' `Weight` (relative share).
     pub processor_weight: Option<u64>,
+    /// The host CPU group it runs on (`io.microsoft.virtualmachine.cpugroup.id`).
+    pub cpu_group: Option<String>,
 }
 
 /// Annotation asking the guest to run a workload privileged (all of its devices).

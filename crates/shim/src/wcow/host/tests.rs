@@ -281,9 +281,10 @@ async fn a_windows_task_runs_its_init_from_the_spec_and_maps_signals() {
         "{}",
         stats.type_url
     );
-    task.update(crate::task::Resources::Windows(
-        serde_json::json!({"memory": {"limit": 512u64 << 20}}),
-    ))
+    task.update(
+        crate::task::Resources::Windows(serde_json::json!({"memory": {"limit": 512u64 << 20}})),
+        None,
+    )
     .await
     .unwrap();
     let modified = hcs.calls_of("HcsModifyComputeSystem");
@@ -293,7 +294,7 @@ async fn a_windows_task_runs_its_init_from_the_spec_and_maps_signals() {
         "{modified:?}"
     );
     let err = task
-        .update(crate::task::Resources::Linux(serde_json::json!({})))
+        .update(crate::task::Resources::Linux(serde_json::json!({})), None)
         .await
         .unwrap_err();
     assert_eq!(

@@ -529,8 +529,8 @@ impl HcsSandbox {
 }
 
 /// The HCS modifies that resize a utility VM (the reference's `UpdateMemory`, rounded up to
-/// an even number of MiB as it does, and `UpdateCPULimits`, which its `Update` never
-/// reaches for a shadowed variable; applied here).
+/// an even number of MiB as it does; `UpdateCPULimits`, which its `Update` never reaches
+/// for a shadowed variable, applied here; `SetCPUGroup`).
 pub fn vm_update_requests(r: &VmResources) -> Vec<serde_json::Value> {
     let mut out = Vec::new();
     if let Some(bytes) = r.memory_bytes {
@@ -551,6 +551,12 @@ pub fn vm_update_requests(r: &VmResources) -> Vec<serde_json::Value> {
         out.push(serde_json::json!({
             "ResourcePath": "VirtualMachine/ComputeTopology/Processor/Limits",
             "Settings": limits,
+        }));
+    }
+    if let Some(id) = &r.cpu_group {
+        out.push(serde_json::json!({
+            "ResourcePath": "VirtualMachine/ComputeTopology/Processor/CpuGroup",
+            "Settings": {"Id": id},
         }));
     }
     out
