@@ -208,14 +208,7 @@ async fn the_utility_vm_lifecycle_reaches_hcs_and_the_guest_in_order() {
     assert_eq!(sandbox.capabilities().runtime_os_type, "Linux");
 
     // A container: two layer VHDs and a scratch VHD.
-    let layers: Vec<PathBuf> = ["base.vhd", "top.vhd", "sandbox.vhdx"]
-        .iter()
-        .map(|f| {
-            let p = tmp.path().join(f);
-            std::fs::write(&p, b"vhd").unwrap();
-            p
-        })
-        .collect();
+    let layers = vhds(tmp.path(), &["base.vhd", "top.vhd", "sandbox.vhdx"]);
     let spec = serde_json::json!({"ociVersion": "1.1.0", "process": {"args": ["sh"], "cwd": "/"}});
     let container = Sandbox::create_container(&sandbox, "c1", spec, &layers)
         .await
@@ -233,11 +226,7 @@ async fn the_utility_vm_lifecycle_reaches_hcs_and_the_guest_in_order() {
         .collect();
     assert_eq!(grants, expected);
     // HCS: one SCSI attachment per VHD, read-only layers, writable scratch.
-    let modifies: Vec<serde_json::Value> = hcs
-        .calls_of("HcsModifyComputeSystem")
-        .iter()
-        .map(|c| serde_json::from_str(&c.arg).unwrap())
-        .collect();
+    let modifies = modifies_of(&hcs);
     assert_eq!(modifies.len(), 3);
     for (lun, (m, path)) in modifies.iter().zip(&layers).enumerate() {
         assert_eq!(
@@ -368,6 +357,26 @@ async fn missing_boot_files_fail_before_hcs_is_called() {
     assert!(hcs.calls().is_empty());
 }
 
+/// The documents of the HCS modifies so far.
+fn modifies_of(hcs: &FakeHcs) -> Vec<serde_json::Value> {
+    hcs.calls_of("HcsModifyComputeSystem")
+        .iter()
+        .map(|c| serde_json::from_str(&c.arg).unwrap())
+        .collect()
+}
+
+/// VHD stand-ins named `names` in `dir`.
+fn vhds(dir: &std::path::Path, names: &[&str]) -> Vec<PathBuf> {
+    names
+        .iter()
+        .map(|f| {
+            let p = dir.join(f);
+            std::fs::write(&p, b"vhd").unwrap();
+            p
+        })
+        .collect()
+}
+
 /// A started sandbox `pod@vm` over the simulators and the scripted guest, with `hcn` as
 /// its HNS; returns it with HCS and the guest's requests.
 async fn started(
@@ -447,16 +456,7 @@ async fn the_pod_network_a_spec_names_is_plugged_into_the_vm_once() {
 
     let tmp = tempfile::tempdir().unwrap();
     let (sandbox, hcs, seen) = started(tmp.path(), Some(hns)).await;
-    let layers = |id: &str| -> Vec<PathBuf> {
-        ["base.vhd", &format!("{id}.vhdx")]
-            .iter()
-            .map(|f| {
-                let p = tmp.path().join(f);
-                std::fs::write(&p, b"vhd").unwrap();
-                p
-            })
-            .collect()
-    };
+    let layers = |id: &str| vhds(tmp.path(), &["base.vhd", &format!("{id}.vhdx")]);
     let spec = |kind: &str| {
         serde_json::json!({
             "process": {"args": ["pause"], "cwd": "/"},
@@ -473,11 +473,7 @@ async fn the_pod_network_a_spec_names_is_plugged_into_the_vm_once() {
         .unwrap();
 
     // HCS: one NIC for the one endpoint, plugged before any disk of the first container.
-    let modifies: Vec<serde_json::Value> = hcs
-        .calls_of("HcsModifyComputeSystem")
-        .iter()
-        .map(|c| serde_json::from_str(&c.arg).unwrap())
-        .collect();
+    let modifies = modifies_of(&hcs);
     let nic = &modifies[0];
     let networks = sandbox.pod_networks().await;
     assert_eq!(networks.len(), 1);
@@ -531,14 +527,7 @@ async fn the_pod_network_a_spec_names_is_plugged_into_the_vm_once() {
     // Without HNS, a container naming a pod network fails clearly, and creates nothing.
     let tmp2 = tempfile::tempdir().unwrap();
     let (sandbox, hcs, _) = started(tmp2.path(), None).await;
-    let l: Vec<PathBuf> = ["a.vhd", "s.vhdx"]
-        .iter()
-        .map(|f| {
-            let p = tmp2.path().join(f);
-            std::fs::write(&p, b"vhd").unwrap();
-            p
-        })
-        .collect();
+    let l = vhds(tmp2.path(), &["a.vhd", "s.vhdx"]);
     let err = Sandbox::create_container(&sandbox, "pod", spec("sandbox"), &l)
         .await
         .unwrap_err();
@@ -568,11 +557,7 @@ async fn an_update_of_the_vm_resizes_its_memory_and_processors() {
     )
     .await
     .unwrap();
-    let modifies: Vec<serde_json::Value> = hcs
-        .calls_of("HcsModifyComputeSystem")
-        .iter()
-        .map(|c| serde_json::from_str(&c.arg).unwrap())
-        .collect();
+    let modifies = modifies_of(&hcs);
     assert_eq!(
         modifies,
         [
