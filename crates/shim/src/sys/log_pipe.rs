@@ -54,12 +54,17 @@ impl LogPipe {
     /// Serves `name` (which nobody else may serve) and starts the thread that owns it;
     /// `fallback` gets the lines while no client is connected.
     pub fn serve(name: &str, fallback: Box<dyn Write + Send>) -> std::io::Result<Self> {
-        let first = server(name, true)?;
-        let (tx, rx) = mpsc::channel(QUEUE);
-        let state = Arc::new(PipeState::default());
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
+        // A pipe registers with the reactor of the runtime it is made in: the pipe
+        // thread's own (the shim calls this before its runtime exists).
+        let first = {
+            let _in_rt = rt.enter();
+            server(name, true)?
+        };
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let state = Arc::new(PipeState::default());
         let name = name.to_owned();
         let shared = state.clone();
         std::thread::Builder::new()
@@ -250,11 +255,20 @@ mod tests {
         String::from_utf8_lossy(&buf[..n]).into_owned()
     }
 
-    #[tokio::test]
-    async fn the_newest_client_gets_the_lines_and_stderr_the_rest() {
+    #[test]
+    fn the_newest_client_gets_the_lines_and_stderr_the_rest() {
+        // Served from outside any runtime, as the shim's serve does before it starts its own.
         let name = log_pipe_name("ns", &format!("logtest-{}", std::process::id()));
         let fallback = Shared::default();
-        let mut pipe = LogPipe::serve(&name, Box::new(fallback.clone())).unwrap();
+        let pipe = LogPipe::serve(&name, Box::new(fallback.clone())).unwrap();
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(clients(name, pipe, fallback));
+    }
+
+    async fn clients(name: String, mut pipe: LogPipe, fallback: Shared) {
         // (That nobody else may serve the name is Windows' FILE_FLAG_FIRST_PIPE_INSTANCE,
         // which Wine does not enforce: not checked here.)
 
