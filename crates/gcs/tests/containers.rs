@@ -495,6 +495,7 @@ fn sandbox_and_workload_share_hostname_files_and_pod_cgroup() {
     assert!(body(&r).contains("namespace '' not found"), "{}", body(&r));
     // (The rootfs the host added stays, as for any failed create.)
     assert!(cgroups_of(&sb).is_empty(), "{:?}", cgroups_of(&sb));
+    assert!(!g.bundle(&sb).join("config.json").exists());
     assert!(!g.sb.runc_root.join(&sb).exists(), "runc state not removed");
     // ... unless it asks to go without pod networking.
     spec["annotations"]["io.microsoft.cri.skip-pod-networking"] = "True".into();
@@ -783,6 +784,12 @@ fn failed_create_rolls_back_and_duplicates_are_refused() {
     let r = g.create(&other, &["/no/such/binary"], false);
     assert_eq!(result_of(&r), hr(0x80004005));
     assert!(body(&r).contains("/no/such/binary"), "{}", body(&r));
+    // What the failed create wrote in the bundle is gone; the host's rootfs stays.
+    assert!(!g.bundle(&other).join("config.json").exists());
+    assert_eq!(
+        mounts_under(&g.bundle(&other)),
+        [g.bundle(&other).join("rootfs")]
+    );
 
     for c in [&id, &other] {
         let _ = g.simple(MessageType::ShutdownForced, c);

@@ -90,8 +90,15 @@ impl Host {
         };
         let bundle = req.bundle.clone();
         let r = self.do_create_bound(req, bundle_bind);
-        if r.is_err() && bundle_bind {
-            let _ = crate::storage::unmount_all(&bundle);
+        if r.is_err() {
+            // What the create wrote there goes, as the reference removes the bundle of a
+            // failed create; mounts in it (the host's rootfs) stay for the host to remove.
+            if let Err(e) = crate::storage::remove_tree_same_fs(&bundle) {
+                tracing::warn!(bundle = %bundle.display(), error = %e, "the bundle of a failed create was not removed");
+            }
+            if bundle_bind {
+                let _ = crate::storage::unmount_all(&bundle);
+            }
         }
         r
     }
