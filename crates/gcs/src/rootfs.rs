@@ -52,15 +52,29 @@ fn open_in(dir: &OwnedFd, rel: &Path, flags: OFlag) -> nix::Result<OwnedFd> {
     } else {
         OFlag::O_CLOEXEC | OFlag::O_NOCTTY
     };
-    rustix::fs::openat2(
-        dir,
-        rel,
-        OFlags::from_bits_retain((flags | extra).bits() as u32),
-        Mode::empty(),
-        ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
-    )
-    .map_err(|e| Errno::from_raw(e.raw_os_error()))
+    let open = || {
+        rustix::fs::openat2(
+            dir,
+            rel,
+            OFlags::from_bits_retain((flags | extra).bits() as u32),
+            Mode::empty(),
+            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+        )
+    };
+    // EAGAIN: a mount or rename elsewhere on the system raced a `..` of the walk, and the
+    // kernel could not prove it stayed inside; openat2(2) says to retry. Bounded, so a
+    // system that keeps mounting cannot hold a request forever.
+    let mut tries = 0;
+    loop {
+        match open() {
+            Err(e) if e == rustix::io::Errno::AGAIN && tries < OPENAT2_RETRIES => tries += 1,
+            r => return r.map_err(|e| Errno::from_raw(e.raw_os_error())),
+        }
+    }
 }
+
+/// How many times a lookup that raced a mount or rename is tried again.
+const OPENAT2_RETRIES: u32 = 64;
 
 fn open_root(root: &Path) -> Result<OwnedFd> {
     use rustix::fs::{Mode, OFlags};
@@ -190,6 +204,49 @@ mod tests {
         symlink("/nowhere/at/all", root.join("dangling")).unwrap();
         std::fs::write(root.join("file"), b"x").unwrap();
         (dir, root, outside)
+    }
+
+    #[test]
+    fn lookups_through_dot_dot_survive_concurrent_mounts() {
+        // Every mount on the system can make openat2 refuse a `..` walk with EAGAIN; the
+        // lookups retry. A thread mounts and unmounts a tmpfs meanwhile (root only).
+        let (dir, root, outside) = layout();
+        // `..` twice from /etc: past the root, which the walk must clamp to it.
+        symlink("../..", root.join("etc/up")).unwrap();
+        let spot = dir.path().join("spot");
+        std::fs::create_dir(&spot).unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let churn = {
+            let (stop, spot) = (stop.clone(), spot.clone());
+            std::thread::spawn(move || {
+                use nix::mount::{mount, umount2, MntFlags, MsFlags};
+                let mut n = 0u32;
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    let none: Option<&str> = None;
+                    if mount(Some("tmpfs"), &spot, Some("tmpfs"), MsFlags::empty(), none).is_err() {
+                        return n; // not root: nothing to race with
+                    }
+                    umount2(&spot, MntFlags::MNT_DETACH).unwrap();
+                    n += 1;
+                }
+                n
+            })
+        };
+        let made = (0..2000).map(|i| mkdir_all(&root, &format!("/etc/up/made/d{i}")));
+        let failures: Vec<String> = made
+            .filter_map(|r| r.err().map(|e| e.to_string()))
+            .collect();
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let mounts = churn.join().unwrap();
+        assert!(
+            failures.is_empty(),
+            "{} failed, e.g. {}",
+            failures.len(),
+            failures[0]
+        );
+        assert!(root.join("made/d1999").is_dir());
+        assert!(std::fs::read_dir(&outside).unwrap().next().is_none());
+        eprintln!("{mounts} mounts raced the lookups");
     }
 
     #[test]
