@@ -181,9 +181,14 @@ pub async fn terminate_compute_systems(
     }
     let mut problems = Vec::new();
     for id in ids {
-        // The reference ignores a failed open: there is nothing of that id left.
-        let Ok(system) = hcs::System::open(api.clone(), &id, timeouts).await else {
-            continue;
+        let system = match hcs::System::open(api.clone(), &id, timeouts).await {
+            Ok(s) => s,
+            // Nothing of that id is left: nothing to do.
+            Err(e) if hcs::error::is_not_exist(&e) => continue,
+            Err(e) => {
+                problems.push(format!("failed to open '{id}': {e}"));
+                continue;
+            }
         };
         match system.terminate().await {
             Err(e) => problems.push(format!("failed to terminate '{id}': {e}")),

@@ -241,12 +241,7 @@ async fn the_utility_vm_lifecycle_reaches_hcs_and_the_guest_in_order() {
         );
     }
     // The guest: negotiate, mount the three disks, combine the layers, create.
-    let requests: Vec<(MessageType, serde_json::Value)> = seen
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(t, b)| (*t, serde_json::from_str(b).unwrap()))
-        .collect();
+    let requests = requests_of(&seen);
     let types: Vec<MessageType> = requests.iter().map(|(t, _)| *t).collect();
     assert_eq!(
         types,
@@ -355,6 +350,15 @@ async fn missing_boot_files_fail_before_hcs_is_called() {
     let err = HcsSandbox::start(bad_id, backends).await.unwrap_err();
     assert!(err.to_string().contains("compute system id"), "{err}");
     assert!(hcs.calls().is_empty());
+}
+
+/// The guest's requests so far, decoded.
+fn requests_of(seen: &Mutex<Vec<(MessageType, String)>>) -> Vec<(MessageType, serde_json::Value)> {
+    seen.lock()
+        .unwrap()
+        .iter()
+        .map(|(t, b)| (*t, serde_json::from_str(b).unwrap()))
+        .collect()
 }
 
 /// The documents of the HCS modifies so far.
@@ -496,12 +500,7 @@ async fn the_pod_network_a_spec_names_is_plugged_into_the_vm_once() {
         .count();
     assert_eq!(nic_adds, 1, "the workload's create plugs nothing more");
     // The guest: the adapter, with HNS's address, route and DNS, before the first create.
-    let requests: Vec<(MessageType, serde_json::Value)> = seen
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(t, b)| (*t, serde_json::from_str(b).unwrap()))
-        .collect();
+    let requests = requests_of(&seen);
     let (t, first) = &requests[1];
     assert_eq!(*t, MessageType::ModifySettings);
     assert_eq!(first["Request"]["ResourceType"], "Network");

@@ -125,6 +125,8 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogPipe {
 }
 
 /// The pipe thread: accepts connections on `next` and writes queued lines to the newest.
+/// The fallback (stderr, containerd's `panic.log`) is the last place a line can go: a
+/// failed write there has nowhere to be reported, so it is not.
 async fn pump(
     name: String,
     mut next: NamedPipeServer,

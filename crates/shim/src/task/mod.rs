@@ -666,11 +666,9 @@ impl Resources {
 
     /// [`Resources::for_vm`] with the CPU group an Update's annotation names.
     pub fn for_vm_with(&self, cpu_group: Option<String>) -> uvm::sandbox::VmResources {
+        // A negative value is no u64: it reads as unset, as zero does.
         let positive = |v: Option<&serde_json::Value>| {
-            v.and_then(serde_json::Value::as_i64)
-                .filter(|n| *n > 0)
-                .map(|n| n as u64)
-                .or_else(|| v.and_then(serde_json::Value::as_u64).filter(|n| *n > 0))
+            v.and_then(serde_json::Value::as_u64).filter(|n| *n > 0)
         };
         let (r, limit) = match self {
             Resources::Linux(r) => (r, "/cpu/quota"),
